@@ -1,0 +1,1 @@
+"""Vertical feature slices. They meet only through `brokerages.core.interfaces` and `orchestration`."""

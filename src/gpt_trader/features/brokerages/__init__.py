@@ -1,0 +1,1 @@
+"""Venues. Start with `core.interfaces` (the Broker protocol and the domain types)."""

@@ -1,0 +1,1 @@
+"""Shared venue contract. Entry points: `interfaces` (Broker, domain types, errors), `quantization`."""
