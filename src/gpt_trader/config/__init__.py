@@ -1,0 +1,1 @@
+"""Package data: trading profiles, risk limit files and the .env template."""

@@ -1,0 +1,93 @@
+"""Risk thresholds. Every field has a safe default; profiles and env overrides tighten or loosen them.
+
+Validation happens at load time (ConfigManager): a bad value names its key and the allowed range.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+import msgspec
+
+GuardAction = Literal["warn", "block_entries", "reduce_only", "flatten", "halt"]
+GUARD_ACTIONS: tuple[str, ...] = ("warn", "block_entries", "reduce_only", "flatten", "halt")
+
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
+
+
+def _check_range(name: str, value: Decimal | None, lo: Decimal, hi: Decimal | None = None) -> None:
+    if value is None:
+        return
+    if value < lo or (hi is not None and value > hi):
+        allowed = f">= {lo}" if hi is None else f"between {lo} and {hi}"
+        raise ValueError(f"{name} must be {allowed}, got {value}")
+
+
+class SymbolLimit(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Per-symbol caps (config/risk/spot_top10.json)."""
+
+    max_notional: Decimal | None = None  # USD
+    max_position_size: Decimal | None = None  # base units
+    max_leverage: Decimal = Decimal("1")
+
+    def __post_init__(self) -> None:
+        _check_range("max_notional", self.max_notional, Decimal(0))
+        _check_range("max_position_size", self.max_position_size, Decimal(0))
+        _check_range("max_leverage", self.max_leverage, Decimal(1), Decimal(100))
+
+
+class RiskConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    # --- account-level loss limits
+    max_daily_loss_pct: Decimal = Decimal("5")  # % of start-of-day equity
+    max_daily_loss_usd: Decimal | None = None  # absolute (canary: 10)
+    max_drawdown_pct: Decimal = Decimal("10")  # from peak equity
+    # --- exposure
+    max_leverage: Decimal = Decimal("1")
+    reduce_only_mode: bool = False
+    limits_file: str | None = None  # name under config/risk/ or a path; per-symbol SymbolLimit
+    symbol_limits: dict[str, SymbolLimit] = {}  # inline overrides, win over limits_file
+    default_max_notional: Decimal | None = None  # for symbols with no per-symbol cap
+    max_total_notional: Decimal | None = None
+    # --- pre-trade
+    max_impact_bps: Decimal = Decimal("50")
+    max_open_orders_per_symbol: PositiveInt = 4
+    max_orders_per_minute: PositiveInt = 30
+    # --- runtime guards
+    stale_mark_s: PositiveFloat = 30.0
+    error_rate_threshold: Fraction = 0.5
+    error_rate_window_s: PositiveFloat = 60.0
+    error_rate_min_calls: PositiveInt = 10
+    max_consecutive_api_errors: PositiveInt = 5
+    volatility_short_window: PositiveInt = 10
+    volatility_long_window: PositiveInt = 120
+    volatility_multiple: PositiveFloat = 4.0
+    max_spread_bps: Decimal = Decimal("50")
+    min_depth_usd: Decimal = Decimal("0")
+    max_consecutive_losses: PositiveInt = 4
+    loss_cooldown_s: PositiveFloat = 3600.0
+    correlation_threshold: Fraction = 0.8
+    correlation_window: PositiveInt = 60
+    liquidation_buffer_pct: Decimal = Decimal("15")
+    circuit_breakers_enabled: bool = True
+    #: guard name -> action on a critical trip (warn | block_entries | reduce_only | flatten | halt)
+    actions: dict[str, GuardAction] = {}
+
+    def __post_init__(self) -> None:
+        _check_range("max_daily_loss_pct", self.max_daily_loss_pct, Decimal(0), Decimal(100))
+        _check_range("max_daily_loss_usd", self.max_daily_loss_usd, Decimal(0))
+        _check_range("max_drawdown_pct", self.max_drawdown_pct, Decimal(0), Decimal(100))
+        _check_range("max_leverage", self.max_leverage, Decimal(1), Decimal(100))
+        _check_range("default_max_notional", self.default_max_notional, Decimal(0))
+        _check_range("max_total_notional", self.max_total_notional, Decimal(0))
+        _check_range("max_impact_bps", self.max_impact_bps, Decimal(0), Decimal(10000))
+        _check_range("max_spread_bps", self.max_spread_bps, Decimal(0), Decimal(10000))
+        _check_range("min_depth_usd", self.min_depth_usd, Decimal(0))
+        _check_range("liquidation_buffer_pct", self.liquidation_buffer_pct, Decimal(0), Decimal(100))
+        if self.volatility_short_window >= self.volatility_long_window:
+            raise ValueError(
+                "volatility_short_window must be < volatility_long_window, got "
+                f"{self.volatility_short_window} >= {self.volatility_long_window}"
+            )

@@ -1,0 +1,1 @@
+"""Observability. Entry points: `metrics.MetricsRegistry` (counters/gauges, metrics.json, Prometheus)."""

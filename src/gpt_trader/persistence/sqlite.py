@@ -1,0 +1,54 @@
+"""SQLite connection setup and versioned schema migrations.
+
+WAL mode lets readers (dashboards, `perps-bot account`) look while the bot writes; `synchronous=FULL`
+makes an order write survive power loss before we send the order.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def open_database(path: Path | str, *, synchronous: str = "FULL") -> sqlite3.Connection:
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+def migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[Migration]) -> int:
+    """Apply, in order, every migration of `component` not yet applied; returns the new version.
+
+    Each component keeps its own version row so stores can share one database file.
+    """
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+    row = conn.execute("SELECT version FROM schema_versions WHERE component=?", (component,)).fetchone()
+    current = int(row[0]) if row else 0
+    if current > len(migrations):
+        raise RuntimeError(
+            f"database schema for {component!r} is version {current}, newer than this code knows "
+            f"({len(migrations)}); refusing to run an older bot against a newer store"
+        )
+    for version in range(current + 1, len(migrations) + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            migrations[version - 1](conn)
+            conn.execute(
+                "INSERT INTO schema_versions(component, version) VALUES(?, ?) "
+                "ON CONFLICT(component) DO UPDATE SET version=excluded.version",
+                (component, version),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return len(migrations)
