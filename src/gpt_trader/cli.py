@@ -1,2 +1,174 @@
+"""perps-bot: the command line.
+
+`perps-bot --profile dev --dev-fast` (or `perps-bot run ...`) runs the bot. Research and tooling
+commands live in their slices and are imported only when invoked, so the live process stays lean.
+Exit codes: 0 ok, 2 bad configuration, 3 stopped by a risk halt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=False,
+    invoke_without_command=True,
+    help="GPT-Trader: automated trading for Coinbase Advanced Trade (spot live, perps gated).",
+)
+
+DEV_FAST_CYCLES = 150
+DEV_FAST_INTERVAL_S = 0.02
+
+ProfileOpt = Annotated[str, typer.Option("--profile", "-p", help="dev | canary | prod | demo, or a YAML file")]
+DevFastOpt = Annotated[bool, typer.Option("--dev-fast", help="Short bounded session, accelerated mock market")]
+CyclesOpt = Annotated[int | None, typer.Option("--cycles", help="Stop after N cycles")]
+IntervalOpt = Annotated[float | None, typer.Option("--interval", help="Seconds between cycles")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Run every decision and check, send nothing")]
+SymbolsOpt = Annotated[str | None, typer.Option("--symbols", help="Comma-separated universe override")]
+ReduceOnlyOpt = Annotated[bool, typer.Option("--reduce-only", help="Only orders that shrink positions")]
+ClearReduceOpt = Annotated[
+    bool, typer.Option("--clear-reduce-only", help="Explicitly leave a latched reduce-only mode")
+]
+LogLevelOpt = Annotated[str | None, typer.Option("--log-level", help="DEBUG | INFO | WARNING | ERROR")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show DEBUG logs on the console too")]
+
+
+def _fail_config(message: str) -> None:
+    typer.echo(f"configuration error: {message}", err=True)
+    raise typer.Exit(code=2)
+
+
+def run_bot(
+    profile: str = "dev",
+    *,
+    dev_fast: bool = False,
+    cycles: int | None = None,
+    interval: float | None = None,
+    dry_run: bool = False,
+    symbols: str | None = None,
+    reduce_only: bool = False,
+    clear_reduce_only: bool = False,
+    log_level: str | None = None,
+    verbose: bool = False,
+) -> int:
+    from gpt_trader.features.monitor.logging_setup import configure_logging
+    from gpt_trader.orchestration.configuration import ConfigError, ConfigManager
+
+    overrides: dict[str, Any] = {
+        "dry_run": dry_run or None,
+        "dev_fast": dev_fast or None,
+        "cycles": cycles,
+        "cycle_interval_s": interval,
+        "log_level": log_level.upper() if log_level else None,
+        "risk.reduce_only_mode": True if reduce_only else None,
+    }
+    if symbols is not None:
+        overrides["symbols"] = [s.strip().upper() for s in symbols.split(",") if s.strip()]
+    if dev_fast:
+        overrides["cycles"] = cycles or DEV_FAST_CYCLES
+        overrides["cycle_interval_s"] = interval if interval is not None else DEV_FAST_INTERVAL_S
+    manager = ConfigManager()
+    try:
+        config = manager.load(profile, overrides)
+        credentials = manager.credentials()
+        configure_logging(
+            level=config.log_level,
+            log_file=Path(config.log_dir) / config.profile / "bot.jsonl",
+            console_level="DEBUG" if verbose else ("INFO" if config.log_level == "DEBUG" else config.log_level),
+        )
+        from gpt_trader.orchestration.service_registry import build_registry
+
+        registry = build_registry(config, credentials)
+    except ConfigError as exc:
+        _fail_config(str(exc))
+        return 2
+
+    from gpt_trader.orchestration.perps_bot import PerpsBot
+    from gpt_trader.orchestration.summary import print_banner, print_summary
+
+    if clear_reduce_only:
+        registry.risk.clear_reduce_only()
+    print_banner(registry)
+    bot = PerpsBot(registry)
+
+    async def _main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, bot.request_stop)
+        await bot.run(cycles=config.cycles, interval_s=config.cycle_interval_s)
+
+    asyncio.run(_main())
+    print_summary(bot)
+    return 3 if bot.halted else 0
+
+
+@app.callback()
+def main_callback(
+    ctx: typer.Context,
+    profile: ProfileOpt = "dev",
+    dev_fast: DevFastOpt = False,
+    cycles: CyclesOpt = None,
+    interval: IntervalOpt = None,
+    dry_run: DryRunOpt = False,
+    symbols: SymbolsOpt = None,
+    reduce_only: ReduceOnlyOpt = False,
+    clear_reduce_only: ClearReduceOpt = False,
+    log_level: LogLevelOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Without a command: run the bot (same options as `perps-bot run`)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    code = run_bot(profile, dev_fast=dev_fast, cycles=cycles, interval=interval, dry_run=dry_run, symbols=symbols,
+                   reduce_only=reduce_only, clear_reduce_only=clear_reduce_only, log_level=log_level,
+                   verbose=verbose)
+    raise typer.Exit(code=code)
+
+
+@app.command("run")
+def run_command(
+    profile: ProfileOpt = "dev",
+    dev_fast: DevFastOpt = False,
+    cycles: CyclesOpt = None,
+    interval: IntervalOpt = None,
+    dry_run: DryRunOpt = False,
+    symbols: SymbolsOpt = None,
+    reduce_only: ReduceOnlyOpt = False,
+    clear_reduce_only: ClearReduceOpt = False,
+    log_level: LogLevelOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Run the trading bot on a profile."""
+    code = run_bot(profile, dev_fast=dev_fast, cycles=cycles, interval=interval, dry_run=dry_run, symbols=symbols,
+                   reduce_only=reduce_only, clear_reduce_only=clear_reduce_only, log_level=log_level,
+                   verbose=verbose)
+    raise typer.Exit(code=code)
+
+
+@app.command("config-check")
+def config_check(profile: ProfileOpt = "dev") -> None:
+    """Validate a profile (with env overrides) and print it, secrets excluded."""
+    import json
+
+    from gpt_trader.orchestration.configuration import ConfigError, ConfigManager
+
+    try:
+        config = ConfigManager().load(profile)
+    except ConfigError as exc:
+        _fail_config(str(exc))
+        return
+    typer.echo(json.dumps(config.redacted(), indent=2, default=str))
+
+
 def main() -> None:
-    raise NotImplementedError("cli")
+    app(prog_name="perps-bot")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

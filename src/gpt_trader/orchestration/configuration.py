@@ -55,9 +55,17 @@ class TradingWindow(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
         return time.fromisoformat(self.end)
 
 
+GRANULARITIES_S = (60, 300, 900, 1800, 3600, 7200, 14400, 21600, 86400)
+
+
 class StrategyConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: str = "baseline"
     params: dict[str, Any] = {}
+    granularity_s: int = 60  # bar size the strategy decides on (Coinbase candle granularities)
+
+    def __post_init__(self) -> None:
+        if self.granularity_s not in GRANULARITIES_S:
+            raise ValueError(f"granularity_s must be one of {list(GRANULARITIES_S)}, got {self.granularity_s}")
 
 
 class SizingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -25,6 +25,12 @@ def open_database(path: Path | str, *, synchronous: str = "FULL") -> sqlite3.Con
     return conn
 
 
+def execute_all(conn: sqlite3.Connection, statements: Sequence[str]) -> None:
+    """Run DDL statements one by one inside the caller's transaction (executescript would commit)."""
+    for statement in statements:
+        conn.execute(statement)
+
+
 def migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[Migration]) -> int:
     """Apply, in order, every migration of `component` not yet applied; returns the new version.
 

@@ -1,0 +1,290 @@
+"""LiveExecutionEngine: intents -> orders -> fills, exactly once.
+
+Every order is written to the OrdersStore (PENDING_SUBMIT) before it is sent, carries a deterministic
+`client_order_id`, and is tracked until a terminal state. A result we cannot be sure of (timeout after
+send, 5xx) leaves the order PENDING_SUBMIT; it is resolved by `client_order_id`, and only ever resent
+with that same id, which the venue de-duplicates.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+import msgspec
+import structlog
+
+from gpt_trader.features.brokerages.core.interfaces import (
+    AmbiguousOrderStateError,
+    Broker,
+    BrokerageError,
+    Fill,
+    IllegalTransitionError,
+    InsufficientFundsError,
+    InvalidOrderError,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    PermissionDeniedError,
+    TransientError,
+)
+from gpt_trader.features.monitor.metrics import MetricsRegistry
+from gpt_trader.orchestration.positions import PositionBook
+from gpt_trader.persistence.event_store import EventStore
+from gpt_trader.persistence.orders_store import OrdersStore
+
+log = structlog.get_logger("execution")
+
+_COID_NAMESPACE = uuid.UUID("6f1d0a2e-4f7b-4b8e-9a57-3c1f2f6c9d10")
+
+SubmitStatus = Literal["sent", "dry_run", "rejected", "duplicate", "pending"]
+
+
+def client_order_id_for(bot_id: str, intent_id: str) -> str:
+    """Deterministic id: the same (bot, intent) always gives the same id, so a resend is the same order."""
+    return str(uuid.uuid5(_COID_NAMESPACE, f"{bot_id}/{intent_id}"))
+
+
+class SubmitResult(msgspec.Struct, kw_only=True):
+    status: SubmitStatus
+    client_order_id: str
+    order: Order | None = None
+    reason: str | None = None
+
+
+TradeClosedHook = Callable[[str, Decimal], None]
+ApiHook = Callable[[bool, str], None]
+
+
+class LiveExecutionEngine:
+    def __init__(
+        self,
+        broker: Broker,
+        orders: OrdersStore,
+        events: EventStore,
+        metrics: MetricsRegistry,
+        positions: PositionBook,
+        *,
+        bot_id: str,
+        dry_run: bool = False,
+        on_api_call: ApiHook | None = None,
+        on_trade_closed: TradeClosedHook | None = None,
+    ) -> None:
+        self.broker = broker
+        self.orders = orders
+        self.events = events
+        self.metrics = metrics
+        self.positions = positions
+        self.bot_id = bot_id
+        self.dry_run = dry_run
+        self._on_api = on_api_call or (lambda ok, endpoint: None)
+        self._on_trade_closed = on_trade_closed or (lambda symbol, pnl: None)
+        self.tracked: dict[str, Order] = {}  # client_order_id -> latest known order (non-terminal)
+        self._pending: dict[str, OrderRequest] = {}  # client_order_id -> request awaiting resolution
+        self.fills: list[Fill] = []
+
+    # ------------------------------------------------------------------ submit
+    async def submit(self, request: OrderRequest, *, intent_id: str) -> SubmitResult:
+        coid = request.client_order_id or client_order_id_for(self.bot_id, intent_id)
+        if request.client_order_id != coid:
+            request = msgspec.structs.replace(request, client_order_id=coid)
+        now = self.broker.now()
+        if self.dry_run:
+            self.metrics.inc("orders.dry_run")
+            self.events.append("would_send", msgspec.to_builtins(request), ts=now, symbol=request.symbol)
+            log.info("would send (dry run)", symbol=request.symbol, side=request.side.value,
+                     size=str(request.size), type=request.order_type.value, client_order_id=coid)
+            return SubmitResult(status="dry_run", client_order_id=coid)
+
+        if not self.orders.record_intent(request, intent_id=intent_id, session_id=self.events.session_id, at=now):
+            stored = self.orders.get(coid)
+            self.metrics.inc("orders.duplicate_intents")
+            log.warning("intent already recorded; not sending again", client_order_id=coid,
+                        status=stored.status.value if stored else None)
+            if stored is not None and stored.status is OrderStatus.PENDING_SUBMIT:
+                self._pending[coid] = request
+            return SubmitResult(status="duplicate", client_order_id=coid)
+        self.events.append("order_intent", {"intent_id": intent_id, **msgspec.to_builtins(request)},
+                           ts=now, symbol=request.symbol)
+        return await self._send(request)
+
+    async def _send(self, request: OrderRequest) -> SubmitResult:
+        coid = request.client_order_id
+        try:
+            order = await self.broker.place_order(request)
+            self._on_api(True, "place_order")
+        except (InsufficientFundsError, InvalidOrderError, PermissionDeniedError) as exc:
+            self._on_api(True, "place_order")  # the venue answered; the order itself was refused
+            self.orders.mark_status(coid, OrderStatus.REJECTED, at=self.broker.now(), reason=exc.reason)
+            self.metrics.inc("orders.rejected")
+            self.metrics.inc(f"orders.rejected.{exc.reason}")
+            self.events.append("order_rejected", {"client_order_id": coid, "reason": exc.reason, "message": str(exc)},
+                               ts=self.broker.now(), symbol=request.symbol)
+            log.warning("order rejected by venue", client_order_id=coid, reason=exc.reason, message=str(exc))
+            self._pending.pop(coid, None)
+            return SubmitResult(status="rejected", client_order_id=coid, reason=exc.reason)
+        except (AmbiguousOrderStateError, TransientError, BrokerageError) as exc:
+            # We cannot know whether the venue has it: keep PENDING_SUBMIT and resolve by client_order_id.
+            self._on_api(False, "place_order")
+            self._pending[coid] = request
+            self.metrics.inc("orders.ambiguous")
+            self.events.append("order_ambiguous", {"client_order_id": coid, "error": type(exc).__name__,
+                                                   "message": str(exc)}, ts=self.broker.now(), symbol=request.symbol)
+            log.warning("order outcome unknown; will resolve by client_order_id", client_order_id=coid,
+                        error=type(exc).__name__)
+            return SubmitResult(status="pending", client_order_id=coid, reason=type(exc).__name__)
+        self._pending.pop(coid, None)
+        self.metrics.inc("orders.sent")
+        await self._adopt(order, note="acknowledged")
+        log.info("order sent", symbol=order.symbol, side=order.side.value, size=str(order.size),
+                 status=order.status.value, order_id=order.order_id, client_order_id=coid)
+        return SubmitResult(status="sent", client_order_id=coid, order=order)
+
+    # ------------------------------------------------------------------ tracking
+    async def _adopt(self, order: Order, *, note: str) -> None:
+        """Take the venue's order as the current state: store it, pull its fills, track if working."""
+        self.orders.update_from_order(order, at=self.broker.now(), note=note)
+        if order.filled_size > 0:
+            await self._pull_fills(order)
+        if order.is_terminal:
+            self.tracked.pop(order.client_order_id, None)
+            self.events.append("order_final", {"client_order_id": order.client_order_id, "order_id": order.order_id,
+                                               "status": order.status.value, "filled_size": str(order.filled_size),
+                                               "avg_fill_price": str(order.avg_fill_price)},
+                               ts=self.broker.now(), symbol=order.symbol)
+        else:
+            self.tracked[order.client_order_id] = order
+
+    async def _pull_fills(self, order: Order) -> None:
+        fills = await self.broker.list_fills(order.symbol, order_id=order.order_id)
+        self._on_api(True, "list_fills")
+        for fill in self.orders.add_fills(fills):
+            if not fill.client_order_id:
+                fill = msgspec.structs.replace(fill, client_order_id=order.client_order_id)
+            self.fills.append(fill)
+            self.metrics.inc("fills.count")
+            self.metrics.inc("fills.fees_usd", float(fill.fee))
+            self.events.append("fill", msgspec.to_builtins(fill), ts=fill.ts, symbol=fill.symbol)
+            trip = self.positions.apply_fill(fill)
+            log.info("fill", symbol=fill.symbol, side=fill.side.value, size=str(fill.size), price=str(fill.price),
+                     fee=str(fill.fee), liquidity=fill.liquidity.value)
+            if trip is not None:
+                self._on_trade_closed(fill.symbol, trip)
+
+    def _apply_status(self, local: Order, remote: Order) -> bool:
+        """Move the local order to the venue's status through the validated lifecycle."""
+        if local.status == remote.status and remote.status is not OrderStatus.PARTIALLY_FILLED:
+            return True
+        try:
+            if local.status != remote.status or remote.status is OrderStatus.PARTIALLY_FILLED:
+                local.transition(remote.status, at=self.broker.now())
+            return True
+        except IllegalTransitionError as exc:
+            self.metrics.inc("orders.illegal_transitions")
+            self.events.append("illegal_transition", {"client_order_id": local.client_order_id,
+                                                      "from": local.status.value, "to": remote.status.value},
+                               ts=self.broker.now(), symbol=local.symbol)
+            log.error("venue reported an illegal status move; not applied", error=str(exc))
+            return False
+
+    async def poll(self) -> None:
+        """Refresh every working order and resolve every pending submit."""
+        for coid, request in list(self._pending.items()):
+            await self._resolve_pending(coid, request)
+        for coid, local in list(self.tracked.items()):
+            try:
+                remote = await self.broker.get_order(local.order_id)
+                self._on_api(True, "get_order")
+            except BrokerageError as exc:
+                self._on_api(False, "get_order")
+                log.warning("could not refresh order", client_order_id=coid, error=type(exc).__name__)
+                continue
+            if not self._apply_status(local, remote):
+                continue
+            if remote.filled_size != local.filled_size or remote.is_terminal:
+                await self._adopt(remote, note="poll")
+            else:
+                self.tracked[coid] = remote
+
+    async def _resolve_pending(self, coid: str, request: OrderRequest) -> None:
+        try:
+            found = await self.broker.get_order_by_client_id(coid)
+            self._on_api(True, "get_order_by_client_id")
+        except BrokerageError as exc:
+            self._on_api(False, "get_order_by_client_id")
+            log.warning("pending order lookup failed; will retry", client_order_id=coid, error=type(exc).__name__)
+            return
+        if found is not None:
+            self._pending.pop(coid, None)
+            self.metrics.inc("orders.pending_resolved")
+            self.events.append("pending_resolved", {"client_order_id": coid, "found": True,
+                                                    "status": found.status.value}, ts=self.broker.now(),
+                               symbol=request.symbol)
+            await self._adopt(found, note="resolved by client_order_id")
+            return
+        # The venue never saw it: resend with the SAME client_order_id (the venue de-duplicates).
+        self.metrics.inc("orders.resent_same_id")
+        log.info("pending order unknown at venue; resending with the same client_order_id", client_order_id=coid)
+        await self._send(request)
+
+    # ------------------------------------------------------------------ cancel / amend
+    async def cancel(self, client_order_id: str) -> bool:
+        local = self.tracked.get(client_order_id)
+        if local is None:
+            return False
+        local.transition(OrderStatus.PENDING_CANCEL, at=self.broker.now())
+        self.orders.mark_status(client_order_id, OrderStatus.PENDING_CANCEL, at=self.broker.now())
+        try:
+            results = await self.broker.cancel_orders([local.order_id])
+            self._on_api(True, "cancel_orders")
+        except BrokerageError as exc:
+            self._on_api(False, "cancel_orders")
+            log.warning("cancel failed; order stays pending cancel until the next poll", error=type(exc).__name__)
+            return False
+        remote = await self.broker.get_order(local.order_id)
+        if self._apply_status(local, remote):
+            await self._adopt(remote, note="cancel")
+        return bool(results.get(local.order_id))
+
+    async def amend(self, client_order_id: str, *, size: Decimal | None = None, price: Decimal | None = None) -> Order:
+        local = self.tracked.get(client_order_id)
+        if local is None:
+            raise KeyError(f"no working order {client_order_id}")
+        local.transition(OrderStatus.PENDING_AMEND, at=self.broker.now())
+        self.orders.mark_status(client_order_id, OrderStatus.PENDING_AMEND, at=self.broker.now())
+        try:
+            remote = await self.broker.edit_order(local.order_id, size=size, price=price)
+            self._on_api(True, "edit_order")
+        except BrokerageError:
+            self._on_api(False, "edit_order")
+            remote = await self.broker.get_order(local.order_id)
+            if self._apply_status(local, remote):
+                await self._adopt(remote, note="amend refused")
+            raise
+        if self._apply_status(local, remote):
+            await self._adopt(remote, note="amended")
+        return remote
+
+    async def cancel_all(self) -> int:
+        n = 0
+        for coid in list(self.tracked):
+            if await self.cancel(coid):
+                n += 1
+        return n
+
+    def summary(self) -> dict[str, Any]:
+        return {"tracked": len(self.tracked), "pending": len(self._pending), "fills": len(self.fills)}
+
+    @property
+    def pending_count(self) -> int:
+        return len(self._pending)
+
+    def open_orders_for(self, symbol: str) -> list[Order]:
+        return [o for o in self.tracked.values() if o.symbol == symbol]
+
+    @staticmethod
+    def now_iso(ts: datetime) -> str:
+        return ts.isoformat()

@@ -1,0 +1,33 @@
+"""Mark freshness per symbol. A mark older than the limit blocks new risk on that symbol (fail closed)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+
+class MarketMonitor:
+    def __init__(self, stale_after_s: float = 30.0) -> None:
+        self.stale_after_s = stale_after_s
+        self._marks: dict[str, tuple[Decimal, datetime]] = {}
+
+    def update(self, symbol: str, price: Decimal, ts: datetime) -> None:
+        """Record a mark; an older timestamp than the one held is ignored (out-of-order message)."""
+        held = self._marks.get(symbol)
+        if held is None or ts >= held[1]:
+            self._marks[symbol] = (price, ts)
+
+    def mark(self, symbol: str) -> Decimal | None:
+        held = self._marks.get(symbol)
+        return None if held is None else held[0]
+
+    def age_s(self, symbol: str, now: datetime) -> float | None:
+        held = self._marks.get(symbol)
+        return None if held is None else max(0.0, (now - held[1]).total_seconds())
+
+    def is_stale(self, symbol: str, now: datetime) -> bool:
+        age = self.age_s(symbol, now)
+        return age is None or age > self.stale_after_s
+
+    def stale_symbols(self, symbols: list[str], now: datetime) -> list[str]:
+        return [s for s in symbols if self.is_stale(s, now)]

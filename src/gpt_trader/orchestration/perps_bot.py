@@ -1,0 +1,490 @@
+"""PerpsBot: the trading cycle of DESIGN §3, the same on every venue.
+
+Per cycle: session window -> marks and books -> account snapshot -> runtime guards -> per symbol with a
+newly completed bar: strategy decision -> sizing -> pre-trade checks -> execution -> order tracking ->
+metrics, health and events. Decisions are taken on completed bars only, exactly like the backtester.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time as _time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import msgspec
+import structlog
+
+from gpt_trader.features.brokerages.core.interfaces import (
+    ZERO,
+    Balance,
+    BrokerageError,
+    Candle,
+    Order,
+    OrderBook,
+    OrderRequest,
+    OrderSide,
+    OrderType,
+    Position,
+    Product,
+    Quote,
+    SimulatedVenue,
+    TimeInForce,
+)
+from gpt_trader.features.live_trade.risk.manager import AccountSnapshot, RuntimeVerdict
+from gpt_trader.features.live_trade.strategies import Action, Decision
+from gpt_trader.features.monitor.health import write_health
+from gpt_trader.orchestration.live_execution import LiveExecutionEngine, client_order_id_for
+from gpt_trader.orchestration.market_monitor import MarketMonitor
+from gpt_trader.orchestration.positions import PositionBook
+from gpt_trader.orchestration.service_registry import ServiceRegistry
+from gpt_trader.orchestration.session_guard import SessionGuard
+
+log = structlog.get_logger("perps_bot")
+T = TypeVar("T")
+
+BOOK_DEPTH = 50
+
+
+class GuardEventRecord(msgspec.Struct, kw_only=True):
+    cycle: int
+    name: str
+    action: str
+    detail: str
+
+
+class PerpsBot:
+    def __init__(self, registry: ServiceRegistry) -> None:
+        self.registry = registry
+        self.config = registry.config
+        self.broker = registry.broker
+        self.metrics = registry.metrics
+        self.events = registry.events
+        self.risk = registry.risk
+        self.strategy = registry.strategy
+        self.sizer = registry.sizer
+        self.session_guard = SessionGuard(self.config.trading_window)
+        self.monitor = MarketMonitor(float(self.config.risk.stale_mark_s))
+        self.positions = PositionBook()
+        self.execution = LiveExecutionEngine(
+            self.broker,
+            registry.orders,
+            registry.events,
+            self.metrics,
+            self.positions,
+            bot_id=self.config.bot_id,
+            dry_run=self.config.dry_run,
+            on_api_call=self._record_api,
+            on_trade_closed=self.risk.record_trade_result,
+        )
+        self.symbols = list(self.config.symbols)
+        self.products: dict[str, Product] = {}
+        self.granularity_s = self.config.strategy.granularity_s
+        self.history: dict[str, deque[float]] = {}
+        self.last_bar: dict[str, datetime] = {}
+        self.quotes: dict[str, Quote] = {}
+        self.books: dict[str, OrderBook] = {}
+        self.cycle = 0
+        self.guard_events: list[GuardEventRecord] = []
+        self.decisions: dict[str, dict[str, int]] = {}
+        self.risk_rejections: list[dict[str, Any]] = []
+        self._stop = asyncio.Event()
+        self.halted = False
+        self.halt_reason: str | None = None
+        self.start_equity: Decimal | None = None
+        self.last_equity: Decimal | None = None
+        self._started = False
+
+    # ------------------------------------------------------------------ plumbing
+    def _record_api(self, ok: bool, endpoint: str) -> None:
+        self.risk.record_api_call(ok, endpoint=endpoint)
+        self.metrics.inc("api.calls")
+        if not ok:
+            self.metrics.inc("api.errors")
+
+    async def _call(self, endpoint: str, fn: Callable[[], Awaitable[T]]) -> T:
+        try:
+            result = await fn()
+        except BrokerageError:
+            self._record_api(False, endpoint)
+            raise
+        self._record_api(True, endpoint)
+        return result
+
+    def request_stop(self) -> None:
+        """Finish the current cycle, persist, and return (SIGINT/SIGTERM)."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    # ------------------------------------------------------------------ start-up
+    async def start(self) -> None:
+        await self.broker.connect()
+        self.events.append("session_start", {"config": self.config.redacted(), "venue": self.broker.name},
+                           ts=self.broker.now())
+        products = await self._call("list_products", self.broker.list_products)
+        by_symbol = {p.symbol: p for p in products}
+        missing = [s for s in self.symbols if s not in by_symbol]
+        if missing:
+            raise BrokerageError(f"venue {self.broker.name} does not list {missing}; refusing to start")
+        self.products = {s: by_symbol[s] for s in self.symbols}
+        need = self.strategy.history_needed + 1
+        for sym in self.symbols:
+            candles = await self._call(
+                "get_candles", lambda s=sym: self.broker.get_candles(s, self.granularity_s, limit=need + 1)
+            )
+            self._ingest_candles(sym, candles, initial=True)
+        snapshot = await self._snapshot()
+        self.start_equity = snapshot.equity
+        self.risk.start(snapshot)
+        self._started = True
+        log.info("bot started", venue=self.broker.name, symbols=len(self.symbols), session=self.registry.session_id,
+                 equity=str(snapshot.equity))
+
+    def _ingest_candles(self, symbol: str, candles: list[Candle], *, initial: bool = False) -> list[Candle]:
+        """Append closes of bars that are complete (start + granularity <= now) and newer than held."""
+        now = self.broker.now()
+        span = timedelta(seconds=self.granularity_s)
+        hist = self.history.setdefault(symbol, deque(maxlen=max(self.strategy.history_needed + 5, 64)))
+        last = self.last_bar.get(symbol)
+        added = []
+        for c in sorted(candles, key=lambda c: c.start):
+            if c.start + span > now:
+                continue  # still forming
+            if last is not None and c.start <= last:
+                continue
+            hist.append(float(c.close))
+            last = c.start
+            added.append(c)
+        if last is not None:
+            self.last_bar[symbol] = last
+        return added
+
+    # ------------------------------------------------------------------ snapshot
+    async def _snapshot(self) -> AccountSnapshot:
+        now = self.broker.now()
+        for sym in self.symbols:
+            try:
+                quote = await self._call("get_quote", lambda s=sym: self.broker.get_quote(s))
+                self.quotes[sym] = quote
+                self.monitor.update(sym, quote.mark_price, quote.ts)
+            except BrokerageError as exc:
+                log.warning("quote unavailable", symbol=sym, error=type(exc).__name__)
+            try:
+                self.books[sym] = await self._call("get_order_book",
+                                                   lambda s=sym: self.broker.get_order_book(s, BOOK_DEPTH))
+            except BrokerageError as exc:
+                log.warning("order book unavailable", symbol=sym, error=type(exc).__name__)
+        balances: list[Balance] = await self._call("list_balances", self.broker.list_balances)
+        venue_positions: list[Position] = await self._call("list_positions", self.broker.list_positions)
+        open_orders: list[Order] = await self._call("list_orders", lambda: self.broker.list_orders(open_only=True))
+        positions = self._positions(venue_positions)
+        cash, equity = self._equity(balances, positions)
+        self.last_equity = equity
+        return AccountSnapshot(
+            now=now,
+            equity=equity,
+            cash=cash,
+            positions=positions,
+            quotes=dict(self.quotes),
+            books=dict(self.books),
+            open_orders=open_orders,
+            products=dict(self.products),
+        )
+
+    def _positions(self, venue_positions: list[Position]) -> dict[str, Position]:
+        """Perp positions come from the venue; spot positions are the bot's own ledger (what it bought)."""
+        out: dict[str, Position] = {p.symbol: p for p in venue_positions if p.symbol in self.products
+                                    and self.products[p.symbol].is_perpetual}
+        for sym, product in self.products.items():
+            if product.is_perpetual:
+                continue
+            led = self.positions.ledgers.get(sym)
+            if led is None or led.size == 0:
+                continue
+            quote = self.quotes.get(sym)
+            mark = quote.mark_price if quote else led.entry_price
+            out[sym] = Position(symbol=sym, size=led.size, entry_price=led.entry_price, mark_price=mark,
+                                realized_pnl=led.realized_pnl, unrealized_pnl=led.unrealized(mark))
+        return out
+
+    def _equity(self, balances: list[Balance], positions: dict[str, Position]) -> tuple[Decimal, Decimal]:
+        """Equity = quote cash + every universe asset held at its mark + perp unrealized PnL."""
+        quote_ccy = {p.quote_asset for p in self.products.values()}
+        cash = sum((b.total for b in balances if b.asset in quote_ccy), ZERO)
+        available = sum((b.available for b in balances if b.asset in quote_ccy), ZERO)
+        marks = {p.base_asset: self.quotes[s].mark_price for s, p in self.products.items()
+                 if not p.is_perpetual and s in self.quotes}
+        held = sum((b.total * marks[b.asset] for b in balances if b.asset in marks), ZERO)
+        perp_upnl = sum((p.unrealized_pnl for s, p in positions.items() if self.products[s].is_perpetual), ZERO)
+        return available, cash + held + perp_upnl
+
+    # ------------------------------------------------------------------ the cycle
+    async def run_cycle(self) -> None:
+        if not self._started:
+            await self.start()
+        self.cycle += 1
+        now = self.broker.now()
+        self.metrics.inc("cycles")
+        try:
+            snapshot = await self._snapshot()
+        except BrokerageError as exc:
+            self.metrics.inc("cycles.snapshot_failed")
+            log.warning("account snapshot failed; no trading this cycle", error=type(exc).__name__, message=str(exc))
+            verdict = self.risk.evaluate(await self._fallback_snapshot(now))
+            self._record_verdict(verdict)
+            await self._finish_cycle(None)
+            return
+
+        verdict = self.risk.evaluate(snapshot)
+        self._record_verdict(verdict)
+        if verdict.mode == "halt":
+            await self._halt(verdict)
+            await self._finish_cycle(snapshot)
+            return
+
+        window_open = self.session_guard.is_open(now)
+        for sym in sorted(verdict.flatten if "*" not in verdict.flatten else set(self.symbols)):
+            await self._close_position(sym, snapshot, reason="guard flatten", bar_key=f"flatten-{self.cycle}")
+
+        for sym in self.symbols:
+            try:
+                candles = await self._call(
+                    "get_candles",
+                    lambda s=sym: self.broker.get_candles(
+                        s, self.granularity_s, start=self.last_bar.get(s), limit=350
+                    ),
+                )
+            except BrokerageError as exc:
+                log.warning("candles unavailable", symbol=sym, error=type(exc).__name__)
+                continue
+            new_bars = self._ingest_candles(sym, candles)
+            if not new_bars:
+                continue
+            await self._decide_and_act(sym, new_bars[-1], snapshot, verdict, window_open)
+
+        await self.execution.poll()
+        await self._finish_cycle(snapshot)
+
+    async def _fallback_snapshot(self, now: datetime) -> AccountSnapshot:
+        equity = self.last_equity if self.last_equity is not None else ZERO
+        return AccountSnapshot(now=now, equity=equity, cash=ZERO, positions={}, quotes=dict(self.quotes),
+                               books=dict(self.books), open_orders=[], products=dict(self.products))
+
+    def _record_verdict(self, verdict: RuntimeVerdict) -> None:
+        for ev in verdict.events:
+            rec = GuardEventRecord(cycle=self.cycle, name=ev.name, action=ev.action, detail=ev.message)
+            self.guard_events.append(rec)
+            self.events.append("guard_event", msgspec.to_builtins(ev), ts=self.broker.now())
+            log.warning("risk guard", guard=ev.name, action=ev.action, detail=ev.message)
+
+    async def _halt(self, verdict: RuntimeVerdict) -> None:
+        if self.halted:
+            return
+        self.halted = True
+        reasons = [e.name for e in verdict.events if e.action == "halt"] or ["risk halt"]
+        self.halt_reason = ", ".join(reasons)
+        self.metrics.inc("bot.halts")
+        log.error("trading halted by risk guard; cancelling open orders and stopping", reason=self.halt_reason)
+        if not self.config.dry_run:
+            await self.execution.cancel_all()
+        self.request_stop()
+
+    async def _decide_and_act(
+        self, sym: str, bar: Candle, snapshot: AccountSnapshot, verdict: RuntimeVerdict, window_open: bool
+    ) -> None:
+        position = snapshot.positions.get(sym)
+        size = position.size if position else ZERO
+        decision = self.strategy.decide(sym, list(self.history[sym]), size)
+        counts = self.decisions.setdefault(sym, {})
+        counts[decision.action.value] = counts.get(decision.action.value, 0) + 1
+        bar_key = bar.start.strftime("%Y%m%dT%H%M%S")
+        if decision.action is Action.HOLD:
+            return
+        self.events.append("decision", {"action": decision.action.value, "reason": decision.reason,
+                                        "confidence": decision.confidence, "bar": bar.start.isoformat(),
+                                        "close": str(bar.close), "position": str(size)},
+                           ts=self.broker.now(), symbol=sym)
+        log.info("decision", symbol=sym, action=decision.action.value, reason=decision.reason)
+
+        reducing = decision.action is Action.CLOSE or (
+            (decision.action is Action.SELL and size > 0) or (decision.action is Action.BUY and size < 0)
+        )
+        if reducing:
+            await self._close_position(sym, snapshot, reason=decision.reason, bar_key=bar_key)
+            return
+        blocked = self._entry_block_reason(sym, snapshot, verdict, window_open)
+        if blocked:
+            self.metrics.inc("entries.blocked")
+            self.events.append("entry_blocked", {"reason": blocked, "action": decision.action.value},
+                               ts=self.broker.now(), symbol=sym)
+            log.info("entry blocked", symbol=sym, reason=blocked)
+            return
+        await self._open_position(sym, decision, snapshot, verdict, bar_key)
+
+    def _entry_block_reason(
+        self, sym: str, snapshot: AccountSnapshot, verdict: RuntimeVerdict, window_open: bool
+    ) -> str | None:
+        if not window_open:
+            return f"outside trading window {self.session_guard.describe()}"
+        if verdict.mode != "normal" or self.risk.reduce_only:
+            return f"risk mode {verdict.mode if verdict.mode != 'normal' else 'reduce_only'}"
+        if sym in verdict.blocked_symbols:
+            return verdict.blocked_symbols[sym]
+        if self.monitor.is_stale(sym, snapshot.now):
+            age = self.monitor.age_s(sym, snapshot.now)
+            return f"stale mark ({'none' if age is None else f'{age:.0f}s'} > {self.monitor.stale_after_s:.0f}s)"
+        if self.execution.open_orders_for(sym):
+            return "an order is already working on this symbol"
+        return None
+
+    async def _open_position(
+        self, sym: str, decision: Decision, snapshot: AccountSnapshot, verdict: RuntimeVerdict, bar_key: str
+    ) -> None:
+        product = self.products[sym]
+        quote = snapshot.quotes.get(sym)
+        if quote is None:
+            return
+        side = OrderSide.BUY if decision.action is Action.BUY else OrderSide.SELL
+        if side is OrderSide.SELL and not product.is_perpetual:
+            log.info("spot cannot open a short; ignoring SELL entry", symbol=sym)
+            return
+        qty = self.sizer.size(symbol=sym, decision=decision, product=product, price=quote.mark_price,
+                              equity=snapshot.equity, volatility=self._volatility(sym),
+                              trade_history=self.positions.trade_history())
+        scale = verdict.entry_scale.get(sym)
+        if scale is not None and scale < 1:
+            from gpt_trader.features.brokerages.core.quantization import quantize_size
+
+            qty = quantize_size(qty * scale, product)
+        if qty <= 0:
+            self.events.append("sizing_zero", {"reason": decision.reason}, ts=self.broker.now(), symbol=sym)
+            return
+        request = OrderRequest(symbol=sym, side=side, order_type=OrderType.MARKET, size=qty,
+                               time_in_force=TimeInForce.IOC)
+        await self._submit(request, snapshot, intent_id=f"{sym}:{bar_key}:{decision.action.value}", reducing=False)
+
+    async def _close_position(self, sym: str, snapshot: AccountSnapshot, *, reason: str, bar_key: str) -> None:
+        position = snapshot.positions.get(sym)
+        if position is None or position.size == 0:
+            return
+        side = OrderSide.SELL if position.size > 0 else OrderSide.BUY
+        request = OrderRequest(symbol=sym, side=side, order_type=OrderType.MARKET, size=abs(position.size),
+                               time_in_force=TimeInForce.IOC, reduce_only=True)
+        log.info("closing position", symbol=sym, size=str(position.size), reason=reason)
+        await self._submit(request, snapshot, intent_id=f"{sym}:{bar_key}:CLOSE", reducing=True)
+
+    async def _submit(self, request: OrderRequest, snapshot: AccountSnapshot, *, intent_id: str, reducing: bool) -> None:
+        request = msgspec.structs.replace(
+            request, client_order_id=client_order_id_for(self.config.bot_id, f"{self.registry.session_id}/{intent_id}")
+        )
+        result = self.risk.check_order(request, snapshot, is_reducing=reducing)
+        if not result.ok:
+            self.metrics.inc("orders.risk_rejected")
+            record = {"rule": result.rule, "reason": result.reason, "details": result.details,
+                      "symbol": request.symbol, "side": request.side.value, "size": str(request.size)}
+            self.risk_rejections.append(record)
+            self.events.append("risk_rejected", record, ts=self.broker.now(), symbol=request.symbol)
+            log.warning("order refused by pre-trade check", symbol=request.symbol, rule=result.rule,
+                        reason=result.reason)
+            return
+        self.events.append("risk_passed", {"client_order_id": request.client_order_id}, ts=self.broker.now(),
+                           symbol=request.symbol)
+        await self.execution.submit(result.request, intent_id=intent_id)
+
+    def _volatility(self, sym: str) -> float | None:
+        closes = list(self.history.get(sym, ()))
+        if len(closes) < 3:
+            return None
+        rets = [(b / a) - 1.0 for a, b in zip(closes[:-1], closes[1:], strict=True) if a]
+        if len(rets) < 2:
+            return None
+        mean = sum(rets) / len(rets)
+        var = sum((r - mean) ** 2 for r in rets) / (len(rets) - 1)
+        return float(var**0.5)
+
+    # ------------------------------------------------------------------ end of cycle
+    async def _finish_cycle(self, snapshot: AccountSnapshot | None) -> None:
+        now = self.broker.now()
+        if snapshot is not None:
+            self.metrics.set_gauge("account.equity_usd", float(snapshot.equity))
+        self.metrics.set_gauge("orders.working", float(len(self.execution.tracked)))
+        self.metrics.set_gauge("risk.reduce_only", 1.0 if self.risk.reduce_only else 0.0)
+        self.metrics.write_json(self.config.metrics_dir / "metrics.json",
+                                extra={"cycle": self.cycle, "session_id": self.registry.session_id,
+                                       "profile": self.config.profile, "venue_time": now.isoformat()})
+        write_health(self.config.health_path, self.health())
+
+    def health(self) -> dict[str, Any]:
+        now = self.broker.now()
+        stale = self.monitor.stale_symbols(self.symbols, now) if self._started else list(self.symbols)
+        status = "halted" if self.halted else ("degraded" if stale or self.risk.reduce_only else "ok")
+        return {
+            "status": status,
+            "profile": self.config.profile,
+            "venue": self.broker.name,
+            "session_id": self.registry.session_id,
+            "cycle": self.cycle,
+            "venue_time": now.isoformat(),
+            "written_at": datetime.now(UTC).isoformat(),
+            "reduce_only": self.risk.reduce_only,
+            "halt_reason": self.halt_reason,
+            "stale_symbols": stale,
+            "working_orders": len(self.execution.tracked),
+            "pending_submits": self.execution.pending_count,
+            "equity": None if self.last_equity is None else str(self.last_equity),
+        }
+
+    # ------------------------------------------------------------------ the loop
+    async def run(self, *, cycles: int | None = None, interval_s: float | None = None,
+                  market_step_s: float | None = None) -> None:
+        """Run cycles until `cycles` are done or a stop is requested.
+
+        On a simulated venue the bot advances the venue's clock by `market_step_s` per cycle (the
+        market moves; wall time only paces the output); on a live venue it sleeps `interval_s`.
+        """
+        interval = self.config.cycle_interval_s if interval_s is None else interval_s
+        simulated = isinstance(self.broker, SimulatedVenue)
+        step = market_step_s if market_step_s is not None else (
+            self.config.mock.market_step_s if simulated else interval
+        )
+        try:
+            if not self._started:
+                await self.start()
+            while not self.stopping and (cycles is None or self.cycle < cycles):
+                started = _time.monotonic()
+                await self.run_cycle()
+                if self.stopping or (cycles is not None and self.cycle >= cycles):
+                    break
+                if simulated:
+                    await self.broker.advance_time(step)  # type: ignore[attr-defined]
+                remaining = interval - (_time.monotonic() - started)
+                if remaining > 0:
+                    try:
+                        await asyncio.wait_for(self._stop.wait(), timeout=remaining)
+                    except TimeoutError:
+                        pass
+        finally:
+            await self.shutdown()
+
+    async def shutdown(self) -> None:
+        if getattr(self, "_shut", False):
+            return
+        self._shut = True
+        try:
+            if self.config.shutdown.cancel_open_orders and not self.config.dry_run and self.execution.tracked:
+                n = await self.execution.cancel_all()
+                log.info("cancelled open orders on shutdown", count=n)
+            await self.execution.poll()
+        except BrokerageError as exc:
+            log.warning("shutdown order handling failed", error=type(exc).__name__)
+        self.events.append("session_end", {"cycles": self.cycle, "halted": self.halted,
+                                           "halt_reason": self.halt_reason}, ts=self.broker.now())
+        await self._finish_cycle(None)
+        await self.broker.close()
+        log.info("bot stopped", cycles=self.cycle, halted=self.halted)

@@ -1,0 +1,148 @@
+"""ServiceRegistry: the prepared bundle a PerpsBot is built from.
+
+Building it is where a profile becomes real objects: the venue, the strategy, the risk manager,
+the sizer and the stores. Tests and the backtest replay build one with their own broker.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import structlog
+
+from gpt_trader.features.brokerages.core.interfaces import Broker, SimulatedVenue
+from gpt_trader.features.live_trade.risk.manager import RiskManager
+from gpt_trader.features.live_trade.strategies import Strategy, get_strategy
+from gpt_trader.features.monitor.metrics import MetricsRegistry
+from gpt_trader.features.position_sizing import PositionSizer
+from gpt_trader.orchestration.configuration import BotConfig, ConfigError, Credentials, load_symbol_limits
+from gpt_trader.persistence.event_store import EventStore
+from gpt_trader.persistence.orders_store import OrdersStore
+from gpt_trader.persistence.sqlite import open_database
+from gpt_trader.persistence.state_store import StateStore
+
+log = structlog.get_logger("registry")
+
+#: The mock venue's clock starts here, so the same seed always replays the same market.
+MOCK_EPOCH = datetime(2025, 1, 6, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class ServiceRegistry:
+    config: BotConfig
+    broker: Broker
+    strategy: Strategy
+    risk: RiskManager
+    sizer: PositionSizer
+    orders: OrdersStore
+    events: EventStore
+    state: StateStore
+    metrics: MetricsRegistry
+    session_id: str
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def is_simulated(self) -> bool:
+        return isinstance(self.broker, SimulatedVenue)
+
+
+def new_session_id(now: datetime) -> str:
+    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+
+
+def build_broker(config: BotConfig, credentials: Credentials, notices: list[str]) -> Broker:
+    if config.broker == "mock":
+        from gpt_trader.features.brokerages.mock import MockBroker
+
+        fees = None
+        if config.mock.maker_fee_rate is not None or config.mock.taker_fee_rate is not None:
+            from gpt_trader.features.brokerages.core.matching import FeeSchedule
+
+            fees = FeeSchedule.flat(
+                maker=config.mock.maker_fee_rate if config.mock.maker_fee_rate is not None else config.mock.taker_fee_rate,
+                taker=config.mock.taker_fee_rate if config.mock.taker_fee_rate is not None else config.mock.maker_fee_rate,
+            )
+        return MockBroker(
+            symbols=list(config.symbols),
+            seed=config.mock.seed,
+            start=MOCK_EPOCH,
+            starting_cash=config.mock.starting_cash,
+            fees=fees,
+        )
+    if config.broker == "coinbase":
+        if not (credentials.has_cdp or credentials.has_hmac):
+            if config.dry_run:
+                notices.append(
+                    "no Coinbase credentials are set: this dry run uses the deterministic mock broker instead"
+                )
+                return build_broker(_with_broker(config, "mock"), credentials, notices)
+            raise ConfigError(
+                "broker is coinbase but no credentials are set: set COINBASE_PROD_CDP_API_KEY and "
+                "COINBASE_PROD_CDP_PRIVATE_KEY (COINBASE_AUTH_TYPE=cdp) or COINBASE_API_KEY and "
+                "COINBASE_API_SECRET (COINBASE_AUTH_TYPE=hmac), or run with --dry-run"
+            )
+        from gpt_trader.features.brokerages.coinbase import build_coinbase_broker
+
+        return build_coinbase_broker(config, credentials)
+    if config.broker == "paper":
+        from gpt_trader.features.paper_trade import build_paper_broker
+
+        return build_paper_broker(config, credentials)
+    raise ConfigError(f"unknown broker {config.broker!r}; allowed: mock, coinbase, paper")
+
+
+def _with_broker(config: BotConfig, broker: str) -> BotConfig:
+    import msgspec
+
+    return msgspec.structs.replace(config, broker=broker)  # type: ignore[arg-type]
+
+
+def build_registry(
+    config: BotConfig,
+    credentials: Credentials | None = None,
+    *,
+    broker: Broker | None = None,
+    metrics: MetricsRegistry | None = None,
+    fresh_store: bool | None = None,
+) -> ServiceRegistry:
+    """Assemble everything. `broker` overrides the profile's venue (tests, backtest replay).
+
+    The mock venue lives in memory, so its store is reset each run (`fresh_store` defaults to True for
+    it): orders from a previous mock session refer to a venue that no longer exists.
+    """
+    notices: list[str] = []
+    venue = broker if broker is not None else build_broker(config, credentials or Credentials(), notices)
+    metrics = metrics or MetricsRegistry()
+    store_dir = config.store_dir
+    db_path = store_dir / "bot.sqlite3"
+    if fresh_store is None:
+        fresh_store = venue.name == "mock"
+    if fresh_store:
+        _remove_db(db_path)
+    conn = open_database(db_path)
+    session_id = new_session_id(venue.now())
+    state = StateStore(conn)
+    registry = ServiceRegistry(
+        config=config,
+        broker=venue,
+        strategy=get_strategy(config.strategy.name, **config.strategy.params),
+        risk=RiskManager(config.risk, load_symbol_limits(config.risk), metrics, state, venue.now),
+        sizer=PositionSizer(config.sizing),
+        orders=OrdersStore(conn),
+        events=EventStore(conn, session_id),
+        state=state,
+        metrics=metrics,
+        session_id=session_id,
+        notices=notices,
+    )
+    return registry
+
+
+def _remove_db(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        p = Path(str(path) + suffix)
+        if p.exists():
+            p.unlink()

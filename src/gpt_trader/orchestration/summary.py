@@ -1,0 +1,88 @@
+"""Console output for humans: the start-up banner (every active limit) and the end-of-session summary."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+
+from gpt_trader.features.brokerages.core.interfaces import ZERO
+
+if TYPE_CHECKING:
+    from gpt_trader.orchestration.perps_bot import PerpsBot
+    from gpt_trader.orchestration.service_registry import ServiceRegistry
+
+console = Console(stderr=False, highlight=False)
+
+
+def _money(v: Decimal) -> str:
+    return f"{v.quantize(Decimal('0.01')):,}"
+
+
+def print_banner(registry: ServiceRegistry) -> None:
+    cfg = registry.config
+    table = Table(title=f"GPT-Trader — profile {cfg.profile}", show_header=False, title_justify="left")
+    table.add_column("key", style="bold")
+    table.add_column("value")
+    table.add_row("venue", f"{registry.broker.name}{' (DRY RUN: nothing is sent)' if cfg.dry_run else ''}")
+    table.add_row("session", registry.session_id)
+    table.add_row("symbols", ", ".join(cfg.symbols))
+    table.add_row("strategy", f"{cfg.strategy.name} {cfg.strategy.params} on {cfg.strategy.granularity_s}s bars")
+    table.add_row("sizing", cfg.sizing.method)
+    window = cfg.trading_window
+    table.add_row("trading window", f"{window.start}-{window.end} UTC" if window else "always open")
+    for name, value in registry.risk.describe_limits():
+        table.add_row(f"limit: {name}", value)
+    for notice in registry.notices:
+        table.add_row("notice", notice)
+    console.print(table)
+
+
+def print_summary(bot: PerpsBot) -> None:
+    table = Table(title=f"Session {bot.registry.session_id} — {bot.cycle} cycles on {bot.broker.name}",
+                  title_justify="left")
+    for col in ("symbol", "orders", "fills", "fees", "realized PnL", "unrealized", "position"):
+        table.add_column(col, justify="right" if col != "symbol" else "left")
+    orders_by_symbol: dict[str, int] = {}
+    for stored in bot.registry.orders.list_orders(session_id=bot.registry.session_id):
+        orders_by_symbol[stored.symbol] = orders_by_symbol.get(stored.symbol, 0) + 1
+    totals = {"orders": 0, "fills": 0, "fees": ZERO, "pnl": ZERO, "upnl": ZERO}
+    for sym in bot.symbols:
+        led = bot.positions.ledgers.get(sym)
+        quote = bot.quotes.get(sym)
+        mark = quote.mark_price if quote else ZERO
+        fills = led.fills if led else 0
+        fees = led.fees if led else ZERO
+        pnl = led.realized_pnl if led else ZERO
+        upnl = led.unrealized(mark) if led else ZERO
+        size = led.size if led else ZERO
+        n_orders = orders_by_symbol.get(sym, 0)
+        totals["orders"] += n_orders  # type: ignore[operator]
+        totals["fills"] += fills  # type: ignore[operator]
+        totals["fees"] += fees  # type: ignore[operator]
+        totals["pnl"] += pnl  # type: ignore[operator]
+        totals["upnl"] += upnl  # type: ignore[operator]
+        table.add_row(sym, str(n_orders), str(fills), _money(fees), _money(pnl), _money(upnl), f"{size.normalize()}")
+    table.add_row("TOTAL", str(totals["orders"]), str(totals["fills"]), _money(totals["fees"]),  # type: ignore[arg-type]
+                  _money(totals["pnl"]), _money(totals["upnl"]), "", style="bold")  # type: ignore[arg-type]
+    console.print(table)
+    if bot.guard_events or bot.risk_rejections:
+        events = Table(title="Guard events and risk refusals", title_justify="left")
+        for col in ("cycle", "guard / rule", "action", "detail"):
+            events.add_column(col)
+        for ev in bot.guard_events[-20:]:
+            events.add_row(str(ev.cycle), ev.name, ev.action, ev.detail)
+        for rej in bot.risk_rejections[-20:]:
+            events.add_row("", str(rej["rule"]), "order refused", f"{rej['symbol']}: {rej['reason']}")
+        console.print(events)
+    else:
+        console.print("Guard events: none")
+    start, end = bot.start_equity, bot.last_equity
+    if start is not None and end is not None:
+        console.print(f"Equity: {_money(start)} -> {_money(end)} ({_money(end - start)})")
+    if bot.halted:
+        console.print(f"[bold red]HALTED by risk guard: {bot.halt_reason}[/bold red]")
+    console.print(f"Data: {bot.config.store_dir}  metrics: {bot.config.metrics_dir / 'metrics.json'}  "
+                  f"health: {bot.config.health_path}  logs: {bot.config.log_dir}/{bot.config.profile}/bot.jsonl")

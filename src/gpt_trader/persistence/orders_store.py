@@ -1,0 +1,282 @@
+"""OrdersStore: every order, its lifecycle transitions and its fills.
+
+The intent is written (PENDING_SUBMIT) before the order is sent and updated after, with
+`synchronous=FULL`, so a crash at any point leaves a record to reconcile by `client_order_id`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from gpt_trader.features.brokerages.core.interfaces import (
+    Fill,
+    Liquidity,
+    Order,
+    OrderRequest,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    TimeInForce,
+)
+from gpt_trader.persistence.sqlite import execute_all, migrate
+
+
+def _v1(conn: sqlite3.Connection) -> None:
+    execute_all(
+        conn,
+        [
+            """CREATE TABLE orders (
+            client_order_id TEXT PRIMARY KEY,
+            intent_id TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            order_id TEXT,
+            symbol TEXT NOT NULL,
+            side TEXT NOT NULL,
+            order_type TEXT NOT NULL,
+            time_in_force TEXT NOT NULL,
+            size TEXT NOT NULL,
+            limit_price TEXT,
+            status TEXT NOT NULL,
+            filled_size TEXT NOT NULL DEFAULT '0',
+            avg_fill_price TEXT,
+            fees TEXT NOT NULL DEFAULT '0',
+            reject_reason TEXT,
+            request_json TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+            """CREATE INDEX orders_status ON orders(status)""",
+            """CREATE INDEX orders_order_id ON orders(order_id)""",
+            """CREATE TABLE order_transitions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            client_order_id TEXT NOT NULL REFERENCES orders(client_order_id),
+            from_status TEXT,
+            to_status TEXT NOT NULL,
+            at TEXT NOT NULL,
+            note TEXT
+        )""",
+            """CREATE TABLE fills (
+            trade_id TEXT PRIMARY KEY,
+            order_id TEXT NOT NULL,
+            client_order_id TEXT,
+            symbol TEXT NOT NULL,
+            side TEXT NOT NULL,
+            price TEXT NOT NULL,
+            size TEXT NOT NULL,
+            fee TEXT NOT NULL,
+            liquidity TEXT NOT NULL,
+            ts TEXT NOT NULL
+        )""",
+            """CREATE INDEX fills_order ON fills(order_id)""",
+        ],
+    )
+
+
+MIGRATIONS = [_v1]
+
+
+class StoredOrder(msgspec.Struct, kw_only=True):
+    client_order_id: str
+    intent_id: str
+    session_id: str
+    order_id: str | None
+    symbol: str
+    side: OrderSide
+    order_type: OrderType
+    time_in_force: TimeInForce
+    size: Decimal
+    limit_price: Decimal | None
+    status: OrderStatus
+    filled_size: Decimal
+    avg_fill_price: Decimal | None
+    fees: Decimal
+    reject_reason: str | None
+    created_at: str
+    updated_at: str
+
+
+def _dec(v: Any) -> Decimal | None:
+    return None if v is None else Decimal(v)
+
+
+class OrdersStore:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        migrate(conn, "orders_store", MIGRATIONS)
+
+    def record_intent(self, request: OrderRequest, *, intent_id: str, session_id: str, at: datetime) -> bool:
+        """Write the order before it is sent. Returns False if this client_order_id already exists
+        (a resend of the same intent), in which case nothing changes."""
+        cur = self._conn.execute(
+            "INSERT OR IGNORE INTO orders(client_order_id, intent_id, session_id, symbol, side, order_type, "
+            "time_in_force, size, limit_price, status, request_json, created_at, updated_at) "
+            "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                request.client_order_id,
+                intent_id,
+                session_id,
+                request.symbol,
+                request.side.value,
+                request.order_type.value,
+                request.time_in_force.value,
+                str(request.size if request.size is not None else request.quote_size),
+                None if request.limit_price is None else str(request.limit_price),
+                OrderStatus.PENDING_SUBMIT.value,
+                msgspec.json.encode(request).decode(),
+                at.isoformat(),
+                at.isoformat(),
+            ),
+        )
+        if cur.rowcount:
+            self._transition_row(request.client_order_id, None, OrderStatus.PENDING_SUBMIT, at, "intent recorded")
+        return bool(cur.rowcount)
+
+    def update_from_order(self, order: Order, *, at: datetime, note: str | None = None) -> None:
+        """Persist the venue's view of an order; records a transition row when the status moved."""
+        row = self._conn.execute(
+            "SELECT status FROM orders WHERE client_order_id=?", (order.client_order_id,)
+        ).fetchone()
+        if row is None:
+            raise KeyError(f"order {order.client_order_id} was never recorded as an intent")
+        self._conn.execute(
+            "UPDATE orders SET order_id=?, status=?, filled_size=?, avg_fill_price=?, fees=?, reject_reason=?, "
+            "updated_at=? WHERE client_order_id=?",
+            (
+                order.order_id or None,
+                order.status.value,
+                str(order.filled_size),
+                None if order.avg_fill_price is None else str(order.avg_fill_price),
+                str(order.fees),
+                order.reject_reason,
+                at.isoformat(),
+                order.client_order_id,
+            ),
+        )
+        if row[0] != order.status.value:
+            self._transition_row(order.client_order_id, OrderStatus(row[0]), order.status, at, note)
+
+    def mark_status(self, client_order_id: str, status: OrderStatus, *, at: datetime, reason: str | None = None) -> None:
+        row = self._conn.execute("SELECT status FROM orders WHERE client_order_id=?", (client_order_id,)).fetchone()
+        if row is None:
+            raise KeyError(client_order_id)
+        self._conn.execute(
+            "UPDATE orders SET status=?, reject_reason=COALESCE(?, reject_reason), updated_at=? WHERE client_order_id=?",
+            (status.value, reason, at.isoformat(), client_order_id),
+        )
+        if row[0] != status.value:
+            self._transition_row(client_order_id, OrderStatus(row[0]), status, at, reason)
+
+    def _transition_row(
+        self, coid: str, old: OrderStatus | None, new: OrderStatus, at: datetime, note: str | None
+    ) -> None:
+        self._conn.execute(
+            "INSERT INTO order_transitions(client_order_id, from_status, to_status, at, note) VALUES(?,?,?,?,?)",
+            (coid, None if old is None else old.value, new.value, at.isoformat(), note),
+        )
+
+    def add_fills(self, fills: Iterable[Fill]) -> list[Fill]:
+        """Store fills, ignoring ones already known (by trade_id). Returns the new ones."""
+        new: list[Fill] = []
+        for f in fills:
+            cur = self._conn.execute(
+                "INSERT OR IGNORE INTO fills(trade_id, order_id, client_order_id, symbol, side, price, size, fee, "
+                "liquidity, ts) VALUES(?,?,?,?,?,?,?,?,?,?)",
+                (
+                    f.trade_id,
+                    f.order_id,
+                    f.client_order_id,
+                    f.symbol,
+                    f.side.value,
+                    str(f.price),
+                    str(f.size),
+                    str(f.fee),
+                    f.liquidity.value,
+                    f.ts.isoformat(),
+                ),
+            )
+            if cur.rowcount:
+                new.append(f)
+        return new
+
+    # ---- reads
+    def get(self, client_order_id: str) -> StoredOrder | None:
+        row = self._conn.execute("SELECT * FROM orders WHERE client_order_id=?", (client_order_id,)).fetchone()
+        return None if row is None else self._row(row)
+
+    def list_orders(self, *, statuses: Iterable[OrderStatus] | None = None, session_id: str | None = None) -> list[StoredOrder]:
+        sql = "SELECT * FROM orders WHERE 1=1"
+        args: list[Any] = []
+        if statuses is not None:
+            values = [s.value for s in statuses]
+            sql += f" AND status IN ({','.join('?' * len(values))})"
+            args += values
+        if session_id is not None:
+            sql += " AND session_id=?"
+            args.append(session_id)
+        return [self._row(r) for r in self._conn.execute(sql + " ORDER BY created_at, rowid", args)]
+
+    def open_orders(self) -> list[StoredOrder]:
+        return self.list_orders(
+            statuses=[s for s in OrderStatus if not s.is_terminal]
+        )
+
+    def transitions(self, client_order_id: str) -> list[tuple[str | None, str]]:
+        rows = self._conn.execute(
+            "SELECT from_status, to_status FROM order_transitions WHERE client_order_id=? ORDER BY id",
+            (client_order_id,),
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def fills(self, *, symbol: str | None = None, order_id: str | None = None) -> list[Fill]:
+        sql, args = "SELECT * FROM fills WHERE 1=1", []
+        if symbol:
+            sql += " AND symbol=?"
+            args.append(symbol)
+        if order_id:
+            sql += " AND order_id=?"
+            args.append(order_id)
+        out = []
+        for r in self._conn.execute(sql + " ORDER BY ts, rowid", args):
+            out.append(
+                Fill(
+                    trade_id=r["trade_id"],
+                    order_id=r["order_id"],
+                    client_order_id=r["client_order_id"] or "",
+                    symbol=r["symbol"],
+                    side=OrderSide(r["side"]),
+                    price=Decimal(r["price"]),
+                    size=Decimal(r["size"]),
+                    fee=Decimal(r["fee"]),
+                    liquidity=Liquidity(r["liquidity"]),
+                    ts=datetime.fromisoformat(r["ts"]),
+                )
+            )
+        return out
+
+    @staticmethod
+    def _row(r: sqlite3.Row) -> StoredOrder:
+        return StoredOrder(
+            client_order_id=r["client_order_id"],
+            intent_id=r["intent_id"],
+            session_id=r["session_id"],
+            order_id=r["order_id"],
+            symbol=r["symbol"],
+            side=OrderSide(r["side"]),
+            order_type=OrderType(r["order_type"]),
+            time_in_force=TimeInForce(r["time_in_force"]),
+            size=Decimal(r["size"]),
+            limit_price=_dec(r["limit_price"]),
+            status=OrderStatus(r["status"]),
+            filled_size=Decimal(r["filled_size"]),
+            avg_fill_price=_dec(r["avg_fill_price"]),
+            fees=Decimal(r["fees"]),
+            reject_reason=r["reject_reason"],
+            created_at=r["created_at"],
+            updated_at=r["updated_at"],
+        )
