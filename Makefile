@@ -1,36 +1,49 @@
-# Two commands matter: `make run` and `make test`. Both create .venv on first use.
+# Two commands matter: `make run` and `make test`. Both create .venv on first use
+# (with uv when it is installed, else python3 -m venv + pip).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
-EXTRAS ?= research,dev
+BASE_STAMP := $(VENV)/.installed-base
+FULL_STAMP := $(VENV)/.installed-full
 
-.PHONY: run test setup lint typecheck bench clean
+.PHONY: run test setup setup-full lint typecheck bench clean
 
-$(STAMP): pyproject.toml
-	@if command -v uv >/dev/null 2>&1; then \
-		uv venv --python $(PY) $(VENV) && uv pip install --python $(BIN)/python -e ".[$(EXTRAS)]"; \
-	else \
-		$(PY) -m venv $(VENV) && $(BIN)/pip install -q --upgrade pip && $(BIN)/pip install -q -e ".[$(EXTRAS)]"; \
+define install
+	@if [ ! -x $(BIN)/python ]; then \
+		if command -v uv >/dev/null 2>&1; then uv venv --python $(PY) $(VENV); else $(PY) -m venv $(VENV); fi; \
 	fi
-	@touch $(STAMP)
+	@if command -v uv >/dev/null 2>&1; then \
+		uv pip install --python $(BIN)/python -e "$(1)"; \
+	else \
+		$(BIN)/python -m pip install -q --upgrade pip && $(BIN)/python -m pip install -q -e "$(1)"; \
+	fi
+endef
 
-setup: $(STAMP)
+# The live bot needs only the base dependencies; tests and research need the extras.
+$(BASE_STAMP): pyproject.toml
+	$(call install,.)
+	@touch $(BASE_STAMP)
 
-run: $(STAMP)
+$(FULL_STAMP): pyproject.toml
+	$(call install,.[research,dev])
+	@touch $(BASE_STAMP) $(FULL_STAMP)
+
+setup: $(BASE_STAMP)
+setup-full: $(FULL_STAMP)
+
+run: $(BASE_STAMP)
 	$(BIN)/perps-bot --profile dev --dev-fast
 
-test: $(STAMP)
+test: $(FULL_STAMP)
 	$(BIN)/python -m pytest -n 2 -q
 
-lint: $(STAMP)
+lint: $(FULL_STAMP)
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
 
-typecheck: $(STAMP)
+typecheck: $(FULL_STAMP)
 	$(BIN)/mypy
 
-bench: $(STAMP)
+bench: $(FULL_STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
