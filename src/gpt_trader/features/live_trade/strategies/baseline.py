@@ -69,21 +69,26 @@ class BaselineMaTrend(Strategy):
         return Decision.hold("flat, no entry signal")
 
     def signals(self, close: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Long-only vectorized form (entries, exits) matching `decide` for a long/flat book."""
+        """Long-only vectorized form (entries, exits) matching `decide` for a long/flat book.
+
+        Uses the vectorized SMA that sums each window oldest first, so values equal `base.sma` bit for bit.
+        """
         import numpy as np
 
-        from gpt_trader.features.live_trade.strategies.base import sma as _sma
+        from gpt_trader.features.live_trade.strategies.sma_cross import vector_sma
 
         n = len(close)
         fast, slow, trend = self.params["fast"], self.params["slow"], self.params["trend"]
         entries = np.zeros(n, dtype=bool)
         exits = np.zeros(n, dtype=bool)
-        values = close.tolist()
-        for t in range(self.history_needed - 1, n):
-            f_now, s_now = _sma(values, fast, t + 1), _sma(values, slow, t + 1)
-            f_prev, s_prev = _sma(values, fast, t), _sma(values, slow, t)
-            up = f_now > s_now and f_prev <= s_prev
-            down = f_now < s_now and f_prev >= s_prev
-            entries[t] = up and values[t] > _sma(values, trend, t + 1)
-            exits[t] = down or (self.params["trend_exit"] and values[t] < _sma(values, trend, t + 1))
+        start = self.history_needed - 1
+        if n <= start:
+            return entries, exits
+        f, s, tr = vector_sma(close, fast), vector_sma(close, slow), vector_sma(close, trend)
+        fn, sn, fp, sp = f[start:], s[start:], f[start - 1 : -1], s[start - 1 : -1]
+        c, t_now = close[start:], tr[start:]
+        up = (fn > sn) & (fp <= sp)
+        down = (fn < sn) & (fp >= sp)
+        entries[start:] = up & (c > t_now)
+        exits[start:] = (down | (c < t_now)) if self.params["trend_exit"] else down
         return entries, exits

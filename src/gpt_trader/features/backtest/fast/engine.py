@@ -1,0 +1,145 @@
+"""Fast engine: `strategy.signals` on the whole close series, then the compiled kernel."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+import numpy as np
+
+from gpt_trader.features.backtest.bars import Bars
+from gpt_trader.features.backtest.config import BacktestConfig, decimal_places
+from gpt_trader.features.backtest.fast import kernel as K
+from gpt_trader.features.backtest.metrics import compute_metrics
+from gpt_trader.features.backtest.result import BacktestResult, Trade, ns_to_dt
+from gpt_trader.features.live_trade.strategies.base import Strategy
+
+
+def _frac(p: Decimal | None) -> float:
+    return float(p) / 100.0 if p is not None else 0.0
+
+
+def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> BacktestResult:
+    product = config.product_for(bars.symbol)
+    pk = decimal_places(product.price_increment, "price_increment")
+    qk = decimal_places(product.base_increment, "base_increment")
+    fk = decimal_places(product.quote_increment, "quote_increment")
+    price_scale, qty_scale = 10**pk, 10**qk
+    slip_num, slip_den = config.slippage_ratio()
+    simulate = K.kernel()
+    day = bars.day
+    started = time.perf_counter()
+    entries, exits = strategy.signals(bars.close)
+    out = simulate(
+        bars.open,
+        bars.close,
+        np.ascontiguousarray(entries, dtype=np.bool_),
+        np.ascontiguousarray(exits, dtype=np.bool_),
+        bars.funding,
+        day,
+        float(config.initial_cash),
+        float(config.fee_rate),
+        _frac(config.size_pct),
+        np.int64(int(config.size_qty * qty_scale) if config.size_qty is not None else 0),
+        np.int64(price_scale),
+        np.int64(qty_scale),
+        np.int64(int(product.base_min_size * qty_scale)),
+        float(product.quote_min_size),
+        np.int64(slip_num),
+        np.int64(slip_den),
+        _frac(config.stop_loss_pct),
+        _frac(config.take_profit_pct),
+        _frac(config.max_daily_loss_pct),
+        _frac(config.max_drawdown_pct),
+        np.int64(10**fk if fee_rounding_enabled() else 0),
+    )
+    elapsed = time.perf_counter() - started
+    (
+        equity,
+        _cash,
+        n_trades,
+        t_entry,
+        t_exit,
+        t_size,
+        t_in,
+        t_out,
+        t_fees,
+        t_funding,
+        counters,
+        total_fees,
+        total_funding,
+        exposure_bars,
+    ) = out
+    price_inc, base_inc = product.price_increment, product.base_increment
+    trades = []
+    last_close = float(bars.close[-1]) if len(bars) else 0.0
+    for i in range(int(n_trades)):
+        size = Decimal(int(t_size[i])) * base_inc
+        entry_px = Decimal(int(t_in[i])) * price_inc
+        open_trade = t_exit[i] < 0
+        exit_px = Decimal(repr(last_close)) if open_trade else Decimal(int(t_out[i])) * price_inc
+        qty, fin, fout = (
+            int(t_size[i]) / qty_scale,
+            int(t_in[i]) / price_scale,
+            (last_close if open_trade else int(t_out[i]) / price_scale),
+        )
+        fees, funding = float(t_fees[i]), float(t_funding[i])
+        trades.append(
+            Trade(
+                entry_time=ns_to_dt(int(bars.ts_ns[t_entry[i]])),
+                exit_time=None if open_trade else ns_to_dt(int(bars.ts_ns[t_exit[i]])),
+                side="long",
+                size=size,
+                entry_price=entry_px,
+                exit_price=exit_px,
+                fees=fees,
+                pnl=qty * fout - qty * fin - fees - funding,
+                funding=funding,
+            )
+        )
+    rules = {
+        "stop_loss": int(counters[K.C_STOP]),
+        "take_profit": int(counters[K.C_TAKE]),
+        "daily_loss": int(counters[K.C_DAILY]),
+        "max_drawdown": int(counters[K.C_DD]),
+        "rejected_insufficient_funds": int(counters[K.C_REJECT]),
+        "skipped_below_min_size": int(counters[K.C_SKIP_MIN]),
+    }
+    initial = float(config.initial_cash)
+    result = BacktestResult(
+        engine="fast",
+        symbol=bars.symbol,
+        strategy=strategy.name,
+        params=dict(strategy.params),
+        bars=len(bars),
+        elapsed_s=elapsed,
+        initial_cash=initial,
+        final_equity=float(equity[-1]) if len(bars) else initial,
+        ts_ns=bars.ts_ns,
+        equity=equity,
+        close=bars.close,
+        trades=trades,
+        total_fees=float(total_fees),
+        total_funding=float(total_funding),
+        exposure_bars=int(exposure_bars),
+        granularity_s=bars.granularity_s,
+        rules_acted={k: v for k, v in rules.items() if v},
+    )
+    result.metrics = compute_metrics(
+        equity,
+        bars.ts_ns,
+        trades,
+        initial_cash=initial,
+        granularity_s=bars.granularity_s,
+        total_fees=result.total_fees,
+        exposure_bars=result.exposure_bars,
+    )
+    return result
+
+
+def fee_rounding_enabled() -> bool:
+    """Whether fees are rounded to the quote increment, as the shared fill model does."""
+    return FEE_ROUNDING
+
+
+FEE_ROUNDING = False

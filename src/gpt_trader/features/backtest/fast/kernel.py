@@ -1,0 +1,183 @@
+"""The compiled sequential pass of the fast engine.
+
+One loop over bars. At bar t's open: funding on the held position, then the order decided at bar t-1's
+close fills (integer-tick prices, floored integer-tick sizes, fee on notional). At bar t's close: mark
+equity, evaluate stop/take-profit and the modelled guards, then decide the order for bar t+1.
+Floats are fine here: this is analytics; the replay engine redoes the same steps in Decimal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+_compiled: Any = None
+
+# counters slots
+C_STOP, C_TAKE, C_DAILY, C_DD, C_REJECT, C_SKIP_MIN = 0, 1, 2, 3, 4, 5
+N_COUNTERS = 6
+
+
+def _build() -> Any:
+    from numba import njit
+
+    @njit(cache=True, nogil=True)
+    def simulate(  # pragma: no cover - compiled
+        open_: np.ndarray,
+        close: np.ndarray,
+        entries: np.ndarray,
+        exits: np.ndarray,
+        funding: np.ndarray,
+        day: np.ndarray,
+        initial_cash: float,
+        fee_rate: float,
+        size_frac: float,  # > 0: fraction of cash; 0: fixed quantity
+        size_qty_ticks: np.int64,
+        price_scale: np.int64,
+        qty_scale: np.int64,
+        min_qty_ticks: np.int64,
+        min_notional: float,
+        slip_num: np.int64,
+        slip_den: np.int64,
+        stop_loss: float,
+        take_profit: float,
+        max_daily_loss: float,
+        max_drawdown: float,
+        fee_scale: np.int64,  # > 0: round each fee half-even to 1/fee_scale (quote increment)
+    ) -> tuple[Any, ...]:
+        n = open_.shape[0]
+        equity = np.empty(n)
+        cap = n // 2 + 2
+        t_entry = np.full(cap, -1, np.int64)
+        t_exit = np.full(cap, -1, np.int64)
+        t_size = np.zeros(cap, np.int64)
+        t_px_in = np.zeros(cap, np.int64)
+        t_px_out = np.zeros(cap, np.int64)
+        t_fees = np.zeros(cap)
+        t_funding = np.zeros(cap)
+        counters = np.zeros(N_COUNTERS, np.int64)
+        cash = initial_cash
+        pos_ticks = np.int64(0)
+        pos = 0.0
+        entry_px = 0.0
+        n_trades = 0
+        pending = 0  # +1 buy, -1 sell
+        total_fees = 0.0
+        total_funding = 0.0
+        peak = initial_cash
+        day_start_equity = initial_cash
+        blocked_day = np.int64(-1)
+        halted = False
+        exposure_bars = 0
+        for t in range(n):
+            if t > 0 and day[t] != day[t - 1]:
+                day_start_equity = equity[t - 1]
+            if pos_ticks != 0 and funding[t] != 0.0:
+                pay = pos * open_[t] * funding[t]
+                cash -= pay
+                total_funding += pay
+                t_funding[n_trades - 1] += pay
+            if pending != 0:
+                ticks0 = np.int64(np.rint(open_[t] * price_scale))
+                if pending > 0:
+                    px_ticks = -((-ticks0 * (slip_den + slip_num)) // slip_den)
+                    px = px_ticks / price_scale
+                    if size_frac > 0.0:
+                        q = cash * size_frac / (px * (1.0 + fee_rate))
+                        q_ticks = np.int64(np.floor(q * qty_scale))
+                    else:
+                        q_ticks = size_qty_ticks
+                    qty = q_ticks / qty_scale
+                    notional = qty * px
+                    fee = notional * fee_rate
+                    if fee_scale > 0:
+                        fee = np.rint(fee * fee_scale) / fee_scale
+                    if q_ticks < min_qty_ticks or q_ticks <= 0 or notional < min_notional:
+                        counters[C_SKIP_MIN] += 1
+                    elif notional + fee > cash:
+                        counters[C_REJECT] += 1
+                    else:
+                        cash -= notional + fee
+                        total_fees += fee
+                        pos_ticks = q_ticks
+                        pos = qty
+                        entry_px = px
+                        t_entry[n_trades] = t
+                        t_size[n_trades] = q_ticks
+                        t_px_in[n_trades] = px_ticks
+                        t_fees[n_trades] = fee
+                        n_trades += 1
+                else:
+                    px_ticks = (ticks0 * (slip_den - slip_num)) // slip_den
+                    px = px_ticks / price_scale
+                    notional = pos * px
+                    fee = notional * fee_rate
+                    if fee_scale > 0:
+                        fee = np.rint(fee * fee_scale) / fee_scale
+                    cash += notional - fee
+                    total_fees += fee
+                    k = n_trades - 1
+                    t_exit[k] = t
+                    t_px_out[k] = px_ticks
+                    t_fees[k] += fee
+                    pos_ticks = np.int64(0)
+                    pos = 0.0
+                pending = 0
+            eq = cash + pos * close[t]
+            equity[t] = eq
+            if pos_ticks != 0:
+                exposure_bars += 1
+            if eq > peak:
+                peak = eq
+            force_exit = False
+            if max_drawdown > 0.0 and not halted and eq <= peak * (1.0 - max_drawdown):
+                halted = True
+                counters[C_DD] += 1
+                force_exit = True
+            if (
+                max_daily_loss > 0.0
+                and blocked_day != day[t]
+                and eq <= day_start_equity * (1.0 - max_daily_loss)
+            ):
+                blocked_day = day[t]
+                counters[C_DAILY] += 1
+                force_exit = True
+            if t == n - 1:
+                break
+            if pos_ticks != 0:
+                if force_exit or exits[t]:
+                    pending = -1
+                elif stop_loss > 0.0 and close[t] <= entry_px * (1.0 - stop_loss):
+                    pending = -1
+                    counters[C_STOP] += 1
+                elif take_profit > 0.0 and close[t] >= entry_px * (1.0 + take_profit):
+                    pending = -1
+                    counters[C_TAKE] += 1
+            elif entries[t] and not halted and blocked_day != day[t]:
+                pending = 1
+        return (
+            equity,
+            cash,
+            n_trades,
+            t_entry,
+            t_exit,
+            t_size,
+            t_px_in,
+            t_px_out,
+            t_fees,
+            t_funding,
+            counters,
+            total_fees,
+            total_funding,
+            exposure_bars,
+        )
+
+    return simulate
+
+
+def kernel() -> Any:
+    global _compiled
+    if _compiled is None:
+        _compiled = _build()
+    return _compiled

@@ -1,0 +1,147 @@
+"""Read third-party candle files (CSV, CSV.gz, Parquet) into the store's canonical frame.
+
+Canonical frame: a UTC `DatetimeIndex` named "timestamp" (bar open time) and float64 columns
+open, high, low, close, volume (volume in base units when the file says which).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gpt_trader.features.data import granularity as gran
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+TIME_COLUMNS = ("timestamp", "date", "datetime", "time", "open_time")
+TIMEFRAME_COLUMNS = ("timeframe", "interval")
+PRICE_COLUMNS = ("open", "high", "low", "close")
+CANONICAL_COLUMNS = ("open", "high", "low", "close", "volume")
+
+
+class CandleFileError(ValueError):
+    """The file cannot be mapped onto candles; the message names what was found."""
+
+
+def base_asset(symbol: str) -> str:
+    """ "BTC-USD" -> "btc", "BTCUSDT" -> "btc", "BTC-PERP" -> "btc"."""
+    s = symbol.strip().lower()
+    for sep in ("-", "/", "_"):
+        if sep in s:
+            return s.split(sep, 1)[0]
+    for quote in ("usdt", "usdc", "usd", "eur", "gbp", "btc"):
+        if s.endswith(quote) and len(s) > len(quote):
+            return s[: -len(quote)]
+    return s
+
+
+def _read_raw(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
+    name = path.name.lower()
+    if name.endswith(".parquet") or name.endswith(".pq"):
+        return pd.read_parquet(path)
+    if name.endswith((".csv", ".csv.gz", ".gz", ".txt")):
+        return pd.read_csv(path)
+    raise CandleFileError(f"{path}: unsupported file type; allowed: .csv, .csv.gz, .parquet")
+
+
+def _parse_time(col: pd.Series, column_name: str) -> pd.DatetimeIndex:
+    import pandas as pd
+
+    if pd.api.types.is_datetime64_any_dtype(col):
+        ts = pd.to_datetime(col)
+    elif pd.api.types.is_numeric_dtype(col):
+        values = col.astype("float64")
+        biggest = float(values.abs().max()) if len(values) else 0.0
+        unit = "ns" if biggest > 1e17 else "us" if biggest > 1e14 else "ms" if biggest > 1e11 else "s"
+        ts = pd.to_datetime(col.astype("int64"), unit=unit, utc=True)
+    else:
+        try:
+            ts = pd.to_datetime(col, utc=True, format="ISO8601")
+        except (ValueError, TypeError) as exc:
+            raise CandleFileError(
+                f"time column {column_name!r}: cannot parse as ISO 8601 or epoch: {exc}"
+            ) from exc
+    index = pd.DatetimeIndex(ts)
+    index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+    return index.as_unit("ns")
+
+
+def to_canonical(raw: pd.DataFrame, *, symbol: str, granularity: str, origin: str = "input") -> pd.DataFrame:
+    """Map a raw frame onto the canonical frame; raises CandleFileError listing the columns found."""
+    import pandas as pd
+
+    g = gran.normalize(granularity)
+    found = [str(c) for c in raw.columns]
+    cols = {str(c).strip().lower(): c for c in raw.columns}
+    if isinstance(raw.index, pd.DatetimeIndex) and not any(c in cols for c in TIME_COLUMNS):
+        raw = raw.reset_index(names="timestamp")
+        cols["timestamp"] = "timestamp"
+
+    tf_col = next((cols[c] for c in TIMEFRAME_COLUMNS if c in cols), None)
+    if tf_col is not None:
+        available = sorted({str(v) for v in raw[tf_col].unique()})
+        raw = raw[raw[tf_col].astype(str) == g]
+        if raw.empty:
+            raise CandleFileError(f"{origin}: no rows with {tf_col}={g!r}; timeframes in file: {available}")
+
+    time_col = next((cols[c] for c in TIME_COLUMNS if c in cols), None)
+    missing = [c for c in PRICE_COLUMNS if c not in cols]
+    base = base_asset(symbol)
+    volume_col = cols.get("volume", cols.get(f"volume_{base}"))
+    if volume_col is None:
+        candidates = [c for c in cols if c.startswith("volume_")]
+        if len(candidates) == 1:
+            volume_col = cols[candidates[0]]
+    problems = []
+    if time_col is None:
+        problems.append(f"a time column (one of {list(TIME_COLUMNS)})")
+    if missing:
+        problems.append(f"price columns {missing}")
+    if volume_col is None:
+        problems.append(f"a volume column ('volume' or 'volume_{base}')")
+    if problems:
+        raise CandleFileError(
+            f"{origin}: cannot map to candles: missing {'; '.join(problems)}; columns found: {found}"
+        )
+
+    assert time_col is not None and volume_col is not None
+    index = _parse_time(raw[time_col], str(time_col))
+    out = pd.DataFrame(
+        {name: pd.to_numeric(raw[cols[name]], errors="coerce").to_numpy("float64") for name in PRICE_COLUMNS},
+        index=index,
+    )
+    out["volume"] = pd.to_numeric(raw[volume_col], errors="coerce").to_numpy("float64")
+    out.index.name = "timestamp"
+    bad = out[list(PRICE_COLUMNS)].isna().any(axis=1)
+    if bad.any():
+        first = out.index[bad.to_numpy()][0]
+        raise CandleFileError(f"{origin}: {int(bad.sum())} row(s) with non-numeric prices, first at {first}")
+    out["volume"] = out["volume"].fillna(0.0)
+    out = out.sort_index()
+    out = out[~out.index.duplicated(keep="last")]
+    _check_spacing(out, g, origin)
+    return out
+
+
+def _check_spacing(df: pd.DataFrame, granularity: str, origin: str) -> None:
+    """Catch a wrong --granularity: the most common bar spacing must equal it."""
+    if len(df) < 3:
+        return
+    diffs = df.index.to_series().diff().dropna().dt.total_seconds()
+    mode = int(diffs.mode().iloc[0])
+    expected = gran.seconds(granularity)
+    if mode != expected:
+        raise CandleFileError(
+            f"{origin}: bars are {mode}s apart but granularity {granularity!r} means {expected}s; "
+            f"pass the matching --granularity"
+        )
+
+
+def load_candle_file(path: str | Path, *, symbol: str, granularity: str) -> pd.DataFrame:
+    p = Path(path)
+    if not p.exists():
+        raise CandleFileError(f"{p}: no such file")
+    return to_canonical(_read_raw(p), symbol=symbol, granularity=granularity, origin=str(p))

@@ -1,0 +1,79 @@
+"""SMA crossover, long only: enter when SMA(fast) crosses above SMA(slow), exit when it crosses below.
+
+A cross above at bar t means fast[t] > slow[t] and fast[t-1] <= slow[t-1] (below: the mirror).
+Signals start once both averages and their previous values exist (slow + 1 closes).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from gpt_trader.features.live_trade.strategies.base import Action, Decision, Strategy, register, sma
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# CPython < 3.12 `sum` adds floats left to right exactly like `base.sma`; 3.12+ compensates, so it
+# would no longer match the vectorized form bit for bit.
+_PLAIN_SUM = sys.version_info < (3, 12)
+
+
+def window_mean(values: Sequence[float], n: int, end: int) -> float:
+    """`base.sma(values, n, end)`, faster on CPython 3.11 (same left-to-right float additions)."""
+    if _PLAIN_SUM:
+        return float(sum(values[end - n : end], 0.0)) / n
+    return sma(values, n, end)
+
+
+def vector_sma(close: np.ndarray, n: int) -> np.ndarray:
+    """Vectorized SMA bit-identical to `window_mean` (research path; imports numba lazily)."""
+    from gpt_trader.features.backtest.fast.indicators import sma as _sma
+
+    return _sma(close, n)
+
+
+@register
+class SmaCross(Strategy):
+    name: ClassVar[str] = "sma_cross"
+    defaults: ClassVar[dict[str, Any]] = {"fast": 20, "slow": 50}
+
+    def validate(self) -> None:
+        fast, slow = self.params["fast"], self.params["slow"]
+        if not 1 <= fast < slow:
+            raise ValueError(f"strategy sma_cross: need 1 <= fast < slow, got fast={fast} slow={slow}")
+
+    @property
+    def history_needed(self) -> int:
+        return int(self.params["slow"]) + 1
+
+    def decide(self, symbol: str, closes: Sequence[float], position_size: Decimal) -> Decision:
+        fast, slow = self.params["fast"], self.params["slow"]
+        n = len(closes)
+        if n < self.history_needed:
+            return Decision.hold(f"warming up {n}/{self.history_needed}")
+        f_now, s_now = window_mean(closes, fast, n), window_mean(closes, slow, n)
+        f_prev, s_prev = window_mean(closes, fast, n - 1), window_mean(closes, slow, n - 1)
+        if position_size > 0:
+            if f_now < s_now and f_prev >= s_prev:
+                return Decision(action=Action.CLOSE, reason="fast SMA crossed below slow", confidence=1.0)
+            return Decision.hold("long, no exit signal")
+        if position_size == 0 and f_now > s_now and f_prev <= s_prev:
+            return Decision(action=Action.BUY, reason="fast SMA crossed above slow", confidence=1.0)
+        return Decision.hold("no signal")
+
+    def signals(self, close: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import numpy as np
+
+        fast, slow = self.params["fast"], self.params["slow"]
+        f, s = vector_sma(close, fast), vector_sma(close, slow)
+        n = len(close)
+        entries = np.zeros(n, dtype=bool)
+        exits = np.zeros(n, dtype=bool)
+        if n > slow:
+            fn, sn, fp, sp = f[slow:], s[slow:], f[slow - 1 : -1], s[slow - 1 : -1]
+            entries[slow:] = (fn > sn) & (fp <= sp)
+            exits[slow:] = (fn < sn) & (fp >= sp)
+        return entries, exits
