@@ -13,6 +13,23 @@ import msgspec
 GuardAction = Literal["warn", "block_entries", "reduce_only", "flatten", "halt"]
 GUARD_ACTIONS: tuple[str, ...] = ("warn", "block_entries", "reduce_only", "flatten", "halt")
 
+#: Every runtime guard, with what it does on a trip unless `RiskConfig.actions` says otherwise.
+#: Symbol-scoped guards (stale_mark, volatility, liquidity, liquidation_buffer) apply block_entries and
+#: flatten to their symbol only; account-scoped guards apply them to every symbol.
+DEFAULT_ACTIONS: dict[str, GuardAction] = {
+    "daily_loss": "reduce_only",
+    "drawdown": "reduce_only",
+    "error_rate": "halt",
+    "api_errors": "reduce_only",
+    "stale_mark": "block_entries",
+    "liquidation_buffer": "flatten",
+    "volatility": "block_entries",
+    "liquidity": "block_entries",
+    "consecutive_losses": "block_entries",
+    "correlation": "block_entries",
+}
+GUARD_NAMES: tuple[str, ...] = tuple(DEFAULT_ACTIONS)
+
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
@@ -64,12 +81,20 @@ class RiskConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     volatility_short_window: PositiveInt = 10
     volatility_long_window: PositiveInt = 120
     volatility_multiple: PositiveFloat = 4.0
+    volatility_min_samples: PositiveInt = 30  # returns seen before the volatility ratio is trusted
+    max_move_pct: Decimal = Decimal("10")  # |price move| over the short window that trips at once
+    volatility_cooldown_s: Annotated[float, msgspec.Meta(ge=0)] = 300.0
     max_spread_bps: Decimal = Decimal("50")
     min_depth_usd: Decimal = Decimal("0")
+    liquidity_depth_levels: PositiveInt = 10  # book levels per side counted as depth
+    require_book_for_entries: bool = True  # no L2 book -> no impact estimate -> no entry
     max_consecutive_losses: PositiveInt = 4
     loss_cooldown_s: PositiveFloat = 3600.0
     correlation_threshold: Fraction = 0.8
     correlation_window: PositiveInt = 60
+    correlation_min_samples: PositiveInt = 20
+    correlation_refuse_threshold: Fraction = 0.95  # at or above: the entry is refused
+    correlation_scale: Decimal = Decimal("0.5")  # between threshold and refuse: entry size multiplied by this
     liquidation_buffer_pct: Decimal = Decimal("15")
     circuit_breakers_enabled: bool = True
     #: guard name -> action on a critical trip (warn | block_entries | reduce_only | flatten | halt)
@@ -86,8 +111,23 @@ class RiskConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
         _check_range("max_spread_bps", self.max_spread_bps, Decimal(0), Decimal(10000))
         _check_range("min_depth_usd", self.min_depth_usd, Decimal(0))
         _check_range("liquidation_buffer_pct", self.liquidation_buffer_pct, Decimal(0), Decimal(100))
+        _check_range("max_move_pct", self.max_move_pct, Decimal(0), Decimal(100))
+        _check_range("correlation_scale", self.correlation_scale, Decimal(0), Decimal(1))
+        if self.correlation_refuse_threshold < self.correlation_threshold:
+            raise ValueError(
+                "correlation_refuse_threshold must be >= correlation_threshold, got "
+                f"{self.correlation_refuse_threshold} < {self.correlation_threshold}"
+            )
+        unknown = sorted(set(self.actions) - set(GUARD_NAMES))
+        if unknown:
+            raise ValueError(f"actions has unknown guard(s) {unknown}; allowed: {', '.join(GUARD_NAMES)}")
         if self.volatility_short_window >= self.volatility_long_window:
             raise ValueError(
                 "volatility_short_window must be < volatility_long_window, got "
                 f"{self.volatility_short_window} >= {self.volatility_long_window}"
             )
+
+    def action_for(self, guard: str) -> GuardAction:
+        """The configured action for `guard`, else its default."""
+        action = self.actions.get(guard)
+        return action if action is not None else DEFAULT_ACTIONS[guard]

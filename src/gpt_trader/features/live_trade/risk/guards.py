@@ -1,0 +1,415 @@
+"""Runtime guards and circuit breakers: small named checks that raise `RiskGuard<Name>Error` on a trip.
+
+A guard only detects; the RiskManager decides what a trip does (the configured action), counts it and
+remembers it. Account guards look at the whole book once per cycle, symbol guards once per symbol.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import ClassVar
+
+from gpt_trader.features.brokerages.core.interfaces import OrderBook, OrderSide, Position, Product, Quote
+from gpt_trader.features.live_trade.risk.config import RiskConfig
+from gpt_trader.features.live_trade.risk.errors import (
+    RiskGuardApiErrorsError,
+    RiskGuardConsecutiveLossesError,
+    RiskGuardCorrelationError,
+    RiskGuardDailyLossError,
+    RiskGuardDrawdownError,
+    RiskGuardErrorRateError,
+    RiskGuardLiquidationBufferError,
+    RiskGuardLiquidityError,
+    RiskGuardStaleMarkError,
+    RiskGuardVolatilityError,
+)
+from gpt_trader.features.live_trade.risk.state import RiskState
+from gpt_trader.features.live_trade.risk_calculations import (
+    HUNDRED,
+    MarketStats,
+    depth_usd,
+    estimate_liquidation_price,
+    liquidation_distance_pct,
+)
+
+ZERO = Decimal(0)
+
+
+class GuardContext:
+    """Everything a guard may look at during one evaluation."""
+
+    __slots__ = (
+        "api_calls",
+        "api_failures",
+        "books",
+        "config",
+        "equity",
+        "now",
+        "positions",
+        "products",
+        "quotes",
+        "state",
+        "stats",
+    )
+
+    def __init__(
+        self,
+        *,
+        config: RiskConfig,
+        state: RiskState,
+        stats: MarketStats,
+        now: datetime,
+        equity: Decimal,
+        positions: dict[str, Position],
+        quotes: dict[str, Quote],
+        books: dict[str, OrderBook],
+        products: dict[str, Product],
+        api_calls: int,
+        api_failures: int,
+    ) -> None:
+        self.config = config
+        self.state = state
+        self.stats = stats
+        self.now = now
+        self.equity = equity
+        self.positions = positions
+        self.quotes = quotes
+        self.books = books
+        self.products = products
+        self.api_calls = api_calls
+        self.api_failures = api_failures
+
+
+class AccountGuard:
+    name: ClassVar[str] = ""
+    breaker: ClassVar[bool] = False  # circuit breakers switch off with circuit_breakers_enabled: false
+
+    def hold_s(self, config: RiskConfig) -> float:
+        """Seconds a trip stays active after its condition clears."""
+        return 0.0
+
+    def check(self, ctx: GuardContext) -> None:
+        raise NotImplementedError(f"{type(self).__name__}.check")
+
+
+class SymbolGuard:
+    name: ClassVar[str] = ""
+    breaker: ClassVar[bool] = False
+
+    def hold_s(self, config: RiskConfig) -> float:
+        return 0.0
+
+    def check(self, ctx: GuardContext, symbol: str) -> None:
+        raise NotImplementedError(f"{type(self).__name__}.check")
+
+
+# ------------------------------------------------------------------------------ account guards
+class DailyLossGuard(AccountGuard):
+    """Loss since 00:00 UTC, as % of the day's starting equity and as absolute dollars."""
+
+    name = "daily_loss"
+
+    def check(self, ctx: GuardContext) -> None:
+        start = ctx.state.day_start_equity
+        if start is None or start <= 0:
+            return
+        loss = start - ctx.equity
+        if loss <= 0:
+            return
+        cfg = ctx.config
+        pct = loss / start * HUNDRED
+        over_pct = pct >= cfg.max_daily_loss_pct
+        over_usd = cfg.max_daily_loss_usd is not None and loss >= cfg.max_daily_loss_usd
+        if over_pct or over_usd:
+            limit = f"{cfg.max_daily_loss_pct}%" if over_pct else f"${cfg.max_daily_loss_usd}"
+            raise RiskGuardDailyLossError(
+                f"daily loss {_q(loss)} USD ({_q(pct)}%) reached the limit {limit}",
+                details={
+                    "day_start_equity": str(start),
+                    "equity": str(ctx.equity),
+                    "loss_usd": str(_q(loss)),
+                    "loss_pct": str(_q(pct)),
+                    "max_daily_loss_pct": str(cfg.max_daily_loss_pct),
+                    "max_daily_loss_usd": str(cfg.max_daily_loss_usd),
+                },
+            )
+
+
+class DrawdownGuard(AccountGuard):
+    name = "drawdown"
+
+    def check(self, ctx: GuardContext) -> None:
+        peak = ctx.state.peak_equity
+        if peak is None or peak <= 0 or ctx.equity >= peak:
+            return
+        dd = (peak - ctx.equity) / peak * HUNDRED
+        if dd >= ctx.config.max_drawdown_pct:
+            raise RiskGuardDrawdownError(
+                f"drawdown {_q(dd)}% from peak {peak} reached the limit {ctx.config.max_drawdown_pct}%",
+                details={
+                    "peak_equity": str(peak),
+                    "equity": str(ctx.equity),
+                    "drawdown_pct": str(_q(dd)),
+                    "max_drawdown_pct": str(ctx.config.max_drawdown_pct),
+                },
+            )
+
+
+class ErrorRateGuard(AccountGuard):
+    """Share of failing exchange calls over the sliding window."""
+
+    name = "error_rate"
+
+    def check(self, ctx: GuardContext) -> None:
+        calls = ctx.api_calls
+        cfg = ctx.config
+        if calls < cfg.error_rate_min_calls:
+            return
+        rate = ctx.api_failures / calls
+        if rate > cfg.error_rate_threshold:
+            raise RiskGuardErrorRateError(
+                f"{ctx.api_failures}/{calls} exchange calls failed in the last {cfg.error_rate_window_s:g}s "
+                f"({rate:.0%} > {cfg.error_rate_threshold:.0%})",
+                details={
+                    "failures": str(ctx.api_failures),
+                    "calls": str(calls),
+                    "error_rate": f"{rate:.4f}",
+                    "threshold": str(cfg.error_rate_threshold),
+                    "window_s": str(cfg.error_rate_window_s),
+                },
+            )
+
+
+class ApiErrorsGuard(AccountGuard):
+    name = "api_errors"
+    breaker = True
+
+    def check(self, ctx: GuardContext) -> None:
+        n = ctx.state.consecutive_api_errors
+        if n >= ctx.config.max_consecutive_api_errors:
+            raise RiskGuardApiErrorsError(
+                f"{n} consecutive exchange errors (limit {ctx.config.max_consecutive_api_errors})",
+                details={"consecutive_errors": str(n), "limit": str(ctx.config.max_consecutive_api_errors)},
+            )
+
+
+class ConsecutiveLossesGuard(AccountGuard):
+    """Cooldown after N losing round trips in a row (the count is kept by RiskManager)."""
+
+    name = "consecutive_losses"
+    breaker = True
+
+    def check(self, ctx: GuardContext) -> None:
+        until = ctx.state.loss_cooldown_until
+        if until is not None and ctx.now < until:
+            raise RiskGuardConsecutiveLossesError(
+                f"{ctx.config.max_consecutive_losses} losing trades in a row; entries paused until "
+                f"{until.isoformat()}",
+                details={
+                    "max_consecutive_losses": str(ctx.config.max_consecutive_losses),
+                    "cooldown_until": until.isoformat(),
+                    "cooldown_s": str(ctx.config.loss_cooldown_s),
+                },
+            )
+
+
+# ------------------------------------------------------------------------------- symbol guards
+class StaleMarkGuard(SymbolGuard):
+    name = "stale_mark"
+
+    def check(self, ctx: GuardContext, symbol: str) -> None:
+        quote = ctx.quotes.get(symbol)
+        limit = ctx.config.stale_mark_s
+        if quote is None:
+            raise RiskGuardStaleMarkError(
+                f"{symbol}: no mark price",
+                symbol=symbol,
+                details={"age_s": "inf", "stale_mark_s": str(limit)},
+            )
+        age = (ctx.now - quote.ts).total_seconds()
+        if age > limit:
+            raise RiskGuardStaleMarkError(
+                f"{symbol}: mark is {age:.1f}s old (limit {limit:g}s)",
+                symbol=symbol,
+                details={"age_s": f"{age:.3f}", "stale_mark_s": str(limit), "quote_ts": quote.ts.isoformat()},
+            )
+
+
+class LiquidationBufferGuard(SymbolGuard):
+    """Perps: distance from mark to the liquidation price, in % of mark."""
+
+    name = "liquidation_buffer"
+
+    def check(self, ctx: GuardContext, symbol: str) -> None:
+        pos = ctx.positions.get(symbol)
+        if pos is None or pos.size == 0:
+            return
+        product = ctx.products.get(symbol)
+        if not ((product is not None and product.is_perpetual) or pos.product_type.value == "PERPETUAL"):
+            return
+        liq = pos.liquidation_price
+        if liq is None and product is not None:
+            liq = estimate_liquidation_price(pos, product)
+        if liq is None or liq <= 0:
+            return
+        quote = ctx.quotes.get(symbol)
+        mark = quote.mark_price if quote is not None else pos.mark_price
+        if mark <= 0:
+            return
+        dist = liquidation_distance_pct(mark, liq, pos.size > 0)
+        buffer = ctx.config.liquidation_buffer_pct
+        if dist < buffer:
+            raise RiskGuardLiquidationBufferError(
+                f"{symbol}: {_q(dist)}% from liquidation at {_q(liq)} (buffer {buffer}%)",
+                symbol=symbol,
+                details={
+                    "mark": str(mark),
+                    "liquidation_price": str(_q(liq)),
+                    "distance_pct": str(_q(dist)),
+                    "buffer_pct": str(buffer),
+                    "position_size": str(pos.size),
+                },
+            )
+
+
+class VolatilityGuard(SymbolGuard):
+    """A sharp move over the short window, or short-window volatility far above its long-window level."""
+
+    name = "volatility"
+    breaker = True
+
+    def hold_s(self, config: RiskConfig) -> float:
+        return config.volatility_cooldown_s
+
+    def check(self, ctx: GuardContext, symbol: str) -> None:
+        stats = ctx.stats
+        cfg = ctx.config
+        move = stats.move_pct(symbol)
+        max_move = float(cfg.max_move_pct)
+        if move is not None and move > max_move:
+            raise RiskGuardVolatilityError(
+                f"{symbol}: price moved {move:.2f}% within {cfg.volatility_short_window} samples "
+                f"(limit {cfg.max_move_pct}%)",
+                symbol=symbol,
+                details={"move_pct": f"{move:.4f}", "max_move_pct": str(cfg.max_move_pct)},
+            )
+        if stats.samples(symbol) < cfg.volatility_min_samples:
+            return
+        short = stats.short_vol(symbol)
+        long = stats.long_vol(symbol)
+        if short is None or long is None or long <= 0:
+            return
+        ratio = short / long
+        if ratio > cfg.volatility_multiple:
+            raise RiskGuardVolatilityError(
+                f"{symbol}: short-window volatility is {ratio:.1f}x its long-window level "
+                f"(limit {cfg.volatility_multiple:g}x)",
+                symbol=symbol,
+                details={
+                    "short_vol": f"{short:.6g}",
+                    "long_vol": f"{long:.6g}",
+                    "ratio": f"{ratio:.4f}",
+                    "volatility_multiple": str(cfg.volatility_multiple),
+                },
+            )
+
+
+class LiquidityGuard(SymbolGuard):
+    """Spread too wide or too little depth on either side of the L2 book."""
+
+    name = "liquidity"
+    breaker = True
+
+    def check(self, ctx: GuardContext, symbol: str) -> None:
+        book = ctx.books.get(symbol)
+        if book is None:
+            return
+        cfg = ctx.config
+        if not book.bids or not book.asks:
+            raise RiskGuardLiquidityError(
+                f"{symbol}: one side of the book is empty",
+                symbol=symbol,
+                details={"bid_levels": str(len(book.bids)), "ask_levels": str(len(book.asks))},
+            )
+        bid = book.bids[0].price
+        ask = book.asks[0].price
+        mid = (bid + ask) / 2
+        if mid <= 0:
+            raise RiskGuardLiquidityError(
+                f"{symbol}: book has no positive prices",
+                symbol=symbol,
+                details={"bid": str(bid), "ask": str(ask)},
+            )
+        spread = (ask - bid) / mid * Decimal(10000)
+        if spread > cfg.max_spread_bps:
+            raise RiskGuardLiquidityError(
+                f"{symbol}: spread {_q(spread)} bps > {cfg.max_spread_bps} bps",
+                symbol=symbol,
+                details={"spread_bps": str(_q(spread)), "max_spread_bps": str(cfg.max_spread_bps)},
+            )
+        if cfg.min_depth_usd > 0:
+            levels = cfg.liquidity_depth_levels
+            depth = min(depth_usd(book, OrderSide.BUY, levels), depth_usd(book, OrderSide.SELL, levels))
+            if depth < cfg.min_depth_usd:
+                raise RiskGuardLiquidityError(
+                    f"{symbol}: depth {_q(depth)} USD over {levels} levels < {cfg.min_depth_usd} USD",
+                    symbol=symbol,
+                    details={"depth_usd": str(_q(depth)), "min_depth_usd": str(cfg.min_depth_usd)},
+                )
+
+
+class CorrelationGuard(SymbolGuard):
+    """A symbol whose returns move with an open position: a new entry there adds the same risk twice."""
+
+    name = "correlation"
+
+    def check(self, ctx: GuardContext, symbol: str) -> None:
+        positions = ctx.positions
+        own = positions.get(symbol)
+        if own is not None and own.size != 0:
+            return  # adding to an existing position is the exposure caps' business
+        cfg = ctx.config
+        worst: float = 0.0
+        worst_with = ""
+        for other, pos in positions.items():
+            if other == symbol or pos.size == 0:
+                continue
+            corr, n = ctx.stats.correlation(symbol, other)
+            if corr is None or n < cfg.correlation_min_samples:
+                continue
+            if abs(corr) > abs(worst):
+                worst, worst_with = corr, other
+        if worst_with and abs(worst) >= cfg.correlation_threshold:
+            raise RiskGuardCorrelationError(
+                f"{symbol}: returns correlate {worst:+.2f} with the open {worst_with} position "
+                f"(threshold {cfg.correlation_threshold:g}, refuse at {cfg.correlation_refuse_threshold:g})",
+                symbol=symbol,
+                details={
+                    "correlation": f"{worst:.4f}",
+                    "with": worst_with,
+                    "threshold": str(cfg.correlation_threshold),
+                    "refuse_threshold": str(cfg.correlation_refuse_threshold),
+                },
+            )
+
+
+def _q(value: Decimal) -> Decimal:
+    """Two decimals for messages."""
+    return value.quantize(Decimal("0.01"))
+
+
+ACCOUNT_GUARDS: tuple[AccountGuard, ...] = (
+    DailyLossGuard(),
+    DrawdownGuard(),
+    ErrorRateGuard(),
+    ApiErrorsGuard(),
+    ConsecutiveLossesGuard(),
+)
+SYMBOL_GUARDS: tuple[SymbolGuard, ...] = (
+    StaleMarkGuard(),
+    LiquidationBufferGuard(),
+    VolatilityGuard(),
+    LiquidityGuard(),
+    CorrelationGuard(),
+)

@@ -1,0 +1,643 @@
+"""RiskManager: runtime guards every cycle, pre-trade rules on every order, latched modes that persist.
+
+PerpsBot calls `start` once, `evaluate` each cycle (-> RuntimeVerdict), `check_order` before every send
+(-> PreTradeResult), `record_api_call` after every exchange call and `record_trade_result` after every
+closed round trip. Reduce-only and halt latch: only `clear_reduce_only()` (CLI `--clear-reduce-only`)
+leaves them.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Literal
+
+import msgspec
+import structlog
+
+from gpt_trader.features.brokerages.core.interfaces import (
+    InvalidOrderError,
+    Order,
+    OrderBook,
+    OrderRequest,
+    Position,
+    Product,
+    Quote,
+)
+from gpt_trader.features.live_trade.risk.config import GuardAction, RiskConfig, SymbolLimit
+from gpt_trader.features.live_trade.risk.errors import PreTradeRejectedError, RiskGuardError
+from gpt_trader.features.live_trade.risk.guards import (
+    ACCOUNT_GUARDS,
+    SYMBOL_GUARDS,
+    AccountGuard,
+    GuardContext,
+    SymbolGuard,
+)
+from gpt_trader.features.live_trade.risk.pretrade import PreTradeChecker
+from gpt_trader.features.live_trade.risk.state import MAX_TRADES_KEPT, STATE_KEY, RiskState, Trip
+from gpt_trader.features.live_trade.risk_calculations import MarketStats
+from gpt_trader.features.monitor.metrics import MetricsRegistry
+from gpt_trader.persistence.state_store import StateStore
+
+log = structlog.get_logger("risk")
+
+Mode = Literal["normal", "reduce_only", "halt"]
+CRITICAL_ACTIONS = frozenset({"reduce_only", "flatten", "halt"})
+FLATTEN_ALL = "*"
+
+
+class AccountSnapshot(msgspec.Struct, kw_only=True):
+    """What PerpsBot knows about the account at the start of a cycle."""
+
+    now: datetime
+    equity: Decimal
+    cash: Decimal  # quote currency available (free collateral)
+    positions: dict[str, Position]
+    quotes: dict[str, Quote]
+    books: dict[str, OrderBook]
+    open_orders: list[Order]
+    products: dict[str, Product]
+
+
+class GuardEvent(msgspec.Struct, kw_only=True):
+    """A guard tripping (or clearing). `action` is a GuardAction, `scale_down` or `cleared`."""
+
+    name: str
+    severity: Literal["recoverable", "critical", "info"]
+    action: str
+    message: str
+    ts: datetime
+    symbol: str | None = None
+    details: dict[str, str] = {}
+
+
+class RuntimeVerdict(msgspec.Struct, kw_only=True):
+    mode: Mode
+    blocked_symbols: dict[str, str]
+    flatten: set[str]  # contains "*" (and every known symbol) when a guard says flatten all
+    entry_scale: dict[str, Decimal]  # apply to new-entry sizes; check_order does not apply it again
+    events: list[GuardEvent]
+
+
+class PreTradeResult(msgspec.Struct, kw_only=True):
+    ok: bool
+    request: OrderRequest
+    rule: str | None = None
+    reason: str | None = None
+    details: dict[str, str] = {}
+
+    def raise_if_rejected(self) -> None:
+        if not self.ok:
+            raise PreTradeRejectedError(
+                self.reason or "rejected",
+                rule=self.rule or "unknown",
+                symbol=self.request.symbol,
+                details=self.details,
+            )
+
+
+class RiskManager:
+    def __init__(
+        self,
+        config: RiskConfig,
+        symbol_limits: Mapping[str, SymbolLimit],
+        metrics: MetricsRegistry,
+        state: StateStore | None,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.config = config
+        self.symbol_limits: dict[str, SymbolLimit] = dict(symbol_limits)
+        self.metrics = metrics
+        self._store = state
+        self._clock = clock
+        self._state = RiskState()
+        self._stats = MarketStats(
+            short_window=config.volatility_short_window,
+            long_window=config.volatility_long_window,
+            corr_window=config.correlation_window,
+        )
+        breakers_on = config.circuit_breakers_enabled
+        self._account_guards: tuple[AccountGuard, ...] = tuple(
+            g for g in ACCOUNT_GUARDS if breakers_on or not g.breaker
+        )
+        self._symbol_guards: tuple[SymbolGuard, ...] = tuple(
+            g for g in SYMBOL_GUARDS if breakers_on or not g.breaker
+        )
+        every: list[AccountGuard | SymbolGuard] = [*ACCOUNT_GUARDS, *SYMBOL_GUARDS]
+        self._hold_s = {g.name: g.hold_s(config) for g in every}
+        self._actions: dict[str, GuardAction] = {
+            g.name: config.action_for(g.name) for g in every
+        }
+        self._api_window: deque[tuple[float, bool]] = deque()
+        self._api_failures = 0
+        self._started = False
+        self._dirty = False
+        self._last_equity: Decimal | None = None
+        self._blocked: dict[str, str] = {}
+        self._entry_scale: dict[str, Decimal] = {}
+        self._flatten: set[str] = set()
+        self._pretrade = PreTradeChecker(config, self.symbol_limits, metrics, self._stats)
+
+    # ------------------------------------------------------------------------------ properties
+    @property
+    def reduce_only(self) -> bool:
+        return self._state.reduce_only or self.config.reduce_only_mode
+
+    @property
+    def halted(self) -> bool:
+        return self._state.halted
+
+    @property
+    def state(self) -> RiskState:
+        """The live guard state (read it; change it only through the methods)."""
+        return self._state
+
+    @property
+    def stats(self) -> MarketStats:
+        return self._stats
+
+    def trade_history(self, symbol: str | None = None) -> list[Decimal]:
+        """Closed round-trip PnLs, oldest first (Kelly input)."""
+        return [pnl for sym, pnl in self._state.trades if symbol is None or sym == symbol]
+
+    # ------------------------------------------------------------------------------- lifecycle
+    def start(self, snapshot: AccountSnapshot) -> None:
+        """Load persisted guard state, or start fresh from this snapshot's equity."""
+        doc = None
+        if self._store is not None:
+            try:
+                doc = self._store.get(STATE_KEY)
+            except Exception as exc:  # a broken store must not start an unguarded bot
+                log.error("risk state unreadable; starting latched reduce-only", error=str(exc))
+                self._latch_reduce_only("guard state unreadable")
+        if doc is not None:
+            try:
+                self._state = RiskState.from_doc(doc)
+                log.info(
+                    "risk state restored",
+                    day=self._state.day,
+                    day_start_equity=str(self._state.day_start_equity),
+                    peak_equity=str(self._state.peak_equity),
+                    reduce_only=self._state.reduce_only,
+                    halted=self._state.halted,
+                    trips=sorted(self._state.trips),
+                )
+            except (msgspec.ValidationError, TypeError, ValueError) as exc:
+                log.error("risk state malformed; starting latched reduce-only", error=str(exc))
+                self.metrics.inc("risk.state_errors")
+                self._state = RiskState()
+                self._latch_reduce_only("guard state malformed")
+        st = self._state
+        self._roll_day(snapshot.now, snapshot.equity)
+        if st.peak_equity is None:
+            st.peak_equity = snapshot.equity
+        self._last_equity = snapshot.equity
+        if self.config.reduce_only_mode:
+            log.warning(
+                "reduce-only mode set by configuration (risk.reduce_only_mode / RISK_REDUCE_ONLY_MODE)"
+            )
+        self._started = True
+        self._dirty = True
+        self._persist()
+
+    def _roll_day(self, now: datetime, equity: Decimal) -> None:
+        day = _utc(now).date().isoformat()
+        st = self._state
+        if st.day != day or st.day_start_equity is None:
+            if st.day:
+                log.info("new UTC day: daily loss baseline reset", day=day, day_start_equity=str(equity))
+            st.day = day
+            st.day_start_equity = equity
+            self._dirty = True
+
+    def _persist(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        if self._store is None:
+            return
+        try:
+            self._store.put(STATE_KEY, self._state.to_doc())
+        except Exception as exc:  # keep trading decisions in memory; say loudly that the store failed
+            self.metrics.inc("risk.state_errors")
+            log.error("risk state not persisted", error=str(exc))
+
+    # --------------------------------------------------------------------------------- inputs
+    def record_api_call(self, ok: bool, *, endpoint: str = "") -> None:
+        """Feed the error-rate window and the consecutive-error breaker."""
+        t = self._clock().timestamp()
+        self._api_window.append((t, ok))
+        st = self._state
+        if ok:
+            if st.consecutive_api_errors:
+                st.consecutive_api_errors = 0
+                self._dirty = True
+        else:
+            self._api_failures += 1
+            st.consecutive_api_errors += 1
+            self._dirty = True
+            if endpoint:
+                self.metrics.inc("risk.api_failures")
+        self._prune_api(t)
+
+    def _prune_api(self, t: float) -> None:
+        horizon = t - self.config.error_rate_window_s
+        window = self._api_window
+        while window and window[0][0] < horizon:
+            _, ok = window.popleft()
+            if not ok:
+                self._api_failures -= 1
+
+    def record_trade_result(self, symbol: str, pnl: Decimal) -> None:
+        """A closed round trip: feeds the consecutive-loss breaker and the Kelly history."""
+        st = self._state
+        st.trades.append((symbol, pnl))
+        if len(st.trades) > MAX_TRADES_KEPT:
+            del st.trades[: len(st.trades) - MAX_TRADES_KEPT]
+        if pnl < 0:
+            st.consecutive_losses += 1
+        elif pnl > 0:
+            st.consecutive_losses = 0
+        if st.consecutive_losses >= self.config.max_consecutive_losses:
+            until = _utc(self._clock()) + timedelta(seconds=self.config.loss_cooldown_s)
+            st.loss_cooldown_until = until
+            st.consecutive_losses = 0
+            log.warning("losing streak: entries paused", symbol=symbol, until=until.isoformat())
+        self._dirty = True
+        self._persist()
+
+    # ------------------------------------------------------------------------------- runtime
+    def evaluate(self, snapshot: AccountSnapshot) -> RuntimeVerdict:
+        if not self._started:
+            self.start(snapshot)
+        now = _utc(snapshot.now)
+        st = self._state
+        equity = snapshot.equity
+        self._last_equity = equity
+        self._roll_day(now, equity)
+        if st.peak_equity is None or equity > st.peak_equity:
+            st.peak_equity = equity
+            self._dirty = True
+
+        stale_s = self.config.stale_mark_s
+        quotes = snapshot.quotes
+        self._stats.update(
+            {s: float(q.mark_price) for s, q in quotes.items() if (now - q.ts).total_seconds() <= stale_s}
+        )
+        self._prune_api(self._clock().timestamp())
+        ctx = GuardContext(
+            config=self.config,
+            state=st,
+            stats=self._stats,
+            now=now,
+            equity=equity,
+            positions=snapshot.positions,
+            quotes=quotes,
+            books=snapshot.books,
+            products=snapshot.products,
+            api_calls=len(self._api_window),
+            api_failures=self._api_failures,
+        )
+        found: dict[str, RiskGuardError] = {}
+        for guard in self._account_guards:
+            try:
+                guard.check(ctx)
+            except RiskGuardError as exc:
+                found[guard.name] = exc
+        universe = _universe(snapshot)
+        for symbol in universe:
+            for sguard in self._symbol_guards:
+                try:
+                    sguard.check(ctx, symbol)
+                except RiskGuardError as exc:
+                    found[f"{sguard.name}:{symbol}"] = exc
+
+        events: list[GuardEvent] = []
+        trips = st.trips
+        for key, err in found.items():
+            action = self._action_for(err)
+            trip = trips.get(key)
+            if trip is None or trip.action != action:
+                trip = Trip(
+                    guard=err.guard,
+                    symbol=err.symbol,
+                    action=action,
+                    severity="critical" if action in CRITICAL_ACTIONS else "recoverable",
+                    message=err.message,
+                    since=now,
+                )
+                trips[key] = trip
+                self._on_trip(trip, err, events, now)
+                self._dirty = True
+            hold = self._hold_s.get(err.guard, 0.0)
+            if hold > 0:
+                trip.until = now + timedelta(seconds=hold)
+                self._dirty = True
+        if len(trips) != len(found):
+            for key in [k for k in trips if k not in found]:
+                trip = trips[key]
+                if trip.until is not None and now < trip.until:
+                    continue
+                del trips[key]
+                self._dirty = True
+                events.append(
+                    GuardEvent(
+                        name=trip.guard,
+                        severity="info",
+                        action="cleared",
+                        symbol=trip.symbol,
+                        message=f"{trip.guard} cleared" + (f" on {trip.symbol}" if trip.symbol else ""),
+                        ts=now,
+                    )
+                )
+                log.info("risk guard cleared", guard=trip.guard, symbol=trip.symbol)
+
+        verdict = self._verdict(universe, events)
+        self._persist()
+        return verdict
+
+    def _action_for(self, err: RiskGuardError) -> GuardAction:
+        action = self._actions[err.guard]
+        if err.guard == "correlation":
+            corr = abs(float(err.details.get("correlation", "0")))
+            if corr < self.config.correlation_refuse_threshold:
+                return "warn"  # the scale-down band: entries allowed, smaller
+        return action
+
+    def _on_trip(self, trip: Trip, err: RiskGuardError, events: list[GuardEvent], now: datetime) -> None:
+        name = trip.guard
+        action = trip.action
+        self.metrics.inc(f"risk.guards.{name}.{trip.severity}_failures")
+        if action == "reduce_only" or (action == "flatten" and trip.symbol is None):
+            self._latch_reduce_only(f"{name}: {err.message}")
+        elif action == "halt":
+            self._latch_halt(f"{name}: {err.message}")
+        shown = "scale_down" if name == "correlation" and action == "warn" else action
+        events.append(
+            GuardEvent(
+                name=name,
+                severity=trip.severity,
+                action=shown,
+                symbol=trip.symbol,
+                message=err.message,
+                details=err.details,
+                ts=now,
+            )
+        )
+        emit = log.error if trip.severity == "critical" else log.warning
+        emit(
+            "risk guard tripped",
+            guard=name,
+            action=shown,
+            symbol=trip.symbol,
+            detail=err.message,
+            **err.details,
+        )
+
+    def _latch_reduce_only(self, reason: str) -> None:
+        st = self._state
+        if not st.reduce_only:
+            st.reduce_only = True
+            st.reduce_only_reason = reason
+            self._dirty = True
+            self.metrics.inc("risk.reduce_only_latched")
+            log.error("reduce-only latched; leave it only with --clear-reduce-only", reason=reason)
+
+    def _latch_halt(self, reason: str) -> None:
+        st = self._state
+        if not st.halted:
+            st.halted = True
+            st.halt_reason = reason
+            self._dirty = True
+            self.metrics.inc("risk.halts")
+            log.error("trading halted by risk guard; leave it only with --clear-reduce-only", reason=reason)
+
+    def _verdict(self, universe: list[str], events: list[GuardEvent]) -> RuntimeVerdict:
+        st = self._state
+        blocked: dict[str, str] = {}
+        flatten: set[str] = set()
+        scale: dict[str, Decimal] = {}
+        block_all: str | None = None
+        flatten_all = False
+        for trip in st.trips.values():
+            action = trip.action
+            sym = trip.symbol
+            if trip.guard == "correlation" and sym is not None:
+                scale[sym] = self.config.correlation_scale
+            if action == "warn":
+                continue
+            reason = f"{trip.guard}: {trip.message}"
+            if sym is None:
+                if action == "block_entries":
+                    block_all = block_all or reason
+                elif action == "flatten":
+                    flatten_all = True
+            else:
+                blocked.setdefault(sym, reason)
+                if action == "flatten":
+                    flatten.add(sym)
+        if block_all is not None:
+            for sym in universe:
+                blocked.setdefault(sym, block_all)
+        if flatten_all:
+            flatten.add(FLATTEN_ALL)
+            flatten.update(universe)
+        mode: Mode
+        if st.halted:
+            mode = "halt"
+        elif st.reduce_only or self.config.reduce_only_mode or flatten_all:
+            mode = "reduce_only"
+        else:
+            mode = "normal"
+        self._blocked = blocked
+        self._flatten = flatten
+        self._entry_scale = scale
+        self._pretrade.new_cycle(scale)
+        return RuntimeVerdict(
+            mode=mode, blocked_symbols=blocked, flatten=flatten, entry_scale=scale, events=events
+        )
+
+    # ------------------------------------------------------------------------------- pre-trade
+    def check_order(
+        self, request: OrderRequest, snapshot: AccountSnapshot, *, is_reducing: bool
+    ) -> PreTradeResult:
+        """Every rule, in order; the first failure rejects (entries too in reduce-only/blocked state)."""
+        st = self._state
+        try:
+            adjusted = self._pretrade.check(
+                request,
+                snapshot,
+                is_reducing=is_reducing,
+                halted=st.halted,
+                halt_reason=st.halt_reason,
+                reduce_only=st.reduce_only or self.config.reduce_only_mode,
+                reduce_only_reason=st.reduce_only_reason or "risk.reduce_only_mode is set",
+                blocked=self._blocked,
+            )
+        except PreTradeRejectedError as err:
+            self.metrics.inc(f"risk.pretrade.{err.rule}.rejections")
+            log.warning(
+                "order rejected by pre-trade rule",
+                rule=err.rule,
+                symbol=request.symbol,
+                side=request.side.value,
+                reason=err.message,
+                **err.details,
+            )
+            return PreTradeResult(
+                ok=False, request=request, rule=err.rule, reason=err.message, details=err.details
+            )
+        return PreTradeResult(ok=True, request=adjusted)
+
+    # ----------------------------------------------------------------------------- operator
+    def clear_reduce_only(self) -> None:
+        """Explicitly leave latched reduce-only / halt, re-basing day-start and peak equity to now."""
+        st = self._state
+        previous = {
+            "reduce_only": st.reduce_only,
+            "reduce_only_reason": st.reduce_only_reason,
+            "halted": st.halted,
+            "halt_reason": st.halt_reason,
+        }
+        st.reduce_only = False
+        st.reduce_only_reason = ""
+        st.halted = False
+        st.halt_reason = ""
+        st.consecutive_api_errors = 0
+        self._api_window.clear()
+        self._api_failures = 0
+        if self._last_equity is not None:
+            st.peak_equity = self._last_equity
+            st.day_start_equity = self._last_equity
+        for key in [k for k, t in st.trips.items() if t.action in CRITICAL_ACTIONS and t.symbol is None]:
+            del st.trips[key]
+        self._dirty = True
+        self._persist()
+        self.metrics.inc("risk.reduce_only_cleared")
+        log.warning(
+            "reduce-only / halt cleared by operator",
+            baseline_equity=str(self._last_equity),
+            **{k: str(v) for k, v in previous.items()},
+        )
+        if self.config.reduce_only_mode:
+            log.warning("reduce-only still forced by configuration (risk.reduce_only_mode)")
+
+    def describe_limits(self) -> list[tuple[str, str]]:
+        """Every active limit, one (name, value) per line of the start-up banner."""
+        c = self.config
+        rows: list[tuple[str, str]] = [
+            (
+                "max daily loss",
+                f"{c.max_daily_loss_pct}% of day-start equity"
+                + (f" or ${c.max_daily_loss_usd}" if c.max_daily_loss_usd is not None else "")
+                + f" -> {self._actions['daily_loss']} (resets 00:00 UTC)",
+            ),
+            ("max drawdown", f"{c.max_drawdown_pct}% from peak -> {self._actions['drawdown']}"),
+            ("max leverage", f"{c.max_leverage}x account; spot 1x"),
+            (
+                "reduce-only",
+                "ON (config)"
+                if c.reduce_only_mode
+                else (
+                    "ON (latched: " + self._state.reduce_only_reason + ")"
+                    if self._state.reduce_only
+                    else "off"
+                ),
+            ),
+            (
+                "max total notional",
+                f"${c.max_total_notional}" if c.max_total_notional is not None else "none",
+            ),
+            (
+                "default per-symbol notional",
+                f"${c.default_max_notional}" if c.default_max_notional is not None else "none",
+            ),
+            (
+                "max impact cost",
+                f"{c.max_impact_bps} bps from mid (L2 walk)"
+                + ("; entries need a book" if c.require_book_for_entries else ""),
+            ),
+            ("max open orders per symbol", str(c.max_open_orders_per_symbol)),
+            ("max orders per minute", str(c.max_orders_per_minute)),
+            ("stale mark", f"> {c.stale_mark_s:g}s -> {self._actions['stale_mark']} on that symbol"),
+            (
+                "error rate",
+                f"> {c.error_rate_threshold:.0%} of >= {c.error_rate_min_calls} calls in "
+                f"{c.error_rate_window_s:g}s -> {self._actions['error_rate']}",
+            ),
+            (
+                "liquidation buffer",
+                f"< {c.liquidation_buffer_pct}% to liquidation -> {self._actions['liquidation_buffer']}",
+            ),
+        ]
+        if c.circuit_breakers_enabled:
+            rows += [
+                (
+                    "api errors",
+                    f"{c.max_consecutive_api_errors} consecutive -> {self._actions['api_errors']}",
+                ),
+                (
+                    "volatility breaker",
+                    f"move > {c.max_move_pct}% in {c.volatility_short_window} samples or vol "
+                    f"> {c.volatility_multiple:g}x long-window -> {self._actions['volatility']} "
+                    f"(hold {c.volatility_cooldown_s:g}s)",
+                ),
+                (
+                    "liquidity breaker",
+                    f"spread > {c.max_spread_bps} bps"
+                    + (f" or depth < ${c.min_depth_usd}" if c.min_depth_usd > 0 else "")
+                    + f" -> {self._actions['liquidity']}",
+                ),
+                (
+                    "consecutive losses",
+                    f"{c.max_consecutive_losses} -> {self._actions['consecutive_losses']} for "
+                    f"{c.loss_cooldown_s:g}s",
+                ),
+            ]
+        else:
+            rows.append(("circuit breakers", "DISABLED (api errors, volatility, liquidity, losing streak)"))
+        rows.append(
+            (
+                "correlation",
+                f">= {c.correlation_threshold:g} -> size x{c.correlation_scale}; >= "
+                f"{c.correlation_refuse_threshold:g} -> {self._actions['correlation']}",
+            )
+        )
+        for sym in sorted(self.symbol_limits):
+            lim = self.symbol_limits[sym]
+            parts = []
+            if lim.max_notional is not None:
+                parts.append(f"notional ${lim.max_notional}")
+            if lim.max_position_size is not None:
+                parts.append(f"size {lim.max_position_size}")
+            parts.append(f"leverage {lim.max_leverage}x")
+            rows.append((f"limit {sym}", ", ".join(parts)))
+        return rows
+
+
+def _universe(snapshot: AccountSnapshot) -> list[str]:
+    seen = dict.fromkeys(snapshot.products)
+    for sym in snapshot.quotes:
+        seen.setdefault(sym)
+    for sym, pos in snapshot.positions.items():
+        if pos.size != 0:
+            seen.setdefault(sym)
+    return list(seen)
+
+
+def _utc(ts: datetime) -> datetime:
+    if ts.tzinfo is None:
+        raise ValueError(f"risk timestamps must be timezone-aware UTC, got naive {ts.isoformat()}")
+    return ts if ts.tzinfo is UTC else ts.astimezone(UTC)
+
+
+__all__ = [
+    "AccountSnapshot",
+    "GuardEvent",
+    "InvalidOrderError",
+    "PreTradeResult",
+    "RiskManager",
+    "RuntimeVerdict",
+]

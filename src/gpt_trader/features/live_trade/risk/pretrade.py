@@ -1,0 +1,473 @@
+"""Pre-trade rules: every order is checked here before it is sent.
+
+Rules run in a fixed order and the first failure raises `PreTradeRejectedError(rule=...)` with the
+numbers that failed. Orders that only shrink a position skip the exposure rules (caps, leverage,
+margin, impact, correlation, open-order count) so a guard can always get the bot out of risk; they
+still pass halt, shape, quantization and the rate limit.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from gpt_trader.features.brokerages.core.interfaces import (
+    InvalidOrderError,
+    OrderRequest,
+    OrderSide,
+    OrderType,
+    Product,
+)
+from gpt_trader.features.brokerages.core.quantization import quantize_order, quantize_size
+from gpt_trader.features.live_trade.risk.config import RiskConfig, SymbolLimit
+from gpt_trader.features.live_trade.risk.errors import PreTradeRejectedError
+from gpt_trader.features.live_trade.risk_calculations import (
+    BPS,
+    ONE,
+    MarketStats,
+    initial_margin_rate,
+    walk_book,
+)
+from gpt_trader.features.monitor.metrics import MetricsRegistry
+
+if TYPE_CHECKING:
+    from gpt_trader.features.live_trade.risk.manager import AccountSnapshot
+
+
+ZERO = Decimal(0)
+
+
+def _reject(rule: str, message: str, symbol: str, **details: object) -> PreTradeRejectedError:
+    return PreTradeRejectedError(
+        message, rule=rule, symbol=symbol, details={k: str(v) for k, v in details.items()}
+    )
+
+
+class PreTradeChecker:
+    def __init__(
+        self,
+        config: RiskConfig,
+        symbol_limits: Mapping[str, SymbolLimit],
+        metrics: MetricsRegistry,
+        stats: MarketStats,
+    ) -> None:
+        self.config = config
+        self.symbol_limits = symbol_limits
+        self.metrics = metrics
+        self.stats = stats
+        self._order_times: deque[float] = deque()
+        self._cycle_entries: dict[str, int] = {}  # symbol -> side sign of entries accepted this cycle
+        self._scaled: Mapping[str, Decimal] = {}
+
+    def new_cycle(self, entry_scale: Mapping[str, Decimal]) -> None:
+        self._cycle_entries = {}
+        self._scaled = entry_scale
+
+    def symbol_leverage(self, symbol: str, product: Product) -> Decimal:
+        """The tightest of account, per-symbol and product leverage (spot products have max 1)."""
+        lev = self.config.max_leverage
+        lim = self.symbol_limits.get(symbol)
+        if lim is not None and lim.max_leverage < lev:
+            lev = lim.max_leverage
+        plev = product.max_leverage if product.is_perpetual else ONE
+        return plev if plev < lev else lev
+
+    def max_notional(self, symbol: str) -> Decimal | None:
+        lim = self.symbol_limits.get(symbol)
+        if lim is not None and lim.max_notional is not None:
+            return lim.max_notional
+        return self.config.default_max_notional
+
+    def check(
+        self,
+        request: OrderRequest,
+        snapshot: AccountSnapshot,
+        *,
+        is_reducing: bool,
+        halted: bool,
+        halt_reason: str,
+        reduce_only: bool,
+        reduce_only_reason: str,
+        blocked: Mapping[str, str],
+    ) -> OrderRequest:
+        cfg = self.config
+        sym = request.symbol
+        side = request.side
+        if halted:
+            raise _reject("halt", f"trading is halted ({halt_reason})", sym)
+        product = snapshot.products.get(sym)
+        if product is None:
+            raise _reject("product", f"{sym}: unknown product", sym)
+        if product.trading_disabled or product.cancel_only:
+            raise _reject(
+                "product",
+                f"{sym}: product is not accepting orders",
+                sym,
+                trading_disabled=product.trading_disabled,
+                cancel_only=product.cancel_only,
+            )
+        try:
+            request.validate()
+        except InvalidOrderError as exc:
+            raise _reject("order_shape", str(exc), sym, venue_reason=exc.reason) from None
+
+        quote = snapshot.quotes.get(sym)
+        if quote is None:
+            raise _reject("stale_mark", f"{sym}: no quote", sym)
+        age = (snapshot.now - quote.ts).total_seconds()
+        mark = quote.mark_price
+        ref_price = (
+            request.limit_price
+            if request.order_type is not OrderType.MARKET
+            else (quote.ask if side is OrderSide.BUY else quote.bid)
+        )
+        if ref_price is None or ref_price <= 0:
+            raise _reject("stale_mark", f"{sym}: no usable price", sym)
+        size = request.size if request.size is not None else (request.quote_size or ZERO) / ref_price
+
+        # ---- does this order only shrink the position (counting working orders that also shrink it)?
+        pos = snapshot.positions.get(sym)
+        cur = pos.size if pos is not None else ZERO
+        sign = side.sign
+        pending_same = ZERO
+        pending_reduce = ZERO
+        n_open = 0
+        for o in snapshot.open_orders:
+            if o.symbol != sym or o.status.is_terminal:
+                continue
+            n_open += 1
+            if o.side is side:
+                pending_same += o.remaining_size
+        if cur != 0 and (cur > 0) != (sign > 0):
+            for o in snapshot.open_orders:
+                if o.symbol == sym and o.side is side and not o.status.is_terminal:
+                    pending_reduce += o.remaining_size
+        reducing = cur != 0 and (cur > 0) != (sign > 0) and size + pending_reduce <= abs(cur)
+        if (is_reducing or request.reduce_only) and not reducing:
+            raise _reject(
+                "reduce_only",
+                f"{sym}: order marked reducing would not shrink the position",
+                sym,
+                position=cur,
+                order_size=size,
+                side=side.value,
+                pending_reducing=pending_reduce,
+            )
+        if not reducing:
+            if reduce_only:
+                raise _reject(
+                    "reduce_only",
+                    f"reduce-only mode ({reduce_only_reason}): entries refused",
+                    sym,
+                    position=cur,
+                    side=side.value,
+                )
+            block = blocked.get(sym)
+            if block is not None:
+                raise _reject(
+                    "blocked", f"{sym}: entries blocked by {block}", sym, guard=block.split(":", 1)[0]
+                )
+            if age > cfg.stale_mark_s:
+                raise _reject(
+                    "stale_mark",
+                    f"{sym}: mark is {age:.1f}s old",
+                    sym,
+                    age_s=f"{age:.3f}",
+                    stale_mark_s=cfg.stale_mark_s,
+                )
+            if not product.is_perpetual and sign < 0:
+                raise _reject(
+                    "spot_short",
+                    f"{sym}: spot sell larger than the holding would open a short",
+                    sym,
+                    position=cur,
+                    order_size=size,
+                )
+
+        # ---- order rate limit (every order counts; a runaway loop is dangerous in either direction)
+        now_ts = snapshot.now.timestamp()
+        times = self._order_times
+        horizon = now_ts - 60.0
+        while times and times[0] <= horizon:
+            times.popleft()
+        if len(times) >= cfg.max_orders_per_minute:
+            raise _reject(
+                "rate_limit",
+                f"{len(times)} orders in the last 60s (limit {cfg.max_orders_per_minute})",
+                sym,
+                orders_last_minute=len(times),
+                limit=cfg.max_orders_per_minute,
+            )
+
+        # ---- correlation with the open book (and with entries accepted earlier this cycle)
+        if not reducing and (cur == 0 or (cur > 0) == (sign > 0)):
+            request, size = self._correlation(request, size, sym, sign, snapshot, product, ref_price)
+
+        # ---- quantization and venue minimums
+        try:
+            request = quantize_order(request, product, reference_price=ref_price)
+        except InvalidOrderError as exc:
+            raise _reject(
+                "quantization",
+                str(exc),
+                sym,
+                venue_reason=exc.reason,
+                base_increment=product.base_increment,
+                base_min_size=product.base_min_size,
+                quote_min_size=product.quote_min_size,
+            ) from None
+        if request.size is not None:
+            size = request.size
+        elif request.quote_size is not None:
+            size = request.quote_size / ref_price
+
+        if not reducing:
+            self._entry_rules(
+                request, size, sym, side, sign, snapshot, product, cur, pending_same, n_open, mark, ref_price
+            )
+            self._cycle_entries[sym] = sign
+        times.append(now_ts)
+        return request
+
+    # ------------------------------------------------------------------------------ entries
+    def _entry_rules(
+        self,
+        request: OrderRequest,
+        size: Decimal,
+        sym: str,
+        side: OrderSide,
+        sign: int,
+        snapshot: AccountSnapshot,
+        product: Product,
+        cur: Decimal,
+        pending_same: Decimal,
+        n_open: int,
+        mark: Decimal,
+        ref_price: Decimal,
+    ) -> None:
+        cfg = self.config
+        equity = snapshot.equity
+        if equity <= 0:
+            raise _reject("equity", f"equity {equity} <= 0: no new risk", sym, equity=equity)
+        if n_open >= cfg.max_open_orders_per_symbol:
+            raise _reject(
+                "max_open_orders",
+                f"{sym}: {n_open} open orders (limit {cfg.max_open_orders_per_symbol})",
+                sym,
+                open_orders=n_open,
+                limit=cfg.max_open_orders_per_symbol,
+            )
+
+        # impact cost: a market order (or a limit that crosses the book) walks the L2 book
+        book = snapshot.books.get(sym)
+        marketable = request.order_type is OrderType.MARKET
+        if not marketable and book is not None and request.limit_price is not None:
+            best = book.best_ask if side is OrderSide.BUY else book.best_bid
+            marketable = best is not None and (
+                request.limit_price >= best if side is OrderSide.BUY else request.limit_price <= best
+            )
+        fill_price = ref_price
+        if marketable:
+            if book is None or not book.bids or not book.asks:
+                if cfg.require_book_for_entries:
+                    raise _reject("impact_cost", f"{sym}: no L2 book to estimate impact", sym)
+            else:
+                mid = (book.bids[0].price + book.asks[0].price) / 2
+                avg = walk_book(book, side, size)
+                if avg is None:
+                    depth = book.depth(side)
+                    raise _reject(
+                        "impact_cost",
+                        f"{sym}: book too thin for {size} (depth {depth})",
+                        sym,
+                        order_size=size,
+                        book_depth=depth,
+                        max_impact_bps=cfg.max_impact_bps,
+                    )
+                impact = abs(avg - mid) / mid * BPS
+                if impact > cfg.max_impact_bps:
+                    raise _reject(
+                        "impact_cost",
+                        f"{sym}: expected average price {avg:.8g} is {impact:.2f} bps from mid {mid} "
+                        f"(limit {cfg.max_impact_bps} bps)",
+                        sym,
+                        impact_bps=f"{impact:.4f}",
+                        avg_price=f"{avg:.10g}",
+                        mid=mid,
+                        order_size=size,
+                        max_impact_bps=cfg.max_impact_bps,
+                    )
+                if request.order_type is OrderType.MARKET:
+                    fill_price = avg
+
+        # exposure after this order and every working order on the same side fills
+        projected = abs(cur + sign * (pending_same + size))
+        notional = projected * mark
+        lim = self.symbol_limits.get(sym)
+        if lim is not None and lim.max_position_size is not None and projected > lim.max_position_size:
+            raise _reject(
+                "max_position_size",
+                f"{sym}: position would be {projected} (limit {lim.max_position_size})",
+                sym,
+                projected_size=projected,
+                max_position_size=lim.max_position_size,
+            )
+        cap = self.max_notional(sym)
+        if cap is not None and notional > cap:
+            raise _reject(
+                "max_notional",
+                f"{sym}: notional would be {notional:.2f} USD (limit {cap})",
+                sym,
+                projected_notional=f"{notional:.2f}",
+                max_notional=cap,
+                mark=mark,
+                projected_size=projected,
+            )
+        total = notional
+        perp_im = ZERO
+        for other, p in snapshot.positions.items():
+            if other == sym or p.size == 0:
+                continue
+            q = snapshot.quotes.get(other)
+            m = q.mark_price if q is not None else p.mark_price
+            n = abs(p.size) * m
+            total += n
+            op = snapshot.products.get(other)
+            if op is not None and op.is_perpetual:
+                perp_im += n * initial_margin_rate(op)
+        if cfg.max_total_notional is not None and total > cfg.max_total_notional:
+            raise _reject(
+                "max_total_notional",
+                f"total notional would be {total:.2f} USD (limit {cfg.max_total_notional})",
+                sym,
+                projected_total_notional=f"{total:.2f}",
+                max_total_notional=cfg.max_total_notional,
+            )
+        sym_lev = self.symbol_leverage(sym, product)
+        if request.leverage is not None and request.leverage > sym_lev:
+            raise _reject(
+                "leverage",
+                f"{sym}: requested leverage {request.leverage}x > allowed {sym_lev}x",
+                sym,
+                requested_leverage=request.leverage,
+                max_leverage=sym_lev,
+            )
+        if notional > equity * sym_lev:
+            raise _reject(
+                "leverage",
+                f"{sym}: position leverage would be {notional / equity:.2f}x (limit {sym_lev}x)",
+                sym,
+                projected_notional=f"{notional:.2f}",
+                equity=equity,
+                max_leverage=sym_lev,
+            )
+        if total > equity * cfg.max_leverage:
+            raise _reject(
+                "leverage",
+                f"account leverage would be {total / equity:.2f}x (limit {cfg.max_leverage}x)",
+                sym,
+                projected_total_notional=f"{total:.2f}",
+                equity=equity,
+                max_leverage=cfg.max_leverage,
+            )
+        cost = size * fill_price
+        if product.is_perpetual:
+            im_rate = initial_margin_rate(product)
+            order_im = cost * im_rate
+            if order_im > snapshot.cash:
+                raise _reject(
+                    "margin",
+                    f"{sym}: initial margin {order_im:.2f} > available collateral {snapshot.cash}",
+                    sym,
+                    initial_margin=f"{order_im:.2f}",
+                    available=snapshot.cash,
+                    im_rate=im_rate,
+                )
+            total_im = perp_im + notional * im_rate
+            if total_im > equity:
+                raise _reject(
+                    "margin",
+                    f"initial margin on all perps would be {total_im:.2f} > equity {equity}",
+                    sym,
+                    total_initial_margin=f"{total_im:.2f}",
+                    equity=equity,
+                )
+            mm = notional * product.maintenance_margin_rate
+            need = mm * (1 + cfg.liquidation_buffer_pct / 100)
+            if need > equity:
+                raise _reject(
+                    "margin",
+                    f"{sym}: maintenance margin {mm:.2f} plus the {cfg.liquidation_buffer_pct}% "
+                    f"buffer exceeds equity {equity}",
+                    sym,
+                    maintenance_margin=f"{mm:.2f}",
+                    mmr=product.maintenance_margin_rate,
+                    equity=equity,
+                )
+        elif side is OrderSide.BUY and cost > snapshot.cash:
+            raise _reject(
+                "insufficient_cash",
+                f"{sym}: order costs {cost:.2f} > cash {snapshot.cash}",
+                sym,
+                order_cost=f"{cost:.2f}",
+                cash=snapshot.cash,
+            )
+
+    def _correlation(
+        self,
+        request: OrderRequest,
+        size: Decimal,
+        sym: str,
+        sign: int,
+        snapshot: AccountSnapshot,
+        product: Product,
+        ref_price: Decimal,
+    ) -> tuple[OrderRequest, Decimal]:
+        """Refuse an entry that repeats an open bet; scale one that mostly repeats it (unless the cycle's
+        verdict already scaled this symbol, which PerpsBot applied)."""
+        cfg = self.config
+        worst = 0.0
+        worst_with = ""
+        held: dict[str, int] = {
+            s: (1 if p.size > 0 else -1) for s, p in snapshot.positions.items() if p.size != 0 and s != sym
+        }
+        for s, sgn in self._cycle_entries.items():
+            if s != sym:
+                held.setdefault(s, sgn)
+        if not held:
+            return request, size
+        for other, psign in held.items():
+            corr, n = self.stats.correlation(sym, other)
+            if corr is None or n < cfg.correlation_min_samples:
+                continue
+            eff = corr * psign * sign  # same-direction exposure to the same moves
+            if eff > worst:
+                worst, worst_with = eff, other
+        if worst >= cfg.correlation_refuse_threshold:
+            self.metrics.inc("risk.guards.correlation.recoverable_failures")
+            raise _reject(
+                "correlation",
+                f"{sym}: entry correlates {worst:.2f} with {worst_with} "
+                f"(refuse at {cfg.correlation_refuse_threshold:g})",
+                sym,
+                correlation=f"{worst:.4f}",
+                with_symbol=worst_with,
+                refuse_threshold=cfg.correlation_refuse_threshold,
+            )
+        if worst >= cfg.correlation_threshold and sym not in self._scaled and request.size is not None:
+            scaled = quantize_size(request.size * cfg.correlation_scale, product)
+            self.metrics.inc("risk.guards.correlation.recoverable_failures")
+            if scaled <= 0:
+                raise _reject(
+                    "correlation",
+                    f"{sym}: correlated entry scales to zero",
+                    sym,
+                    correlation=f"{worst:.4f}",
+                    with_symbol=worst_with,
+                )
+            return msgspec.structs.replace(request, size=scaled), scaled
+        return request, size
