@@ -16,22 +16,22 @@ def research_product(symbol: str) -> Product:
     """Product used for files from venues other than Coinbase: BTC-USD-like increments.
 
     base_increment 1e-8, price_increment 0.01, quote_increment 0.01, min size one base increment. Every
-    shared OHLCV file quotes prices on a 0.01 grid (or coarser), so opens are exact ticks.
+    shared OHLCV file quotes prices on a 0.01 grid (or coarser), so opens are exact ticks. Always a SPOT
+    (cash) product, perpetual files included: backtests model an unlevered cash account, and perp
+    funding, when a funding series is given, is charged as a cash flow on the held position.
     """
     base, quote = _split(symbol)
-    perp = symbol.upper().endswith("PERP")
     return Product(
         symbol=symbol,
         base_asset=base,
         quote_asset=quote,
-        product_type=ProductType.PERPETUAL if perp else ProductType.SPOT,
+        product_type=ProductType.SPOT,
         base_increment=Decimal("0.00000001"),
         quote_increment=Decimal("0.01"),
         price_increment=Decimal("0.01"),
         base_min_size=Decimal("0.00000001"),
         base_max_size=Decimal("1000000"),
         quote_min_size=Decimal("0"),
-        funding_interval_s=3600 if perp else None,
     )
 
 
@@ -80,6 +80,9 @@ class BacktestConfig:
     max_daily_loss_pct: Decimal | None = None  # flatten and stop entries for the rest of the UTC day
     max_drawdown_pct: Decimal | None = None  # flatten and stop entries for good
     product: Product | None = None
+    #: round notional (half-even) and fee (half-up) to the quote increment like the shared fill model;
+    #: off only to compare with engines that do not (the vectorbt cross-check)
+    venue_rounding: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

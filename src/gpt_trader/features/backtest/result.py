@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,23 @@ def ns_to_dt(ns: int) -> datetime:
 
 def iso(dt: datetime | None) -> str | None:
     return None if dt is None else dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def trade_pnl(
+    size: Decimal,
+    entry_price: Decimal,
+    exit_price: Decimal,
+    fees: float,
+    funding: float,
+    quote_increment: Decimal,
+    venue_rounding: bool = True,
+) -> float:
+    """Exit value - entry value - fees - funding; values rounded like the fill model settles them."""
+    entry_value, exit_value = size * entry_price, size * exit_price
+    if venue_rounding:
+        entry_value = entry_value.quantize(quote_increment, rounding=ROUND_HALF_EVEN)
+        exit_value = exit_value.quantize(quote_increment, rounding=ROUND_HALF_EVEN)
+    return float(exit_value - entry_value) - fees - funding
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from gpt_trader.features.backtest.bars import Bars
 from gpt_trader.features.backtest.config import BacktestConfig, decimal_places
 from gpt_trader.features.backtest.fast import kernel as K
 from gpt_trader.features.backtest.metrics import compute_metrics
-from gpt_trader.features.backtest.result import BacktestResult, Trade, ns_to_dt
+from gpt_trader.features.backtest.result import BacktestResult, Trade, ns_to_dt, trade_pnl
 from gpt_trader.features.live_trade.strategies.base import Strategy
 
 
@@ -51,7 +51,7 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
         _frac(config.take_profit_pct),
         _frac(config.max_daily_loss_pct),
         _frac(config.max_drawdown_pct),
-        np.int64(10**fk if fee_rounding_enabled() else 0),
+        np.int64(10**fk if config.venue_rounding else 0),
     )
     elapsed = time.perf_counter() - started
     (
@@ -78,12 +78,10 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
         entry_px = Decimal(int(t_in[i])) * price_inc
         open_trade = t_exit[i] < 0
         exit_px = Decimal(repr(last_close)) if open_trade else Decimal(int(t_out[i])) * price_inc
-        qty, fin, fout = (
-            int(t_size[i]) / qty_scale,
-            int(t_in[i]) / price_scale,
-            (last_close if open_trade else int(t_out[i]) / price_scale),
-        )
         fees, funding = float(t_fees[i]), float(t_funding[i])
+        pnl = trade_pnl(
+            size, entry_px, exit_px, fees, funding, product.quote_increment, config.venue_rounding
+        )
         trades.append(
             Trade(
                 entry_time=ns_to_dt(int(bars.ts_ns[t_entry[i]])),
@@ -93,7 +91,7 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
                 entry_price=entry_px,
                 exit_price=exit_px,
                 fees=fees,
-                pnl=qty * fout - qty * fin - fees - funding,
+                pnl=pnl,
                 funding=funding,
             )
         )
@@ -102,7 +100,7 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
         "take_profit": int(counters[K.C_TAKE]),
         "daily_loss": int(counters[K.C_DAILY]),
         "max_drawdown": int(counters[K.C_DD]),
-        "rejected_insufficient_funds": int(counters[K.C_REJECT]),
+        "size_capped_by_cash": int(counters[K.C_CAPPED]),
         "skipped_below_min_size": int(counters[K.C_SKIP_MIN]),
     }
     initial = float(config.initial_cash)
@@ -135,11 +133,3 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
         exposure_bars=result.exposure_bars,
     )
     return result
-
-
-def fee_rounding_enabled() -> bool:
-    """Whether fees are rounded to the quote increment, as the shared fill model does."""
-    return FEE_ROUNDING
-
-
-FEE_ROUNDING = False

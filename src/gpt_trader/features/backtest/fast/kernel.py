@@ -15,7 +15,7 @@ import numpy as np
 _compiled: Any = None
 
 # counters slots
-C_STOP, C_TAKE, C_DAILY, C_DD, C_REJECT, C_SKIP_MIN = 0, 1, 2, 3, 4, 5
+C_STOP, C_TAKE, C_DAILY, C_DD, C_CAPPED, C_SKIP_MIN = 0, 1, 2, 3, 4, 5
 N_COUNTERS = 6
 
 
@@ -44,7 +44,7 @@ def _build() -> Any:
         take_profit: float,
         max_daily_loss: float,
         max_drawdown: float,
-        fee_scale: np.int64,  # > 0: round each fee half-even to 1/fee_scale (quote increment)
+        fee_scale: np.int64,  # > 0: venue rounding: notional half-even, fee half-up, to 1/fee_scale
     ) -> tuple[Any, ...]:
         n = open_.shape[0]
         equity = np.empty(n)
@@ -83,21 +83,27 @@ def _build() -> Any:
                 if pending > 0:
                     px_ticks = -((-ticks0 * (slip_den + slip_num)) // slip_den)
                     px = px_ticks / price_scale
+                    afford = np.int64(np.floor(cash / (px * (1.0 + fee_rate)) * qty_scale))
                     if size_frac > 0.0:
                         q = cash * size_frac / (px * (1.0 + fee_rate))
                         q_ticks = np.int64(np.floor(q * qty_scale))
                     else:
                         q_ticks = size_qty_ticks
+                        if q_ticks > afford:  # the venue fills what the cash pays for
+                            q_ticks = afford
+                            counters[C_CAPPED] += 1
                     qty = q_ticks / qty_scale
                     notional = qty * px
-                    fee = notional * fee_rate
                     if fee_scale > 0:
-                        fee = np.rint(fee * fee_scale) / fee_scale
+                        notional_q = np.rint(notional * fee_scale) / fee_scale
+                        fee = np.floor(notional_q * fee_rate * fee_scale + 0.5) / fee_scale
+                    else:
+                        notional_q = notional
+                        fee = notional * fee_rate
                     if q_ticks < min_qty_ticks or q_ticks <= 0 or notional < min_notional:
                         counters[C_SKIP_MIN] += 1
-                    elif notional + fee > cash:
-                        counters[C_REJECT] += 1
                     else:
+                        notional = notional_q
                         cash -= notional + fee
                         total_fees += fee
                         pos_ticks = q_ticks
@@ -112,9 +118,11 @@ def _build() -> Any:
                     px_ticks = (ticks0 * (slip_den - slip_num)) // slip_den
                     px = px_ticks / price_scale
                     notional = pos * px
-                    fee = notional * fee_rate
                     if fee_scale > 0:
-                        fee = np.rint(fee * fee_scale) / fee_scale
+                        notional = np.rint(notional * fee_scale) / fee_scale
+                        fee = np.floor(notional * fee_rate * fee_scale + 0.5) / fee_scale
+                    else:
+                        fee = notional * fee_rate
                     cash += notional - fee
                     total_fees += fee
                     k = n_trades - 1

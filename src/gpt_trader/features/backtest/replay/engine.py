@@ -1,0 +1,252 @@
+"""Replay engine: walk the bars on the venue's clock, run the strategy's live `decide` on each completed
+bar, size in Decimal, and fill through `BacktestBroker` (the shared MatchingEngine).
+
+At bar k's open the bar k-1 has just closed: mark equity at its close, apply the modelled guards, ask
+the strategy, then (after any funding due at this open) submit a market order that fills at this open.
+This is the same sequence as the fast kernel, done with the live objects and Decimal money.
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+from gpt_trader.features.backtest import pricing
+from gpt_trader.features.backtest.bars import Bars
+from gpt_trader.features.backtest.config import BacktestConfig
+from gpt_trader.features.backtest.metrics import compute_metrics
+from gpt_trader.features.backtest.replay.broker import BacktestBroker
+from gpt_trader.features.backtest.result import BacktestResult, Trade, ns_to_dt, trade_pnl
+from gpt_trader.features.brokerages.core.interfaces import (
+    BrokerageError,
+    OrderRequest,
+    OrderSide,
+    OrderType,
+    TimeInForce,
+)
+from gpt_trader.features.live_trade.strategies.base import Action, Strategy
+
+ZERO = Decimal(0)
+
+
+def _frac(p: Decimal | None) -> float:
+    return float(p) / 100.0 if p is not None else 0.0
+
+
+class _Open:
+    __slots__ = ("entry_k", "entry_price", "fees", "funding", "size")
+
+    def __init__(self, entry_k: int, size: Decimal, entry_price: Decimal, fee: Decimal) -> None:
+        self.entry_k = entry_k
+        self.size = size
+        self.entry_price = entry_price
+        self.fees = fee
+        self.funding = ZERO
+
+
+def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> BacktestResult:
+    import numpy as np
+
+    broker = BacktestBroker(bars, config)
+    product = broker.product
+    symbol, quote_ccy, base_ccy = product.symbol, product.quote_asset, product.base_asset
+    fee_rate = config.fee_rate
+    n = len(bars)
+    closes: list[float] = bars.close.tolist()
+    opens: list[float] = bars.open.tolist()
+    funding: list[float] = bars.funding.tolist()
+    days: list[int] = bars.day.tolist()
+    hist = strategy.history_needed
+    stop_loss, take_profit = _frac(config.stop_loss_pct), _frac(config.take_profit_pct)
+    max_daily, max_dd = _frac(config.max_daily_loss_pct), _frac(config.max_drawdown_pct)
+    rules = {
+        "stop_loss": 0,
+        "take_profit": 0,
+        "daily_loss": 0,
+        "max_drawdown": 0,
+        "size_capped_by_cash": 0,
+        "skipped_below_min_size": 0,
+    }
+    equity = np.empty(n)
+    trades: list[Trade] = []
+    cash = config.initial_cash
+    pos = ZERO
+    cash_f, pos_f = float(cash), 0.0
+    funding_paid = ZERO
+    open_trade: _Open | None = None
+    entry_px_f = 0.0
+    peak = day_start = float(config.initial_cash)
+    blocked_day = -1
+    halted = False
+    exposure = 0
+    total_fees = ZERO
+    decide = strategy.decide
+
+    started = time.perf_counter()
+    for k in range(n):
+        action = None
+        if k > 0:
+            t = k - 1
+            if t > 0 and days[t] != days[t - 1]:
+                day_start = float(equity[t - 1])
+            eq = cash_f + pos_f * closes[t]
+            equity[t] = eq
+            if pos_f != 0.0:
+                exposure += 1
+            if eq > peak:
+                peak = eq
+            force_exit = False
+            if max_dd > 0.0 and not halted and eq <= peak * (1.0 - max_dd):
+                halted = True
+                rules["max_drawdown"] += 1
+                force_exit = True
+            if max_daily > 0.0 and blocked_day != days[t] and eq <= day_start * (1.0 - max_daily):
+                blocked_day = days[t]
+                rules["daily_loss"] += 1
+                force_exit = True
+            decision = decide(symbol, closes[max(0, t + 1 - hist) : t + 1], pos)
+            if pos > 0:
+                if force_exit or decision.action is Action.CLOSE:
+                    action = OrderSide.SELL
+                elif stop_loss > 0.0 and closes[t] <= entry_px_f * (1.0 - stop_loss):
+                    action = OrderSide.SELL
+                    rules["stop_loss"] += 1
+                elif take_profit > 0.0 and closes[t] >= entry_px_f * (1.0 + take_profit):
+                    action = OrderSide.SELL
+                    rules["take_profit"] += 1
+            elif decision.action is Action.BUY and not halted and blocked_day != days[t]:
+                action = OrderSide.BUY
+        broker.set_bar(k)
+        if pos != 0 and funding[k] != 0.0:
+            pay = pos * Decimal(repr(opens[k])) * Decimal(repr(funding[k]))
+            funding_paid += pay
+            cash -= pay
+            cash_f = float(cash)
+            assert open_trade is not None
+            open_trade.funding += pay
+        if action is None:
+            continue
+        ask, bid = broker.ask_bid()
+        if action is OrderSide.BUY:
+            afford = pricing.entry_size(cash, Decimal(100), ask, fee_rate, product.base_increment)
+            if config.size_pct is not None:
+                size = pricing.entry_size(cash, config.size_pct, ask, fee_rate, product.base_increment)
+            else:
+                assert config.size_qty is not None
+                size = config.size_qty.quantize(product.base_increment, rounding="ROUND_FLOOR")
+                if size > afford:
+                    size = afford
+                    rules["size_capped_by_cash"] += 1
+            if size <= 0 or size < product.base_min_size or size * ask < product.quote_min_size:
+                rules["skipped_below_min_size"] += 1
+                continue
+            request = OrderRequest(
+                symbol=symbol,
+                side=OrderSide.BUY,
+                order_type=OrderType.MARKET,
+                size=size,
+                time_in_force=TimeInForce.IOC,
+                client_order_id=f"bt-{k}-buy",
+            )
+        else:
+            request = OrderRequest(
+                symbol=symbol,
+                side=OrderSide.SELL,
+                order_type=OrderType.MARKET,
+                size=pos,
+                time_in_force=TimeInForce.IOC,
+                reduce_only=False,
+                client_order_id=f"bt-{k}-sell",
+            )
+        try:
+            result = broker.submit(request)
+        except BrokerageError as exc:
+            raise RuntimeError(
+                f"replay bar {k} ({ns_to_dt(int(bars.ts_ns[k])).isoformat()}): venue refused "
+                f"{request.side.value} {request.size}: {exc}"
+            ) from exc
+        fee = sum((f.fee for f in result.fills), ZERO)
+        filled = sum((f.size for f in result.fills), ZERO)
+        if filled != request.size:
+            raise RuntimeError(f"replay bar {k}: {request.side.value} {request.size} filled {filled} only")
+        total_fees += fee
+        px = result.fills[0].price
+        cash = broker.balance(quote_ccy).total - funding_paid
+        pos = broker.balance(base_ccy).total
+        cash_f, pos_f = float(cash), float(pos)
+        if action is OrderSide.BUY:
+            open_trade = _Open(k, filled, px, fee)
+            entry_px_f = float(px)
+        else:
+            assert open_trade is not None
+            fees_f, fund_f = float(open_trade.fees + fee), float(open_trade.funding)
+            trades.append(
+                Trade(
+                    entry_time=ns_to_dt(int(bars.ts_ns[open_trade.entry_k])),
+                    exit_time=ns_to_dt(int(bars.ts_ns[k])),
+                    side="long",
+                    size=open_trade.size,
+                    entry_price=open_trade.entry_price,
+                    exit_price=px,
+                    fees=fees_f,
+                    pnl=trade_pnl(
+                        open_trade.size, open_trade.entry_price, px, fees_f, fund_f, product.quote_increment
+                    ),
+                    funding=fund_f,
+                )
+            )
+            open_trade = None
+    last = n - 1
+    final_equity = cash + pos * Decimal(repr(closes[last]))
+    equity[last] = float(final_equity)
+    if pos_f != 0.0:
+        exposure += 1
+    elapsed = time.perf_counter() - started
+    if open_trade is not None:
+        mark = Decimal(repr(closes[last]))
+        fees_f, fund_f = float(open_trade.fees), float(open_trade.funding)
+        trades.append(
+            Trade(
+                entry_time=ns_to_dt(int(bars.ts_ns[open_trade.entry_k])),
+                exit_time=None,
+                side="long",
+                size=open_trade.size,
+                entry_price=open_trade.entry_price,
+                exit_price=mark,
+                fees=fees_f,
+                pnl=trade_pnl(
+                    open_trade.size, open_trade.entry_price, mark, fees_f, fund_f, product.quote_increment
+                ),
+                funding=fund_f,
+            )
+        )
+    initial = float(config.initial_cash)
+    result_obj = BacktestResult(
+        engine="replay",
+        symbol=bars.symbol,
+        strategy=strategy.name,
+        params=dict(strategy.params),
+        bars=n,
+        elapsed_s=elapsed,
+        initial_cash=initial,
+        final_equity=float(final_equity),
+        ts_ns=bars.ts_ns,
+        equity=equity,
+        close=bars.close,
+        trades=trades,
+        total_fees=float(total_fees),
+        total_funding=float(funding_paid),
+        exposure_bars=exposure,
+        granularity_s=bars.granularity_s,
+        rules_acted={k: v for k, v in rules.items() if v},
+    )
+    result_obj.metrics = compute_metrics(
+        equity,
+        bars.ts_ns,
+        trades,
+        initial_cash=initial,
+        granularity_s=bars.granularity_s,
+        total_fees=result_obj.total_fees,
+        exposure_bars=exposure,
+    )
+    return result_obj
