@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from gpt_trader.features.brokerages.core.interfaces import OrderSide
 from gpt_trader.features.brokerages.core.products import default_products, products_by_symbol
 from gpt_trader.features.brokerages.core.quantization import is_multiple
 from gpt_trader.features.brokerages.core.synthetic import (
