@@ -1,0 +1,3 @@
+from gpt_trader.exchange_sim.cli import main
+
+main()
