@@ -4,10 +4,23 @@ Every order is written to the OrdersStore (PENDING_SUBMIT) before it is sent, ca
 `client_order_id`, and is tracked until a terminal state. A result we cannot be sure of (timeout after
 send, 5xx) leaves the order PENDING_SUBMIT; it is resolved by `client_order_id`, and only ever resent
 with that same id, which the venue de-duplicates.
+
+Intent ids (hence client_order_ids) are stable across restarts: a decision taken on a completed bar is
+`"<symbol>:<bar start YYYYmmddTHHMMSS>:<action>"` and the id is uuid5(bot_id + intent id), with no
+session in it, so a restarted bot re-deciding the same bar produces the same order (recorded once, sent
+once). Intents that are not tied to a bar (e.g. a guard flatten keyed by cycle number) are scoped to
+their session by `stable_intent_id`, because a cycle counter restarts at zero.
+
+For the chaos test, `GPT_TRADER_CHAOS_KILL_POINT=<point>[:<n>]` SIGKILLs the process the n-th time
+(default first) execution reaches `after_intent` (recorded, not sent) or `after_send` (sent, the
+acknowledgement not yet stored). Unset in production; reading it costs one dict lookup at start-up.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import signal
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -33,8 +46,7 @@ from gpt_trader.features.brokerages.core.interfaces import (
 )
 from gpt_trader.features.monitor.metrics import MetricsRegistry
 from gpt_trader.orchestration.positions import PositionBook
-from gpt_trader.persistence.event_store import EventStore
-from gpt_trader.persistence.orders_store import OrdersStore
+from gpt_trader.persistence.interfaces import EventStoreProtocol, OrdersStoreProtocol
 
 log = structlog.get_logger("execution")
 
@@ -43,9 +55,34 @@ _COID_NAMESPACE = uuid.UUID("6f1d0a2e-4f7b-4b8e-9a57-3c1f2f6c9d10")
 SubmitStatus = Literal["sent", "dry_run", "rejected", "duplicate", "pending"]
 
 
+CHAOS_KILL_ENV = "GPT_TRADER_CHAOS_KILL_POINT"
+CHAOS_POINTS = ("after_intent", "after_send")
+_BAR_INTENT = re.compile(r"[^/:]+:\d{8}T\d{6}:[A-Z_]+")
+
+
 def client_order_id_for(bot_id: str, intent_id: str) -> str:
     """Deterministic id: the same (bot, intent) always gives the same id, so a resend is the same order."""
     return str(uuid.uuid5(_COID_NAMESPACE, f"{bot_id}/{intent_id}"))
+
+
+def stable_intent_id(intent_id: str, session_id: str) -> str:
+    """Bar-keyed intents stay as they are (stable across restarts); anything else is session-scoped."""
+    return intent_id if _BAR_INTENT.fullmatch(intent_id) else f"{session_id}/{intent_id}"
+
+
+def _parse_kill_point(spec: str | None) -> tuple[str | None, int]:
+    if not spec:
+        return None, 0
+    point, _, count = spec.partition(":")
+    if point not in CHAOS_POINTS:
+        raise ValueError(f"{CHAOS_KILL_ENV}={spec!r}: point must be one of {', '.join(CHAOS_POINTS)}")
+    try:
+        n = int(count) if count else 1
+    except ValueError:
+        raise ValueError(f"{CHAOS_KILL_ENV}={spec!r}: the count after ':' must be an integer") from None
+    if n < 1:
+        raise ValueError(f"{CHAOS_KILL_ENV}={spec!r}: the count must be >= 1")
+    return point, n
 
 
 class SubmitResult(msgspec.Struct, kw_only=True):
@@ -63,8 +100,8 @@ class LiveExecutionEngine:
     def __init__(
         self,
         broker: Broker,
-        orders: OrdersStore,
-        events: EventStore,
+        orders: OrdersStoreProtocol,
+        events: EventStoreProtocol,
         metrics: MetricsRegistry,
         positions: PositionBook,
         *,
@@ -85,6 +122,34 @@ class LiveExecutionEngine:
         self.tracked: dict[str, Order] = {}  # client_order_id -> latest known order (non-terminal)
         self._pending: dict[str, OrderRequest] = {}  # client_order_id -> request awaiting resolution
         self.fills: list[Fill] = []
+        self._kill_point, self._kill_countdown = _parse_kill_point(os.environ.get(CHAOS_KILL_ENV))
+
+    def _chaos(self, point: str) -> None:
+        """Die here without cleanup when the chaos test asked for it (see module docstring)."""
+        if self._kill_point != point:
+            return
+        self._kill_countdown -= 1
+        if self._kill_countdown <= 0:
+            log.warning("chaos kill point reached; SIGKILL", point=point)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    # ------------------------------------------------------------------ restore (reconciliation)
+    def track(self, order: Order) -> None:
+        """Keep tracking a working order found at start-up reconciliation."""
+        if order.is_terminal:
+            self.tracked.pop(order.client_order_id, None)
+        else:
+            self.tracked[order.client_order_id] = order
+
+    def add_pending(self, request: OrderRequest) -> None:
+        """A recorded intent the venue has not seen yet: the next poll resends it with the same id."""
+        if not request.client_order_id:
+            raise ValueError("a pending request needs its client_order_id")
+        self._pending[request.client_order_id] = request
+
+    async def adopt(self, order: Order, *, note: str) -> None:
+        """Take the venue's view of a stored order as current (store, fills, tracking)."""
+        await self._adopt(order, note=note)
 
     # ------------------------------------------------------------------ submit
     async def submit(self, request: OrderRequest, *, intent_id: str) -> SubmitResult:
@@ -95,20 +160,36 @@ class LiveExecutionEngine:
         if self.dry_run:
             self.metrics.inc("orders.dry_run")
             self.events.append("would_send", msgspec.to_builtins(request), ts=now, symbol=request.symbol)
-            log.info("would send (dry run)", symbol=request.symbol, side=request.side.value,
-                     size=str(request.size), type=request.order_type.value, client_order_id=coid)
+            log.info(
+                "would send (dry run)",
+                symbol=request.symbol,
+                side=request.side.value,
+                size=str(request.size),
+                type=request.order_type.value,
+                client_order_id=coid,
+            )
             return SubmitResult(status="dry_run", client_order_id=coid)
 
-        if not self.orders.record_intent(request, intent_id=intent_id, session_id=self.events.session_id, at=now):
+        if not self.orders.record_intent(
+            request, intent_id=intent_id, session_id=self.events.session_id, at=now
+        ):
             stored = self.orders.get(coid)
             self.metrics.inc("orders.duplicate_intents")
-            log.warning("intent already recorded; not sending again", client_order_id=coid,
-                        status=stored.status.value if stored else None)
+            log.warning(
+                "intent already recorded; not sending again",
+                client_order_id=coid,
+                status=stored.status.value if stored else None,
+            )
             if stored is not None and stored.status is OrderStatus.PENDING_SUBMIT:
                 self._pending[coid] = request
             return SubmitResult(status="duplicate", client_order_id=coid)
-        self.events.append("order_intent", {"intent_id": intent_id, **msgspec.to_builtins(request)},
-                           ts=now, symbol=request.symbol)
+        self.events.append(
+            "order_intent",
+            {"intent_id": intent_id, **msgspec.to_builtins(request)},
+            ts=now,
+            symbol=request.symbol,
+        )
+        self._chaos("after_intent")
         return await self._send(request)
 
     async def _send(self, request: OrderRequest) -> SubmitResult:
@@ -121,8 +202,12 @@ class LiveExecutionEngine:
             self.orders.mark_status(coid, OrderStatus.REJECTED, at=self.broker.now(), reason=exc.reason)
             self.metrics.inc("orders.rejected")
             self.metrics.inc(f"orders.rejected.{exc.reason}")
-            self.events.append("order_rejected", {"client_order_id": coid, "reason": exc.reason, "message": str(exc)},
-                               ts=self.broker.now(), symbol=request.symbol)
+            self.events.append(
+                "order_rejected",
+                {"client_order_id": coid, "reason": exc.reason, "message": str(exc)},
+                ts=self.broker.now(),
+                symbol=request.symbol,
+            )
             log.warning("order rejected by venue", client_order_id=coid, reason=exc.reason, message=str(exc))
             self._pending.pop(coid, None)
             return SubmitResult(status="rejected", client_order_id=coid, reason=exc.reason)
@@ -131,46 +216,80 @@ class LiveExecutionEngine:
             self._on_api(False, "place_order")
             self._pending[coid] = request
             self.metrics.inc("orders.ambiguous")
-            self.events.append("order_ambiguous", {"client_order_id": coid, "error": type(exc).__name__,
-                                                   "message": str(exc)}, ts=self.broker.now(), symbol=request.symbol)
-            log.warning("order outcome unknown; will resolve by client_order_id", client_order_id=coid,
-                        error=type(exc).__name__)
+            self.events.append(
+                "order_ambiguous",
+                {"client_order_id": coid, "error": type(exc).__name__, "message": str(exc)},
+                ts=self.broker.now(),
+                symbol=request.symbol,
+            )
+            log.warning(
+                "order outcome unknown; will resolve by client_order_id",
+                client_order_id=coid,
+                error=type(exc).__name__,
+            )
             return SubmitResult(status="pending", client_order_id=coid, reason=type(exc).__name__)
+        self._chaos("after_send")
         self._pending.pop(coid, None)
         self.metrics.inc("orders.sent")
         await self._adopt(order, note="acknowledged")
-        log.info("order sent", symbol=order.symbol, side=order.side.value, size=str(order.size),
-                 status=order.status.value, order_id=order.order_id, client_order_id=coid)
+        log.info(
+            "order sent",
+            symbol=order.symbol,
+            side=order.side.value,
+            size=str(order.size),
+            status=order.status.value,
+            order_id=order.order_id,
+            client_order_id=coid,
+        )
         return SubmitResult(status="sent", client_order_id=coid, order=order)
 
     # ------------------------------------------------------------------ tracking
     async def _adopt(self, order: Order, *, note: str) -> None:
         """Take the venue's order as the current state: store it, pull its fills, track if working."""
-        self.orders.update_from_order(order, at=self.broker.now(), note=note)
+        # Fills first: a crash between the two leaves a non-terminal row that the next start re-checks.
         if order.filled_size > 0:
             await self._pull_fills(order)
+        self.orders.update_from_order(order, at=self.broker.now(), note=note)
         if order.is_terminal:
             self.tracked.pop(order.client_order_id, None)
-            self.events.append("order_final", {"client_order_id": order.client_order_id, "order_id": order.order_id,
-                                               "status": order.status.value, "filled_size": str(order.filled_size),
-                                               "avg_fill_price": str(order.avg_fill_price)},
-                               ts=self.broker.now(), symbol=order.symbol)
+            self.events.append(
+                "order_final",
+                {
+                    "client_order_id": order.client_order_id,
+                    "order_id": order.order_id,
+                    "status": order.status.value,
+                    "filled_size": str(order.filled_size),
+                    "avg_fill_price": str(order.avg_fill_price),
+                },
+                ts=self.broker.now(),
+                symbol=order.symbol,
+            )
         else:
             self.tracked[order.client_order_id] = order
 
     async def _pull_fills(self, order: Order) -> None:
         fills = await self.broker.list_fills(order.symbol, order_id=order.order_id)
         self._on_api(True, "list_fills")
+        fills = [
+            f if f.client_order_id else msgspec.structs.replace(f, client_order_id=order.client_order_id)
+            for f in fills
+            if f.order_id == order.order_id
+        ]
         for fill in self.orders.add_fills(fills):
-            if not fill.client_order_id:
-                fill = msgspec.structs.replace(fill, client_order_id=order.client_order_id)
             self.fills.append(fill)
             self.metrics.inc("fills.count")
             self.metrics.inc("fills.fees_usd", float(fill.fee))
             self.events.append("fill", msgspec.to_builtins(fill), ts=fill.ts, symbol=fill.symbol)
             trip = self.positions.apply_fill(fill)
-            log.info("fill", symbol=fill.symbol, side=fill.side.value, size=str(fill.size), price=str(fill.price),
-                     fee=str(fill.fee), liquidity=fill.liquidity.value)
+            log.info(
+                "fill",
+                symbol=fill.symbol,
+                side=fill.side.value,
+                size=str(fill.size),
+                price=str(fill.price),
+                fee=str(fill.fee),
+                liquidity=fill.liquidity.value,
+            )
             if trip is not None:
                 self._on_trade_closed(fill.symbol, trip)
 
@@ -184,9 +303,16 @@ class LiveExecutionEngine:
             return True
         except IllegalTransitionError as exc:
             self.metrics.inc("orders.illegal_transitions")
-            self.events.append("illegal_transition", {"client_order_id": local.client_order_id,
-                                                      "from": local.status.value, "to": remote.status.value},
-                               ts=self.broker.now(), symbol=local.symbol)
+            self.events.append(
+                "illegal_transition",
+                {
+                    "client_order_id": local.client_order_id,
+                    "from": local.status.value,
+                    "to": remote.status.value,
+                },
+                ts=self.broker.now(),
+                symbol=local.symbol,
+            )
             log.error("venue reported an illegal status move; not applied", error=str(exc))
             return False
 
@@ -215,19 +341,26 @@ class LiveExecutionEngine:
             self._on_api(True, "get_order_by_client_id")
         except BrokerageError as exc:
             self._on_api(False, "get_order_by_client_id")
-            log.warning("pending order lookup failed; will retry", client_order_id=coid, error=type(exc).__name__)
+            log.warning(
+                "pending order lookup failed; will retry", client_order_id=coid, error=type(exc).__name__
+            )
             return
         if found is not None:
             self._pending.pop(coid, None)
             self.metrics.inc("orders.pending_resolved")
-            self.events.append("pending_resolved", {"client_order_id": coid, "found": True,
-                                                    "status": found.status.value}, ts=self.broker.now(),
-                               symbol=request.symbol)
+            self.events.append(
+                "pending_resolved",
+                {"client_order_id": coid, "found": True, "status": found.status.value},
+                ts=self.broker.now(),
+                symbol=request.symbol,
+            )
             await self._adopt(found, note="resolved by client_order_id")
             return
         # The venue never saw it: resend with the SAME client_order_id (the venue de-duplicates).
         self.metrics.inc("orders.resent_same_id")
-        log.info("pending order unknown at venue; resending with the same client_order_id", client_order_id=coid)
+        log.info(
+            "pending order unknown at venue; resending with the same client_order_id", client_order_id=coid
+        )
         await self._send(request)
 
     # ------------------------------------------------------------------ cancel / amend
@@ -242,14 +375,18 @@ class LiveExecutionEngine:
             self._on_api(True, "cancel_orders")
         except BrokerageError as exc:
             self._on_api(False, "cancel_orders")
-            log.warning("cancel failed; order stays pending cancel until the next poll", error=type(exc).__name__)
+            log.warning(
+                "cancel failed; order stays pending cancel until the next poll", error=type(exc).__name__
+            )
             return False
         remote = await self.broker.get_order(local.order_id)
         if self._apply_status(local, remote):
             await self._adopt(remote, note="cancel")
         return bool(results.get(local.order_id))
 
-    async def amend(self, client_order_id: str, *, size: Decimal | None = None, price: Decimal | None = None) -> Order:
+    async def amend(
+        self, client_order_id: str, *, size: Decimal | None = None, price: Decimal | None = None
+    ) -> Order:
         local = self.tracked.get(client_order_id)
         if local is None:
             raise KeyError(f"no working order {client_order_id}")

@@ -1,5 +1,6 @@
-"""Durable state in SQLite (WAL) behind small store interfaces.
+"""Durable state in SQLite (WAL) behind store interfaces.
 
-Entry points: `sqlite.open_database`, `orders_store.OrdersStore`, `event_store.EventStore`,
-`state_store.StateStore` (key -> JSON document, e.g. risk guard state).
+Entry points: `interfaces` (the Protocols callers type against), `sqlite.open_database`,
+`orders_store.OrdersStore`, `event_store.EventStore`, `state_store.StateStore` (key -> JSON document,
+e.g. risk guard state). Schemas migrate forward at start-up (`sqlite.migrate`).
 """

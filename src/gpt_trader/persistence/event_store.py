@@ -34,11 +34,21 @@ def _v1(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v2(conn: sqlite3.Connection) -> None:
+    # Replay and reconciliation read one session's events of one kind.
+    conn.execute("CREATE INDEX events_session_kind ON events(session_id, kind, id)")
+
+
+MIGRATIONS = [_v1, _v2]
+
+
 class EventStore:
+    """SQLite implementation of `persistence.interfaces.EventStoreProtocol`."""
+
     def __init__(self, conn: sqlite3.Connection, session_id: str) -> None:
         self._conn = conn
         self.session_id = session_id
-        migrate(conn, "event_store", [_v1])
+        migrate(conn, "event_store", MIGRATIONS)
 
     def append(self, kind: str, payload: dict[str, Any], *, ts: datetime, symbol: str | None = None) -> int:
         cur = self._conn.execute(
@@ -47,7 +57,9 @@ class EventStore:
         )
         return int(cur.lastrowid or 0)
 
-    def iter_events(self, *, session_id: str | None = None, kind: str | None = None) -> Iterator[dict[str, Any]]:
+    def iter_events(
+        self, *, session_id: str | None = None, kind: str | None = None
+    ) -> Iterator[dict[str, Any]]:
         sql, args = "SELECT * FROM events WHERE session_id=?", [session_id or self.session_id]
         if kind:
             sql += " AND kind=?"
@@ -68,8 +80,31 @@ class EventStore:
                 "SELECT COUNT(*) FROM events WHERE session_id=? AND kind=?", (self.session_id, kind)
             ).fetchone()
         else:
-            row = self._conn.execute("SELECT COUNT(*) FROM events WHERE session_id=?", (self.session_id,)).fetchone()
+            row = self._conn.execute(
+                "SELECT COUNT(*) FROM events WHERE session_id=?", (self.session_id,)
+            ).fetchone()
         return int(row[0])
 
     def sessions(self) -> list[str]:
-        return [r[0] for r in self._conn.execute("SELECT DISTINCT session_id FROM events ORDER BY id")]
+        rows = self._conn.execute(
+            "SELECT session_id, MIN(id) AS first FROM events GROUP BY session_id ORDER BY first"
+        )
+        return [r[0] for r in rows]
+
+    def latest(self, kind: str, *, session_id: str | None = None) -> dict[str, Any] | None:
+        """The newest event of `kind` (in any session unless one is named)."""
+        sql, args = "SELECT * FROM events WHERE kind=?", [kind]
+        if session_id is not None:
+            sql += " AND session_id=?"
+            args.append(session_id)
+        r = self._conn.execute(sql + " ORDER BY id DESC LIMIT 1", args).fetchone()
+        if r is None:
+            return None
+        return {
+            "id": r["id"],
+            "session_id": r["session_id"],
+            "ts": r["ts"],
+            "kind": r["kind"],
+            "symbol": r["symbol"],
+            "payload": json.loads(r["payload"]),
+        }

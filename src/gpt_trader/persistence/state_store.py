@@ -13,10 +13,15 @@ def _v1(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL)")
 
 
+MIGRATIONS = [_v1]
+
+
 class StateStore:
+    """SQLite implementation of `persistence.interfaces.StateStoreProtocol`."""
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
-        migrate(conn, "state_store", [_v1])
+        migrate(conn, "state_store", MIGRATIONS)
 
     def get(self, key: str) -> dict[str, Any] | None:
         row = self._conn.execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()
