@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from gpt_trader.exchange_sim.venue import SimVenue
 
 API = "/api/v3/brokerage"
+PRINCIPAL = web.RequestKey("principal", Principal)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 #: [?] Coinbase's maximum batch_cancel size is not published; 100 is the commonly cited figure.
@@ -66,7 +67,7 @@ def error_response(status: int, error: str, details: str, message: str | None = 
 
 
 def principal_of(request: web.Request) -> Principal:
-    principal = request.get("principal")
+    principal = request.get(PRINCIPAL)
     if not isinstance(principal, Principal):
         raise RequestError("authentication required", status=401, error="UNAUTHENTICATED")
     return principal

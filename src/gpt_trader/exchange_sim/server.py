@@ -38,7 +38,7 @@ from gpt_trader.exchange_sim.faults import FaultInjector
 from gpt_trader.exchange_sim.marketdata import MarketSource, ReplaySource
 from gpt_trader.exchange_sim.ratelimit import FixedWindowLimiter
 from gpt_trader.exchange_sim.replay import ReplaySeries, load_series
-from gpt_trader.exchange_sim.rest import API, RestApi, error_response
+from gpt_trader.exchange_sim.rest import API, PRINCIPAL, RestApi, error_response
 from gpt_trader.exchange_sim.schemas import RequestError
 from gpt_trader.exchange_sim.tls import server_ssl_context, write_self_signed_cert
 from gpt_trader.exchange_sim.venue import SimClock, SimVenue, VenueConfig
@@ -352,7 +352,7 @@ class ExchangeSimulator:
             except AuthFailure as exc:
                 log.info("exchange_sim: 401 %s %s (%s)", request.method, path, exc)
                 return web.Response(status=401, text="Unauthorized", content_type="text/plain")
-            request["principal"] = principal
+            request[PRINCIPAL] = principal
             decision = self.private_limiter.check(principal.key_id)
         if not decision.allowed:
             too_many = error_response(429, "RATE_LIMIT_EXCEEDED", "Too many requests")
