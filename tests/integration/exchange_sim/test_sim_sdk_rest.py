@@ -169,7 +169,7 @@ def test_rejections_are_200_with_failure_reason(client: Any) -> None:
     assert precision.error_response["error"] == "INVALID_PRICE_PRECISION"
     bad_product = client.market_order_buy("", "NOPE-USD", quote_size="10")
     assert bad_product.error_response["error"] == "INVALID_PRODUCT_ID"
-    with pytest.raises(requests.HTTPError, match='400.*unknown field \\\\"max_floor\\\\"|400.*max_floor'):
+    with pytest.raises(requests.HTTPError, match=r"400 .*unknown field.*max_floor"):
         client.create_order(
             "", "BTC-USD", "BUY", {"limit_limit_gtc": {"base_size": "1", "limit_price": "1"}}, max_floor="1"
         )
