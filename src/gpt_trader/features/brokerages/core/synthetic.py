@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
@@ -480,13 +481,19 @@ class SyntheticMarket:
         total = self._carry + seconds
         return int(total / self.config.step_s + 1e-9)
 
-    def advance(self, seconds: float) -> list[TradeTick]:
+    def advance(
+        self, seconds: float, on_step: Callable[[list[TradeTick]], None] | None = None
+    ) -> list[TradeTick]:
+        """Run whole sub-steps; `on_step` sees each step's trades (the mock broker pushes books there)."""
         n = self.steps_for(seconds)
         total = self._carry + seconds
         self._carry = max(0.0, total - n * self.config.step_s)
         trades: list[TradeTick] = []
         for _ in range(n):
-            trades.extend(self.step())
+            step_trades = self.step()
+            trades.extend(step_trades)
+            if on_step is not None:
+                on_step(step_trades)
         return trades
 
     def step(self) -> list[TradeTick]:

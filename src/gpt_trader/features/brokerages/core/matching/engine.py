@@ -254,6 +254,15 @@ class MatchingEngine:
         self._check_triggers(st, price, price, now, ev)
         return self._finish(ev, now)
 
+    def needs_ticks(self, symbol: str) -> bool:
+        """True when intermediate books matter: resting/stop orders or an open perps position."""
+        st = self._state(symbol)
+        if st.user_bids.prices or st.user_asks.prices or st.stops or st.brackets:
+            return True
+        if st.product.is_perpetual:
+            return any(a.perp_size(symbol) != 0 for a in self._accounts.values())
+        return False
+
     def mid(self, symbol: str) -> Decimal | None:
         return self._state(symbol).mid
 
