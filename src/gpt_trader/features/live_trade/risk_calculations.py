@@ -20,6 +20,9 @@ ONE = Decimal(1)
 HUNDRED = Decimal(100)
 BPS = Decimal(10000)
 SECONDS_PER_YEAR = 365.25 * 24 * 3600
+#: Variance below this is running-sum rounding noise (a flat price), not volatility: 1e-14 is a
+#: per-sample return stdev of 1e-7, far under any traded market's.
+_NOISE = 1e-14
 
 
 # ---------------------------------------------------------------------------------- order book
@@ -49,12 +52,18 @@ def impact_bps(book: OrderBook, side: OrderSide, size: Decimal) -> tuple[Decimal
     return abs(avg - mid) / mid * BPS, avg
 
 
-def depth_usd(book: OrderBook, side: OrderSide, levels: int) -> Decimal:
-    """Quote value resting on the side a `side` order consumes, over the best `levels` levels."""
+def depth_usd(book: OrderBook, side: OrderSide, levels: int, enough: Decimal | None = None) -> Decimal:
+    """Quote value resting on the side a `side` order consumes, over the best `levels` levels.
+
+    Stops adding once `enough` is reached (the liquidity guard only needs to know "at least this much").
+    """
     book_side = book.asks if side is OrderSide.BUY else book.bids
     total = ZERO
-    for lvl in book_side[:levels]:
+    for i in range(min(levels, len(book_side))):
+        lvl = book_side[i]
         total += lvl.price * lvl.size
+        if enough is not None and total >= enough:
+            break
     return total
 
 
@@ -115,154 +124,244 @@ def pearson(xs: Sequence[float], ys: Sequence[float]) -> float | None:
     return sxy / math.sqrt(sxx * syy)
 
 
-class _Window:
-    """Rolling sum and sum of squares over the last `size` values."""
+class _Series:
+    """One symbol's returns with running sums over three windows (short, long, correlation)."""
 
-    __slots__ = ("s", "size", "ss", "values")
+    __slots__ = ("n_corr", "n_long", "n_short", "prices", "rets", "s_corr", "s_long", "s_short", "ss_corr",
+                 "ss_long", "ss_short")
 
-    def __init__(self, size: int) -> None:
-        self.size = size
+    def __init__(self, short_window: int) -> None:
+        self.rets: deque[float] = deque()
+        self.prices: deque[float] = deque(maxlen=short_window + 1)
+        self.s_short = self.ss_short = self.s_long = self.ss_long = self.s_corr = self.ss_corr = 0.0
+        self.n_short = self.n_long = self.n_corr = 0
+
+
+class _PairWindow:
+    __slots__ = ("s", "values")
+
+    def __init__(self) -> None:
         self.values: deque[float] = deque()
         self.s = 0.0
-        self.ss = 0.0
 
-    def push(self, x: float) -> None:
-        values = self.values
-        values.append(x)
-        self.s += x
-        self.ss += x * x
-        if len(values) > self.size:
-            old = values.popleft()
-            self.s -= old
-            self.ss -= old * old
 
-    def resum(self) -> None:
-        self.s = math.fsum(self.values)
-        self.ss = math.fsum(v * v for v in self.values)
-
-    def stdev(self) -> float | None:
-        n = len(self.values)
-        if n < 2:
-            return None
-        var = (self.ss - self.s * self.s / n) / (n - 1)
-        return math.sqrt(var) if var > 0 else 0.0
+def _stdev(s: float, ss: float, n: int) -> float | None:
+    if n < 2:
+        return None
+    var = (ss - s * s / n) / (n - 1)
+    return math.sqrt(var) if var > _NOISE else 0.0
 
 
 class MarketStats:
     """Per-symbol log returns sampled once per cycle, with rolling volatility and pairwise correlation.
 
-    Every `update` appends one return for every tracked symbol (0 when a symbol has no new price), so
-    all series stay aligned cycle by cycle and correlations compare the same instants.
+    Every `update` takes one price per symbol; a symbol without a price that cycle pauses (no return is
+    recorded, and its pairs skip the cycle). Sums are running sums, recomputed from scratch now and then
+    to shed float drift; correlations are cached until the next update.
     """
 
-    _RESUM_EVERY = 2000  # recompute sums from scratch now and then to shed float drift
+    _RESUM_EVERY = 2000
 
     def __init__(self, *, short_window: int, long_window: int, corr_window: int) -> None:
         self.short_window = short_window
         self.long_window = long_window
         self.corr_window = corr_window
-        self.last_price: dict[str, float] = {}
-        self.anchor: dict[str, deque[float]] = {}  # prices over the short window (for the move check)
-        self._short: dict[str, _Window] = {}
-        self._long: dict[str, _Window] = {}
-        self._corr: dict[str, _Window] = {}
-        self._pairs: dict[tuple[str, str], _Window] = {}  # products x*y over the correlation window
-        self._symbols: list[str] = []
+        self._keep = max(long_window, corr_window)
+        self._series: dict[str, _Series] = {}
+        self._pairs: list[tuple[int, int, _PairWindow]] = []  # indexes into the series order
+        self._pair_index: dict[tuple[str, str], tuple[_PairWindow, _Series, _Series]] = {}
+        self._corr_cache: dict[tuple[str, str], tuple[float | None, int]] = {}
         self._updates = 0
 
     def _add_symbol(self, symbol: str) -> None:
-        for other in self._symbols:
-            self._pairs[_pair_key(symbol, other)] = _Window(self.corr_window)
-        self._symbols.append(symbol)
-        self._short[symbol] = _Window(self.short_window)
-        self._long[symbol] = _Window(self.long_window)
-        self._corr[symbol] = _Window(self.corr_window)
-        self.anchor[symbol] = deque(maxlen=self.short_window + 1)
+        new = _Series(self.short_window)
+        me = len(self._series)
+        for j, (other, ser) in enumerate(self._series.items()):
+            window = _PairWindow()
+            self._pairs.append((me, j, window))
+            self._pair_index[(symbol, other)] = (window, new, ser)
+            self._pair_index[(other, symbol)] = (window, ser, new)
+        self._series[symbol] = new
 
     def update(self, prices: Mapping[str, float]) -> None:
+        series = self._series
         for symbol in prices:
-            if symbol not in self._short:
+            if symbol not in series:
                 self._add_symbol(symbol)
-        rets: dict[str, float] = {}
-        last = self.last_price
-        for symbol in self._symbols:
+        short, long, corr, keep = self.short_window, self.long_window, self.corr_window, self._keep
+        rets: list[float | None] = [None] * len(series)
+        log = math.log
+        for i, (symbol, ser) in enumerate(series.items()):
             price = prices.get(symbol)
-            prev = last.get(symbol)
             if price is None or price <= 0:
-                continue  # no sample this cycle: series for this symbol pauses (pairs skip too)
-            if prev is not None and prev > 0:
-                r = math.log(price / prev)
-                rets[symbol] = r
-                self._short[symbol].push(r)
-                self._long[symbol].push(r)
-                self._corr[symbol].push(r)
-            last[symbol] = price
-            self.anchor[symbol].append(price)
-        for (a, b), window in self._pairs.items():
-            ra = rets.get(a)
-            rb = rets.get(b)
-            if ra is not None and rb is not None:
-                window.push(ra * rb)
+                continue
+            window_prices = ser.prices
+            if window_prices:
+                r = log(price / window_prices[-1])
+                rets[i] = r
+                values = ser.rets
+                values.append(r)
+                n = len(values)
+                r2 = r * r
+                ser.s_short += r
+                ser.ss_short += r2
+                ser.s_long += r
+                ser.ss_long += r2
+                ser.s_corr += r
+                ser.ss_corr += r2
+                if n > short:
+                    o = values[-short - 1]
+                    ser.s_short -= o
+                    ser.ss_short -= o * o
+                else:
+                    ser.n_short = n
+                if n > long:
+                    o = values[-long - 1]
+                    ser.s_long -= o
+                    ser.ss_long -= o * o
+                else:
+                    ser.n_long = n
+                if n > corr:
+                    o = values[-corr - 1]
+                    ser.s_corr -= o
+                    ser.ss_corr -= o * o
+                else:
+                    ser.n_corr = n
+                if n > keep:
+                    values.popleft()
+            window_prices.append(price)
+        for a, b, pw in self._pairs:
+            ra = rets[a]
+            if ra is None:
+                continue
+            rb = rets[b]
+            if rb is None:
+                continue
+            x = ra * rb
+            pvals = pw.values
+            pvals.append(x)
+            pw.s += x
+            if len(pvals) > corr:
+                pw.s -= pvals.popleft()
+        self._corr_cache.clear()
         self._updates += 1
         if self._updates % self._RESUM_EVERY == 0:
-            for group in (self._short, self._long, self._corr):
-                for w in group.values():
-                    w.resum()
-            for w in self._pairs.values():
-                w.resum()
+            self._resum()
+
+    def _resum(self) -> None:
+        for ser in self._series.values():
+            vals = list(ser.rets)
+            for attr, size in (("short", self.short_window), ("long", self.long_window),
+                               ("corr", self.corr_window)):
+                tail = vals[-size:]
+                setattr(ser, f"s_{attr}", math.fsum(tail))
+                setattr(ser, f"ss_{attr}", math.fsum(v * v for v in tail))
+        for _, _, pw in self._pairs:
+            pw.s = math.fsum(pw.values)
 
     def samples(self, symbol: str) -> int:
-        w = self._long.get(symbol)
-        return len(w.values) if w is not None else 0
+        ser = self._series.get(symbol)
+        return ser.n_long if ser is not None else 0
 
     def short_vol(self, symbol: str) -> float | None:
-        w = self._short.get(symbol)
-        return w.stdev() if w is not None and len(w.values) >= self.short_window else None
+        ser = self._series.get(symbol)
+        if ser is None or ser.n_short < self.short_window:
+            return None
+        return _stdev(ser.s_short, ser.ss_short, ser.n_short)
 
     def long_vol(self, symbol: str) -> float | None:
-        w = self._long.get(symbol)
-        return w.stdev() if w is not None else None
+        ser = self._series.get(symbol)
+        return None if ser is None else _stdev(ser.s_long, ser.ss_long, ser.n_long)
+
+    def volatility(self, symbol: str) -> tuple[float | None, float | None, float | None, int]:
+        """(move_pct, short-window stdev, long-window stdev, long-window samples) in one lookup."""
+        ser = self._series.get(symbol)
+        if ser is None:
+            return None, None, None, 0
+        prices = ser.prices
+        move = None
+        if len(prices) >= 2:
+            latest = prices[-1]
+            up = latest / min(prices) - 1.0
+            down = 1.0 - latest / max(prices)
+            move = (up if up > down else down) * 100.0
+        n_long = ser.n_long
+        short = _stdev(ser.s_short, ser.ss_short, ser.n_short) if ser.n_short >= self.short_window else None
+        return move, short, _stdev(ser.s_long, ser.ss_long, n_long), n_long
 
     def move_pct(self, symbol: str) -> float | None:
         """Largest |price change| in % between the latest price and any price in the short window."""
-        prices = self.anchor.get(symbol)
-        if not prices or len(prices) < 2:
+        ser = self._series.get(symbol)
+        if ser is None or len(ser.prices) < 2:
             return None
+        prices = ser.prices
         latest = prices[-1]
-        return max(abs(latest / p - 1.0) for p in prices) * 100.0
+        lo = min(prices)
+        hi = max(prices)
+        return max(latest / lo - 1.0, 1.0 - latest / hi) * 100.0
 
     def correlation(self, a: str, b: str) -> tuple[float | None, int]:
         """(correlation of a's and b's returns over the shared window, sample count)."""
-        if a == b:
-            return 1.0, len(self._corr[a].values) if a in self._corr else 0
-        pair = self._pairs.get(_pair_key(a, b))
-        if pair is None:
-            return None, 0
-        n = len(pair.values)
-        wa, wb = self._corr[a], self._corr[b]
-        if n < 2:
-            return None, n
-        if len(wa.values) == n and len(wb.values) == n:
-            sa, saa, sb, sbb = wa.s, wa.ss, wb.s, wb.ss
-        else:  # series of different lengths (a symbol joined late or paused): sum the shared tail
-            xa = list(wa.values)[-n:]
-            xb = list(wb.values)[-n:]
-            sa, saa = sum(xa), sum(x * x for x in xa)
-            sb, sbb = sum(xb), sum(x * x for x in xb)
-        cov = pair.s - sa * sb / n
-        va = saa - sa * sa / n
-        vb = sbb - sb * sb / n
-        if va <= 1e-18 or vb <= 1e-18:
-            return None, n
-        return max(-1.0, min(1.0, cov / math.sqrt(va * vb))), n
+        key = (a, b) if a < b else (b, a)
+        cached = self._corr_cache.get(key)
+        if cached is not None:
+            return cached
+        entry = self._pair_index.get(key)
+        if entry is None:
+            ser = self._series.get(a)
+            result: tuple[float | None, int] = (1.0, ser.n_corr) if a == b and ser is not None else (None, 0)
+        else:
+            result = _pair_correlation(*entry)
+        self._corr_cache[key] = result
+        return result
 
-    def state(self) -> dict[str, list[float]]:
-        """Recent prices per symbol (persisted so a restart keeps its volatility context)."""
-        return {s: list(self.anchor[s]) for s in self._symbols}
+    def max_correlation(
+        self, symbol: str, others: Iterable[tuple[str, int]], min_samples: int, sign: int = 0
+    ) -> tuple[float, str]:
+        """Strongest correlation of `symbol` with any of `others` ((symbol, position sign) pairs).
+
+        sign=0 compares |corr| (direction unknown); +1/-1 is the entry's direction, so only exposure to the
+        same moves counts (a long BTC and a short ETH entry hedge each other). Returns (0.0, "") if none.
+        """
+        best = 0.0
+        best_with = ""
+        cache = self._corr_cache
+        index = self._pair_index
+        for other, psign in others:
+            if other == symbol:
+                continue
+            key = (symbol, other) if symbol < other else (other, symbol)
+            result = cache.get(key)
+            if result is None:
+                entry = index.get(key)
+                result = _pair_correlation(*entry) if entry is not None else (None, 0)
+                cache[key] = result
+            corr, n = result
+            if corr is None or n < min_samples:
+                continue
+            value = abs(corr) if sign == 0 else corr * psign * sign
+            if value > best:
+                best, best_with = value, other
+        return best, best_with
 
     def symbols(self) -> Iterable[str]:
-        return tuple(self._symbols)
+        return tuple(self._series)
 
 
-def _pair_key(a: str, b: str) -> tuple[str, str]:
-    return (a, b) if a < b else (b, a)
+def _pair_correlation(pair: _PairWindow, sa_ser: _Series, sb_ser: _Series) -> tuple[float | None, int]:
+    n = len(pair.values)
+    if n < 2:
+        return None, n
+    if sa_ser.n_corr == n and sb_ser.n_corr == n:
+        sa, saa, sb, sbb = sa_ser.s_corr, sa_ser.ss_corr, sb_ser.s_corr, sb_ser.ss_corr
+    else:  # series of different lengths (a symbol joined late or paused): sum the shared tail
+        xa = list(sa_ser.rets)[-n:]
+        xb = list(sb_ser.rets)[-n:]
+        sa, saa = math.fsum(xa), math.fsum(x * x for x in xa)
+        sb, sbb = math.fsum(xb), math.fsum(x * x for x in xb)
+    va = saa - sa * sa / n
+    vb = sbb - sb * sb / n
+    if va <= _NOISE or vb <= _NOISE:
+        return None, n
+    corr = (pair.s - sa * sb / n) / math.sqrt(va * vb)
+    return (1.0 if corr > 1.0 else -1.0 if corr < -1.0 else corr), n

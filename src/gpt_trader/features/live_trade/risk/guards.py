@@ -26,6 +26,7 @@ from gpt_trader.features.live_trade.risk.errors import (
 )
 from gpt_trader.features.live_trade.risk.state import RiskState
 from gpt_trader.features.live_trade.risk_calculations import (
+    BPS,
     HUNDRED,
     MarketStats,
     depth_usd,
@@ -34,6 +35,7 @@ from gpt_trader.features.live_trade.risk_calculations import (
 )
 
 ZERO = Decimal(0)
+_TWO_BPS = Decimal(20000)
 
 
 class GuardContext:
@@ -45,6 +47,9 @@ class GuardContext:
         "books",
         "config",
         "equity",
+        "held",
+        "held_set",
+        "max_move_pct",
         "now",
         "positions",
         "products",
@@ -79,6 +84,11 @@ class GuardContext:
         self.products = products
         self.api_calls = api_calls
         self.api_failures = api_failures
+        self.max_move_pct = float(config.max_move_pct)
+        self.held: list[tuple[str, int]] = [
+            (s, 1 if p.size > 0 else -1) for s, p in positions.items() if p.size != 0
+        ]
+        self.held_set = {s for s, _ in self.held}
 
 
 class AccountGuard:
@@ -283,21 +293,17 @@ class VolatilityGuard(SymbolGuard):
         return config.volatility_cooldown_s
 
     def check(self, ctx: GuardContext, symbol: str) -> None:
-        stats = ctx.stats
         cfg = ctx.config
-        move = stats.move_pct(symbol)
-        max_move = float(cfg.max_move_pct)
-        if move is not None and move > max_move:
+        move, short, long, samples = ctx.stats.volatility(symbol)
+        if move is not None and move > ctx.max_move_pct:
             raise RiskGuardVolatilityError(
                 f"{symbol}: price moved {move:.2f}% within {cfg.volatility_short_window} samples "
                 f"(limit {cfg.max_move_pct}%)",
                 symbol=symbol,
                 details={"move_pct": f"{move:.4f}", "max_move_pct": str(cfg.max_move_pct)},
             )
-        if stats.samples(symbol) < cfg.volatility_min_samples:
+        if samples < cfg.volatility_min_samples:
             return
-        short = stats.short_vol(symbol)
-        long = stats.long_vol(symbol)
         if short is None or long is None or long <= 0:
             return
         ratio = short / long
@@ -334,15 +340,15 @@ class LiquidityGuard(SymbolGuard):
             )
         bid = book.bids[0].price
         ask = book.asks[0].price
-        mid = (bid + ask) / 2
-        if mid <= 0:
+        if bid <= 0 or ask <= 0:
             raise RiskGuardLiquidityError(
                 f"{symbol}: book has no positive prices",
                 symbol=symbol,
                 details={"bid": str(bid), "ask": str(ask)},
             )
-        spread = (ask - bid) / mid * Decimal(10000)
-        if spread > cfg.max_spread_bps:
+        # spread_bps = (ask - bid) / mid * 1e4 > max  <=>  (ask - bid) * 2e4 > max * (ask + bid): no division
+        if (ask - bid) * _TWO_BPS > cfg.max_spread_bps * (ask + bid):
+            spread = (ask - bid) / ((ask + bid) / 2) * BPS
             raise RiskGuardLiquidityError(
                 f"{symbol}: spread {_q(spread)} bps > {cfg.max_spread_bps} bps",
                 symbol=symbol,
@@ -350,7 +356,10 @@ class LiquidityGuard(SymbolGuard):
             )
         if cfg.min_depth_usd > 0:
             levels = cfg.liquidity_depth_levels
-            depth = min(depth_usd(book, OrderSide.BUY, levels), depth_usd(book, OrderSide.SELL, levels))
+            need = cfg.min_depth_usd
+            depth = min(
+                depth_usd(book, OrderSide.BUY, levels, need), depth_usd(book, OrderSide.SELL, levels, need)
+            )
             if depth < cfg.min_depth_usd:
                 raise RiskGuardLiquidityError(
                     f"{symbol}: depth {_q(depth)} USD over {levels} levels < {cfg.min_depth_usd} USD",
@@ -365,24 +374,14 @@ class CorrelationGuard(SymbolGuard):
     name = "correlation"
 
     def check(self, ctx: GuardContext, symbol: str) -> None:
-        positions = ctx.positions
-        own = positions.get(symbol)
-        if own is not None and own.size != 0:
+        held = ctx.held
+        if not held or symbol in ctx.held_set:
             return  # adding to an existing position is the exposure caps' business
         cfg = ctx.config
-        worst: float = 0.0
-        worst_with = ""
-        for other, pos in positions.items():
-            if other == symbol or pos.size == 0:
-                continue
-            corr, n = ctx.stats.correlation(symbol, other)
-            if corr is None or n < cfg.correlation_min_samples:
-                continue
-            if abs(corr) > abs(worst):
-                worst, worst_with = corr, other
-        if worst_with and abs(worst) >= cfg.correlation_threshold:
+        worst, worst_with = ctx.stats.max_correlation(symbol, held, cfg.correlation_min_samples)
+        if worst_with and worst >= cfg.correlation_threshold:
             raise RiskGuardCorrelationError(
-                f"{symbol}: returns correlate {worst:+.2f} with the open {worst_with} position "
+                f"{symbol}: returns correlate {worst:.2f} (absolute) with the open {worst_with} position "
                 f"(threshold {cfg.correlation_threshold:g}, refuse at {cfg.correlation_refuse_threshold:g})",
                 symbol=symbol,
                 details={

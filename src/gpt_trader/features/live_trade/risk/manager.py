@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
@@ -135,6 +135,7 @@ class RiskManager:
         self._started = False
         self._dirty = False
         self._last_equity: Decimal | None = None
+        self._day_date: date | None = None
         self._blocked: dict[str, str] = {}
         self._entry_scale: dict[str, Decimal] = {}
         self._flatten: set[str] = set()
@@ -190,7 +191,7 @@ class RiskManager:
                 self._state = RiskState()
                 self._latch_reduce_only("guard state malformed")
         st = self._state
-        self._roll_day(snapshot.now, snapshot.equity)
+        self._roll_day(_utc(snapshot.now), snapshot.equity)
         if st.peak_equity is None:
             st.peak_equity = snapshot.equity
         self._last_equity = snapshot.equity
@@ -203,8 +204,12 @@ class RiskManager:
         self._persist()
 
     def _roll_day(self, now: datetime, equity: Decimal) -> None:
-        day = _utc(now).date().isoformat()
         st = self._state
+        today = now.date()
+        if today == self._day_date and st.day_start_equity is not None:
+            return
+        self._day_date = today
+        day = today.isoformat()
         if st.day != day or st.day_start_equity is None:
             if st.day:
                 log.info("new UTC day: daily loss baseline reset", day=day, day_start_equity=str(equity))

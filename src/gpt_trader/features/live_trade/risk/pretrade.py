@@ -62,6 +62,33 @@ class PreTradeChecker:
         self._order_times: deque[float] = deque()
         self._cycle_entries: dict[str, int] = {}  # symbol -> side sign of entries accepted this cycle
         self._scaled: Mapping[str, Decimal] = {}
+        self._exposure_of: AccountSnapshot | None = None
+        self._exposure_cache: dict[str, tuple[Decimal, Decimal]] = {}
+
+    def _exposure(self, snapshot: AccountSnapshot) -> dict[str, tuple[Decimal, Decimal]]:
+        """Per-symbol (notional at mark, perp initial margin) of open positions; key "" holds the totals.
+
+        Computed once per snapshot: PerpsBot checks every order of a cycle against the same snapshot.
+        """
+        if self._exposure_of is snapshot:
+            return self._exposure_cache
+        out: dict[str, tuple[Decimal, Decimal]] = {}
+        total = ZERO
+        total_im = ZERO
+        for sym, p in snapshot.positions.items():
+            if p.size == 0:
+                continue
+            q = snapshot.quotes.get(sym)
+            n = abs(p.size) * (q.mark_price if q is not None else p.mark_price)
+            product = snapshot.products.get(sym)
+            im = n * initial_margin_rate(product) if product is not None and product.is_perpetual else ZERO
+            out[sym] = (n, im)
+            total += n
+            total_im += im
+        out[""] = (total, total_im)
+        self._exposure_of = snapshot
+        self._exposure_cache = out
+        return out
 
     def new_cycle(self, entry_scale: Mapping[str, Decimal]) -> None:
         self._cycle_entries = {}
@@ -204,7 +231,7 @@ class PreTradeChecker:
             )
 
         # ---- correlation with the open book (and with entries accepted earlier this cycle)
-        if not reducing and (cur == 0 or (cur > 0) == (sign > 0)):
+        if not reducing and cur == 0:
             request, size = self._correlation(request, size, sym, sign, snapshot, product, ref_price)
 
         # ---- quantization and venue minimums
@@ -327,18 +354,10 @@ class PreTradeChecker:
                 mark=mark,
                 projected_size=projected,
             )
-        total = notional
-        perp_im = ZERO
-        for other, p in snapshot.positions.items():
-            if other == sym or p.size == 0:
-                continue
-            q = snapshot.quotes.get(other)
-            m = q.mark_price if q is not None else p.mark_price
-            n = abs(p.size) * m
-            total += n
-            op = snapshot.products.get(other)
-            if op is not None and op.is_perpetual:
-                perp_im += n * initial_margin_rate(op)
+        exposure = self._exposure(snapshot)
+        own = exposure.get(sym)
+        total = exposure[""][0] + notional - (own[0] if own is not None else ZERO)
+        perp_im = exposure[""][1] - (own[1] if own is not None else ZERO)
         if cfg.max_total_notional is not None and total > cfg.max_total_notional:
             raise _reject(
                 "max_total_notional",
