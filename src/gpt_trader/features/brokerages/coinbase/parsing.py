@@ -377,10 +377,7 @@ def map_status(venue_status: str, filled: Decimal, *, reject_reason: str = "") -
 
 def to_order(w: m.WireOrder) -> Order:
     cfg = parse_order_configuration(w.order_configuration)
-    filled = dec0(w.filled_size)
-    if w.size_in_quote and filled > 0:
-        avg = dec(w.average_filled_price)
-        filled = filled / avg if avg else filled
+    filled = dec0(w.filled_size)  # base units even for quote-sized orders [?]
     size = cfg.size if cfg.size is not None else filled
     if w.edit_history:  # the latest accepted edit wins
         last = w.edit_history[-1]

@@ -1,0 +1,424 @@
+"""Async REST v3 client: one keep-alive httpx client, signed requests, pacing, safe retries.
+
+Retry rules (exactly-once, DESIGN §1.3):
+- Failures before the request left (connect errors, pool timeouts) and 429s are retried for every call:
+  the venue never saw them.
+- Reads are also retried on timeouts, dropped connections and 5xx.
+- Creates carry a `client_order_id`, so a repeat returns the first order instead of a second one: they
+  are retried on 5xx with the SAME body. A timeout after send (or 5xx to the end) raises
+  `AmbiguousOrderStateError`; the caller resolves it by client_order_id and never resends with a new id.
+- Other writes (cancel, edit, close) are not retried after send; their errors surface typed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+import msgspec
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from gpt_trader.features.brokerages.coinbase import models as m
+from gpt_trader.features.brokerages.coinbase.auth import Signer
+from gpt_trader.features.brokerages.coinbase.errors import error_for_http
+from gpt_trader.features.brokerages.coinbase.rate_limit import RateLimiter
+from gpt_trader.features.brokerages.core.interfaces import (
+    AmbiguousOrderStateError,
+    AuthError,
+    BrokerageError,
+    RateLimitError,
+    TransientError,
+)
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v3/brokerage"
+DEFAULT_BASE_URL = "https://api.coinbase.com"
+CANDLES_MAX = 350
+CANCEL_BATCH_MAX = 100  # [?] commonly cited; the simulator enforces it too
+T = TypeVar("T")
+_encoder = msgspec.json.Encoder(decimal_format="string")
+
+READ, CREATE, WRITE = "read", "create", "write"
+
+
+class _NotSent(TransientError):
+    """The request never left (connect failure): safe to retry whatever it was."""
+
+
+class _AfterSend(TransientError):
+    """Sent, but no usable answer (timeout, dropped connection, 5xx): only idempotent calls retry."""
+
+
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _clean(params: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """Query params; lists become repeated keys (COINBASE.md §1); None/empty values are dropped."""
+    out: list[tuple[str, str]] = []
+    for key, value in (params or {}).items():
+        if value is None or value == "" or value == []:
+            continue
+        if isinstance(value, list | tuple):
+            out.extend((key, str(v)) for v in value)
+        elif isinstance(value, bool):
+            out.append((key, "true" if value else "false"))
+        elif isinstance(value, datetime):
+            out.append((key, _iso(value)))
+        else:
+            out.append((key, str(value)))
+    return out
+
+
+class CoinbaseRestClient:
+    """Typed REST v3 calls returning `models` structs. Errors are `interfaces` BrokerageErrors."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        signer: Signer | None = None,
+        *,
+        limiter: RateLimiter | None = None,
+        timeout_s: float = 10.0,
+        connect_timeout_s: float = 5.0,
+        max_attempts: int = 4,
+        verify: bool | str = True,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                f"COINBASE_API_BASE_URL={base_url!r} must be an http(s) URL like https://api.coinbase.com"
+            )
+        self.base_url = base_url.rstrip("/")
+        self.host = parts.netloc
+        self.signer = signer
+        self.limiter = limiter or RateLimiter()
+        self.max_attempts = max(1, max_attempts)
+        self.counters: Counter[str] = Counter()
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
+            limits=httpx.Limits(max_keepalive_connections=10, max_connections=20, keepalive_expiry=60),
+            headers={"Content-Type": "application/json", "User-Agent": "gpt-trader/0.1"},
+            verify=verify,
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # ----------------------------------------------------------------------------------- plumbing
+    async def _once(
+        self, method: str, path: str, params: list[tuple[str, str]], content: bytes, public: bool
+    ) -> bytes:
+        await self.limiter.acquire(public)
+        headers: dict[str, str] = {}
+        if not public:
+            if self.signer is None:
+                raise AuthError(
+                    f"{method} {path} needs credentials; none are configured", reason="NO_CREDENTIALS"
+                )
+            headers.update(self.signer.rest_headers(method, self.host, path, content))
+        self.counters["requests"] += 1
+        try:
+            resp = await self._client.request(
+                method, path, params=params, content=content or None, headers=headers
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            self.counters["errors.connect"] += 1
+            raise _NotSent(
+                f"{method} {path}: could not connect ({type(exc).__name__})", reason="CONNECT"
+            ) from None
+        except (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            self.counters["errors.after_send"] += 1
+            raise _AfterSend(f"{method} {path}: no reply ({type(exc).__name__})", reason="TIMEOUT") from None
+        self.limiter.observe_headers(resp.headers, public)
+        if resp.status_code < 300:
+            self.limiter.on_success()
+            return resp.content
+        err = error_for_http(resp.status_code, resp.text, resp.headers, what=f"{method} {path}")
+        self.counters[f"errors.http_{resp.status_code}"] += 1
+        if isinstance(err, RateLimitError):
+            delay = self.limiter.on_throttled(public, err.retry_after)
+            self.counters["throttled"] += 1
+            log.warning("coinbase rate limited", extra={"path": path, "backoff_s": round(delay, 3)})
+            raise err
+        if isinstance(err, TransientError):
+            raise _AfterSend(str(err), reason=err.reason) from None
+        raise err
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        public: bool = False,
+        kind: str = READ,
+    ) -> bytes:
+        """Send with pacing and the retry rules of the module docstring. `path` is below API_PREFIX."""
+        full = API_PREFIX + path
+        content = _encoder.encode(body) if body is not None else b""
+        q = _clean(params)
+
+        def retryable(exc: BaseException) -> bool:
+            if isinstance(exc, _NotSent | RateLimitError):
+                return True
+            return isinstance(exc, _AfterSend) and (
+                kind == READ or (kind == CREATE and exc.reason != "TIMEOUT")
+            )
+
+        sent_ambiguously = False
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self.max_attempts),
+                wait=wait_random_exponential(multiplier=0.1, max=2.0),
+                retry=retry_if_exception(retryable),
+                reraise=True,
+            ):
+                with attempt:
+                    if attempt.retry_state.attempt_number > 1:
+                        self.counters["retries"] += 1
+                    try:
+                        return await self._once(method, full, q, content, public)
+                    except _AfterSend:
+                        sent_ambiguously = True
+                        raise
+        except _AfterSend as exc:
+            if kind == CREATE:
+                self.counters["ambiguous_creates"] += 1
+                raise AmbiguousOrderStateError(
+                    f"{method} {path}: outcome unknown ({exc}); resolve by client_order_id",
+                    reason="AMBIGUOUS",
+                ) from None
+            raise TransientError(str(exc), reason=exc.reason) from None
+        except _NotSent as exc:
+            if kind == CREATE and sent_ambiguously:
+                raise AmbiguousOrderStateError(
+                    f"{method} {path}: outcome unknown ({exc}); resolve by client_order_id",
+                    reason="AMBIGUOUS",
+                ) from None
+            raise TransientError(str(exc), reason=exc.reason) from None
+        raise BrokerageError(f"{method} {path}: no attempt made")  # unreachable: stop_after_attempt >= 1
+
+    async def _get(
+        self, path: str, typ: type[T], params: Mapping[str, Any] | None = None, public: bool = False
+    ) -> T:
+        raw = await self.request("GET", path, params=params, public=public)
+        return self._decode(raw, typ, f"GET {path}")
+
+    def _decode(self, raw: bytes, typ: type[T], what: str) -> T:
+        try:
+            return msgspec.json.decode(raw, type=typ)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            self.counters["errors.malformed"] += 1
+            raise TransientError(f"{what}: malformed reply ({exc})", reason="MALFORMED") from None
+
+    # ------------------------------------------------------------------------------- public data
+    async def server_time(self) -> m.ServerTime:
+        return await self._get("/time", m.ServerTime, public=True)
+
+    async def list_products(self, product_type: str | None = None, *, public: bool = False) -> m.ProductsPage:
+        prefix = "/market" if public else ""
+        return await self._get(f"{prefix}/products", m.ProductsPage, {"product_type": product_type}, public)
+
+    async def get_product(self, product_id: str, *, public: bool = False) -> m.WireProduct:
+        prefix = "/market" if public else ""
+        return await self._get(f"{prefix}/products/{product_id}", m.WireProduct, public=public)
+
+    async def product_book(
+        self, product_id: str, limit: int | None = None, *, public: bool = False
+    ) -> m.ProductBookResponse:
+        prefix = "/market" if public else ""
+        params = {"product_id": product_id, "limit": limit}
+        return await self._get(f"{prefix}/product_book", m.ProductBookResponse, params, public)
+
+    async def best_bid_ask(self, product_ids: Sequence[str] = ()) -> m.BestBidAskResponse:
+        return await self._get("/best_bid_ask", m.BestBidAskResponse, {"product_ids": list(product_ids)})
+
+    async def candles(
+        self,
+        product_id: str,
+        start: datetime,
+        end: datetime,
+        granularity: str,
+        limit: int | None = None,
+        *,
+        public: bool = False,
+    ) -> m.CandlesResponse:
+        prefix = "/market" if public else ""
+        params = {
+            "start": str(int(start.timestamp())),
+            "end": str(int(end.timestamp())),
+            "granularity": granularity,
+            "limit": limit,
+        }
+        return await self._get(f"{prefix}/products/{product_id}/candles", m.CandlesResponse, params, public)
+
+    async def market_trades(
+        self, product_id: str, limit: int = 100, *, public: bool = False
+    ) -> m.MarketTradesResponse:
+        prefix = "/market" if public else ""
+        return await self._get(
+            f"{prefix}/products/{product_id}/ticker", m.MarketTradesResponse, {"limit": limit}, public
+        )
+
+    # ---------------------------------------------------------------------------------- accounts
+    async def list_accounts(self, limit: int = 250, cursor: str | None = None) -> m.AccountsPage:
+        return await self._get("/accounts", m.AccountsPage, {"limit": limit, "cursor": cursor})
+
+    async def all_accounts(self) -> list[m.Account]:
+        out: list[m.Account] = []
+        cursor: str | None = None
+        while True:
+            page = await self.list_accounts(cursor=cursor)
+            out.extend(page.accounts)
+            if not page.has_next or not page.cursor:
+                return out
+            cursor = page.cursor
+
+    # ------------------------------------------------------------------------------------ orders
+    async def create_order(self, body: dict[str, Any]) -> m.CreateOrderResponse:
+        if not body.get("client_order_id"):
+            raise ValueError("create_order body needs a client_order_id (idempotency key)")
+        raw = await self.request("POST", "/orders", body=body, kind=CREATE)
+        return self._decode(raw, m.CreateOrderResponse, "POST /orders")
+
+    async def preview_order(self, body: dict[str, Any]) -> m.PreviewResponse:
+        payload = {k: v for k, v in body.items() if k != "client_order_id"}
+        raw = await self.request("POST", "/orders/preview", body=payload, kind=READ)
+        return self._decode(raw, m.PreviewResponse, "POST /orders/preview")
+
+    async def cancel_orders(self, order_ids: Sequence[str]) -> m.CancelResponse:
+        results: list[m.CancelResult] = []
+        ids = list(order_ids)
+        for i in range(0, len(ids), CANCEL_BATCH_MAX):
+            raw = await self.request(
+                "POST", "/orders/batch_cancel", body={"order_ids": ids[i : i + CANCEL_BATCH_MAX]}, kind=WRITE
+            )
+            results.extend(self._decode(raw, m.CancelResponse, "POST /orders/batch_cancel").results)
+        return m.CancelResponse(results=results)
+
+    async def edit_order(
+        self, order_id: str, size: str | None = None, price: str | None = None
+    ) -> m.EditResponse:
+        body = {"order_id": order_id, "size": size, "price": price}
+        raw = await self.request(
+            "POST", "/orders/edit", body={k: v for k, v in body.items() if v}, kind=WRITE
+        )
+        return self._decode(raw, m.EditResponse, "POST /orders/edit")
+
+    async def edit_order_preview(
+        self, order_id: str, size: str | None = None, price: str | None = None
+    ) -> m.EditPreviewResponse:
+        body = {"order_id": order_id, "size": size, "price": price}
+        raw = await self.request("POST", "/orders/edit_preview", body={k: v for k, v in body.items() if v})
+        return self._decode(raw, m.EditPreviewResponse, "POST /orders/edit_preview")
+
+    async def close_position(
+        self, client_order_id: str, product_id: str, size: str | None = None
+    ) -> m.CreateOrderResponse:
+        body = {"client_order_id": client_order_id, "product_id": product_id, "size": size}
+        raw = await self.request(
+            "POST", "/orders/close_position", body={k: v for k, v in body.items() if v}, kind=CREATE
+        )
+        return self._decode(raw, m.CreateOrderResponse, "POST /orders/close_position")
+
+    async def get_order(self, order_id: str) -> m.WireOrder:
+        return (await self._get(f"/orders/historical/{order_id}", m.OrderResponse)).order
+
+    async def list_orders(
+        self,
+        *,
+        product_ids: Sequence[str] = (),
+        order_status: Sequence[str] = (),
+        order_ids: Sequence[str] = (),
+        start_date: datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> m.OrdersPage:
+        params = {
+            "product_ids": list(product_ids),
+            "order_status": list(order_status),
+            "order_ids": list(order_ids),
+            "start_date": start_date,
+            "limit": limit,
+            "cursor": cursor,
+        }
+        return await self._get("/orders/historical/batch", m.OrdersPage, params)
+
+    async def all_orders(self, *, max_pages: int = 50, **filters: Any) -> list[m.WireOrder]:
+        out: list[m.WireOrder] = []
+        cursor: str | None = None
+        for _ in range(max_pages):
+            page = await self.list_orders(cursor=cursor, **filters)
+            out.extend(page.orders)
+            if not page.has_next or not page.cursor:
+                break
+            cursor = page.cursor
+        return out
+
+    async def list_fills(
+        self,
+        *,
+        order_ids: Sequence[str] = (),
+        product_ids: Sequence[str] = (),
+        start: datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> m.FillsPage:
+        params = {
+            "order_ids": list(order_ids),
+            "product_ids": list(product_ids),
+            "start_sequence_timestamp": start,
+            "limit": limit,
+            "cursor": cursor,
+        }
+        return await self._get("/orders/historical/fills", m.FillsPage, params)
+
+    async def all_fills(self, *, max_pages: int = 50, **filters: Any) -> list[m.WireFill]:
+        out: list[m.WireFill] = []
+        cursor: str | None = None
+        for _ in range(max_pages):
+            page = await self.list_fills(cursor=cursor, **filters)
+            out.extend(page.fills)
+            if not page.cursor:
+                break
+            cursor = page.cursor
+        return out
+
+    # ------------------------------------------------------------------ fees, keys, portfolios
+    async def transaction_summary(self, product_type: str | None = None) -> m.TransactionSummary:
+        return await self._get("/transaction_summary", m.TransactionSummary, {"product_type": product_type})
+
+    async def key_permissions(self) -> m.KeyPermissions:
+        return await self._get("/key_permissions", m.KeyPermissions)
+
+    async def list_portfolios(self, portfolio_type: str | None = None) -> m.PortfoliosResponse:
+        return await self._get("/portfolios", m.PortfoliosResponse, {"portfolio_type": portfolio_type})
+
+    async def portfolio_breakdown(self, portfolio_uuid: str) -> m.PortfolioBreakdownResponse:
+        return await self._get(f"/portfolios/{portfolio_uuid}", m.PortfolioBreakdownResponse)
+
+    async def intx_portfolio(self, portfolio_uuid: str) -> m.IntxPortfolioResponse:
+        return await self._get(f"/intx/portfolio/{portfolio_uuid}", m.IntxPortfolioResponse)
+
+    async def intx_positions(self, portfolio_uuid: str) -> m.IntxPositionsResponse:
+        return await self._get(f"/intx/positions/{portfolio_uuid}", m.IntxPositionsResponse)
+
+    async def intx_balances(self, portfolio_uuid: str) -> m.IntxBalancesResponse:
+        return await self._get(f"/intx/balances/{portfolio_uuid}", m.IntxBalancesResponse)
+
+    async def cfm_balance_summary(self) -> m.CfmBalanceSummaryResponse:
+        return await self._get("/cfm/balance_summary", m.CfmBalanceSummaryResponse)
+
+    async def cfm_positions(self) -> m.CfmPositionsResponse:
+        return await self._get("/cfm/positions", m.CfmPositionsResponse)
