@@ -145,3 +145,28 @@ def load_candle_file(path: str | Path, *, symbol: str, granularity: str) -> pd.D
     if not p.exists():
         raise CandleFileError(f"{p}: no such file")
     return to_canonical(_read_raw(p), symbol=symbol, granularity=granularity, origin=str(p))
+
+
+def detect_granularity(path: str | Path) -> str:
+    """The granularity a single-timeframe file is spaced at (most common gap between bars)."""
+    p = Path(path)
+    raw = _read_raw(p)
+    cols = {str(c).strip().lower(): c for c in raw.columns}
+    if any(c in cols for c in TIMEFRAME_COLUMNS):
+        tf = next(cols[c] for c in TIMEFRAME_COLUMNS if c in cols)
+        raise CandleFileError(
+            f"{p} holds several timeframes {sorted(map(str, raw[tf].unique()))}; pass --granularity"
+        )
+    time_col = next((cols[c] for c in TIME_COLUMNS if c in cols), None)
+    if time_col is None:
+        raise CandleFileError(
+            f"{p}: no time column (one of {list(TIME_COLUMNS)}); columns found: {list(raw.columns)}"
+        )
+    index = _parse_time(raw[time_col], str(time_col)).sort_values()
+    if len(index) < 2:
+        raise CandleFileError(f"{p}: fewer than 2 bars; pass --granularity")
+    step = int(index.to_series().diff().dropna().dt.total_seconds().mode().iloc[0])
+    try:
+        return gran.normalize(str(step))
+    except ValueError:
+        raise CandleFileError(f"{p}: bars are {step}s apart, which is no known granularity") from None

@@ -79,7 +79,7 @@ class CandleStore:
 
         path = self.path(source, symbol, granularity)
         if not path.exists():
-            have = [f"{k.source}/{k.symbol}/{k.granularity}" for k in self.list()]
+            have = [f"{k.source}/{k.symbol}/{k.granularity}" for k in self.series()]
             raise FileNotFoundError(
                 f"no stored candles for {source}/{symbol}/{granularity} under {self.root}; "
                 f"stored series: {have}"
@@ -104,7 +104,7 @@ class CandleStore:
         df = self.read(source, symbol, granularity)
         return None if df.empty else df.index[-1].to_pydatetime()
 
-    def list(self) -> list[SeriesKey]:
+    def series(self) -> list[SeriesKey]:
         if not self.root.exists():
             return []
         keys = []
@@ -117,4 +117,4 @@ class CandleStore:
 
     def find_sources(self, symbol: str, granularity: str) -> list[str]:
         g = gran.normalize(granularity)
-        return [k.source for k in self.list() if k.symbol == symbol and k.granularity == g]
+        return [k.source for k in self.series() if k.symbol == symbol and k.granularity == g]

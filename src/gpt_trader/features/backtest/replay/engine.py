@@ -126,7 +126,7 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
             open_trade.funding += pay
         if action is None:
             continue
-        ask, bid = broker.ask_bid()
+        ask, _bid = broker.ask_bid()
         if action is OrderSide.BUY:
             afford = pricing.entry_size(cash, Decimal(100), ask, fee_rate, product.base_increment)
             if config.size_pct is not None:

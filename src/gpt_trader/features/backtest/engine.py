@@ -1,0 +1,92 @@
+"""One entry point for both engines, and bar loading for the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from gpt_trader.features.backtest.bars import Bars
+from gpt_trader.features.backtest.config import BacktestConfig
+from gpt_trader.features.backtest.result import BacktestResult
+from gpt_trader.features.live_trade.strategies.base import Strategy
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+EngineName = Literal["fast", "replay"]
+ENGINES = ("fast", "replay")
+
+
+def run_backtest(
+    bars: Bars, strategy: Strategy, config: BacktestConfig, engine: str = "fast"
+) -> BacktestResult:
+    if engine == "fast":
+        from gpt_trader.features.backtest.fast.engine import run_fast
+
+        return run_fast(bars, strategy, config)
+    if engine == "replay":
+        from gpt_trader.features.backtest.replay.engine import run_replay
+
+        return run_replay(bars, strategy, config)
+    raise ValueError(f"unknown engine {engine!r}; allowed: {list(ENGINES)}")
+
+
+@dataclass(frozen=True)
+class BarSource:
+    """Where bars come from: a file (--data) or the candle store (--symbol)."""
+
+    symbol: str
+    granularity: str | None = None
+    data_file: Path | None = None
+    source: str | None = None
+    store_root: Path | None = None
+
+
+def symbol_from_filename(path: Path) -> str:
+    """ "coinbase_BTC-USD_1h_....csv.gz" -> "BTC-USD"; a label for files without --symbol."""
+    parts = path.name.split("_")
+    return parts[1] if len(parts) >= 3 else "ASSET-USD"
+
+
+def load_bars(
+    src: BarSource,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    funding: pd.Series | None = None,
+) -> Bars:
+    import pandas as pd
+
+    from gpt_trader.features.data import granularity as gran
+    from gpt_trader.features.data.store import DEFAULT_ROOT, CandleStore
+
+    if src.data_file is not None:
+        from gpt_trader.features.data.importer import detect_granularity, load_candle_file
+
+        g = gran.normalize(src.granularity) if src.granularity else detect_granularity(src.data_file)
+
+        df = load_candle_file(src.data_file, symbol=src.symbol, granularity=g)
+    else:
+        if src.granularity is None:
+            raise ValueError("--symbol needs --granularity (e.g. 1m, 1h)")
+        g = gran.normalize(src.granularity)
+        store = CandleStore(src.store_root or DEFAULT_ROOT)
+        source = src.source
+        if source is None:
+            sources = store.find_sources(src.symbol, g)
+            if len(sources) != 1:
+                stored = [f"{k.source}/{k.symbol}/{k.granularity}" for k in store.series()]
+                raise ValueError(
+                    f"{'no' if not sources else 'several'} stored series for {src.symbol} {g}"
+                    f"{'' if not sources else f' (sources {sources}); pass --source'}; stored: {stored}"
+                )
+            source = sources[0]
+        df = store.read(source, src.symbol, g)
+    if start is not None:
+        df = df[df.index >= pd.Timestamp(start)]
+    if end is not None:
+        df = df[df.index < pd.Timestamp(end)]
+    if df.empty:
+        raise ValueError(f"no bars for {src.symbol} in the requested range")
+    return Bars.from_frame(df, src.symbol, gran.seconds(g), funding=funding)
