@@ -246,15 +246,6 @@ class WsHub:
 
     def _subscribe(self, conn: WsConnection, channel: str, product_ids: list[str]) -> None:
         conn.subscribed_once = True
-        subs = conn.subscriptions.setdefault(channel, set())
-        if channel == "heartbeats":
-            subs.add("heartbeats")
-        elif channel in PRIVATE_CHANNELS and not product_ids:
-            subs.add("*")
-        elif channel == "status" and not product_ids:
-            subs.update(self.source.product_ids())
-        else:
-            subs.update(product_ids)
         snapshot_ids = product_ids
         if channel in PRIVATE_CHANNELS and not product_ids:
             snapshot_ids = []
@@ -262,12 +253,19 @@ class WsHub:
             snapshot_ids = self.source.product_ids()
         events_batches: list[list[dict[str, Any]]] = []
         if channel != "heartbeats":
+            # built before the subscription is recorded, so no update can precede the snapshot
             events = self.source.snapshot_events(channel, snapshot_ids, conn.principal)
             if channel == "user":
-                # the open-order snapshot goes out in batches of 50 orders
-                events_batches = [[e] for e in events]
+                events_batches = [[e] for e in events]  # open orders, 50 per frame
             elif events:
                 events_batches = [events]
+        subs = conn.subscriptions.setdefault(channel, set())
+        if channel == "heartbeats":
+            subs.add("heartbeats")
+        elif channel in PRIVATE_CHANNELS and not product_ids:
+            subs.add("*")
+        else:
+            subs.update(snapshot_ids)
         if channel == "level2":
             for batch in events_batches:
                 self.enqueue(conn, "l2_data", batch)
