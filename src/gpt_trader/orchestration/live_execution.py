@@ -248,7 +248,16 @@ class LiveExecutionEngine:
         """Take the venue's order as the current state: store it, pull its fills, track if working."""
         # Fills first: a crash between the two leaves a non-terminal row that the next start re-checks.
         if order.filled_size > 0:
-            await self._pull_fills(order)
+            try:
+                await self._pull_fills(order)
+            except BrokerageError as exc:
+                # Keep the stored status as it was and keep tracking: the next poll pulls the fills.
+                self._on_api(False, "list_fills")
+                self.metrics.inc("fills.pull_failed")
+                log.warning("could not pull fills; will retry on the next poll",
+                            client_order_id=order.client_order_id, error=type(exc).__name__)
+                self.tracked[order.client_order_id] = order
+                return
         self.orders.update_from_order(order, at=self.broker.now(), note=note)
         if order.is_terminal:
             self.tracked.pop(order.client_order_id, None)
