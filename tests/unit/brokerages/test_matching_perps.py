@@ -132,3 +132,42 @@ def test_set_mark_overrides_mid(perp: MatchingEngine) -> None:
     perp.set_mark(PERP, D("90"))
     assert perp.positions("p") == []
     assert perp.liquidations[0].mark_price == D("90")
+
+
+def test_perp_bracket_is_an_exit_only(perp: MatchingEngine, clock: Clock) -> None:
+    from gpt_trader.features.brokerages.core.interfaces import OrderRequest, OrderType
+
+    def bracket(side: OrderSide, size: str, take: str, stop_trigger: str) -> OrderRequest:
+        return OrderRequest(
+            symbol=PERP,
+            side=side,
+            order_type=OrderType.BRACKET,
+            size=D(size),
+            limit_price=D(take),
+            stop_trigger_price=D(stop_trigger),
+        )
+
+    with pytest.raises(InvalidOrderError) as exc:
+        perp.submit("p", bracket(SELL, "1", "110", "90"))
+    assert exc.value.reason == "NO_POSITION"
+    perp.submit("p", market(BUY, "2", symbol=PERP, leverage=D("10")))
+    with pytest.raises(InvalidOrderError) as exc:
+        perp.submit("p", bracket(SELL, "3", "110", "90"))
+    assert exc.value.reason == "INVALID_REDUCE_ONLY"
+    exit_order = perp.submit("p", bracket(SELL, "2", "110", "95")).order
+    clock.tick(1)
+    perp.set_book(PERP, bids=[lv("94.9", "50")], asks=[lv("95.1", "50")])
+    got = perp.get_order("p", exit_order.order_id)
+    assert got.triggered and got.status is OrderStatus.FILLED
+    assert perp.positions("p") == []
+
+
+def test_listener_failure_does_not_break_engine(perp: MatchingEngine) -> None:
+    def broken(_: object) -> None:
+        raise RuntimeError("subscriber bug")
+
+    perp.add_listener(broken)
+    res = perp.submit("p", market(BUY, "1", symbol=PERP, leverage=D("10")))
+    assert res.order.status is OrderStatus.FILLED
+    assert perp.listener_errors > 0
+    assert perp.list_orders("p") == [] and len(perp.list_orders("p", open_only=False)) == 1

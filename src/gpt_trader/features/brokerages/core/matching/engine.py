@@ -9,6 +9,7 @@ price. Time comes only from the injected clock; ids come from a seeded RNG, so a
 from __future__ import annotations
 
 import heapq
+import logging
 import random
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -65,6 +66,7 @@ BUY = OrderSide.BUY
 SELL = OrderSide.SELL
 
 Listener = Callable[[EngineEvent], None]
+_log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -132,6 +134,7 @@ class MatchingEngine:
         self._touched: set[tuple[str, bool, Decimal]] = set()
         self._collateral = {s.product.quote_asset for s in self._states.values() if s.product.is_perpetual}
         self.liquidations: list[LiquidationEvent] = []
+        self.listener_errors = 0
 
     # ================================================================== setup
     @property
@@ -517,7 +520,11 @@ class MatchingEngine:
     ) -> list[Order]:
         """Newest first, as Coinbase lists them."""
         out: list[Order] = []
-        for oid in reversed(self._account(account_id).order_ids):
+        acct = self._account(account_id)
+        if open_only:
+            for oid in [o for o in acct.open_ids if self._orders[o].order.is_terminal]:
+                del acct.open_ids[oid]
+        for oid in reversed(list(acct.open_ids) if open_only else acct.order_ids):
             order = self._orders[oid].order
             if symbol is not None and order.symbol != symbol:
                 continue
@@ -720,6 +727,14 @@ class MatchingEngine:
                 )
             if side is BUY:
                 work_price = max(request.limit_price, self._bracket_stop_price(product, side, stp))
+            if product.is_perpetual and request.size is not None:
+                pos = acct.perp_size(symbol)
+                if pos == 0 or (pos > 0) == (side is BUY) or request.size > abs(pos):
+                    raise InvalidOrderError(
+                        f"a {symbol} bracket is an exit: it must reduce the position ({pos}), "
+                        "not open or flip it",
+                        reason="NO_POSITION" if pos == 0 else "INVALID_REDUCE_ONLY",
+                    )
         notional_price = work_price if work_price is not None else ref
         if request.size is not None:
             check_min_size(request.size, notional_price, product)
@@ -905,6 +920,7 @@ class MatchingEngine:
         acct.add_hold(prep.hold_asset, hold)
         self._orders[order_id] = w
         acct.order_ids.append(order_id)
+        acct.open_ids[order_id] = None
         acct.client_ids[coid] = order_id
         if request.time_in_force is TimeInForce.GTD and request.end_time is not None:
             heapq.heappush(self._expiries, (request.end_time, self._seq, order_id))
@@ -1388,7 +1404,7 @@ class MatchingEngine:
         self, acct: Account, equity: Decimal, maintenance: Decimal, now: datetime, ev: list[EngineEvent]
     ) -> None:
         """Cross-margin liquidation: cancel the account's perps orders, close every position at mark."""
-        for oid in list(acct.order_ids):
+        for oid in list(acct.open_ids):
             w = self._orders[oid]
             if w.state.product.is_perpetual and not w.order.is_terminal:
                 w.order.transition(OrderStatus.PENDING_CANCEL, at=now)
@@ -1559,5 +1575,9 @@ class MatchingEngine:
             self._touched.clear()
         for event in ev:
             for listener in self._listeners:
-                listener(event)
+                try:
+                    listener(event)
+                except Exception:  # a broken subscriber must not corrupt the book mid-stream
+                    self.listener_errors += 1
+                    _log.exception("matching engine listener failed on %s", type(event).__name__)
         return ev

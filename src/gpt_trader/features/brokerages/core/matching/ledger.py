@@ -48,6 +48,7 @@ class Account:
     leverage: dict[str, Decimal] = field(default_factory=dict)
     fills: list[Fill] = field(default_factory=list)
     order_ids: list[str] = field(default_factory=list)
+    open_ids: dict[str, None] = field(default_factory=dict)  # insertion-ordered; pruned lazily
     client_ids: dict[str, str] = field(default_factory=dict)
     fee_override: object | None = None  # FeeTier; typed loosely to avoid an import cycle
 
