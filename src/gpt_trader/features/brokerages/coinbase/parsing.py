@@ -528,8 +528,8 @@ def user_order_to_order(u: m.WsUserOrder) -> Order:
         size=filled + leaves,
         status=map_status(u.status, filled, reject_reason=u.reject_reason),
         time_in_force=tif,
-        limit_price=dec(u.limit_price),
-        stop_price=dec(u.stop_price),
+        limit_price=dec(u.limit_price) or None,  # the channel sends "0" for "none"
+        stop_price=dec(u.stop_price) or None,
         end_time=parse_time(u.end_time),
         post_only=u.post_only is True or str(u.post_only).lower() == "true",
         filled_size=filled,

@@ -59,9 +59,9 @@ def _iso(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _clean(params: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+def _clean(params: Mapping[str, Any] | None) -> list[tuple[str, str | int | float | bool | None]]:
     """Query params; lists become repeated keys (COINBASE.md §1); None/empty values are dropped."""
-    out: list[tuple[str, str]] = []
+    out: list[tuple[str, str | int | float | bool | None]] = []
     for key, value in (params or {}).items():
         if value is None or value == "" or value == []:
             continue
@@ -116,7 +116,12 @@ class CoinbaseRestClient:
 
     # ----------------------------------------------------------------------------------- plumbing
     async def _once(
-        self, method: str, path: str, params: list[tuple[str, str]], content: bytes, public: bool
+        self,
+        method: str,
+        path: str,
+        params: list[tuple[str, str | int | float | bool | None]],
+        content: bytes,
+        public: bool,
     ) -> bytes:
         await self.limiter.acquire(public)
         headers: dict[str, str] = {}
