@@ -36,7 +36,9 @@ class Bars:
     def from_frame(
         cls, df: pd.DataFrame, symbol: str, granularity_s: int, funding: pd.Series | None = None
     ) -> Bars:
-        ts = np.ascontiguousarray(df.index.asi8, dtype=np.int64)
+        import pandas as pd
+
+        ts = np.ascontiguousarray(pd.DatetimeIndex(df.index).as_unit("ns").asi8, dtype=np.int64)
         if len(ts) and np.any(np.diff(ts) <= 0):
             raise ValueError(f"{symbol}: bar times must be strictly increasing")
         return cls(
@@ -74,7 +76,9 @@ def align_funding(ts_ns: np.ndarray, funding: pd.Series | None) -> np.ndarray:
     out = np.zeros(ts_ns.shape[0])
     if funding is None or len(funding) == 0 or ts_ns.shape[0] == 0:
         return out
-    f_ns = funding.index.asi8
+    import pandas as pd
+
+    f_ns = pd.DatetimeIndex(funding.index).as_unit("ns").asi8
     rates = funding.to_numpy(np.float64)
     keep = (f_ns > ts_ns[0]) & (f_ns <= ts_ns[-1])
     idx = np.searchsorted(ts_ns, f_ns[keep], side="left")

@@ -86,10 +86,11 @@ async def _fetch(
     pacer: _Pacer,
     stats: DownloadStats,
     max_retries: int,
+    retry_delay_s: float,
 ) -> Any:
     import httpx
 
-    delay = 0.5
+    delay = retry_delay_s
     for attempt in range(max_retries + 1):
         await pacer.wait()
         stats.requests += 1
@@ -136,6 +137,7 @@ async def download_candles(
     base_url: str = PUBLIC_BASE_URL,
     rate_per_s: float = 8.0,
     max_retries: int = 5,
+    retry_delay_s: float = 0.5,
     resume: bool = True,
     flush_every: int = 20,
     on_progress: Callable[[int, int], None] | None = None,
@@ -143,7 +145,6 @@ async def download_candles(
 ) -> DownloadStats:
     """Fill [start, end) for `symbol` into the store; returns counters."""
     import httpx
-    import pandas as pd
 
     g = gran.normalize(granularity)
     g_s, g_name = gran.seconds(g), gran.coinbase_name(g)
@@ -173,7 +174,7 @@ async def download_candles(
                 "granularity": g_name,
                 "limit": str(MAX_CANDLES),
             }
-            payload = await _fetch(client, url, params, pacer, stats, max_retries)
+            payload = await _fetch(client, url, params, pacer, stats, max_retries, retry_delay_s)
             rows = [
                 r
                 for r in parse_candles(payload, stats)
@@ -188,5 +189,4 @@ async def download_candles(
                 on_progress(i, len(windows))
     if pending:
         store.write(source, symbol, g, _frame(pending))
-    del pd
     return stats

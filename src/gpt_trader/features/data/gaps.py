@@ -50,7 +50,7 @@ def find_gaps(index: pd.DatetimeIndex, granularity_s: int) -> GapReport:
     n = len(index)
     if n == 0:
         return GapReport(0, 0, 0, [], None, None)
-    ns = index.asi8
+    ns = index.as_unit("ns").asi8
     step = granularity_s * 1_000_000_000
     diffs = np.diff(ns)
     holes = np.nonzero(diffs > step)[0]

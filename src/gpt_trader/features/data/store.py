@@ -52,7 +52,7 @@ class CandleStore:
             )
         path = self.path(source, symbol, granularity)
         new = df[list(CANONICAL_COLUMNS)].astype("float64")
-        new.index = new.index.tz_convert("UTC") if new.index.tz is not None else new.index.tz_localize("UTC")
+        new.index = _utc_ns(new.index)
         if path.exists():
             old = self.read(source, symbol, granularity)
             merged = pd.concat([old, new])
@@ -85,16 +85,12 @@ class CandleStore:
                 f"stored series: {have}"
             )
         df = pd.read_parquet(path, engine="pyarrow")
-        df.index = (
-            pd.DatetimeIndex(df.index).tz_convert("UTC")
-            if df.index.tz
-            else pd.DatetimeIndex(df.index).tz_localize("UTC")
-        )
+        df.index = _utc_ns(df.index)
         df.index.name = "timestamp"
         if start is not None:
-            df = df[df.index >= pd.Timestamp(start).tz_convert("UTC")]
+            df = df[df.index >= _utc_ts(start)]
         if end is not None:
-            df = df[df.index < pd.Timestamp(end).tz_convert("UTC")]
+            df = df[df.index < _utc_ts(end)]
         return df
 
     def last_timestamp(self, source: str, symbol: str, granularity: str) -> datetime | None:
@@ -118,3 +114,18 @@ class CandleStore:
     def find_sources(self, symbol: str, granularity: str) -> list[str]:
         g = gran.normalize(granularity)
         return [k.source for k in self.series() if k.symbol == symbol and k.granularity == g]
+
+
+def _utc_ns(index: object) -> pd.DatetimeIndex:
+    import pandas as pd
+
+    idx = pd.DatetimeIndex(index)
+    idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
+    return idx.as_unit("ns")
+
+
+def _utc_ts(value: datetime) -> pd.Timestamp:
+    import pandas as pd
+
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tz is None else ts.tz_convert("UTC")
