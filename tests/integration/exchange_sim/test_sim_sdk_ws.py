@@ -223,7 +223,11 @@ def test_user_snapshot_batches_of_50(handle: Any) -> None:
     client.open()
     try:
         client.subscribe(["ADA-USD"], ["user"])
-        inbox.wait_for(lambda m: m.get("channel") == "subscriptions")
+        inbox.wait_for(
+            lambda m: m.get("channel") == "user"
+            and m["events"][0]["type"] == "snapshot"
+            and len(m["events"][0]["orders"]) < 50
+        )
         snaps = [
             m for m in inbox.messages if m.get("channel") == "user" and m["events"][0]["type"] == "snapshot"
         ]
