@@ -37,9 +37,10 @@ from gpt_trader.features.brokerages.core.interfaces import (
 from gpt_trader.features.live_trade.risk.manager import AccountSnapshot, RuntimeVerdict
 from gpt_trader.features.live_trade.strategies import Action, Decision
 from gpt_trader.features.monitor.health import write_health
-from gpt_trader.orchestration.live_execution import LiveExecutionEngine, client_order_id_for
+from gpt_trader.orchestration.live_execution import LiveExecutionEngine, client_order_id_for, stable_intent_id
 from gpt_trader.orchestration.market_monitor import MarketMonitor
 from gpt_trader.orchestration.positions import PositionBook
+from gpt_trader.orchestration.reconciliation import ReconcileSettings, Reconciler
 from gpt_trader.orchestration.service_registry import ServiceRegistry
 from gpt_trader.orchestration.session_guard import SessionGuard
 
@@ -97,6 +98,7 @@ class PerpsBot:
         self.start_equity: Decimal | None = None
         self.last_equity: Decimal | None = None
         self._started = False
+        self.reconciler: Reconciler | None = None
 
     # ------------------------------------------------------------------ plumbing
     def _record_api(self, ok: bool, endpoint: str) -> None:
@@ -133,6 +135,9 @@ class PerpsBot:
         if missing:
             raise BrokerageError(f"venue {self.broker.name} does not list {missing}; refusing to start")
         self.products = {s: by_symbol[s] for s in self.symbols}
+        self.reconciler = Reconciler(self.execution, self.products, state=self.registry.state,
+                                     settings=ReconcileSettings.from_env())
+        await self.reconciler.startup()  # raises ReconciliationRefusedError on an unexplained difference
         need = self.strategy.history_needed + 1
         for sym in self.symbols:
             candles = await self._call(
@@ -269,6 +274,12 @@ class PerpsBot:
             await self._decide_and_act(sym, new_bars[-1], snapshot, verdict, window_open)
 
         await self.execution.poll()
+        if self.reconciler is not None and self.reconciler.due(self.cycle):
+            problem = await self.reconciler.periodic_guard()
+            if problem:
+                self.halted, self.halt_reason = True, problem
+                log.error("halting: reconciliation found a persistent difference", reason=problem)
+                self.request_stop()
         await self._finish_cycle(snapshot)
 
     async def _fallback_snapshot(self, now: datetime) -> AccountSnapshot:
@@ -381,7 +392,10 @@ class PerpsBot:
 
     async def _submit(self, request: OrderRequest, snapshot: AccountSnapshot, *, intent_id: str, reducing: bool) -> None:
         request = msgspec.structs.replace(
-            request, client_order_id=client_order_id_for(self.config.bot_id, f"{self.registry.session_id}/{intent_id}")
+            request,
+            client_order_id=client_order_id_for(
+                self.config.bot_id, stable_intent_id(intent_id, self.registry.session_id)
+            ),
         )
         result = self.risk.check_order(request, snapshot, is_reducing=reducing)
         if not result.ok:

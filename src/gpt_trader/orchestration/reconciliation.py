@@ -12,7 +12,8 @@ account held that is not the bot's, recorded at the first reconciliation (spot).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import os
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal, TypeVar
@@ -51,6 +52,29 @@ class ReconcileSettings(msgspec.Struct, frozen=True, kw_only=True):
     position_tolerance: Decimal = ZERO
     periodic_every_cycles: int = 10
     lookup_attempts: int = 3
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ReconcileSettings:
+        """Overrides: GPT_TRADER_RECONCILE_UNKNOWN_ORDERS (adopt|flag), GPT_TRADER_RECONCILE_EVERY_CYCLES,
+        GPT_TRADER_RECONCILE_RESEND_MAX_AGE_S."""
+        env = os.environ if env is None else env
+        kwargs: dict[str, object] = {}
+        for key, field, conv in (
+            ("GPT_TRADER_RECONCILE_UNKNOWN_ORDERS", "unknown_orders", str),
+            ("GPT_TRADER_RECONCILE_EVERY_CYCLES", "periodic_every_cycles", int),
+            ("GPT_TRADER_RECONCILE_RESEND_MAX_AGE_S", "resend_max_age_s", float),
+        ):
+            raw = env.get(key)
+            if raw is None or raw == "":
+                continue
+            try:
+                kwargs[field] = conv(raw)
+            except ValueError:
+                raise ValueError(f"{key}={raw!r} is not a valid {conv.__name__}") from None
+        try:
+            return cls(**kwargs)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise ValueError(f"reconciliation settings from the environment: {exc}") from None
 
     def __post_init__(self) -> None:
         if self.unknown_orders not in ("adopt", "flag"):
@@ -167,6 +191,25 @@ class Reconciler:
         await self._compare_positions(report, accept_exchange=False, settle_rounds=1, set_baseline=False)
         self._finish("periodic", report)
         return report
+
+    def due(self, cycle: int) -> bool:
+        return cycle > 0 and cycle % self.settings.periodic_every_cycles == 0
+
+    async def periodic_guard(self) -> str | None:
+        """Run `periodic()`; returns why trading must stop (a difference that persisted), else None.
+        An exchange error only skips this check (logged and counted), it does not stop trading."""
+        try:
+            report = await self.periodic()
+        except BrokerageError as exc:
+            self.metrics.inc("reconcile.periodic_failed")
+            log.warning("periodic reconciliation skipped", error=type(exc).__name__, message=str(exc))
+            return None
+        persistent = self.persistent(report)
+        if not persistent:
+            return None
+        return "reconciliation: positions differ from the exchange: " + "; ".join(
+            d.describe() for d in persistent
+        )
 
     def persistent(self, report: ReconciliationReport) -> list[PositionDiff]:
         """Differences seen unchanged on two consecutive periodic checks."""
@@ -288,6 +331,19 @@ class Reconciler:
         for stored, request in self.orders.pending_submits():
             coid = stored.client_order_id
             found = await self._retry("get_order_by_client_id", self._by_client_id_fn(coid))
+            if found is None and self.engine.dry_run:
+                # A dry run sends nothing and must not decide the fate of a live intent either.
+                report.flagged_orders.append(coid)
+                self._correct(
+                    report,
+                    Correction(
+                        kind="pending_left_for_live_run",
+                        client_order_id=coid,
+                        symbol=stored.symbol,
+                        detail="dry run: not resent, not failed",
+                    ),
+                )
+                continue
             if found is not None:
                 self._correct(
                     report,
@@ -329,8 +385,10 @@ class Reconciler:
 
     async def _sweep_fills(self, report: ReconciliationReport) -> int:
         """Fills since the last one seen (minus a look-back for late-arriving ones) that the store lacks."""
-        cursor = self.orders.last_fill_ts()
-        since = None if cursor is None else cursor - timedelta(seconds=self.settings.fill_lookback_s)
+        cursor = self.orders.last_fill_ts() or self.orders.first_order_ts()
+        if cursor is None:
+            return 0  # the bot never traded here: nothing at the exchange can be its fill
+        since = cursor - timedelta(seconds=self.settings.fill_lookback_s)
         fills = await self._retry("list_fills", lambda: self.broker.list_fills(since=since))
         added = 0
         for fill in sorted(fills, key=lambda f: f.ts):

@@ -379,6 +379,10 @@ class OrdersStore:
         row = self._conn.execute("SELECT MAX(ts) FROM fills").fetchone()
         return None if row is None or row[0] is None else datetime.fromisoformat(row[0])
 
+    def first_order_ts(self) -> datetime | None:
+        row = self._conn.execute("SELECT MIN(created_at) FROM orders").fetchone()
+        return None if row is None or row[0] is None else datetime.fromisoformat(row[0])
+
     def has_fill(self, trade_id: str) -> bool:
         return self._conn.execute("SELECT 1 FROM fills WHERE trade_id=?", (trade_id,)).fetchone() is not None
 

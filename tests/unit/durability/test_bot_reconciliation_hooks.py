@@ -1,0 +1,59 @@
+"""PerpsBot runs start-up reconciliation before its first snapshot and refuses on an unexplained
+difference; its periodic check halts the bot when a difference persists."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from gpt_trader.features.brokerages.mock import ACCOUNT, MockBroker
+from gpt_trader.orchestration.configuration import BotConfig, ConfigManager
+from gpt_trader.orchestration.perps_bot import PerpsBot
+from gpt_trader.orchestration.reconciliation import ReconciliationRefusedError
+from gpt_trader.orchestration.service_registry import MOCK_EPOCH, build_registry
+
+
+def _config(tmp_path: Path) -> BotConfig:
+    cfg = ConfigManager().load("dev", {"symbols": ["BTC-USD", "ETH-USD"]})
+    return msgspec.structs.replace(
+        cfg, data_root=str(tmp_path / "data"), health_file=str(tmp_path / "h.json")
+    )
+
+
+def _bot(cfg: BotConfig, broker: MockBroker) -> PerpsBot:
+    return PerpsBot(build_registry(cfg, broker=broker, fresh_store=False))
+
+
+async def test_start_refuses_on_an_unexplained_position_and_names_the_fix(tmp_path: Path) -> None:
+    cfg = _config(tmp_path)
+    broker = MockBroker(symbols=cfg.symbols, seed=3, start=MOCK_EPOCH)
+    first = _bot(cfg, broker)
+    await first.start()
+    assert first.events.count("reconciliation") == 1
+    broker.engine.fund(ACCOUNT, "ETH", Decimal("2"))  # appears while the bot is down
+    second = _bot(cfg, broker)
+    with pytest.raises(ReconciliationRefusedError, match="ETH: store \\(bot fills\\) 0 vs exchange 2") as err:
+        await second.start()
+    assert "perps-bot reconcile --accept-exchange" in str(err.value)
+    assert not second._started and second.last_equity is None  # no snapshot was taken
+
+
+async def test_periodic_reconciliation_halts_on_a_persistent_difference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GPT_TRADER_RECONCILE_EVERY_CYCLES", "2")
+    cfg = _config(tmp_path)
+    broker = MockBroker(symbols=cfg.symbols, seed=3, start=MOCK_EPOCH)
+    bot = _bot(cfg, broker)
+    await bot.start()
+    await bot.run_cycle()
+    await bot.run_cycle()  # cycle 2: check, all equal
+    assert not bot.halted
+    broker.engine.fund(ACCOUNT, "BTC", Decimal("1"))
+    for _ in range(4):  # cycles 3..6: seen at 4, persistent at 6
+        await bot.run_cycle()
+    assert bot.halted and bot.stopping
+    assert bot.halt_reason is not None and "BTC: store (bot fills)" in bot.halt_reason
