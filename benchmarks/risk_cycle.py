@@ -39,18 +39,36 @@ from gpt_trader.persistence.sqlite import open_database
 from gpt_trader.persistence.state_store import StateStore
 
 D = Decimal
-PRICES = {"BTC": 95000, "ETH": 3300, "SOL": 190, "XRP": 2.3, "LTC": 100, "ADA": 0.9, "DOGE": 0.32,
-          "BCH": 450, "AVAX": 35, "LINK": 20}
+PRICES = {
+    "BTC": 95000,
+    "ETH": 3300,
+    "SOL": 190,
+    "XRP": 2.3,
+    "LTC": 100,
+    "ADA": 0.9,
+    "DOGE": 0.32,
+    "BCH": 450,
+    "AVAX": 35,
+    "LINK": 20,
+}
 
 
 def products() -> dict[str, Product]:
     out = {}
     for base in PRICES:
         sym = f"{base}-USD"
-        out[sym] = Product(symbol=sym, base_asset=base, quote_asset="USD", product_type=ProductType.SPOT,
-                           base_increment=D("0.00000001"), quote_increment=D("0.0001"),
-                           price_increment=D("0.0001"), base_min_size=D("0.00000001"), base_max_size=D("1e9"),
-                           quote_min_size=D("1"))
+        out[sym] = Product(
+            symbol=sym,
+            base_asset=base,
+            quote_asset="USD",
+            product_type=ProductType.SPOT,
+            base_increment=D("0.00000001"),
+            quote_increment=D("0.0001"),
+            price_increment=D("0.0001"),
+            base_min_size=D("0.00000001"),
+            base_max_size=D("1e9"),
+            quote_min_size=D("1"),
+        )
     return out
 
 
@@ -69,12 +87,18 @@ def make_book(sym: str, mid: float, now: datetime) -> tuple[Quote, OrderBook]:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cycles", type=int, default=5000)
-    ap.add_argument("--store", action="store_true", help="persist guard state to SQLite (WAL, synchronous=FULL)")
+    ap.add_argument(
+        "--store", action="store_true", help="persist guard state to SQLite (WAL, synchronous=FULL)"
+    )
     args = ap.parse_args()
 
     rng = random.Random(7)
-    config = RiskConfig(limits_file="spot_top10.json", max_total_notional=D("250000"), min_depth_usd=D("1000"),
-                        max_orders_per_minute=100000)
+    config = RiskConfig(
+        limits_file="spot_top10.json",
+        max_total_notional=D("250000"),
+        min_depth_usd=D("1000"),
+        max_orders_per_minute=100000,
+    )
     limits = load_symbol_limits(config)
     now = datetime(2026, 3, 2, 12, tzinfo=UTC)
     clock_now = [now]
@@ -95,11 +119,26 @@ def main() -> int:
         for s in prods:
             mids[s] *= 1 + rng.gauss(0, 0.001)
             quotes[s], books[s] = make_book(s, mids[s], t)
-        positions = {s: Position(symbol=s, size=D(f"{1000 / mids[s]:.6f}"), entry_price=D(f"{mids[s]:.4f}"),
-                                 mark_price=quotes[s].mark_price) for s in held}
+        positions = {
+            s: Position(
+                symbol=s,
+                size=D(f"{1000 / mids[s]:.6f}"),
+                entry_price=D(f"{mids[s]:.4f}"),
+                mark_price=quotes[s].mark_price,
+            )
+            for s in held
+        }
         eq = D(100000) + D(rng.randint(-300, 300))
-        return AccountSnapshot(now=t, equity=eq, cash=D(90000), positions=positions, quotes=quotes, books=books,
-                               open_orders=[], products=prods), positions
+        return AccountSnapshot(
+            now=t,
+            equity=eq,
+            cash=D(90000),
+            positions=positions,
+            quotes=quotes,
+            books=books,
+            open_orders=[],
+            products=prods,
+        ), positions
 
     # warm up the volatility/correlation windows
     for i in range(200):
@@ -124,12 +163,32 @@ def main() -> int:
         requests = []
         for i, sym in enumerate(prods):
             if sym in positions and c % 2:
-                requests.append((OrderRequest(symbol=sym, side=OrderSide.SELL, order_type=OrderType.MARKET,
-                                              size=positions[sym].size / 2, time_in_force=TimeInForce.IOC), True))
+                requests.append(
+                    (
+                        OrderRequest(
+                            symbol=sym,
+                            side=OrderSide.SELL,
+                            order_type=OrderType.MARKET,
+                            size=positions[sym].size / 2,
+                            time_in_force=TimeInForce.IOC,
+                        ),
+                        True,
+                    )
+                )
             else:
                 size = D(f"{(300 + 10 * i) / mids[sym]:.8f}")
-                requests.append((OrderRequest(symbol=sym, side=OrderSide.BUY, order_type=OrderType.MARKET,
-                                              size=size, time_in_force=TimeInForce.IOC), False))
+                requests.append(
+                    (
+                        OrderRequest(
+                            symbol=sym,
+                            side=OrderSide.BUY,
+                            order_type=OrderType.MARKET,
+                            size=size,
+                            time_in_force=TimeInForce.IOC,
+                        ),
+                        False,
+                    )
+                )
         t0 = time.perf_counter_ns()
         rm.evaluate(s)
         t1 = time.perf_counter_ns()
@@ -150,11 +209,18 @@ def main() -> int:
     def pct(xs: list[float], q: float) -> float:
         return statistics.quantiles(xs, n=1000)[int(q * 1000) - 1]
 
-    print(f"risk cycle, 10 symbols, {args.cycles} cycles, store={'sqlite' if args.store else 'none'}, "
-          f"python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version}")
-    for name, xs in (("evaluate (all runtime guards)", evals), ("10 x check_order", checks),
-                     ("full cycle", totals)):
-        print(f"  {name:32s} p50 {pct(xs, 0.5):8.1f} us   p99 {pct(xs, 0.99):8.1f} us   max {max(xs):8.1f} us")
+    print(
+        f"risk cycle, 10 symbols, {args.cycles} cycles, store={'sqlite' if args.store else 'none'}, "
+        f"python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version}"
+    )
+    for name, xs in (
+        ("evaluate (all runtime guards)", evals),
+        ("10 x check_order", checks),
+        ("full cycle", totals),
+    ):
+        print(
+            f"  {name:32s} p50 {pct(xs, 0.5):8.1f} us   p99 {pct(xs, 0.99):8.1f} us   max {max(xs):8.1f} us"
+        )
     print(f"  orders accepted {accepted}, rejected {rejected}")
     p99 = pct(totals, 0.99)
     print(f"  target p99 <= 200 us: {'MET' if p99 <= 200 else 'NOT MET'} ({p99:.1f} us)")

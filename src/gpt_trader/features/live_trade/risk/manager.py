@@ -398,7 +398,7 @@ class RiskManager:
             action=shown,
             symbol=trip.symbol,
             detail=err.message,
-            **err.details,
+            details=err.details,
         )
 
     def _latch_reduce_only(self, reason: str) -> None:
@@ -489,7 +489,7 @@ class RiskManager:
                 symbol=request.symbol,
                 side=request.side.value,
                 reason=err.message,
-                **err.details,
+                details=err.details,
             )
             return PreTradeResult(
                 ok=False, request=request, rule=err.rule, reason=err.message, details=err.details

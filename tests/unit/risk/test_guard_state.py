@@ -1,0 +1,128 @@
+"""Guard state survives a restart; reduce-only and halt are left only through clear_reduce_only()."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from risk_builders import T0, Clock, D, manager, market, position, snapshot, spot
+
+from gpt_trader.features.brokerages.core.interfaces import OrderSide
+from gpt_trader.features.live_trade.risk.config import RiskConfig
+from gpt_trader.features.live_trade.risk.state import STATE_KEY
+from gpt_trader.persistence.sqlite import open_database
+from gpt_trader.persistence.state_store import StateStore
+
+BTC = "BTC-USD"
+
+
+def snap(equity: str = "100000", now=T0, **kw):  # type: ignore[no-untyped-def]
+    kw.setdefault("mids", {BTC: "95000"})
+    return snapshot(now=now, equity=equity, products=[spot(BTC)], **kw)
+
+
+def store(tmp_path: Path) -> StateStore:
+    return StateStore(open_database(tmp_path / "state.db"))
+
+
+def test_restart_remembers_baselines_latch_and_trips(tmp_path: Path) -> None:
+    cfg = RiskConfig(max_daily_loss_pct=D("5"), max_consecutive_losses=2, loss_cooldown_s=3600)
+    rm, metrics, clock = manager(cfg, store=store(tmp_path))
+    rm.start(snap("100000"))
+    rm.evaluate(snap("104000"))
+    rm.record_trade_result(BTC, D("-3"))
+    rm.record_trade_result(BTC, D("-4"))
+    v = rm.evaluate(snap("94000", now=T0 + timedelta(seconds=5)))  # 6% down on the day
+    assert v.mode == "reduce_only"
+    assert metrics.counter("risk.guards.daily_loss.critical_failures") == 1
+    assert metrics.counter("risk.guards.consecutive_losses.recoverable_failures") == 1
+
+    # a new process: same database, fresh objects
+    rm2, metrics2, _ = manager(cfg, store=store(tmp_path), clock=Clock(T0 + timedelta(seconds=10)))
+    later = snap("94000", now=T0 + timedelta(seconds=10))
+    rm2.start(later)
+    st = rm2.state
+    assert st.day_start_equity == D("100000") and st.peak_equity == D("104000")
+    assert rm2.reduce_only and "daily_loss" in st.reduce_only_reason
+    assert st.loss_cooldown_until == T0 + timedelta(seconds=3600)
+    assert rm2.trade_history() == [D("-3"), D("-4")]
+    v = rm2.evaluate(later)
+    # known trips are not re-announced or re-counted after the restart
+    assert v.events == [] and metrics2.counter("risk.guards.daily_loss.critical_failures") == 0
+    assert v.mode == "reduce_only" and set(v.blocked_symbols) == {BTC}
+    assert not rm2.check_order(market(BTC, OrderSide.BUY, "0.001"), later, is_reducing=False).ok
+
+
+def test_clear_reduce_only_is_explicit_and_rebases(tmp_path: Path) -> None:
+    rm, metrics, _ = manager(RiskConfig(max_drawdown_pct=D("10"), max_daily_loss_pct=D("50")),
+                             store=store(tmp_path))
+    rm.start(snap("100000"))
+    assert rm.evaluate(snap("89000")).mode == "reduce_only"
+    # equity recovers: still latched
+    assert rm.evaluate(snap("100000")).mode == "reduce_only"
+    assert rm.evaluate(snap("89000")).mode == "reduce_only"
+    rm.clear_reduce_only()
+    assert not rm.reduce_only and rm.state.peak_equity == D("89000")
+    assert metrics.counter("risk.reduce_only_cleared") == 1
+    s = snap("89000")
+    assert rm.evaluate(s).mode == "normal"
+    assert rm.check_order(market(BTC, OrderSide.BUY, "0.001"), s, is_reducing=False).ok
+    # the clear is persisted too
+    rm2, _, _ = manager(RiskConfig(), store=store(tmp_path))
+    rm2.start(snap("89000"))
+    assert not rm2.reduce_only
+    # a further 10 % from the new baseline trips again
+    assert rm.evaluate(snap("80100")).mode == "reduce_only"
+
+
+def test_halt_latch_survives_restart_and_clears_explicitly(tmp_path: Path) -> None:
+    rm, _, _ = manager(RiskConfig(error_rate_min_calls=4), store=store(tmp_path))
+    rm.start(snap())
+    for _ in range(4):
+        rm.record_api_call(ok=False)
+    assert rm.evaluate(snap()).mode == "halt"
+    rm2, _, _ = manager(RiskConfig(error_rate_min_calls=4), store=store(tmp_path))
+    rm2.start(snap())
+    assert rm2.halted and rm2.evaluate(snap()).mode == "halt"
+    rm2.clear_reduce_only()
+    assert rm2.evaluate(snap()).mode == "normal"
+
+
+def test_config_reduce_only_is_not_cleared_by_the_operator_call() -> None:
+    rm, _, _ = manager(RiskConfig(reduce_only_mode=True))
+    rm.start(snap())
+    rm.clear_reduce_only()
+    assert rm.reduce_only and rm.evaluate(snap()).mode == "reduce_only"
+
+
+def test_malformed_state_fails_closed(tmp_path: Path) -> None:
+    st = store(tmp_path)
+    st.put(STATE_KEY, {"day_start_equity": "not a number", "trips": 7})
+    rm, metrics, _ = manager(store=st)
+    rm.start(snap())
+    assert rm.reduce_only and rm.state.reduce_only_reason == "guard state malformed"
+    assert metrics.counter("risk.state_errors") == 1
+
+
+def test_state_written_only_when_it_changes(tmp_path: Path) -> None:
+    st = store(tmp_path)
+    rm, _, _ = manager(store=st)
+    rm.start(snap())
+    doc = st.get(STATE_KEY)
+    assert doc is not None and doc["peak_equity"] == "100000" and doc["day"] == "2026-03-02"
+    st.delete(STATE_KEY)
+    rm.evaluate(snap("99000"))  # nothing changed worth saving
+    assert st.get(STATE_KEY) is None
+    rm.evaluate(snap("101000"))  # new peak
+    assert st.get(STATE_KEY)["peak_equity"] == "101000"  # type: ignore[index]
+
+
+def test_positions_needed_for_flatten_do_not_block_exits() -> None:
+    rm, _, _ = manager(RiskConfig(actions={"drawdown": "flatten"}, max_daily_loss_pct=D("50")))
+    held = [position(BTC, "0.2", entry="95000")]
+    rm.start(snap("100000", positions=held))
+    s = snap("89000", positions=held)
+    v = rm.evaluate(s)
+    assert "*" in v.flatten
+    assert rm.check_order(market(BTC, OrderSide.SELL, "0.2"), s, is_reducing=True).ok
+    assert rm.check_order(market(BTC, OrderSide.BUY, "0.001"), s, is_reducing=False).rule == "reduce_only"
