@@ -19,6 +19,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=False,
     invoke_without_command=True,
+    pretty_exceptions_show_locals=False,  # a crash must never print locals (credentials)
     help="GPT-Trader: automated trading for Coinbase Advanced Trade (spot live, perps gated).",
 )
 
@@ -77,17 +78,17 @@ def run_bot(
     try:
         config = manager.load(profile, overrides)
         credentials = manager.credentials()
-        configure_logging(
-            level=config.log_level,
-            log_file=Path(config.log_dir) / config.profile / "bot.jsonl",
-            console_level="DEBUG" if verbose else ("INFO" if config.log_level == "DEBUG" else config.log_level),
-        )
         from gpt_trader.orchestration.service_registry import build_registry
 
         registry = build_registry(config, credentials)
     except ConfigError as exc:
         _fail_config(str(exc))
         return 2
+    configure_logging(
+        level=config.log_level,
+        log_file=Path(config.log_dir) / config.profile / "bot.jsonl",
+        console_level="DEBUG" if verbose else ("INFO" if config.log_level == "DEBUG" else config.log_level),
+    )
 
     from gpt_trader.orchestration.perps_bot import PerpsBot
     from gpt_trader.orchestration.summary import print_banner, print_summary

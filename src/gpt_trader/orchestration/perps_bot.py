@@ -292,7 +292,6 @@ class PerpsBot:
             rec = GuardEventRecord(cycle=self.cycle, name=ev.name, action=ev.action, detail=ev.message)
             self.guard_events.append(rec)
             self.events.append("guard_event", msgspec.to_builtins(ev), ts=self.broker.now())
-            log.warning("risk guard", guard=ev.name, action=ev.action, detail=ev.message)
 
     async def _halt(self, verdict: RuntimeVerdict) -> None:
         if self.halted:
