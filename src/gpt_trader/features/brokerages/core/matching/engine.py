@@ -444,6 +444,14 @@ class MatchingEngine:
             raise InsufficientFundsError(
                 f"edit needs {extra} more {w.hold_asset}", reason="INSUFFICIENT_FUND"
             )
+        if new_price != order.limit_price and self._self_trade_ahead(
+            st, order.side, new_price, w.account, new_size - order.filled_size
+        ):
+            order.transition(prior, at=now)
+            raise InvalidOrderError(
+                f"edit to {new_price} would trade against the account's own resting order",
+                reason="SELF_TRADE_PREVENTION",
+            )
         lose_priority = new_price != order.limit_price or new_size > order.size
         if w.in_book and lose_priority:
             self._unbook(w)
@@ -548,6 +556,10 @@ class MatchingEngine:
             and (order_id is None or f.order_id == order_id)
             and (since is None or f.ts >= since)
         ]
+
+    def order_hold(self, account_id: str, order_id: str) -> Decimal:
+        """What an order still reserves (Coinbase `outstanding_hold_amount`), in its hold asset."""
+        return self._owned(account_id, order_id, reason="ORDER_NOT_FOUND").hold
 
     def balances(self, account_id: str) -> list[Balance]:
         acct = self._account(account_id)
@@ -683,6 +695,11 @@ class MatchingEngine:
                     f"{name} {value} is not a multiple of price_increment {product.price_increment}",
                     reason="INVALID_PRICE_PRECISION",
                 )
+        if request.end_time is not None and request.end_time.tzinfo is None:
+            raise InvalidOrderError(
+                f"end_time {request.end_time.isoformat()} must be timezone-aware UTC",
+                reason="INVALID_END_TIME",
+            )
         if (
             request.time_in_force is TimeInForce.GTD
             and request.end_time is not None
@@ -1027,6 +1044,21 @@ class MatchingEngine:
                 if want <= 0:
                     break
         return out
+
+    def _self_trade_ahead(
+        self, st: SymbolState, side: OrderSide, limit: Decimal, account: Account, size: Decimal
+    ) -> bool:
+        """Would a taker of `size` up to `limit` reach one of the account's own resting orders?"""
+        want = size
+        for px, avail, rw, _ in self._iter_liquidity(st, side):
+            if px > limit if side is BUY else px < limit:
+                return False
+            if rw is not None and rw.account is account:
+                return True
+            want -= avail
+            if want <= 0:
+                return False
+        return False
 
     def _walk(self, w: _Working, limit: Decimal | None, now: datetime, ev: list[EngineEvent]) -> bool:
         """Execute a taker against the merged book. Returns True if self-trade prevention stopped it."""
