@@ -167,6 +167,42 @@ def config_check(profile: ProfileOpt = "dev") -> None:
     typer.echo(json.dumps(config.redacted(), indent=2, default=str))
 
 
+# ---------------------------------------------------------------------------------------------
+# Tooling and research commands live in their slices. They are imported only when invoked (the
+# simulator pulls in aiohttp, the backtester numba/pandas), so `perps-bot` itself stays lean.
+_FORWARD = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+
+
+def _forward(ctx: typer.Context, module: str, attr: str, name: str) -> None:
+    import importlib
+
+    target = getattr(importlib.import_module(module), attr)
+    if isinstance(target, typer.Typer):
+        sub = target
+    else:
+        sub = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
+        sub.command(name=name)(target)
+    sub(args=list(ctx.args), prog_name=f"perps-bot {name}")
+
+
+@app.command("exchange-sim", context_settings=_FORWARD, add_help_option=False)
+def exchange_sim(ctx: typer.Context) -> None:
+    """Coinbase-compatible exchange simulator on 127.0.0.1 (REST v3 + WebSocket). --help for options."""
+    _forward(ctx, "gpt_trader.exchange_sim.cli", "exchange_sim_command", "exchange-sim")
+
+
+@app.command("backtest", context_settings=_FORWARD, add_help_option=False)
+def backtest(ctx: typer.Context) -> None:
+    """Backtest a strategy with the fast or the replay engine. --help for options."""
+    _forward(ctx, "gpt_trader.features.backtest.cli", "backtest_command", "backtest")
+
+
+@app.command("data", context_settings=_FORWARD, add_help_option=False)
+def data(ctx: typer.Context) -> None:
+    """Market data store: import, download, synth, gaps. --help for commands."""
+    _forward(ctx, "gpt_trader.features.data.cli", "data_app", "data")
+
+
 def main() -> None:
     app(prog_name="perps-bot")
 
