@@ -164,11 +164,16 @@ class Reconciler:
         self.state = state
         self.settings = settings or ReconcileSettings()
         self._last_mismatch: dict[str, Decimal] = {}
+        self._leave_unsent = False
 
     # ------------------------------------------------------------------ entry points
-    async def startup(self, *, accept_exchange: bool = False, resend: bool = True) -> ReconciliationReport:
+    async def startup(
+        self, *, accept_exchange: bool = False, resend: bool = True, leave_unsent: bool = False
+    ) -> ReconciliationReport:
         """Load, resolve, compare. Raises ReconciliationRefusedError unless positions agree or
-        `accept_exchange` adopts the exchange's view as explicit adjustments."""
+        `accept_exchange` adopts the exchange's view as explicit adjustments. Recorded intents the
+        exchange never received are resent (`resend`), left pending (`leave_unsent`) or failed."""
+        self._leave_unsent = leave_unsent or self.engine.dry_run
         report = ReconciliationReport()
         report.guard_state = self._load_guard_state()
         self._rebuild_positions()
@@ -331,8 +336,8 @@ class Reconciler:
         for stored, request in self.orders.pending_submits():
             coid = stored.client_order_id
             found = await self._retry("get_order_by_client_id", self._by_client_id_fn(coid))
-            if found is None and self.engine.dry_run:
-                # A dry run sends nothing and must not decide the fate of a live intent either.
+            if found is None and self._leave_unsent:
+                # A dry run or an inspection sends nothing and must not decide the fate of a live intent.
                 report.flagged_orders.append(coid)
                 self._correct(
                     report,
@@ -340,7 +345,7 @@ class Reconciler:
                         kind="pending_left_for_live_run",
                         client_order_id=coid,
                         symbol=stored.symbol,
-                        detail="dry run: not resent, not failed",
+                        detail="not at the exchange; left PENDING_SUBMIT for the live bot to resolve",
                     ),
                 )
                 continue
