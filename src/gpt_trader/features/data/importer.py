@@ -39,6 +39,8 @@ def base_asset(symbol: str) -> str:
 def _read_raw(path: Path) -> pd.DataFrame:
     import pandas as pd
 
+    if not path.exists():
+        raise CandleFileError(f"{path}: no such file")
     name = path.name.lower()
     if name.endswith(".parquet") or name.endswith(".pq"):
         return pd.read_parquet(path)
@@ -142,8 +144,6 @@ def _check_spacing(df: pd.DataFrame, granularity: str, origin: str) -> None:
 
 def load_candle_file(path: str | Path, *, symbol: str, granularity: str) -> pd.DataFrame:
     p = Path(path)
-    if not p.exists():
-        raise CandleFileError(f"{p}: no such file")
     return to_canonical(_read_raw(p), symbol=symbol, granularity=granularity, origin=str(p))
 
 

@@ -136,6 +136,8 @@ def _build() -> Any:
             equity[t] = eq
             if pos_ticks != 0:
                 exposure_bars += 1
+            if t == n - 1:
+                break  # nothing decided on the last bar can fill
             if eq > peak:
                 peak = eq
             force_exit = False
@@ -151,8 +153,6 @@ def _build() -> Any:
                 blocked_day = day[t]
                 counters[C_DAILY] += 1
                 force_exit = True
-            if t == n - 1:
-                break
             if pos_ticks != 0:
                 if force_exit or exits[t]:
                     pending = -1

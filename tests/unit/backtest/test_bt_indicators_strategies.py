@@ -1,0 +1,98 @@
+"""Vectorized SMA is bit-identical to the live one; each strategy's `signals` equals its `decide`."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import numpy as np
+import pytest
+from bt_helpers import SHARED_FILES, shared_bars
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gpt_trader.features.backtest.fast.indicators import sma, sma_numpy
+from gpt_trader.features.live_trade.strategies import Action, get_strategy
+from gpt_trader.features.live_trade.strategies.base import sma as live_sma
+from gpt_trader.features.live_trade.strategies.sma_cross import window_mean
+
+prices = st.lists(st.floats(min_value=0.01, max_value=1e6, allow_nan=False), min_size=1, max_size=300)
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=prices, n=st.integers(min_value=1, max_value=60))
+def test_sma_bitwise_equal_to_live(values: list[float], n: int) -> None:
+    x = np.array(values)
+    fast, ref = sma(x, n), sma_numpy(x, n)
+    for t in range(len(values)):
+        if t < n - 1:
+            assert np.isnan(fast[t]) and np.isnan(ref[t])
+        else:
+            live = live_sma(values, n, t + 1)
+            assert fast[t] == live and ref[t] == live and window_mean(values, n, t + 1) == live
+
+
+def test_sma_rejects_bad_window() -> None:
+    with pytest.raises(ValueError, match="window must be >= 1"):
+        sma(np.ones(3), 0)
+
+
+STRATEGIES = [
+    ("sma_cross", {}),
+    ("sma_cross", {"fast": 5, "slow": 13}),
+    ("mean_reversion", {}),
+    ("mean_reversion", {"window": 50, "entry_pct": 1.0, "exit_pct": 0.5}),
+    ("baseline", {}),
+    ("baseline", {"trend_exit": True}),
+]
+
+
+@pytest.mark.parametrize(("name", "params"), STRATEGIES)
+@pytest.mark.parametrize("file", SHARED_FILES[1:4], ids=lambda f: f[0][:12])
+def test_decide_matches_signals(name: str, params: dict[str, object], file: tuple[str, str, str]) -> None:
+    bars = shared_bars(*file)
+    strategy = get_strategy(name, **params)
+    entries, exits = strategy.signals(bars.close)
+    closes = bars.close.tolist()
+    need = strategy.history_needed
+    for t in range(len(closes)):
+        window = closes[max(0, t + 1 - need) : t + 1]
+        flat = strategy.decide("X", window, Decimal(0)).action
+        long = strategy.decide("X", window, Decimal("0.5")).action
+        assert (flat is Action.BUY) == bool(entries[t]), (name, t)
+        assert (long is Action.CLOSE) == bool(exits[t]), (name, t)
+    assert entries.any() or exits.any()
+
+
+def test_sma_cross_definition_and_warmup() -> None:
+    s = get_strategy("sma_cross", fast=2, slow=3)
+    close = np.array([5.0, 4.0, 3.0, 2.0, 3.0, 6.0, 7.0, 5.0, 2.0, 1.0])
+    entries, exits = s.signals(close)
+    # fast = SMA2, slow = SMA3; the first possible signal is at index slow (=3)
+    f = [np.nan, 4.5, 3.5, 2.5, 2.5, 4.5, 6.5, 6.0, 3.5, 1.5]
+    sl = [np.nan, np.nan, 4.0, 3.0, 8 / 3, 11 / 3, 16 / 3, 6.0, 14 / 3, 8 / 3]
+    for t in range(3, 10):
+        assert entries[t] == (f[t] > sl[t] and f[t - 1] <= sl[t - 1])
+        assert exits[t] == (f[t] < sl[t] and f[t - 1] >= sl[t - 1])
+    assert entries.tolist().index(True) == 5 and exits.tolist().index(True) == 8
+    assert s.decide("X", close[:3].tolist(), Decimal(0)).action is Action.HOLD  # still warming up
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "message"),
+    [
+        ("sma_cross", {"fast": 50, "slow": 20}, "need 1 <= fast < slow"),
+        ("mean_reversion", {"window": 1}, "window must be >= 2"),
+        ("mean_reversion", {"entry_pct": 0}, "entry_pct must be in"),
+        ("mean_reversion", {"exit_pct": 5.0}, "need 0 <= exit_pct < entry_pct"),
+        ("sma_cross", {"speed": 1}, "unknown parameter"),
+    ],
+)
+def test_parameter_errors(name: str, params: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        get_strategy(name, **params)
+
+
+def test_strategies_are_registered() -> None:
+    from gpt_trader.features.live_trade.strategies import available_strategies
+
+    assert {"sma_cross", "mean_reversion", "baseline"} <= set(available_strategies())
