@@ -8,6 +8,8 @@ metrics, health and events. Decisions are taken on completed bars only, exactly 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import time as _time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -40,7 +42,7 @@ from gpt_trader.features.monitor.health import write_health
 from gpt_trader.orchestration.live_execution import LiveExecutionEngine, client_order_id_for, stable_intent_id
 from gpt_trader.orchestration.market_monitor import MarketMonitor
 from gpt_trader.orchestration.positions import PositionBook
-from gpt_trader.orchestration.reconciliation import ReconcileSettings, Reconciler
+from gpt_trader.orchestration.reconciliation import Reconciler, ReconcileSettings
 from gpt_trader.orchestration.service_registry import ServiceRegistry
 from gpt_trader.orchestration.session_guard import SessionGuard
 
@@ -127,16 +129,22 @@ class PerpsBot:
     # ------------------------------------------------------------------ start-up
     async def start(self) -> None:
         await self.broker.connect()
-        self.events.append("session_start", {"config": self.config.redacted(), "venue": self.broker.name},
-                           ts=self.broker.now())
+        self.events.append(
+            "session_start", {"config": self.config.redacted(), "venue": self.broker.name}, ts=self.broker.now()
+        )
         products = await self._call("list_products", self.broker.list_products)
         by_symbol = {p.symbol: p for p in products}
         missing = [s for s in self.symbols if s not in by_symbol]
         if missing:
             raise BrokerageError(f"venue {self.broker.name} does not list {missing}; refusing to start")
         self.products = {s: by_symbol[s] for s in self.symbols}
-        self.reconciler = Reconciler(self.execution, self.products, state=self.registry.state,
-                                     settings=ReconcileSettings.from_env())
+        self.reconciler = Reconciler(
+            self.execution,
+            self.products,
+            state=self.registry.state,
+            settings=ReconcileSettings.from_env(),
+            profile=self.config.profile,
+        )
         await self.reconciler.startup()  # raises ReconciliationRefusedError on an unexplained difference
         need = self.strategy.history_needed + 1
         for sym in self.symbols:
@@ -148,8 +156,13 @@ class PerpsBot:
         self.start_equity = snapshot.equity
         self.risk.start(snapshot)
         self._started = True
-        log.info("bot started", venue=self.broker.name, symbols=len(self.symbols), session=self.registry.session_id,
-                 equity=str(snapshot.equity))
+        log.info(
+            "bot started",
+            venue=self.broker.name,
+            symbols=len(self.symbols),
+            session=self.registry.session_id,
+            equity=str(snapshot.equity),
+        )
 
     def _ingest_candles(self, symbol: str, candles: list[Candle], *, initial: bool = False) -> list[Candle]:
         """Append closes of bars that are complete (start + granularity <= now) and newer than held."""
@@ -181,8 +194,9 @@ class PerpsBot:
             except BrokerageError as exc:
                 log.warning("quote unavailable", symbol=sym, error=type(exc).__name__)
             try:
-                self.books[sym] = await self._call("get_order_book",
-                                                   lambda s=sym: self.broker.get_order_book(s, BOOK_DEPTH))
+                self.books[sym] = await self._call(
+                    "get_order_book", lambda s=sym: self.broker.get_order_book(s, BOOK_DEPTH)
+                )
             except BrokerageError as exc:
                 log.warning("order book unavailable", symbol=sym, error=type(exc).__name__)
         balances: list[Balance] = await self._call("list_balances", self.broker.list_balances)
@@ -204,8 +218,9 @@ class PerpsBot:
 
     def _positions(self, venue_positions: list[Position]) -> dict[str, Position]:
         """Perp positions come from the venue; spot positions are the bot's own ledger (what it bought)."""
-        out: dict[str, Position] = {p.symbol: p for p in venue_positions if p.symbol in self.products
-                                    and self.products[p.symbol].is_perpetual}
+        out: dict[str, Position] = {
+            p.symbol: p for p in venue_positions if p.symbol in self.products and self.products[p.symbol].is_perpetual
+        }
         for sym, product in self.products.items():
             if product.is_perpetual:
                 continue
@@ -214,8 +229,14 @@ class PerpsBot:
                 continue
             quote = self.quotes.get(sym)
             mark = quote.mark_price if quote else led.entry_price
-            out[sym] = Position(symbol=sym, size=led.size, entry_price=led.entry_price, mark_price=mark,
-                                realized_pnl=led.realized_pnl, unrealized_pnl=led.unrealized(mark))
+            out[sym] = Position(
+                symbol=sym,
+                size=led.size,
+                entry_price=led.entry_price,
+                mark_price=mark,
+                realized_pnl=led.realized_pnl,
+                unrealized_pnl=led.unrealized(mark),
+            )
         return out
 
     def _equity(self, balances: list[Balance], positions: dict[str, Position]) -> tuple[Decimal, Decimal]:
@@ -223,8 +244,11 @@ class PerpsBot:
         quote_ccy = {p.quote_asset for p in self.products.values()}
         cash = sum((b.total for b in balances if b.asset in quote_ccy), ZERO)
         available = sum((b.available for b in balances if b.asset in quote_ccy), ZERO)
-        marks = {p.base_asset: self.quotes[s].mark_price for s, p in self.products.items()
-                 if not p.is_perpetual and s in self.quotes}
+        marks = {
+            p.base_asset: self.quotes[s].mark_price
+            for s, p in self.products.items()
+            if not p.is_perpetual and s in self.quotes
+        }
         held = sum((b.total * marks[b.asset] for b in balances if b.asset in marks), ZERO)
         perp_upnl = sum((p.unrealized_pnl for s, p in positions.items() if self.products[s].is_perpetual), ZERO)
         return available, cash + held + perp_upnl
@@ -261,9 +285,7 @@ class PerpsBot:
             try:
                 candles = await self._call(
                     "get_candles",
-                    lambda s=sym: self.broker.get_candles(
-                        s, self.granularity_s, start=self.last_bar.get(s), limit=350
-                    ),
+                    lambda s=sym: self.broker.get_candles(s, self.granularity_s, start=self.last_bar.get(s), limit=350),
                 )
             except BrokerageError as exc:
                 log.warning("candles unavailable", symbol=sym, error=type(exc).__name__)
@@ -284,8 +306,16 @@ class PerpsBot:
 
     async def _fallback_snapshot(self, now: datetime) -> AccountSnapshot:
         equity = self.last_equity if self.last_equity is not None else ZERO
-        return AccountSnapshot(now=now, equity=equity, cash=ZERO, positions={}, quotes=dict(self.quotes),
-                               books=dict(self.books), open_orders=[], products=dict(self.products))
+        return AccountSnapshot(
+            now=now,
+            equity=equity,
+            cash=ZERO,
+            positions={},
+            quotes=dict(self.quotes),
+            books=dict(self.books),
+            open_orders=[],
+            products=dict(self.products),
+        )
 
     def _record_verdict(self, verdict: RuntimeVerdict) -> None:
         for ev in verdict.events:
@@ -316,10 +346,19 @@ class PerpsBot:
         bar_key = bar.start.strftime("%Y%m%dT%H%M%S")
         if decision.action is Action.HOLD:
             return
-        self.events.append("decision", {"action": decision.action.value, "reason": decision.reason,
-                                        "confidence": decision.confidence, "bar": bar.start.isoformat(),
-                                        "close": str(bar.close), "position": str(size)},
-                           ts=self.broker.now(), symbol=sym)
+        self.events.append(
+            "decision",
+            {
+                "action": decision.action.value,
+                "reason": decision.reason,
+                "confidence": decision.confidence,
+                "bar": bar.start.isoformat(),
+                "close": str(bar.close),
+                "position": str(size),
+            },
+            ts=self.broker.now(),
+            symbol=sym,
+        )
         log.info("decision", symbol=sym, action=decision.action.value, reason=decision.reason)
 
         reducing = decision.action is Action.CLOSE or (
@@ -331,8 +370,9 @@ class PerpsBot:
         blocked = self._entry_block_reason(sym, snapshot, verdict, window_open)
         if blocked:
             self.metrics.inc("entries.blocked")
-            self.events.append("entry_blocked", {"reason": blocked, "action": decision.action.value},
-                               ts=self.broker.now(), symbol=sym)
+            self.events.append(
+                "entry_blocked", {"reason": blocked, "action": decision.action.value}, ts=self.broker.now(), symbol=sym
+            )
             log.info("entry blocked", symbol=sym, reason=blocked)
             return
         await self._open_position(sym, decision, snapshot, verdict, bar_key)
@@ -364,9 +404,15 @@ class PerpsBot:
         if side is OrderSide.SELL and not product.is_perpetual:
             log.info("spot cannot open a short; ignoring SELL entry", symbol=sym)
             return
-        qty = self.sizer.size(symbol=sym, decision=decision, product=product, price=quote.mark_price,
-                              equity=snapshot.equity, volatility=self._volatility(sym),
-                              trade_history=self.positions.trade_history())
+        qty = self.sizer.size(
+            symbol=sym,
+            decision=decision,
+            product=product,
+            price=quote.mark_price,
+            equity=snapshot.equity,
+            volatility=self._volatility(sym),
+            trade_history=self.positions.trade_history(),
+        )
         scale = verdict.entry_scale.get(sym)
         if scale is not None and scale < 1:
             from gpt_trader.features.brokerages.core.quantization import quantize_size
@@ -375,8 +421,9 @@ class PerpsBot:
         if qty <= 0:
             self.events.append("sizing_zero", {"reason": decision.reason}, ts=self.broker.now(), symbol=sym)
             return
-        request = OrderRequest(symbol=sym, side=side, order_type=OrderType.MARKET, size=qty,
-                               time_in_force=TimeInForce.IOC)
+        request = OrderRequest(
+            symbol=sym, side=side, order_type=OrderType.MARKET, size=qty, time_in_force=TimeInForce.IOC
+        )
         await self._submit(request, snapshot, intent_id=f"{sym}:{bar_key}:{decision.action.value}", reducing=False)
 
     async def _close_position(self, sym: str, snapshot: AccountSnapshot, *, reason: str, bar_key: str) -> None:
@@ -384,12 +431,20 @@ class PerpsBot:
         if position is None or position.size == 0:
             return
         side = OrderSide.SELL if position.size > 0 else OrderSide.BUY
-        request = OrderRequest(symbol=sym, side=side, order_type=OrderType.MARKET, size=abs(position.size),
-                               time_in_force=TimeInForce.IOC, reduce_only=True)
+        request = OrderRequest(
+            symbol=sym,
+            side=side,
+            order_type=OrderType.MARKET,
+            size=abs(position.size),
+            time_in_force=TimeInForce.IOC,
+            reduce_only=True,
+        )
         log.info("closing position", symbol=sym, size=str(position.size), reason=reason)
         await self._submit(request, snapshot, intent_id=f"{sym}:{bar_key}:CLOSE", reducing=True)
 
-    async def _submit(self, request: OrderRequest, snapshot: AccountSnapshot, *, intent_id: str, reducing: bool) -> None:
+    async def _submit(
+        self, request: OrderRequest, snapshot: AccountSnapshot, *, intent_id: str, reducing: bool
+    ) -> None:
         request = msgspec.structs.replace(
             request,
             client_order_id=client_order_id_for(
@@ -399,22 +454,30 @@ class PerpsBot:
         result = self.risk.check_order(request, snapshot, is_reducing=reducing)
         if not result.ok:
             self.metrics.inc("orders.risk_rejected")
-            record = {"rule": result.rule, "reason": result.reason, "details": result.details,
-                      "symbol": request.symbol, "side": request.side.value, "size": str(request.size)}
+            record = {
+                "rule": result.rule,
+                "reason": result.reason,
+                "details": result.details,
+                "symbol": request.symbol,
+                "side": request.side.value,
+                "size": str(request.size),
+            }
             self.risk_rejections.append(record)
             self.events.append("risk_rejected", record, ts=self.broker.now(), symbol=request.symbol)
-            log.warning("order refused by pre-trade check", symbol=request.symbol, rule=result.rule,
-                        reason=result.reason)
+            log.warning(
+                "order refused by pre-trade check", symbol=request.symbol, rule=result.rule, reason=result.reason
+            )
             return
-        self.events.append("risk_passed", {"client_order_id": request.client_order_id}, ts=self.broker.now(),
-                           symbol=request.symbol)
+        self.events.append(
+            "risk_passed", {"client_order_id": request.client_order_id}, ts=self.broker.now(), symbol=request.symbol
+        )
         await self.execution.submit(result.request, intent_id=intent_id)
 
     def _volatility(self, sym: str) -> float | None:
         closes = list(self.history.get(sym, ()))
         if len(closes) < 3:
             return None
-        rets = [(b / a) - 1.0 for a, b in zip(closes[:-1], closes[1:], strict=True) if a]
+        rets = [(b / a) - 1.0 for a, b in itertools.pairwise(closes) if a]
         if len(rets) < 2:
             return None
         mean = sum(rets) / len(rets)
@@ -428,9 +491,15 @@ class PerpsBot:
             self.metrics.set_gauge("account.equity_usd", float(snapshot.equity))
         self.metrics.set_gauge("orders.working", float(len(self.execution.tracked)))
         self.metrics.set_gauge("risk.reduce_only", 1.0 if self.risk.reduce_only else 0.0)
-        self.metrics.write_json(self.config.metrics_dir / "metrics.json",
-                                extra={"cycle": self.cycle, "session_id": self.registry.session_id,
-                                       "profile": self.config.profile, "venue_time": now.isoformat()})
+        self.metrics.write_json(
+            self.config.metrics_dir / "metrics.json",
+            extra={
+                "cycle": self.cycle,
+                "session_id": self.registry.session_id,
+                "profile": self.config.profile,
+                "venue_time": now.isoformat(),
+            },
+        )
         write_health(self.config.health_path, self.health())
 
     def health(self) -> dict[str, Any]:
@@ -454,8 +523,9 @@ class PerpsBot:
         }
 
     # ------------------------------------------------------------------ the loop
-    async def run(self, *, cycles: int | None = None, interval_s: float | None = None,
-                  market_step_s: float | None = None) -> None:
+    async def run(
+        self, *, cycles: int | None = None, interval_s: float | None = None, market_step_s: float | None = None
+    ) -> None:
         """Run cycles until `cycles` are done or a stop is requested.
 
         On a simulated venue the bot advances the venue's clock by `market_step_s` per cycle (the
@@ -463,8 +533,8 @@ class PerpsBot:
         """
         interval = self.config.cycle_interval_s if interval_s is None else interval_s
         simulated = isinstance(self.broker, SimulatedVenue)
-        step = market_step_s if market_step_s is not None else (
-            self.config.mock.market_step_s if simulated else interval
+        step = (
+            market_step_s if market_step_s is not None else (self.config.mock.market_step_s if simulated else interval)
         )
         try:
             if not self._started:
@@ -478,10 +548,8 @@ class PerpsBot:
                     await self.broker.advance_time(step)  # type: ignore[attr-defined]
                 remaining = interval - (_time.monotonic() - started)
                 if remaining > 0:
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stop.wait(), timeout=remaining)
-                    except TimeoutError:
-                        pass
         finally:
             await self.shutdown()
 
@@ -496,8 +564,11 @@ class PerpsBot:
             await self.execution.poll()
         except BrokerageError as exc:
             log.warning("shutdown order handling failed", error=type(exc).__name__)
-        self.events.append("session_end", {"cycles": self.cycle, "halted": self.halted,
-                                           "halt_reason": self.halt_reason}, ts=self.broker.now())
+        self.events.append(
+            "session_end",
+            {"cycles": self.cycle, "halted": self.halted, "halt_reason": self.halt_reason},
+            ts=self.broker.now(),
+        )
         await self._finish_cycle(None)
         await self.broker.close()
         log.info("bot stopped", cycles=self.cycle, halted=self.halted)

@@ -154,6 +154,7 @@ class Reconciler:
         *,
         state: StateStoreProtocol | None = None,
         settings: ReconcileSettings | None = None,
+        profile: str | None = None,
     ) -> None:
         self.engine = engine
         self.broker = engine.broker
@@ -165,6 +166,7 @@ class Reconciler:
         self.settings = settings or ReconcileSettings()
         self._last_mismatch: dict[str, Decimal] = {}
         self._leave_unsent = False
+        self.profile = profile
 
     # ------------------------------------------------------------------ entry points
     async def startup(
@@ -184,7 +186,7 @@ class Reconciler:
         await self._compare_positions(report, accept_exchange=accept_exchange, settle_rounds=3)
         self._finish("startup", report)
         if not report.ok:
-            raise ReconciliationRefusedError(report)
+            raise ReconciliationRefusedError(report, profile=self.profile)
         return report
 
     async def periodic(self) -> ReconciliationReport:

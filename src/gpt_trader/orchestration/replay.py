@@ -233,3 +233,27 @@ async def replay_session(
                     )
                 )
     return report
+
+
+async def run_replay(
+    db_path: str | Path,
+    session_id: str,
+    *,
+    parquet_root: str | Path | None = None,
+    parquet_source: str | None = None,
+    strategy_override: dict[str, Any] | None = None,
+) -> ReplayReport:
+    """Open a profile's store read-only (no session of its own is written) and replay one session."""
+    from gpt_trader.persistence.event_store import EventStore
+    from gpt_trader.persistence.sqlite import open_database
+
+    conn = open_database(db_path)
+    try:
+        events = EventStore(conn, session_id=f"replay-of-{session_id}")
+        config = session_config(events, session_id)
+        source = await source_for_session(
+            config, session_end(events, session_id), parquet_root=parquet_root, parquet_source=parquet_source
+        )
+        return await replay_session(events, session_id, source, strategy_override=strategy_override)
+    finally:
+        conn.close()
