@@ -15,13 +15,13 @@ import time
 
 HEAVY = ("pandas", "sklearn", "numba", "numpy", "sqlalchemy", "plotly", "matplotlib", "polars", "pyarrow", "aiohttp")
 
-CHILD = r"""
+CHILD = rf"""
 import sys, json
 from gpt_trader.cli import run_bot
 code = run_bot("dev", dev_fast=True)
-heavy = [m for m in %r if m in sys.modules]
-print("@@" + json.dumps({"exit": code, "heavy": heavy}), file=sys.stderr)
-""" % (HEAVY,)
+heavy = [m for m in {HEAVY!r} if m in sys.modules]
+print("@@" + json.dumps({{"exit": code, "heavy": heavy}}), file=sys.stderr)
+"""
 
 
 def main() -> int:

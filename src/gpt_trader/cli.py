@@ -126,9 +126,18 @@ def main_callback(
     """Without a command: run the bot (same options as `perps-bot run`)."""
     if ctx.invoked_subcommand is not None:
         return
-    code = run_bot(profile, dev_fast=dev_fast, cycles=cycles, interval=interval, dry_run=dry_run, symbols=symbols,
-                   reduce_only=reduce_only, clear_reduce_only=clear_reduce_only, log_level=log_level,
-                   verbose=verbose)
+    code = run_bot(
+        profile,
+        dev_fast=dev_fast,
+        cycles=cycles,
+        interval=interval,
+        dry_run=dry_run,
+        symbols=symbols,
+        reduce_only=reduce_only,
+        clear_reduce_only=clear_reduce_only,
+        log_level=log_level,
+        verbose=verbose,
+    )
     raise typer.Exit(code=code)
 
 
@@ -146,9 +155,18 @@ def run_command(
     verbose: VerboseOpt = False,
 ) -> None:
     """Run the trading bot on a profile."""
-    code = run_bot(profile, dev_fast=dev_fast, cycles=cycles, interval=interval, dry_run=dry_run, symbols=symbols,
-                   reduce_only=reduce_only, clear_reduce_only=clear_reduce_only, log_level=log_level,
-                   verbose=verbose)
+    code = run_bot(
+        profile,
+        dev_fast=dev_fast,
+        cycles=cycles,
+        interval=interval,
+        dry_run=dry_run,
+        symbols=symbols,
+        reduce_only=reduce_only,
+        clear_reduce_only=clear_reduce_only,
+        log_level=log_level,
+        verbose=verbose,
+    )
     raise typer.Exit(code=code)
 
 

@@ -333,8 +333,9 @@ class ConfigManager:
     # -- profile files
     @staticmethod
     def available_profiles() -> list[str]:
-        return sorted(p.name[:-5] for p in resources.files("gpt_trader.config.profiles").iterdir()
-                      if p.name.endswith(".yaml"))
+        return sorted(
+            p.name[:-5] for p in resources.files("gpt_trader.config.profiles").iterdir() if p.name.endswith(".yaml")
+        )
 
     def _read_profile(self, profile: str) -> tuple[str, dict[str, Any]]:
         if profile.endswith((".yaml", ".yml")) or "/" in profile:
@@ -433,7 +434,11 @@ class ConfigManager:
             f"profile {name}",
         )
         allowed = _allowed_for(path[:-1], path[-1]) if path else None
-        shown = "<hidden>" if any(s in key for s in ("key", "secret")) and "limits" not in key else (str(value) if isinstance(value, Decimal) else repr(value))
+        shown = (
+            "<hidden>"
+            if any(s in key for s in ("key", "secret")) and "limits" not in key
+            else (str(value) if isinstance(value, Decimal) else repr(value))
+        )
         text = f"invalid config: {key} = {shown} (from {source}): {detail}"
         if allowed:
             text += f"; allowed: {allowed}"

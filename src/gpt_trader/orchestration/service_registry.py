@@ -62,8 +62,12 @@ def build_broker(config: BotConfig, credentials: Credentials, notices: list[str]
             from gpt_trader.features.brokerages.core.matching import FeeSchedule
 
             fees = FeeSchedule.flat(
-                maker=config.mock.maker_fee_rate if config.mock.maker_fee_rate is not None else config.mock.taker_fee_rate,
-                taker=config.mock.taker_fee_rate if config.mock.taker_fee_rate is not None else config.mock.maker_fee_rate,
+                maker=config.mock.maker_fee_rate
+                if config.mock.maker_fee_rate is not None
+                else config.mock.taker_fee_rate,
+                taker=config.mock.taker_fee_rate
+                if config.mock.taker_fee_rate is not None
+                else config.mock.maker_fee_rate,
             )
         return MockBroker(
             symbols=list(config.symbols),

@@ -41,8 +41,9 @@ def print_banner(registry: ServiceRegistry) -> None:
 
 
 def print_summary(bot: PerpsBot) -> None:
-    table = Table(title=f"Session {bot.registry.session_id} — {bot.cycle} cycles on {bot.broker.name}",
-                  title_justify="left")
+    table = Table(
+        title=f"Session {bot.registry.session_id} — {bot.cycle} cycles on {bot.broker.name}", title_justify="left"
+    )
     for col in ("symbol", "orders", "fills", "fees", "realized PnL", "unrealized", "position"):
         table.add_column(col, justify="right" if col != "symbol" else "left")
     orders_by_symbol: dict[str, int] = {}
@@ -65,8 +66,16 @@ def print_summary(bot: PerpsBot) -> None:
         totals["pnl"] += pnl  # type: ignore[operator]
         totals["upnl"] += upnl  # type: ignore[operator]
         table.add_row(sym, str(n_orders), str(fills), _money(fees), _money(pnl), _money(upnl), f"{size.normalize()}")
-    table.add_row("TOTAL", str(totals["orders"]), str(totals["fills"]), _money(totals["fees"]),  # type: ignore[arg-type]
-                  _money(totals["pnl"]), _money(totals["upnl"]), "", style="bold")  # type: ignore[arg-type]
+    table.add_row(
+        "TOTAL",
+        str(totals["orders"]),
+        str(totals["fills"]),
+        _money(totals["fees"]),  # type: ignore[arg-type]
+        _money(totals["pnl"]),
+        _money(totals["upnl"]),
+        "",
+        style="bold",
+    )  # type: ignore[arg-type]
     console.print(table)
     if bot.guard_events or bot.risk_rejections:
         events = Table(title="Guard events and risk refusals", title_justify="left")
@@ -84,5 +93,7 @@ def print_summary(bot: PerpsBot) -> None:
         console.print(f"Equity: {_money(start)} -> {_money(end)} ({_money(end - start)})")
     if bot.halted:
         console.print(f"[bold red]HALTED by risk guard: {bot.halt_reason}[/bold red]")
-    console.print(f"Data: {bot.config.store_dir}  metrics: {bot.config.metrics_dir / 'metrics.json'}  "
-                  f"health: {bot.config.health_path}  logs: {bot.config.log_dir}/{bot.config.profile}/bot.jsonl")
+    console.print(
+        f"Data: {bot.config.store_dir}  metrics: {bot.config.metrics_dir / 'metrics.json'}  "
+        f"health: {bot.config.health_path}  logs: {bot.config.log_dir}/{bot.config.profile}/bot.jsonl"
+    )

@@ -19,8 +19,12 @@ from gpt_trader.orchestration.service_registry import build_registry
 
 
 def _config(tmp_path: Path, **overrides: object) -> BotConfig:
-    base = {"data_root": str(tmp_path / "data"), "log_dir": str(tmp_path / "logs"), "cycles": 150,
-            "cycle_interval_s": 0.001}
+    base = {
+        "data_root": str(tmp_path / "data"),
+        "log_dir": str(tmp_path / "logs"),
+        "cycles": 150,
+        "cycle_interval_s": 0.001,
+    }
     return ConfigManager(env={}, dotenv_path=None).load("dev", {**base, **overrides})
 
 
@@ -78,7 +82,11 @@ def test_sigterm_finishes_cycle_and_exits_zero(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COINBASE_", "RISK_"))}
     proc = subprocess.Popen(
         [sys.executable, "-m", "gpt_trader.cli", "--profile", "dev", "--cycles", "100000", "--interval", "0.05"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     health = tmp_path / "var/data/perps_bot/dev/health.json"
     deadline = time.monotonic() + 60

@@ -20,8 +20,15 @@ S = OrderStatus
 
 
 def _order(status: OrderStatus = S.PENDING_SUBMIT) -> Order:
-    return Order(order_id="o1", client_order_id="c1", symbol="BTC-USD", side=OrderSide.BUY,
-                 order_type=OrderType.LIMIT, size=Decimal("1"), status=status)
+    return Order(
+        order_id="o1",
+        client_order_id="c1",
+        symbol="BTC-USD",
+        side=OrderSide.BUY,
+        order_type=OrderType.LIMIT,
+        size=Decimal("1"),
+        status=status,
+    )
 
 
 def test_happy_path_lifecycle() -> None:
@@ -43,8 +50,14 @@ def test_terminal_states_are_final(terminal: OrderStatus) -> None:
 
 @pytest.mark.parametrize(
     ("src", "dst"),
-    [(S.PENDING_SUBMIT, S.PENDING_CANCEL), (S.OPEN, S.OPEN), (S.OPEN, S.REJECTED), (S.PENDING_SUBMIT, S.PENDING_AMEND),
-     (S.PENDING_CANCEL, S.PENDING_AMEND), (S.PENDING_AMEND, S.REJECTED)],
+    [
+        (S.PENDING_SUBMIT, S.PENDING_CANCEL),
+        (S.OPEN, S.OPEN),
+        (S.OPEN, S.REJECTED),
+        (S.PENDING_SUBMIT, S.PENDING_AMEND),
+        (S.PENDING_CANCEL, S.PENDING_AMEND),
+        (S.PENDING_AMEND, S.REJECTED),
+    ],
 )
 def test_illegal_moves_rejected_and_not_applied(src: OrderStatus, dst: OrderStatus) -> None:
     o = _order(src)
@@ -71,11 +84,29 @@ def test_remaining_size() -> None:
         ({"order_type": OrderType.MARKET}, "INVALID_SIZE"),
         ({"order_type": OrderType.LIMIT, "size": Decimal("1")}, "INVALID_LIMIT_PRICE"),
         ({"order_type": OrderType.STOP_LIMIT, "size": Decimal("1"), "limit_price": Decimal("1")}, "INVALID_STOP_PRICE"),
-        ({"order_type": OrderType.BRACKET, "size": Decimal("1"), "limit_price": Decimal("1")}, "INVALID_BRACKET_PRICES"),
-        ({"order_type": OrderType.LIMIT, "size": Decimal("1"), "limit_price": Decimal("1"),
-          "time_in_force": TimeInForce.GTD}, "INVALID_END_TIME"),
-        ({"order_type": OrderType.LIMIT, "size": Decimal("1"), "limit_price": Decimal("1"),
-          "time_in_force": TimeInForce.IOC, "post_only": True}, "INVALID_POST_ONLY"),
+        (
+            {"order_type": OrderType.BRACKET, "size": Decimal("1"), "limit_price": Decimal("1")},
+            "INVALID_BRACKET_PRICES",
+        ),
+        (
+            {
+                "order_type": OrderType.LIMIT,
+                "size": Decimal("1"),
+                "limit_price": Decimal("1"),
+                "time_in_force": TimeInForce.GTD,
+            },
+            "INVALID_END_TIME",
+        ),
+        (
+            {
+                "order_type": OrderType.LIMIT,
+                "size": Decimal("1"),
+                "limit_price": Decimal("1"),
+                "time_in_force": TimeInForce.IOC,
+                "post_only": True,
+            },
+            "INVALID_POST_ONLY",
+        ),
         ({"order_type": OrderType.LIMIT, "quote_size": Decimal("10"), "limit_price": Decimal("1")}, "INVALID_SIZE"),
         ({"order_type": OrderType.MARKET, "size": Decimal("-1")}, "INVALID_SIZE"),
     ],
@@ -88,5 +119,11 @@ def test_request_shape_validation(kwargs: dict, reason: str) -> None:
 
 
 def test_valid_request_passes() -> None:
-    OrderRequest(symbol="BTC-USD", side=OrderSide.SELL, order_type=OrderType.LIMIT, size=Decimal("0.1"),
-                 limit_price=Decimal("100"), post_only=True).validate()
+    OrderRequest(
+        symbol="BTC-USD",
+        side=OrderSide.SELL,
+        order_type=OrderType.LIMIT,
+        size=Decimal("0.1"),
+        limit_price=Decimal("100"),
+        post_only=True,
+    ).validate()

@@ -21,7 +21,11 @@ def test_bad_config_exit_code_2(tmp_path: Path, args: list[str], env: dict[str, 
     base_env = {k: v for k, v in __import__("os").environ.items() if not k.startswith(("COINBASE_", "RISK_"))}
     proc = subprocess.run(
         [sys.executable, "-m", "gpt_trader.cli", *args],
-        cwd=tmp_path, env={**base_env, **env}, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        env={**base_env, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2, proc.stderr
     assert needle in proc.stderr
@@ -29,7 +33,12 @@ def test_bad_config_exit_code_2(tmp_path: Path, args: list[str], env: dict[str, 
 
 
 def test_config_check_prints_effective_config(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "gpt_trader.cli", "config-check", "--profile", "canary"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "gpt_trader.cli", "config-check", "--profile", "canary"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert '"max_daily_loss_usd": "10"' in proc.stdout

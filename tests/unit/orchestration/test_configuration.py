@@ -5,7 +5,18 @@ import pytest
 
 from gpt_trader.orchestration.configuration import ConfigError, ConfigManager, load_symbol_limits, read_dotenv
 
-TOP10 = ["BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD", "LTC-USD", "ADA-USD", "DOGE-USD", "BCH-USD", "AVAX-USD", "LINK-USD"]
+TOP10 = [
+    "BTC-USD",
+    "ETH-USD",
+    "SOL-USD",
+    "XRP-USD",
+    "LTC-USD",
+    "ADA-USD",
+    "DOGE-USD",
+    "BCH-USD",
+    "AVAX-USD",
+    "LINK-USD",
+]
 
 
 def mgr(env: dict[str, str] | None = None, dotenv: Path | None = None) -> ConfigManager:
@@ -22,7 +33,9 @@ def test_profiles_have_the_promised_values() -> None:
     assert canary.risk.max_daily_loss_usd == Decimal("10")
     assert canary.risk.symbol_limits["BTC-USD"].max_position_size == Decimal("0.01")
     assert canary.trading_window is not None and (canary.trading_window.start, canary.trading_window.end) == (
-        "14:00", "15:00")
+        "14:00",
+        "15:00",
+    )
     assert canary.risk.circuit_breakers_enabled
     assert m.load("prod").broker == "coinbase"
     assert m.load("demo").broker == "paper"
@@ -52,8 +65,12 @@ def test_precedence_profile_env_cli(tmp_path: Path) -> None:
 
 def test_every_env_override_is_applied() -> None:
     env = {
-        "RISK_MAX_DAILY_LOSS_PCT": "1.5", "RISK_REDUCE_ONLY_MODE": "1", "RISK_MAX_LEVERAGE": "3",
-        "COINBASE_API_MODE": "advanced", "COINBASE_AUTH_TYPE": "hmac", "COINBASE_ENABLE_DERIVATIVES": "true",
+        "RISK_MAX_DAILY_LOSS_PCT": "1.5",
+        "RISK_REDUCE_ONLY_MODE": "1",
+        "RISK_MAX_LEVERAGE": "3",
+        "COINBASE_API_MODE": "advanced",
+        "COINBASE_AUTH_TYPE": "hmac",
+        "COINBASE_ENABLE_DERIVATIVES": "true",
     }
     cfg = mgr(env).load("canary")
     assert cfg.risk.max_daily_loss_pct == Decimal("1.5") and cfg.risk.reduce_only_mode
@@ -64,8 +81,9 @@ def test_every_env_override_is_applied() -> None:
 
 
 def test_credentials_from_env_never_shown() -> None:
-    creds = mgr({"COINBASE_PROD_CDP_API_KEY": "organizations/x/apiKeys/y",
-                 "COINBASE_PROD_CDP_PRIVATE_KEY": "TOPSECRETPEM"}).credentials()
+    creds = mgr(
+        {"COINBASE_PROD_CDP_API_KEY": "organizations/x/apiKeys/y", "COINBASE_PROD_CDP_PRIVATE_KEY": "TOPSECRETPEM"}
+    ).credentials()
     assert creds.has_cdp and not creds.has_hmac
     assert "TOPSECRETPEM" not in repr(creds) and "TOPSECRETPEM" not in str(creds)
     assert "organizations/x" not in repr(creds)

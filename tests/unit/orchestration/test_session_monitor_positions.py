@@ -37,8 +37,17 @@ def test_market_monitor_staleness() -> None:
 
 
 def _fill(side: OrderSide, size: str, price: str, fee: str = "0", n: int = 0) -> Fill:
-    return Fill(trade_id=f"t{n}{side.value}{size}{price}", order_id="o", symbol="BTC-USD", side=side,
-                price=Decimal(price), size=Decimal(size), fee=Decimal(fee), liquidity=Liquidity.TAKER, ts=T0)
+    return Fill(
+        trade_id=f"t{n}{side.value}{size}{price}",
+        order_id="o",
+        symbol="BTC-USD",
+        side=side,
+        price=Decimal(price),
+        size=Decimal(size),
+        fee=Decimal(fee),
+        liquidity=Liquidity.TAKER,
+        ts=T0,
+    )
 
 
 def test_position_ledger_average_cost_and_round_trip() -> None:

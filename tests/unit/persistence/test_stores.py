@@ -34,20 +34,44 @@ def test_database_uses_wal_and_full_sync(conn: sqlite3.Connection) -> None:
 
 def test_order_intent_then_ack_then_fill(conn: sqlite3.Connection) -> None:
     store = OrdersStore(conn)
-    req = OrderRequest(symbol="BTC-USD", side=OrderSide.BUY, order_type=OrderType.MARKET, size=Decimal("0.001"),
-                       client_order_id="coid-1")
+    req = OrderRequest(
+        symbol="BTC-USD",
+        side=OrderSide.BUY,
+        order_type=OrderType.MARKET,
+        size=Decimal("0.001"),
+        client_order_id="coid-1",
+    )
     assert store.record_intent(req, intent_id="i1", session_id="s1", at=T0)
     assert not store.record_intent(req, intent_id="i1", session_id="s1", at=T0)  # same id: nothing new
     assert store.get("coid-1").status is OrderStatus.PENDING_SUBMIT
-    order = Order(order_id="X1", client_order_id="coid-1", symbol="BTC-USD", side=OrderSide.BUY,
-                  order_type=OrderType.MARKET, size=Decimal("0.001"), status=OrderStatus.FILLED,
-                  filled_size=Decimal("0.001"), avg_fill_price=Decimal("100.5"), fees=Decimal("0.01"))
+    order = Order(
+        order_id="X1",
+        client_order_id="coid-1",
+        symbol="BTC-USD",
+        side=OrderSide.BUY,
+        order_type=OrderType.MARKET,
+        size=Decimal("0.001"),
+        status=OrderStatus.FILLED,
+        filled_size=Decimal("0.001"),
+        avg_fill_price=Decimal("100.5"),
+        fees=Decimal("0.01"),
+    )
     store.update_from_order(order, at=T0)
     got = store.get("coid-1")
     assert got.status is OrderStatus.FILLED and got.order_id == "X1" and got.avg_fill_price == Decimal("100.5")
     assert store.transitions("coid-1") == [(None, "PENDING_SUBMIT"), ("PENDING_SUBMIT", "FILLED")]
-    fill = Fill(trade_id="T1", order_id="X1", client_order_id="coid-1", symbol="BTC-USD", side=OrderSide.BUY,
-                price=Decimal("100.5"), size=Decimal("0.001"), fee=Decimal("0.01"), liquidity=Liquidity.TAKER, ts=T0)
+    fill = Fill(
+        trade_id="T1",
+        order_id="X1",
+        client_order_id="coid-1",
+        symbol="BTC-USD",
+        side=OrderSide.BUY,
+        price=Decimal("100.5"),
+        size=Decimal("0.001"),
+        fee=Decimal("0.01"),
+        liquidity=Liquidity.TAKER,
+        ts=T0,
+    )
     assert store.add_fills([fill, fill]) == [fill]
     assert store.add_fills([fill]) == []
     assert store.fills(order_id="X1") == [fill]
@@ -56,8 +80,14 @@ def test_order_intent_then_ack_then_fill(conn: sqlite3.Connection) -> None:
 
 def test_update_unknown_order_is_an_error(conn: sqlite3.Connection) -> None:
     store = OrdersStore(conn)
-    order = Order(order_id="X", client_order_id="never", symbol="BTC-USD", side=OrderSide.BUY,
-                  order_type=OrderType.MARKET, size=Decimal("1"))
+    order = Order(
+        order_id="X",
+        client_order_id="never",
+        symbol="BTC-USD",
+        side=OrderSide.BUY,
+        order_type=OrderType.MARKET,
+        size=Decimal("1"),
+    )
     with pytest.raises(KeyError):
         store.update_from_order(order, at=T0)
 

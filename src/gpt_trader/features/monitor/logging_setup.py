@@ -43,7 +43,11 @@ class _Tee:
 
 
 def configure_logging(
-    *, level: str = "INFO", log_file: Path | None = None, console_level: str | None = None, console: TextIO | None = None
+    *,
+    level: str = "INFO",
+    log_file: Path | None = None,
+    console_level: str | None = None,
+    console: TextIO | None = None,
 ) -> None:
     file_level = _LEVELS[level.upper()]
     con_level = _LEVELS[(console_level or level).upper()]

@@ -333,10 +333,14 @@ class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
             raise InvalidOrderError("BRACKET needs stop_trigger_price > 0", reason="INVALID_BRACKET_PRICES")
         if self.time_in_force is TimeInForce.GTD and self.end_time is None:
             raise InvalidOrderError("GTD needs end_time", reason="INVALID_END_TIME")
-        if self.post_only and (self.order_type is not OrderType.LIMIT or self.time_in_force not in (
-            TimeInForce.GTC,
-            TimeInForce.GTD,
-        )):
+        if self.post_only and (
+            self.order_type is not OrderType.LIMIT
+            or self.time_in_force
+            not in (
+                TimeInForce.GTC,
+                TimeInForce.GTD,
+            )
+        ):
             raise InvalidOrderError("post_only needs a GTC/GTD limit order", reason="INVALID_POST_ONLY")
         if self.order_type is OrderType.MARKET and self.time_in_force not in (TimeInForce.IOC, TimeInForce.GTC):
             raise InvalidOrderError("market orders are IOC", reason="UNSUPPORTED_ORDER_CONFIGURATION")
@@ -510,7 +514,9 @@ class Broker(Protocol):
 
     async def cancel_orders(self, order_ids: Sequence[str]) -> dict[str, bool]: ...
 
-    async def edit_order(self, order_id: str, *, size: Decimal | None = None, price: Decimal | None = None) -> Order: ...
+    async def edit_order(
+        self, order_id: str, *, size: Decimal | None = None, price: Decimal | None = None
+    ) -> Order: ...
 
     async def get_order(self, order_id: str) -> Order: ...
 
