@@ -57,3 +57,24 @@ async def test_periodic_reconciliation_halts_on_a_persistent_difference(
         await bot.run_cycle()
     assert bot.halted and bot.stopping
     assert bot.halt_reason is not None and "BTC: store (bot fills)" in bot.halt_reason
+
+
+async def test_guard_state_survives_a_restart(tmp_path: Path) -> None:
+    """Daily-loss baseline (day-start equity) and peak equity come back from the StateStore: a restart
+    must not reset the loss budget or the drawdown reference."""
+    cfg = _config(tmp_path)
+    broker = MockBroker(symbols=cfg.symbols, seed=3, start=MOCK_EPOCH)
+    first = _bot(cfg, broker)
+    await first.start()
+    day_start = first.risk.state.day_start_equity
+    assert day_start is not None
+    broker.engine.fund(ACCOUNT, "USD", Decimal("5000"))  # equity rises: a new peak
+    await first.run_cycle()
+    peak = first.risk.state.peak_equity
+    assert peak is not None and peak > day_start
+    # cash moves are not positions, so the restart starts; equity is now below the day start
+    broker.engine.fund(ACCOUNT, "USD", Decimal("-7000"))
+    second = _bot(cfg, broker)
+    await second.start()
+    assert second.risk.state.day_start_equity == day_start
+    assert second.risk.state.peak_equity == peak
