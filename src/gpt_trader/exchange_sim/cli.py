@@ -77,15 +77,9 @@ def exchange_sim_command(
         typer.Option(help="Replay file (candle or trade CSV[.gz]); 'PRODUCT=FILE' maps it, default BTC-USD"),
     ] = None,
     speed: Annotated[float, typer.Option(help="Simulated seconds per wall second")] = 1.0,
-    faults: Annotated[
-        str, typer.Option(help="Fault spec, e.g. 'latency:50,http429:3' (see exchange_sim.faults)")
-    ] = "",
-    tls: Annotated[
-        bool, typer.Option("--tls", help="Serve HTTPS/WSS with a generated self-signed cert")
-    ] = False,
-    cdp_key_file: Annotated[
-        str | None, typer.Option(help="CDP key JSON {name, privateKey} to accept")
-    ] = None,
+    faults: Annotated[str, typer.Option(help="Fault spec, e.g. 'latency:50,http429:3' (see exchange_sim.faults)")] = "",
+    tls: Annotated[bool, typer.Option("--tls", help="Serve HTTPS/WSS with a generated self-signed cert")] = False,
+    cdp_key_file: Annotated[str | None, typer.Option(help="CDP key JSON {name, privateKey} to accept")] = None,
     hmac_key: Annotated[str | None, typer.Option(help="Legacy HMAC key id to accept")] = None,
     hmac_secret: Annotated[str | None, typer.Option(help="Legacy HMAC secret to accept")] = None,
     rate_limit_private: Annotated[int, typer.Option(help="Private req/s per key (0 = off)")] = 30,

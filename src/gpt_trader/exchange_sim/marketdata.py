@@ -119,9 +119,7 @@ class ReplaySource:
         return [(cursor.candles_until(now), cursor.series.interval_s)]
 
     def set_price(self, product: Product, price: Decimal, now: dt.datetime) -> None:
-        raise ValueError(
-            f"{product.symbol} is replayed from a file; its price cannot be set (pin a book instead)"
-        )
+        raise ValueError(f"{product.symbol} is replayed from a file; its price cannot be set (pin a book instead)")
 
 
 class PinnedBooks:

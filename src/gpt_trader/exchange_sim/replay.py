@@ -118,9 +118,7 @@ def _load_candles(
         frames = sorted({r["timeframe"] for r in rows})
         chosen = timeframe or ("1m" if "1m" in frames else frames[0])
         if chosen not in frames:
-            raise ReplayFileError(
-                f"{p.name}: timeframe {chosen!r} not in file; available: {', '.join(frames)}"
-            )
+            raise ReplayFileError(f"{p.name}: timeframe {chosen!r} not in file; available: {', '.join(frames)}")
         rows = [r for r in rows if r["timeframe"] == chosen]
     candles = []
     for i, r in enumerate(rows, start=2):
@@ -145,14 +143,8 @@ def _load_candles(
 def _load_trades(reader: csv.DictReader[str], time_col: str, vol_col: str, has_side: bool) -> ReplaySeries:
     trades = []
     for i, r in enumerate(reader, start=2):
-        side = (
-            OrderSide.SELL
-            if has_side and r["side"].strip().lower() in ("sell", "s", "ask")
-            else OrderSide.BUY
-        )
-        trades.append(
-            ReplayTrade(_parse_ts(r[time_col], time_col), _dec(r, "price", i), _dec(r, vol_col, i), side)
-        )
+        side = OrderSide.SELL if has_side and r["side"].strip().lower() in ("sell", "s", "ask") else OrderSide.BUY
+        trades.append(ReplayTrade(_parse_ts(r[time_col], time_col), _dec(r, "price", i), _dec(r, vol_col, i), side))
     if not trades:
         raise ReplayFileError("trade file has no rows")
     trades.sort(key=lambda t: t.ts)

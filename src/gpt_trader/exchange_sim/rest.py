@@ -98,9 +98,7 @@ def q_bool(request: web.Request, key: str) -> bool:
     return request.query.get(key, "").lower() in ("1", "true", "yes")
 
 
-def cursor_page(
-    items: list[Any], request: web.Request, default_limit: int, max_limit: int
-) -> tuple[list[Any], str]:
+def cursor_page(items: list[Any], request: web.Request, default_limit: int, max_limit: int) -> tuple[list[Any], str]:
     """Offset cursors (opaque to clients): returns the page and the next cursor ('' when done)."""
     limit = q_int(request, "limit", default_limit, lo=0, hi=max_limit) or default_limit
     raw = request.query.get("cursor", "")
@@ -220,9 +218,7 @@ class RestApi:
                 "pricebook": pricebook,
                 "last": d(self.venue.stats(product.symbol).price),
                 "mid_market": d(mid) if mid is not None else "",
-                "spread_bps": d(book.spread_bps.quantize(Decimal("0.0001")))
-                if book.spread_bps is not None
-                else "",
+                "spread_bps": d(book.spread_bps.quantize(Decimal("0.0001"))) if book.spread_bps is not None else "",
                 "spread_absolute": d(spread) if spread is not None else "",
             }
         )
@@ -384,16 +380,10 @@ class RestApi:
         p = principal_of(request)
         body = decode_body(await request.read(), CancelBody)
         if len(body.order_ids) > MAX_BATCH_CANCEL:
-            raise RequestError(
-                f"order_ids holds {len(body.order_ids)} ids; at most {MAX_BATCH_CANCEL} per request"
-            )
+            raise RequestError(f"order_ids holds {len(body.order_ids)} ids; at most {MAX_BATCH_CANCEL} per request")
         results = await self.venue.cancel(p.account_id, body.order_ids)
         return json_response(
-            {
-                "results": [
-                    {"success": ok, "failure_reason": reason, "order_id": oid} for oid, ok, reason in results
-                ]
-            }
+            {"results": [{"success": ok, "failure_reason": reason, "order_id": oid} for oid, ok, reason in results]}
         )
 
     async def edit_order(self, request: web.Request) -> web.Response:
@@ -406,16 +396,12 @@ class RestApi:
         try:
             self.venue.edit(p.account_id, body.order_id, size, price)
         except BrokerageError as exc:
-            reason = (
-                exc.reason if exc.reason and exc.reason.isupper() else "UNKNOWN_EDIT_ORDER_FAILURE_REASON"
-            )
+            reason = exc.reason if exc.reason and exc.reason.isupper() else "UNKNOWN_EDIT_ORDER_FAILURE_REASON"
             return json_response(
                 {
                     "success": False,
                     "error_response": {"error_details": str(exc), "edit_order_failure_reason": reason},
-                    "errors": [
-                        {"edit_failure_reason": reason, "preview_failure_reason": f"PREVIEW_{reason}"}
-                    ],
+                    "errors": [{"edit_failure_reason": reason, "preview_failure_reason": f"PREVIEW_{reason}"}],
                 }
             )
         return json_response({"success": True, "success_response": {"order_id": body.order_id}, "errors": []})
@@ -455,9 +441,7 @@ class RestApi:
         if statuses:
             bad = [s for s in statuses if s not in STATUS_FILTER]
             if bad:
-                raise RequestError(
-                    f"order_status {bad[0]!r} not allowed; allowed: {', '.join(sorted(STATUS_FILTER))}"
-                )
+                raise RequestError(f"order_status {bad[0]!r} not allowed; allowed: {', '.join(sorted(STATUS_FILTER))}")
             wanted = frozenset().union(*(STATUS_FILTER[s] for s in statuses))
             orders = [o for o in orders if o.status in wanted]
         types = q_list(request, "order_types")
@@ -510,9 +494,7 @@ class RestApi:
             end = parse_time(request.query["end_sequence_timestamp"], "end_sequence_timestamp")
             fills = [f for f in fills if f.ts <= end]
         indexed = list(enumerate(fills))
-        indexed.sort(
-            key=lambda it: (it[1].ts, it[0]), reverse=request.query.get("sort_by") != "TRADE_TIME_ASC"
-        )
+        indexed.sort(key=lambda it: (it[1].ts, it[0]), reverse=request.query.get("sort_by") != "TRADE_TIME_ASC")
         page, nxt = cursor_page(indexed, request, 100, 1000)
         user = self.venue.user_uuid(p.account_id)
         portfolio = self.venue.portfolio_uuid(p.account_id)

@@ -107,17 +107,13 @@ class ExchangeSimulator:
         cfg = config or SimulatorConfig()
         for key, value in overrides.items():
             if not hasattr(cfg, key):
-                raise TypeError(
-                    f"unknown simulator option {key!r}; allowed: {', '.join(cfg.__dataclass_fields__)}"
-                )
+                raise TypeError(f"unknown simulator option {key!r}; allowed: {', '.join(cfg.__dataclass_fields__)}")
             setattr(cfg, key, value)
         self.config = cfg
         self.account_id = cfg.account_id
         self.keys = KeyStore()
         if cfg.cdp_key_file:
-            self.cdp_key: CdpKey = self.keys.add_cdp(
-                load_cdp_key_file(cfg.cdp_key_file, account_id=cfg.account_id)
-            )
+            self.cdp_key: CdpKey = self.keys.add_cdp(load_cdp_key_file(cfg.cdp_key_file, account_id=cfg.account_id))
         else:
             self.cdp_key = self.keys.add_cdp(generate_cdp_key(cfg.cdp_key_type, account_id=cfg.account_id))
         if (cfg.hmac_key is None) != (cfg.hmac_secret is None):
@@ -148,9 +144,7 @@ class ExchangeSimulator:
             from gpt_trader.exchange_sim.synthetic_source import SyntheticSource
 
             sources.append(
-                SyntheticSource(
-                    self.products, seed=cfg.seed, levels=cfg.venue.book_depth, start=self.clock.start
-                )
+                SyntheticSource(self.products, seed=cfg.seed, levels=cfg.venue.book_depth, start=self.clock.start)
             )
         self.venue = SimVenue(self.engine, self.clock, self.faults, config=cfg.venue, sources=sources)
         self.hub = WsHub(self.venue, self.auth, self.faults, cfg.ws)
@@ -220,9 +214,7 @@ class ExchangeSimulator:
                 )
             ),
             loop.create_task(
-                self._every(
-                    cfg.venue.ticker_batch_s, lambda: self.venue.periodic_market_pushes("ticker_batch")
-                )
+                self._every(cfg.venue.ticker_batch_s, lambda: self.venue.periodic_market_pushes("ticker_batch"))
             ),
             loop.create_task(
                 self._every(cfg.venue.candles_push_s, lambda: self.venue.periodic_market_pushes("candles"))
@@ -374,9 +366,7 @@ class ExchangeSimulator:
             if exc.status == 404:
                 response = error_response(404, "NOT_FOUND", f"no route {request.method} {path}")
             elif exc.status == 405:
-                response = error_response(
-                    405, "METHOD_NOT_ALLOWED", f"{request.method} not allowed on {path}"
-                )
+                response = error_response(405, "METHOD_NOT_ALLOWED", f"{request.method} not allowed on {path}")
             else:
                 raise
         if server_error is not None:

@@ -41,9 +41,7 @@ class SyntheticSource:
 
     def _ensure(self, now: dt.datetime) -> SyntheticMarket:
         if self.market is None:
-            self.market = SyntheticMarket(
-                list(self._products.values()), seed=self._seed, start=self._start or now
-            )
+            self.market = SyntheticMarket(list(self._products.values()), seed=self._seed, start=self._start or now)
             self._sim_t0 = self.market.start
         return self.market
 
@@ -78,9 +76,7 @@ class SyntheticSource:
         minutes = market.history(product.symbol, HISTORY_1M, 60)
         cutoff = market.start - dt.timedelta(seconds=60 * HISTORY_1M)
         hours = [
-            c
-            for c in market.history(product.symbol, HISTORY_1H, 3600)
-            if c.start + dt.timedelta(hours=1) <= cutoff
+            c for c in market.history(product.symbol, HISTORY_1H, 3600) if c.start + dt.timedelta(hours=1) <= cutoff
         ]
         return [(minutes, 60), (hours, 3600)]
 

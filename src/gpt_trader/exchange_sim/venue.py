@@ -282,9 +282,7 @@ class SimVenue:
         for p in step.prints:
             self.engine.record_trade(symbol, p.price, now)
             self._on_trade(
-                TradeTick(
-                    symbol=symbol, trade_id=str(uuid.uuid4()), price=p.price, size=p.size, side=p.side, ts=now
-                )
+                TradeTick(symbol=symbol, trade_id=str(uuid.uuid4()), price=p.price, size=p.size, side=p.side, ts=now)
             )
 
     def set_price(self, symbol: str, price: Decimal) -> None:
@@ -337,9 +335,7 @@ class SimVenue:
         return result.order, result.duplicate
 
     def _hold_back(self, account_id: str, req: OrderRequest, delay: float) -> tuple[Order, bool]:
-        existing = (
-            self.engine.find_by_client_id(account_id, req.client_order_id) if req.client_order_id else None
-        )
+        existing = self.engine.find_by_client_id(account_id, req.client_order_id) if req.client_order_id else None
         if existing is not None:
             return existing, True
         pending_id = self._pending_by_client.get((account_id, req.client_order_id))
@@ -507,9 +503,7 @@ class SimVenue:
             "average_filled_price": d(order.avg_fill_price) if order.avg_fill_price else "0",
         }
 
-    def close_position(
-        self, account_id: str, client_order_id: str, product_id: str, size: Decimal | None
-    ) -> Order:
+    def close_position(self, account_id: str, client_order_id: str, product_id: str, size: Decimal | None) -> Order:
         if not self.has_product(product_id):
             raise OrderReject("INVALID_PRODUCT_ID", f"product {product_id!r} does not exist")
         try:
@@ -551,11 +545,7 @@ class SimVenue:
             except NotFoundError:
                 account_id = next((p.account_id for p in self._pending.values() if p.public_id == eid), "")
         info = self.account(account_id) if account_id else None
-        fills = (
-            self.engine.list_fills(account_id, order_id=eid)
-            if account_id and eid not in self._pending
-            else []
-        )
+        fills = self.engine.list_fills(account_id, order_id=eid) if account_id and eid not in self._pending else []
         product = self.product(order.symbol)
         hold = ZERO
         if order.status.is_working and order.limit_price is not None:
@@ -650,9 +640,7 @@ class SimVenue:
         positions = self.engine.positions(account_id)
         balances = {b.asset: b for b in self.engine.balances(account_id)}
         usd = balances.get("USD", Balance(asset="USD", total=ZERO, available=ZERO))
-        spot_value = sum(
-            (p.size * p.mark_price for p in positions if not self.product(p.symbol).is_perpetual), ZERO
-        )
+        spot_value = sum((p.size * p.mark_price for p in positions if not self.product(p.symbol).is_perpetual), ZERO)
         upnl = sum((p.unrealized_pnl for p in positions if self.product(p.symbol).is_perpetual), ZERO)
         return {
             "portfolio": self.portfolio_wire(account_id),
@@ -712,13 +700,9 @@ class SimVenue:
             "liquidation_price": self._money(p.liquidation_price or ZERO),
             "leverage": d(p.leverage),
             "im_notional": self._money(im.quantize(product.quote_increment)),
-            "mm_notional": self._money(
-                (notional * product.maintenance_margin_rate).quantize(product.quote_increment)
-            ),
+            "mm_notional": self._money((notional * product.maintenance_margin_rate).quantize(product.quote_increment)),
             "position_notional": self._money(notional.quantize(product.quote_increment)),
-            "aggregated_pnl": self._money(
-                (p.unrealized_pnl + p.realized_pnl).quantize(product.quote_increment)
-            ),
+            "aggregated_pnl": self._money((p.unrealized_pnl + p.realized_pnl).quantize(product.quote_increment)),
         }
 
     def intx_summary(self, account_id: str) -> dict[str, Any]:
@@ -856,9 +840,7 @@ class SimVenue:
         self._trade_batch[tick.symbol].append(self._trade_wire(tick))
         self._ticker_changed.add(tick.symbol)
         if self.hub.has_subscribers("ticker", tick.symbol):
-            self.hub.publish(
-                "ticker", tick.symbol, [{"type": "update", "tickers": [self.ticker_wire(tick.symbol)]}]
-            )
+            self.hub.publish("ticker", tick.symbol, [{"type": "update", "tickers": [self.ticker_wire(tick.symbol)]}])
 
     @staticmethod
     def _trade_wire(t: TradeTick) -> dict[str, Any]:
@@ -926,9 +908,7 @@ class SimVenue:
                     "mark_price": d(p.mark_price),
                     "liquidation_price": d(p.liquidation_price or ZERO),
                     "im_notional": d(abs(p.size) * p.mark_price / (p.leverage or 1)),
-                    "mm_notional": d(
-                        abs(p.size) * p.mark_price * self.product(p.symbol).maintenance_margin_rate
-                    ),
+                    "mm_notional": d(abs(p.size) * p.mark_price * self.product(p.symbol).maintenance_margin_rate),
                     "position_notional": d(abs(p.size) * p.mark_price),
                     "unrealized_pnl": d(p.unrealized_pnl),
                     "aggregated_pnl": d(p.unrealized_pnl + p.realized_pnl),
@@ -985,9 +965,7 @@ class SimVenue:
                         )
             self._published[symbol] = new
             if updates:
-                self.hub.publish(
-                    "level2", symbol, [{"type": "update", "product_id": symbol, "updates": updates}]
-                )
+                self.hub.publish("level2", symbol, [{"type": "update", "product_id": symbol, "updates": updates}])
         if symbols is None:
             self._dirty.clear()
 
@@ -998,9 +976,7 @@ class SimVenue:
         if kind == "market_trades":
             batch, self._trade_batch = self._trade_batch, defaultdict(list)
             for symbol, trades in batch.items():
-                self.hub.publish(
-                    "market_trades", symbol, [{"type": "update", "trades": list(reversed(trades))}]
-                )
+                self.hub.publish("market_trades", symbol, [{"type": "update", "trades": list(reversed(trades))}])
         elif kind == "ticker_batch":
             changed, self._ticker_changed = self._ticker_changed, set()
             for symbol in changed:
@@ -1014,9 +990,7 @@ class SimVenue:
                 if self.hub.has_subscribers("candles", symbol):
                     c = self.candles_store.latest(symbol, 300, now)
                     if c is not None:
-                        self.hub.publish(
-                            "candles", symbol, [{"type": "update", "candles": [self._candle_wire(c)]}]
-                        )
+                        self.hub.publish("candles", symbol, [{"type": "update", "candles": [self._candle_wire(c)]}])
 
     @staticmethod
     def _candle_wire(c: Candle) -> dict[str, Any]:
@@ -1066,9 +1040,7 @@ class SimVenue:
                 candles += [self._candle_wire(c) for c in reversed(got)]
             return [{"type": "snapshot", "candles": candles}]
         if channel == "status":
-            return [
-                {"type": "snapshot", "products": [self._status_wire(self.product(s)) for s in product_ids]}
-            ]
+            return [{"type": "snapshot", "products": [self._status_wire(self.product(s)) for s in product_ids]}]
         if channel == "user" and principal is not None:
             orders = [
                 o
@@ -1079,9 +1051,7 @@ class SimVenue:
             for i in range(0, max(len(orders), 1), 50):
                 chunk = []
                 for o in orders[i : i + 50]:
-                    ev = user_order_event(
-                        o, self.product(o.symbol), self.order_extras(o, principal.account_id)
-                    )
+                    ev = user_order_event(o, self.product(o.symbol), self.order_extras(o, principal.account_id))
                     ev["order_id"] = self.public_id(o.order_id)
                     chunk.append(ev)
                 events.append(
@@ -1164,9 +1134,7 @@ class SimVenue:
         for asset in assets:
             bal = actual.get(asset)
             total = bal.total if bal else ZERO
-            hold_ok = bal is None or (
-                bal.hold >= 0 and bal.available >= 0 and bal.available + bal.hold == bal.total
-            )
+            hold_ok = bal is None or (bal.hold >= 0 and bal.available >= 0 and bal.available + bal.hold == bal.total)
             row_ok = total == expected[asset] and hold_ok
             ok = ok and row_ok
             rows[asset] = {"expected": d(expected[asset]), "actual": d(total), "ok": row_ok}

@@ -182,9 +182,7 @@ def _margin_type(value: str | None) -> MarginType | None:
     return MarginType(key)
 
 
-def order_request_from_wire(
-    body: CreateOrderBody | PreviewOrderBody, client_order_id: str = ""
-) -> OrderRequest:
+def order_request_from_wire(body: CreateOrderBody | PreviewOrderBody, client_order_id: str = "") -> OrderRequest:
     """Map one `order_configuration` variant onto an OrderRequest (COINBASE.md §1.3 table)."""
     side = _side(body.side)
     key = config_key(body.order_configuration)
@@ -212,9 +210,7 @@ def order_request_from_wire(
             order_type=OrderType.MARKET, time_in_force=TimeInForce.IOC, size=base, quote_size=quote, **common
         )
     if cfg.base_size is None and getattr(cfg, "quote_size", None) is not None:
-        raise OrderReject(
-            "UNSUPPORTED_ORDER_CONFIGURATION", f"{prefix}: quote_size is not supported, use base_size"
-        )
+        raise OrderReject("UNSUPPORTED_ORDER_CONFIGURATION", f"{prefix}: quote_size is not supported, use base_size")
     size = parse_decimal(cfg.base_size, f"{prefix}.base_size")
     limit = parse_decimal(cfg.limit_price, f"{prefix}.limit_price")
     if key in ("sor_limit_ioc", "limit_limit_fok", "limit_limit_gtc", "limit_limit_gtd"):
@@ -431,9 +427,7 @@ def user_order_event(order: Order, product: Product, extras: OrderExtras) -> dic
         "stop_price": d(order.stop_price) if order.stop_price is not None else "0",
         "time_in_force": WIRE_TIF[order.time_in_force],
         "total_fees": d(order.fees),
-        "total_value_after_fees": d(
-            value + order.fees if order.side is OrderSide.BUY else value - order.fees
-        ),
+        "total_value_after_fees": d(value + order.fees if order.side is OrderSide.BUY else value - order.fees),
         "trigger_status": trigger_status(order),
         "creation_time": rfc3339(order.created_at),
         "end_time": rfc3339(order.end_time) if order.end_time else EPOCH_ZERO,

@@ -367,9 +367,7 @@ class WsHub:
         for conn in list(self.connections.values()):
             if "heartbeats" in conn.subscriptions:
                 conn.heartbeat_counter += 1
-                self.enqueue(
-                    conn, "heartbeats", [{"current_time": text, "heartbeat_counter": conn.heartbeat_counter}]
-                )
+                self.enqueue(conn, "heartbeats", [{"current_time": text, "heartbeat_counter": conn.heartbeat_counter}])
 
     def idle_check(self) -> None:
         limit = self.config.idle_timeout_s

@@ -18,9 +18,7 @@ from gpt_trader.exchange_sim import ExchangeSimulator, SimulatorConfig
 class SimHandle:
     """A running simulator plus helpers that drive it the way a test client would: over HTTP."""
 
-    def __init__(
-        self, sim: ExchangeSimulator, loop: asyncio.AbstractEventLoop, thread: threading.Thread
-    ) -> None:
+    def __init__(self, sim: ExchangeSimulator, loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
         self.sim = sim
         self.loop = loop
         self.thread = thread
@@ -53,9 +51,7 @@ class SimHandle:
         from coinbase.rest import RESTClient
 
         key = self.sim.cdp_key
-        client = RESTClient(
-            api_key=key.name, api_secret=key.private_key, base_url=self.sim.base_url, **kwargs
-        )
+        client = RESTClient(api_key=key.name, api_secret=key.private_key, base_url=self.sim.base_url, **kwargs)
         client.session.verify = str(self.sim.cert_path)
         client.session.trust_env = False
         return client
@@ -89,14 +85,23 @@ def stop_sim(handle: SimHandle) -> None:
 
 @pytest.fixture(scope="module")
 def sim_handle() -> Iterator[SimHandle]:
-    handle = start_sim(
-        seed=42, rate_limit_private=0, rate_limit_public=0, initial_funds={"USD": Decimal("1000000")}
-    )
+    handle = start_sim(seed=42, rate_limit_private=0, rate_limit_public=0, initial_funds={"USD": Decimal("1000000")})
     try:
         yield handle
     finally:
         stop_sim(handle)
 
 
-BTC_BIDS = [["49990", "1"], ["49980", "2"], ["49970", "5"]]
-BTC_ASKS = [["50010", "1"], ["50020", "2"], ["50030", "5"]]
+@pytest.fixture()
+def sim_factory() -> Iterator[Callable[..., SimHandle]]:
+    """Extra simulators with non-default settings, stopped at the end of the test."""
+    started: list[SimHandle] = []
+
+    def make(**overrides: Any) -> SimHandle:
+        handle = start_sim(**overrides)
+        started.append(handle)
+        return handle
+
+    yield make
+    for handle in started:
+        stop_sim(handle)

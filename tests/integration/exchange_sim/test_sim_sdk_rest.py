@@ -185,9 +185,7 @@ def test_duplicate_client_order_id_returns_first_order(client: Any) -> None:
 
 
 def test_stop_limit_and_ioc_fok(client: Any, sim_handle: Any) -> None:
-    stop = client.stop_limit_order_gtc_sell(
-        "", "BTC-USD", "0.1", "48000", "48500", "STOP_DIRECTION_STOP_DOWN"
-    )
+    stop = client.stop_limit_order_gtc_sell("", "BTC-USD", "0.1", "48000", "48500", "STOP_DIRECTION_STOP_DOWN")
     client.market_order_buy("", "BTC-USD", base_size="0.1")  # so the stop has BTC to sell
     assert stop.success
     assert client.get_order(stop.order_id).order.trigger_status == "STOP_PENDING"

@@ -88,9 +88,7 @@ def test_level2_heartbeats_ticker(handle: Any, market_ws: tuple[WSClient, Inbox]
     assert event["type"] == "snapshot" and event["product_id"] == "ETH-USD"
     sides = {u["side"] for u in event["updates"]}
     assert sides == {"bid", "offer"}
-    ack = inbox.wait_for(
-        lambda m: m.get("channel") == "subscriptions" and "ticker" in m["events"][0]["subscriptions"]
-    )
+    ack = inbox.wait_for(lambda m: m.get("channel") == "subscriptions" and "ticker" in m["events"][0]["subscriptions"])
     assert ack["events"][0]["subscriptions"] == {
         "level2": ["ETH-USD"],
         "heartbeats": ["heartbeats"],
@@ -104,9 +102,7 @@ def test_level2_heartbeats_ticker(handle: Any, market_ws: tuple[WSClient, Inbox]
     inbox.wait_for(
         lambda m: (
             m.get("channel") == "l2_data"
-            and any(
-                u["price_level"] == "3001" and u["new_quantity"] == "1" for u in m["events"][0]["updates"]
-            )
+            and any(u["price_level"] == "3001" and u["new_quantity"] == "1" for u in m["events"][0]["updates"])
         )
     )
     time.sleep(0.1)
@@ -178,9 +174,7 @@ def test_user_channel_snapshot_and_updates(handle: Any) -> None:
         ack = inbox.wait_for(
             lambda m: m.get("channel") == "subscriptions" and "user" in m["events"][0]["subscriptions"]
         )
-        assert ack["events"][0]["subscriptions"]["user"] == [
-            handle.sim.venue.user_uuid(handle.sim.account_id)
-        ]
+        assert ack["events"][0]["subscriptions"]["user"] == [handle.sim.venue.user_uuid(handle.sim.account_id)]
         filled = rest.market_order_buy("", "LTC-USD", base_size="3").order_id
         upd = inbox.wait_for(
             lambda m: (
@@ -196,9 +190,7 @@ def test_user_channel_snapshot_and_updates(handle: Any) -> None:
         inbox.wait_for(
             lambda m: (
                 m.get("channel") == "user"
-                and any(
-                    o["order_id"] == resting and o["status"] == "CANCELLED" for o in m["events"][0]["orders"]
-                )
+                and any(o["order_id"] == resting and o["status"] == "CANCELLED" for o in m["events"][0]["orders"])
             )
         )
         inbox.wait_for(lambda m: m.get("channel") == "heartbeats")
@@ -224,13 +216,13 @@ def test_user_snapshot_batches_of_50(handle: Any) -> None:
     try:
         client.subscribe(["ADA-USD"], ["user"])
         inbox.wait_for(
-            lambda m: m.get("channel") == "user"
-            and m["events"][0]["type"] == "snapshot"
-            and len(m["events"][0]["orders"]) < 50
+            lambda m: (
+                m.get("channel") == "user"
+                and m["events"][0]["type"] == "snapshot"
+                and len(m["events"][0]["orders"]) < 50
+            )
         )
-        snaps = [
-            m for m in inbox.messages if m.get("channel") == "user" and m["events"][0]["type"] == "snapshot"
-        ]
+        snaps = [m for m in inbox.messages if m.get("channel") == "user" and m["events"][0]["type"] == "snapshot"]
         assert [len(s["events"][0]["orders"]) for s in snaps] == [50, 5]
     finally:
         client.close()
@@ -257,9 +249,7 @@ async def test_framing_rules_raw_socket(handle: Any) -> None:
         assert (await _recv_json(ws))["message"] == "authentication failure"
         good = jwt_generator.build_ws_jwt(key.name, key.private_key)
         await ws.send(
-            json.dumps(
-                {"type": "subscribe", "product_ids": [], "channel": "futures_balance_summary", "jwt": good}
-            )
+            json.dumps({"type": "subscribe", "product_ids": [], "channel": "futures_balance_summary", "jwt": good})
         )
         ack = await _recv_json(ws)
         assert ack["channel"] == "subscriptions" and ack["sequence_num"] == 0
