@@ -433,15 +433,15 @@ class ConfigManager:
             (sources[k] for k in sorted(sources, key=len, reverse=True) if key == k or key.startswith(k + ".")),
             f"profile {name}",
         )
-        allowed = _allowed_for(path[:-1], path[-1]) if path else None
+        allowed_values = _allowed_for(path[:-1], path[-1]) if path else None
         shown = (
             "<hidden>"
             if any(s in key for s in ("key", "secret")) and "limits" not in key
             else (str(value) if isinstance(value, Decimal) else repr(value))
         )
         text = f"invalid config: {key} = {shown} (from {source}): {detail}"
-        if allowed:
-            text += f"; allowed: {allowed}"
+        if allowed_values:
+            text += f"; allowed: {allowed_values}"
         return text
 
     @staticmethod

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any, TypeVar
 
 import msgspec
@@ -149,7 +150,7 @@ class PerpsBot:
         need = self.strategy.history_needed + 1
         for sym in self.symbols:
             candles = await self._call(
-                "get_candles", lambda s=sym: self.broker.get_candles(s, self.granularity_s, limit=need + 1)
+                "get_candles", partial(self.broker.get_candles, sym, self.granularity_s, limit=need + 1)
             )
             self._ingest_candles(sym, candles, initial=True)
         snapshot = await self._snapshot()
@@ -188,14 +189,14 @@ class PerpsBot:
         now = self.broker.now()
         for sym in self.symbols:
             try:
-                quote = await self._call("get_quote", lambda s=sym: self.broker.get_quote(s))
+                quote = await self._call("get_quote", partial(self.broker.get_quote, sym))
                 self.quotes[sym] = quote
                 self.monitor.update(sym, quote.mark_price, quote.ts)
             except BrokerageError as exc:
                 log.warning("quote unavailable", symbol=sym, error=type(exc).__name__)
             try:
                 self.books[sym] = await self._call(
-                    "get_order_book", lambda s=sym: self.broker.get_order_book(s, BOOK_DEPTH)
+                    "get_order_book", partial(self.broker.get_order_book, sym, BOOK_DEPTH)
                 )
             except BrokerageError as exc:
                 log.warning("order book unavailable", symbol=sym, error=type(exc).__name__)
@@ -285,7 +286,7 @@ class PerpsBot:
             try:
                 candles = await self._call(
                     "get_candles",
-                    lambda s=sym: self.broker.get_candles(s, self.granularity_s, start=self.last_bar.get(s), limit=350),
+                    partial(self.broker.get_candles, sym, self.granularity_s, start=self.last_bar.get(sym), limit=350),
                 )
             except BrokerageError as exc:
                 log.warning("candles unavailable", symbol=sym, error=type(exc).__name__)

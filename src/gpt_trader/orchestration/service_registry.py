@@ -58,17 +58,13 @@ def build_broker(config: BotConfig, credentials: Credentials, notices: list[str]
         from gpt_trader.features.brokerages.mock import MockBroker
 
         fees = None
-        if config.mock.maker_fee_rate is not None or config.mock.taker_fee_rate is not None:
+        maker, taker = config.mock.maker_fee_rate, config.mock.taker_fee_rate
+        if maker is not None or taker is not None:
             from gpt_trader.features.brokerages.core.matching import FeeSchedule
 
-            fees = FeeSchedule.flat(
-                maker=config.mock.maker_fee_rate
-                if config.mock.maker_fee_rate is not None
-                else config.mock.taker_fee_rate,
-                taker=config.mock.taker_fee_rate
-                if config.mock.taker_fee_rate is not None
-                else config.mock.maker_fee_rate,
-            )
+            rate = maker if maker is not None else taker
+            assert rate is not None
+            fees = FeeSchedule.flat(maker=rate, taker=taker if taker is not None else rate)
         return MockBroker(
             symbols=list(config.symbols),
             seed=config.mock.seed,
@@ -101,7 +97,7 @@ def build_broker(config: BotConfig, credentials: Credentials, notices: list[str]
 def _with_broker(config: BotConfig, broker: str) -> BotConfig:
     import msgspec
 
-    return msgspec.structs.replace(config, broker=broker)  # type: ignore[arg-type]
+    return msgspec.structs.replace(config, broker=broker)
 
 
 def build_registry(

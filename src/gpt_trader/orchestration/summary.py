@@ -49,7 +49,8 @@ def print_summary(bot: PerpsBot) -> None:
     orders_by_symbol: dict[str, int] = {}
     for stored in bot.registry.orders.list_orders(session_id=bot.registry.session_id):
         orders_by_symbol[stored.symbol] = orders_by_symbol.get(stored.symbol, 0) + 1
-    totals = {"orders": 0, "fills": 0, "fees": ZERO, "pnl": ZERO, "upnl": ZERO}
+    n_total = fills_total = 0
+    fees_total = pnl_total = upnl_total = ZERO
     for sym in bot.symbols:
         led = bot.positions.ledgers.get(sym)
         quote = bot.quotes.get(sym)
@@ -60,22 +61,22 @@ def print_summary(bot: PerpsBot) -> None:
         upnl = led.unrealized(mark) if led else ZERO
         size = led.size if led else ZERO
         n_orders = orders_by_symbol.get(sym, 0)
-        totals["orders"] += n_orders  # type: ignore[operator]
-        totals["fills"] += fills  # type: ignore[operator]
-        totals["fees"] += fees  # type: ignore[operator]
-        totals["pnl"] += pnl  # type: ignore[operator]
-        totals["upnl"] += upnl  # type: ignore[operator]
+        n_total += n_orders
+        fills_total += fills
+        fees_total += fees
+        pnl_total += pnl
+        upnl_total += upnl
         table.add_row(sym, str(n_orders), str(fills), _money(fees), _money(pnl), _money(upnl), f"{size.normalize()}")
     table.add_row(
         "TOTAL",
-        str(totals["orders"]),
-        str(totals["fills"]),
-        _money(totals["fees"]),  # type: ignore[arg-type]
-        _money(totals["pnl"]),
-        _money(totals["upnl"]),
+        str(n_total),
+        str(fills_total),
+        _money(fees_total),
+        _money(pnl_total),
+        _money(upnl_total),
         "",
         style="bold",
-    )  # type: ignore[arg-type]
+    )
     console.print(table)
     if bot.guard_events or bot.risk_rejections:
         events = Table(title="Guard events and risk refusals", title_justify="left")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -16,7 +17,7 @@ _SECRET_MARKERS = ("secret", "private_key", "privatekey", "password", "jwt", "si
 REDACTED = "***"
 
 
-def redact_secrets(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+def redact_secrets(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in list(event):
         if any(marker in key.lower() for marker in _SECRET_MARKERS):
             event[key] = REDACTED
@@ -32,7 +33,7 @@ class _Tee:
         self._file_level = file_level
         self._console_level = console_level
 
-    def __call__(self, _logger: Any, name: str, event: dict[str, Any]) -> dict[str, Any]:
+    def __call__(self, _logger: Any, name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         level = _LEVELS.get(str(event.get("level", "info")).upper(), 20)
         if self._stream is not None and level >= self._file_level:
             self._stream.write(json.dumps(event, default=str, sort_keys=True) + "\n")
