@@ -87,9 +87,7 @@ def make_book(sym: str, mid: float, now: datetime) -> tuple[Quote, OrderBook]:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cycles", type=int, default=5000)
-    ap.add_argument(
-        "--store", action="store_true", help="persist guard state to SQLite (WAL, synchronous=FULL)"
-    )
+    ap.add_argument("--store", action="store_true", help="persist guard state to SQLite (WAL, synchronous=FULL)")
     args = ap.parse_args()
 
     rng = random.Random(7)
@@ -218,9 +216,7 @@ def main() -> int:
         ("10 x check_order", checks),
         ("full cycle", totals),
     ):
-        print(
-            f"  {name:32s} p50 {pct(xs, 0.5):8.1f} us   p99 {pct(xs, 0.99):8.1f} us   max {max(xs):8.1f} us"
-        )
+        print(f"  {name:32s} p50 {pct(xs, 0.5):8.1f} us   p99 {pct(xs, 0.99):8.1f} us   max {max(xs):8.1f} us")
     print(f"  orders accepted {accepted}, rejected {rejected}")
     p99 = pct(totals, 0.99)
     print(f"  target p99 <= 200 us: {'MET' if p99 <= 200 else 'NOT MET'} ({p99:.1f} us)")

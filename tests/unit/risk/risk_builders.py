@@ -145,6 +145,13 @@ def snapshot(
     )
 
 
+def fresh(snap: AccountSnapshot) -> AccountSnapshot:
+    """The same account state as a new snapshot object (a new cycle: nothing accepted since)."""
+    import msgspec
+
+    return msgspec.structs.replace(snap)
+
+
 def market(symbol: str, side: OrderSide, size: str | Decimal, *, reduce_only: bool = False) -> OrderRequest:
     return OrderRequest(
         symbol=symbol,
@@ -157,9 +164,7 @@ def market(symbol: str, side: OrderSide, size: str | Decimal, *, reduce_only: bo
 
 
 def limit(symbol: str, side: OrderSide, size: str, price: str) -> OrderRequest:
-    return OrderRequest(
-        symbol=symbol, side=side, order_type=OrderType.LIMIT, size=D(size), limit_price=D(price)
-    )
+    return OrderRequest(symbol=symbol, side=side, order_type=OrderType.LIMIT, size=D(size), limit_price=D(price))
 
 
 def open_order(symbol: str, side: OrderSide, size: str, price: str, n: int = 0) -> Order:

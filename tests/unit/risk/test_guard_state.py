@@ -27,7 +27,7 @@ def store(tmp_path: Path) -> StateStore:
 
 def test_restart_remembers_baselines_latch_and_trips(tmp_path: Path) -> None:
     cfg = RiskConfig(max_daily_loss_pct=D("5"), max_consecutive_losses=2, loss_cooldown_s=3600)
-    rm, metrics, clock = manager(cfg, store=store(tmp_path))
+    rm, metrics, _clock = manager(cfg, store=store(tmp_path))
     rm.start(snap("100000"))
     rm.evaluate(snap("104000"))
     rm.record_trade_result(BTC, D("-3"))
@@ -54,8 +54,7 @@ def test_restart_remembers_baselines_latch_and_trips(tmp_path: Path) -> None:
 
 
 def test_clear_reduce_only_is_explicit_and_rebases(tmp_path: Path) -> None:
-    rm, metrics, _ = manager(RiskConfig(max_drawdown_pct=D("10"), max_daily_loss_pct=D("50")),
-                             store=store(tmp_path))
+    rm, metrics, _ = manager(RiskConfig(max_drawdown_pct=D("10"), max_daily_loss_pct=D("50")), store=store(tmp_path))
     rm.start(snap("100000"))
     assert rm.evaluate(snap("89000")).mode == "reduce_only"
     # equity recovers: still latched

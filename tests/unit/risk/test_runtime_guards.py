@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from datetime import timedelta
@@ -83,7 +84,7 @@ def test_account_flatten_action_flattens_every_symbol() -> None:
 
 # ---------------------------------------------------------------------------- exchange errors
 def test_error_rate_over_half_in_window_halts() -> None:
-    rm, metrics, clock = manager(RiskConfig(error_rate_min_calls=10, error_rate_window_s=60))
+    rm, metrics, _clock = manager(RiskConfig(error_rate_min_calls=10, error_rate_window_s=60))
     rm.start(two())
     for i in range(10):
         rm.record_api_call(ok=i >= 5)  # 5 of 10 fail: not MORE than half
@@ -96,8 +97,14 @@ def test_error_rate_over_half_in_window_halts() -> None:
 
 
 def test_error_rate_needs_min_calls_and_forgets_old_calls() -> None:
-    rm, _, clock = manager(RiskConfig(error_rate_min_calls=10, error_rate_window_s=60,
-                                      max_consecutive_api_errors=50, actions={"error_rate": "warn"}))
+    rm, _, clock = manager(
+        RiskConfig(
+            error_rate_min_calls=10,
+            error_rate_window_s=60,
+            max_consecutive_api_errors=50,
+            actions={"error_rate": "warn"},
+        )
+    )
     rm.start(two())
     for _ in range(9):
         rm.record_api_call(ok=False)
@@ -143,8 +150,7 @@ def test_stale_mark_blocks_that_symbol_only() -> None:
 # ---------------------------------------------------------------------------- liquidation
 def test_liquidation_buffer_flattens_the_perp() -> None:
     rm, metrics, _ = manager(RiskConfig(liquidation_buffer_pct=D("15")))
-    pos = position(PERP, "0.5", entry="100000", product_type=ProductType.PERPETUAL, leverage="5",
-                   liquidation="85000")
+    pos = position(PERP, "0.5", entry="100000", product_type=ProductType.PERPETUAL, leverage="5", liquidation="85000")
     base = {"products": [perp(PERP)], "positions": [pos]}
     rm.start(snapshot(mids={PERP: "100000"}, **base))
     assert rm.evaluate(snapshot(mids={PERP: "100000"}, **base)).flatten == set()  # 15.00% away
@@ -187,8 +193,13 @@ def test_flash_move_trips_volatility_and_holds_for_cooldown() -> None:
 
 
 def test_volatility_ratio_short_vs_long_window() -> None:
-    cfg = RiskConfig(volatility_short_window=5, volatility_long_window=40, volatility_min_samples=30,
-                     volatility_multiple=3.0, max_move_pct=D("50"))
+    cfg = RiskConfig(
+        volatility_short_window=5,
+        volatility_long_window=40,
+        volatility_min_samples=30,
+        volatility_multiple=3.0,
+        max_move_pct=D("50"),
+    )
     rm, _, _ = manager(cfg)
     price = 100.0
     rm.start(snapshot(products=[spot(SOL)], mids={SOL: "100"}))
@@ -230,7 +241,7 @@ def test_liquidity_breaker_on_spread_and_depth() -> None:
 
 # --------------------------------------------------------------------------- consecutive losses
 def test_losing_streak_pauses_entries_for_the_cooldown() -> None:
-    rm, metrics, clock = manager(RiskConfig(max_consecutive_losses=3, loss_cooldown_s=600))
+    rm, metrics, _clock = manager(RiskConfig(max_consecutive_losses=3, loss_cooldown_s=600))
     rm.start(two())
     rm.record_trade_result(BTC, D("-5"))
     rm.record_trade_result(BTC, D("-5"))
@@ -266,10 +277,11 @@ def run_corr(noise: float) -> tuple[object, object, float]:
     rm.start(two(positions=held))
     v = None
     for i, (pa, pb) in enumerate(zip(a, b, strict=True)):
-        v = rm.evaluate(two(now=T0 + timedelta(seconds=5 * i), mids={BTC: f"{pa:.2f}", ETH: f"{pb:.4f}"},
-                            positions=held))
-    ra = [math.log(float(f"{y:.2f}") / float(f"{x:.2f}")) for x, y in zip(a, a[1:], strict=False)]
-    rb = [math.log(float(f"{y:.4f}") / float(f"{x:.4f}")) for x, y in zip(b, b[1:], strict=False)]
+        v = rm.evaluate(
+            two(now=T0 + timedelta(seconds=5 * i), mids={BTC: f"{pa:.2f}", ETH: f"{pb:.4f}"}, positions=held)
+        )
+    ra = [math.log(float(f"{y:.2f}") / float(f"{x:.2f}")) for x, y in itertools.pairwise(a)]
+    rb = [math.log(float(f"{y:.4f}") / float(f"{x:.4f}")) for x, y in itertools.pairwise(b)]
     return v, metrics, pearson(ra, rb) or 0.0
 
 
@@ -281,20 +293,20 @@ def test_correlated_entry_is_scaled_down() -> None:
 
 
 def test_highly_correlated_entry_is_refused() -> None:
-    v, metrics, ref = run_corr(noise=0.0001)
+    v, _metrics, ref = run_corr(noise=0.0001)
     assert ref >= 0.95
     assert ETH in v.blocked_symbols  # type: ignore[attr-defined]
     assert v.blocked_symbols[ETH].startswith("correlation:")  # type: ignore[attr-defined]
 
 
 def test_uncorrelated_entry_is_untouched() -> None:
-    v, metrics, ref = run_corr(noise=0.004)
+    v, _metrics, ref = run_corr(noise=0.004)
     assert abs(ref) < 0.8
     assert v.entry_scale == {} and v.blocked_symbols == {}  # type: ignore[attr-defined]
 
 
 def test_check_order_refuses_second_correlated_entry_in_the_same_cycle() -> None:
-    rm, metrics, _ = manager(RiskConfig(correlation_window=30, correlation_min_samples=20))
+    rm, metrics, _clock = manager(RiskConfig(correlation_window=30, correlation_min_samples=20))
     a, b = correlated_paths(30, 0.0001)
     snap = None
     for i, (pa, pb) in enumerate(zip(a, b, strict=True)):
@@ -305,6 +317,8 @@ def test_check_order_refuses_second_correlated_entry_in_the_same_cycle() -> None
     assert rm.check_order(market(BTC, OrderSide.BUY, "0.01"), snap, is_reducing=False).ok
     second = rm.check_order(market(ETH, OrderSide.BUY, "1"), snap, is_reducing=False)
     assert second.rule == "correlation" and second.details["with_symbol"] == BTC
+    assert metrics.counter("risk.guards.correlation.recoverable_failures") == 1
+    assert metrics.counter("risk.pretrade.correlation.rejections") == 1
 
 
 # ------------------------------------------------------------------------------- configuration
@@ -330,12 +344,27 @@ def test_unknown_guard_in_actions_is_a_clear_error() -> None:
 def test_describe_limits_lists_every_active_limit() -> None:
     from gpt_trader.features.live_trade.risk.config import SymbolLimit
 
-    rm, _, _ = manager(RiskConfig(max_daily_loss_usd=D("10"), max_daily_loss_pct=D("2")),
-                       limits={BTC: SymbolLimit(max_notional=D("1000"), max_position_size=D("0.01"))})
+    rm, _, _ = manager(
+        RiskConfig(max_daily_loss_usd=D("10"), max_daily_loss_pct=D("2")),
+        limits={BTC: SymbolLimit(max_notional=D("1000"), max_position_size=D("0.01"))},
+    )
     rows = dict(rm.describe_limits())
     assert rows["max daily loss"].startswith("2% of day-start equity or $10")
     assert rows["limit BTC-USD"] == "notional $1000, size 0.01, leverage 1x"
-    for key in ("max drawdown", "max impact cost", "stale mark", "error rate", "liquidation buffer",
-                "volatility breaker", "liquidity breaker", "consecutive losses", "correlation", "api errors",
-                "max orders per minute", "max open orders per symbol", "reduce-only", "max leverage"):
+    for key in (
+        "max drawdown",
+        "max impact cost",
+        "stale mark",
+        "error rate",
+        "liquidation buffer",
+        "volatility breaker",
+        "liquidity breaker",
+        "consecutive losses",
+        "correlation",
+        "api errors",
+        "max orders per minute",
+        "max open orders per symbol",
+        "reduce-only",
+        "max leverage",
+    ):
         assert key in rows

@@ -127,8 +127,19 @@ def pearson(xs: Sequence[float], ys: Sequence[float]) -> float | None:
 class _Series:
     """One symbol's returns with running sums over three windows (short, long, correlation)."""
 
-    __slots__ = ("n_corr", "n_long", "n_short", "prices", "rets", "s_corr", "s_long", "s_short", "ss_corr",
-                 "ss_long", "ss_short")
+    __slots__ = (
+        "n_corr",
+        "n_long",
+        "n_short",
+        "prices",
+        "rets",
+        "s_corr",
+        "s_long",
+        "s_short",
+        "ss_corr",
+        "ss_long",
+        "ss_short",
+    )
 
     def __init__(self, short_window: int) -> None:
         self.rets: deque[float] = deque()
@@ -251,8 +262,7 @@ class MarketStats:
     def _resum(self) -> None:
         for ser in self._series.values():
             vals = list(ser.rets)
-            for attr, size in (("short", self.short_window), ("long", self.long_window),
-                               ("corr", self.corr_window)):
+            for attr, size in (("short", self.short_window), ("long", self.long_window), ("corr", self.corr_window)):
                 tail = vals[-size:]
                 setattr(ser, f"s_{attr}", math.fsum(tail))
                 setattr(ser, f"ss_{attr}", math.fsum(v * v for v in tail))

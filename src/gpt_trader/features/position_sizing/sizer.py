@@ -40,9 +40,7 @@ class PositionSizer:
         self.config = config
         self.risk = risk
         self.symbol_limits: Mapping[str, SymbolLimit] = symbol_limits or {}
-        self._vol_scale = (
-            math.sqrt(SECONDS_PER_YEAR / volatility_bar_seconds) if volatility_bar_seconds else 1.0
-        )
+        self._vol_scale = math.sqrt(SECONDS_PER_YEAR / volatility_bar_seconds) if volatility_bar_seconds else 1.0
         self._warned: set[str] = set()
         if config.method == "fixed_notional" and config.notional is None:
             raise ValueError("sizing.notional is required for method fixed_notional (USD per order)")
@@ -58,8 +56,7 @@ class PositionSizer:
         missing = [s for s in symbols if s not in self.config.sizes]
         if missing:
             raise ValueError(
-                f"sizing.sizes has no entry for {missing} and sizing.default_size is unset "
-                "(method fixed_size)"
+                f"sizing.sizes has no entry for {missing} and sizing.default_size is unset (method fixed_size)"
             )
 
     # ------------------------------------------------------------------------------------------
@@ -113,9 +110,7 @@ class PositionSizer:
         fraction = self.config.fraction
         return None if fraction is None else equity * fraction / price
 
-    def _vol_target(
-        self, symbol: str, price: Decimal, equity: Decimal, volatility: float | None
-    ) -> Decimal | None:
+    def _vol_target(self, symbol: str, price: Decimal, equity: Decimal, volatility: float | None) -> Decimal | None:
         target = self.config.target_volatility
         if volatility is None or not math.isfinite(volatility) or volatility <= 0 or target is None:
             return self._fixed(symbol, price, equity)  # no volatility estimate yet: fixed sizing
@@ -133,9 +128,7 @@ class PositionSizer:
         fraction = est.fraction * self.config.kelly_fraction * confidence
         return equity * fraction / price
 
-    def _cap_and_round(
-        self, symbol: str, size: Decimal, product: Product, price: Decimal, equity: Decimal
-    ) -> Decimal:
+    def _cap_and_round(self, symbol: str, size: Decimal, product: Product, price: Decimal, equity: Decimal) -> Decimal:
         lim = self.symbol_limits.get(symbol)
         cap_notional: Decimal | None = None
         if lim is not None and lim.max_notional is not None:

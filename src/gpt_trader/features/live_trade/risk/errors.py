@@ -17,9 +17,7 @@ class RiskGuardError(Exception):
 
     guard: ClassVar[str] = ""
 
-    def __init__(
-        self, message: str, *, symbol: str | None = None, details: dict[str, str] | None = None
-    ) -> None:
+    def __init__(self, message: str, *, symbol: str | None = None, details: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.symbol = symbol

@@ -85,9 +85,7 @@ class GuardContext:
         self.api_calls = api_calls
         self.api_failures = api_failures
         self.max_move_pct = float(config.max_move_pct)
-        self.held: list[tuple[str, int]] = [
-            (s, 1 if p.size > 0 else -1) for s, p in positions.items() if p.size != 0
-        ]
+        self.held: list[tuple[str, int]] = [(s, 1 if p.size > 0 else -1) for s, p in positions.items() if p.size != 0]
         self.held_set = {s for s, _ in self.held}
 
 
@@ -214,8 +212,7 @@ class ConsecutiveLossesGuard(AccountGuard):
         until = ctx.state.loss_cooldown_until
         if until is not None and ctx.now < until:
             raise RiskGuardConsecutiveLossesError(
-                f"{ctx.config.max_consecutive_losses} losing trades in a row; entries paused until "
-                f"{until.isoformat()}",
+                f"{ctx.config.max_consecutive_losses} losing trades in a row; entries paused until {until.isoformat()}",
                 details={
                     "max_consecutive_losses": str(ctx.config.max_consecutive_losses),
                     "cooldown_until": until.isoformat(),
@@ -357,9 +354,7 @@ class LiquidityGuard(SymbolGuard):
         if cfg.min_depth_usd > 0:
             levels = cfg.liquidity_depth_levels
             need = cfg.min_depth_usd
-            depth = min(
-                depth_usd(book, OrderSide.BUY, levels, need), depth_usd(book, OrderSide.SELL, levels, need)
-            )
+            depth = min(depth_usd(book, OrderSide.BUY, levels, need), depth_usd(book, OrderSide.SELL, levels, need))
             if depth < cfg.min_depth_usd:
                 raise RiskGuardLiquidityError(
                     f"{symbol}: depth {_q(depth)} USD over {levels} levels < {cfg.min_depth_usd} USD",

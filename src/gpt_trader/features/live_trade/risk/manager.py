@@ -122,14 +122,10 @@ class RiskManager:
         self._account_guards: tuple[AccountGuard, ...] = tuple(
             g for g in ACCOUNT_GUARDS if breakers_on or not g.breaker
         )
-        self._symbol_guards: tuple[SymbolGuard, ...] = tuple(
-            g for g in SYMBOL_GUARDS if breakers_on or not g.breaker
-        )
+        self._symbol_guards: tuple[SymbolGuard, ...] = tuple(g for g in SYMBOL_GUARDS if breakers_on or not g.breaker)
         every: list[AccountGuard | SymbolGuard] = [*ACCOUNT_GUARDS, *SYMBOL_GUARDS]
         self._hold_s = {g.name: g.hold_s(config) for g in every}
-        self._actions: dict[str, GuardAction] = {
-            g.name: config.action_for(g.name) for g in every
-        }
+        self._actions: dict[str, GuardAction] = {g.name: config.action_for(g.name) for g in every}
         self._api_window: deque[tuple[float, bool]] = deque()
         self._api_failures = 0
         self._started = False
@@ -196,9 +192,7 @@ class RiskManager:
             st.peak_equity = snapshot.equity
         self._last_equity = snapshot.equity
         if self.config.reduce_only_mode:
-            log.warning(
-                "reduce-only mode set by configuration (risk.reduce_only_mode / RISK_REDUCE_ONLY_MODE)"
-            )
+            log.warning("reduce-only mode set by configuration (risk.reduce_only_mode / RISK_REDUCE_ONLY_MODE)")
         self._started = True
         self._dirty = True
         self._persist()
@@ -460,14 +454,10 @@ class RiskManager:
         self._flatten = flatten
         self._entry_scale = scale
         self._pretrade.new_cycle(scale)
-        return RuntimeVerdict(
-            mode=mode, blocked_symbols=blocked, flatten=flatten, entry_scale=scale, events=events
-        )
+        return RuntimeVerdict(mode=mode, blocked_symbols=blocked, flatten=flatten, entry_scale=scale, events=events)
 
     # ------------------------------------------------------------------------------- pre-trade
-    def check_order(
-        self, request: OrderRequest, snapshot: AccountSnapshot, *, is_reducing: bool
-    ) -> PreTradeResult:
+    def check_order(self, request: OrderRequest, snapshot: AccountSnapshot, *, is_reducing: bool) -> PreTradeResult:
         """Every rule, in order; the first failure rejects (entries too in reduce-only/blocked state)."""
         st = self._state
         try:
@@ -491,9 +481,7 @@ class RiskManager:
                 reason=err.message,
                 details=err.details,
             )
-            return PreTradeResult(
-                ok=False, request=request, rule=err.rule, reason=err.message, details=err.details
-            )
+            return PreTradeResult(ok=False, request=request, rule=err.rule, reason=err.message, details=err.details)
         return PreTradeResult(ok=True, request=adjusted)
 
     # ----------------------------------------------------------------------------- operator
@@ -545,11 +533,7 @@ class RiskManager:
                 "reduce-only",
                 "ON (config)"
                 if c.reduce_only_mode
-                else (
-                    "ON (latched: " + self._state.reduce_only_reason + ")"
-                    if self._state.reduce_only
-                    else "off"
-                ),
+                else ("ON (latched: " + self._state.reduce_only_reason + ")" if self._state.reduce_only else "off"),
             ),
             (
                 "max total notional",
@@ -597,8 +581,7 @@ class RiskManager:
                 ),
                 (
                     "consecutive losses",
-                    f"{c.max_consecutive_losses} -> {self._actions['consecutive_losses']} for "
-                    f"{c.loss_cooldown_s:g}s",
+                    f"{c.max_consecutive_losses} -> {self._actions['consecutive_losses']} for {c.loss_cooldown_s:g}s",
                 ),
             ]
         else:

@@ -42,9 +42,7 @@ ZERO = Decimal(0)
 
 
 def _reject(rule: str, message: str, symbol: str, **details: object) -> PreTradeRejectedError:
-    return PreTradeRejectedError(
-        message, rule=rule, symbol=symbol, details={k: str(v) for k, v in details.items()}
-    )
+    return PreTradeRejectedError(message, rule=rule, symbol=symbol, details={k: str(v) for k, v in details.items()})
 
 
 class PreTradeChecker:
@@ -63,6 +61,14 @@ class PreTradeChecker:
         self._cycle_entries: dict[str, int] = {}  # symbol -> side sign of entries accepted this cycle
         self._scaled: Mapping[str, Decimal] = {}
         self._exposure_of: AccountSnapshot | None = None
+        # accepted since the snapshot in use was taken (the snapshot cannot show them yet)
+        self._inflight_of: AccountSnapshot | None = None
+        self._inflight: dict[tuple[str, OrderSide], Decimal] = {}
+        self._inflight_resting: dict[str, int] = {}
+        self._inflight_notional: dict[str, Decimal] = {}
+        self._inflight_notional_total = ZERO
+        self._inflight_cash = ZERO
+        self._inflight_im = ZERO
         self._exposure_cache: dict[str, tuple[Decimal, Decimal]] = {}
 
     def _exposure(self, snapshot: AccountSnapshot) -> dict[str, tuple[Decimal, Decimal]]:
@@ -89,6 +95,15 @@ class PreTradeChecker:
         self._exposure_of = snapshot
         self._exposure_cache = out
         return out
+
+    def _reset_inflight(self, snapshot: AccountSnapshot) -> None:
+        self._inflight_of = snapshot
+        self._inflight = {}
+        self._inflight_resting = {}
+        self._inflight_notional = {}
+        self._inflight_notional_total = ZERO
+        self._inflight_cash = ZERO
+        self._inflight_im = ZERO
 
     def new_cycle(self, entry_scale: Mapping[str, Decimal]) -> None:
         self._cycle_entries = {}
@@ -169,10 +184,15 @@ class PreTradeChecker:
             n_open += 1
             if o.side is side:
                 pending_same += o.remaining_size
+        # orders accepted since this snapshot was taken are not in it yet: count them as working
+        if self._inflight_of is not snapshot:
+            self._reset_inflight(snapshot)
+        inflight = self._inflight.get((sym, side))
+        if inflight is not None:
+            pending_same += inflight
+        n_open += self._inflight_resting.get(sym, 0)
         if cur != 0 and (cur > 0) != (sign > 0):
-            for o in snapshot.open_orders:
-                if o.symbol == sym and o.side is side and not o.status.is_terminal:
-                    pending_reduce += o.remaining_size
+            pending_reduce = pending_same
         reducing = cur != 0 and (cur > 0) != (sign > 0) and size + pending_reduce <= abs(cur)
         if (is_reducing or request.reduce_only) and not reducing:
             raise _reject(
@@ -195,9 +215,7 @@ class PreTradeChecker:
                 )
             block = blocked.get(sym)
             if block is not None:
-                raise _reject(
-                    "blocked", f"{sym}: entries blocked by {block}", sym, guard=block.split(":", 1)[0]
-                )
+                raise _reject("blocked", f"{sym}: entries blocked by {block}", sym, guard=block.split(":", 1)[0])
             if age > cfg.stale_mark_s:
                 raise _reject(
                     "stale_mark",
@@ -252,11 +270,21 @@ class PreTradeChecker:
         elif request.quote_size is not None:
             size = request.quote_size / ref_price
 
+        committed = ZERO
         if not reducing:
-            self._entry_rules(
+            committed = self._entry_rules(
                 request, size, sym, side, sign, snapshot, product, cur, pending_same, n_open, mark, ref_price
             )
             self._cycle_entries[sym] = sign
+            self._inflight_cash += committed
+            self._inflight_notional[sym] = self._inflight_notional.get(sym, ZERO) + size * mark
+            self._inflight_notional_total += size * mark
+            if product.is_perpetual:
+                self._inflight_im += size * mark * initial_margin_rate(product)
+        key = (sym, side)
+        self._inflight[key] = self._inflight.get(key, ZERO) + size
+        if request.order_type is not OrderType.MARKET:
+            self._inflight_resting[sym] = self._inflight_resting.get(sym, 0) + 1
         times.append(now_ts)
         return request
 
@@ -275,7 +303,8 @@ class PreTradeChecker:
         n_open: int,
         mark: Decimal,
         ref_price: Decimal,
-    ) -> None:
+    ) -> Decimal:
+        """Raise on the first broken limit; return the cash (spot) or initial margin (perp) it commits."""
         cfg = self.config
         equity = snapshot.equity
         if equity <= 0:
@@ -356,8 +385,18 @@ class PreTradeChecker:
             )
         exposure = self._exposure(snapshot)
         own = exposure.get(sym)
-        total = exposure[""][0] + notional - (own[0] if own is not None else ZERO)
-        perp_im = exposure[""][1] - (own[1] if own is not None else ZERO)
+        own_inflight = self._inflight_notional.get(sym, ZERO)
+        total = (
+            exposure[""][0]
+            + self._inflight_notional_total
+            - own_inflight
+            + notional
+            - (own[0] if own is not None else ZERO)
+        )
+        perp_im = exposure[""][1] + self._inflight_im - (own[1] if own is not None else ZERO)
+        if product.is_perpetual:
+            perp_im -= own_inflight * initial_margin_rate(product)
+        cash = snapshot.cash - self._inflight_cash
         if cfg.max_total_notional is not None and total > cfg.max_total_notional:
             raise _reject(
                 "max_total_notional",
@@ -397,13 +436,13 @@ class PreTradeChecker:
         if product.is_perpetual:
             im_rate = initial_margin_rate(product)
             order_im = cost * im_rate
-            if order_im > snapshot.cash:
+            if order_im > cash:
                 raise _reject(
                     "margin",
-                    f"{sym}: initial margin {order_im:.2f} > available collateral {snapshot.cash}",
+                    f"{sym}: initial margin {order_im:.2f} > available collateral {cash}",
                     sym,
                     initial_margin=f"{order_im:.2f}",
-                    available=snapshot.cash,
+                    available=cash,
                     im_rate=im_rate,
                 )
             total_im = perp_im + notional * im_rate
@@ -427,14 +466,16 @@ class PreTradeChecker:
                     mmr=product.maintenance_margin_rate,
                     equity=equity,
                 )
-        elif side is OrderSide.BUY and cost > snapshot.cash:
+            return order_im
+        if cost > cash:
             raise _reject(
                 "insufficient_cash",
-                f"{sym}: order costs {cost:.2f} > cash {snapshot.cash}",
+                f"{sym}: order costs {cost:.2f} > cash {cash}",
                 sym,
                 order_cost=f"{cost:.2f}",
-                cash=snapshot.cash,
+                cash=cash,
             )
+        return cost
 
     def _correlation(
         self,
