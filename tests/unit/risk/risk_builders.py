@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from gpt_trader.features.brokerages.core.interfaces import (
     BookLevel,
+    MarginType,
     Order,
     OrderBook,
     OrderRequest,
@@ -100,6 +101,7 @@ def position(
     product_type: ProductType = ProductType.SPOT,
     leverage: str = "1",
     liquidation: Decimal | str | None = None,
+    margin_type: MarginType | None = None,
 ) -> Position:
     return Position(
         symbol=symbol,
@@ -109,6 +111,7 @@ def position(
         mark_price=D(mark if mark is not None else entry),
         leverage=D(leverage),
         liquidation_price=D(liquidation) if liquidation is not None else None,
+        margin_type=margin_type,
     )
 
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from risk_builders import T0, D, book, manager, perp, position, snapshot, spot
 
-from gpt_trader.features.brokerages.core.interfaces import OrderSide, ProductType
+from gpt_trader.features.brokerages.core.interfaces import MarginType, OrderSide, ProductType
 from gpt_trader.features.live_trade.risk.config import RiskConfig
 from gpt_trader.features.live_trade.risk_calculations import pearson
 
@@ -160,15 +160,37 @@ def test_liquidation_buffer_flattens_the_perp() -> None:
     assert metrics.counter("risk.guards.liquidation_buffer.critical_failures") == 1
 
 
-def test_liquidation_price_estimated_when_venue_gives_none() -> None:
+def test_isolated_liquidation_price_estimated_when_venue_gives_none() -> None:
     rm, _, _ = manager(RiskConfig(liquidation_buffer_pct=D("15")))
-    # 5x long at 100000, mmr 2.5%: liquidation ~ 100000 * (1 - 0.2 + 0.025) = 82500
-    pos = position(PERP, "0.5", entry="100000", product_type=ProductType.PERPETUAL, leverage="5")
+    # 5x isolated long at 100000, mmr 2.5%: liquidation at 100000 * (1 - 0.2 + 0.025) = 82500
+    pos = position(
+        PERP, "0.5", entry="100000", product_type=ProductType.PERPETUAL, leverage="5", margin_type=MarginType.ISOLATED
+    )
     base = {"products": [perp(PERP)], "positions": [pos]}
     rm.start(snapshot(mids={PERP: "100000"}, **base))
     assert rm.evaluate(snapshot(mids={PERP: "97100"}, **base)).flatten == set()  # 15.04%
     v = rm.evaluate(snapshot(mids={PERP: "97000"}, **base))  # 14.95%
     assert v.flatten == {PERP} and v.events[0].details["liquidation_price"] == "82500.00"
+
+
+def test_cross_liquidation_price_from_account_equity() -> None:
+    rm, metrics, _ = manager(
+        RiskConfig(liquidation_buffer_pct=D("15"), max_daily_loss_pct=D("90"), max_drawdown_pct=D("90"))
+    )
+    # 4 BTC long at 95000 on 100000 equity, cross: liquidation where equity = 2.5% of notional,
+    # P = (4 * 95000 - 100000) / (4 * 0.975) = 71794.87, whatever the mark (equity moves with it)
+    pos = position(PERP, "4", entry="95000", product_type=ProductType.PERPETUAL, margin_type=MarginType.CROSS)
+
+    def at(mark: str) -> object:
+        equity = D("100000") + 4 * (D(mark) - D("95000"))
+        return snapshot(mids={PERP: mark}, equity=equity, products=[perp(PERP)], positions=[pos])
+
+    rm.start(at("95000"))
+    assert rm.evaluate(at("84500")).flatten == set()  # 15.04 % away
+    v = rm.evaluate(at("84000"))  # 14.53 % away
+    assert v.flatten == {PERP} and v.events[0].details["liquidation_price"] == "71794.87"
+    assert v.events[0].details["distance_pct"] == "14.53"
+    assert metrics.counter("risk.guards.liquidation_buffer.critical_failures") == 1
 
 
 # ---------------------------------------------------------------------------------- volatility

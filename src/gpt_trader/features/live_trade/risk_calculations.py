@@ -73,17 +73,32 @@ def initial_margin_rate(product: Product) -> Decimal:
     return ONE / product.max_leverage if product.max_leverage > 0 else ONE
 
 
-def estimate_liquidation_price(position: Position, product: Product) -> Decimal | None:
-    """Isolated-margin estimate when the venue gave none: the price at which margin falls to maintenance.
+def estimate_liquidation_price(
+    position: Position, product: Product, *, equity: Decimal | None = None, mark: Decimal | None = None
+) -> Decimal | None:
+    """Where margin falls to maintenance, when the venue gave no liquidation price.
 
-    long: entry * (1 - 1/lev + mmr); short: entry * (1 + 1/lev - mmr).
+    Cross margin (the default, and whenever `equity` is given for a cross position): the account's
+    equity backs the position, so liquidation is where equity + size * (P - mark) = mmr * |size| * P.
+    Isolated: the position's own margin (entry / leverage): long entry * (1 - 1/lev + mmr), short
+    entry * (1 + 1/lev - mmr). None when the position cannot be liquidated (fully collateralized).
     """
-    if position.size == 0 or position.entry_price <= 0:
+    size = position.size
+    if size == 0 or position.entry_price <= 0:
         return None
-    lev = position.leverage if position.leverage > 0 else ONE
     mmr = product.maintenance_margin_rate
-    if position.size > 0:
-        return position.entry_price * (ONE - ONE / lev + mmr)
+    isolated = position.margin_type is not None and position.margin_type.value == "ISOLATED"
+    if not isolated and equity is not None:
+        m = mark if mark is not None and mark > 0 else position.mark_price
+        if size > 0:
+            price = (size * m - equity) / (size * (ONE - mmr))
+        else:
+            price = (-size * m + equity) / (-size * (ONE + mmr))
+        return price if price > 0 else None
+    lev = position.leverage if position.leverage > 0 else ONE
+    if size > 0:
+        price = position.entry_price * (ONE - ONE / lev + mmr)
+        return price if price > 0 else None
     return position.entry_price * (ONE + ONE / lev - mmr)
 
 

@@ -255,14 +255,14 @@ class LiquidationBufferGuard(SymbolGuard):
         product = ctx.products.get(symbol)
         if not ((product is not None and product.is_perpetual) or pos.product_type.value == "PERPETUAL"):
             return
-        liq = pos.liquidation_price
-        if liq is None and product is not None:
-            liq = estimate_liquidation_price(pos, product)
-        if liq is None or liq <= 0:
-            return
         quote = ctx.quotes.get(symbol)
         mark = quote.mark_price if quote is not None else pos.mark_price
         if mark <= 0:
+            return
+        liq = pos.liquidation_price
+        if liq is None and product is not None:
+            liq = estimate_liquidation_price(pos, product, equity=ctx.equity, mark=mark)
+        if liq is None or liq <= 0:
             return
         dist = liquidation_distance_pct(mark, liq, pos.size > 0)
         buffer = ctx.config.liquidation_buffer_pct
