@@ -66,9 +66,7 @@ def _load_private_key(material: str, source: str) -> tuple[PrivateKey, str]:
             ) from None
         if isinstance(key, ec.EllipticCurvePrivateKey):
             if not isinstance(key.curve, ec.SECP256R1):
-                raise CredentialError(
-                    f"{source} is an EC key on {key.curve.name}; only P-256 (secp256r1) is allowed"
-                )
+                raise CredentialError(f"{source} is an EC key on {key.curve.name}; only P-256 (secp256r1) is allowed")
             return key, "ES256"
         if isinstance(key, ed25519.Ed25519PrivateKey):
             return key, "EdDSA"
@@ -76,13 +74,10 @@ def _load_private_key(material: str, source: str) -> tuple[PrivateKey, str]:
     try:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise CredentialError(
-            f"{source} is neither PEM nor base64; expected a PEM key or an Ed25519 seed"
-        ) from None
+        raise CredentialError(f"{source} is neither PEM nor base64; expected a PEM key or an Ed25519 seed") from None
     if len(raw) not in (32, 64):
         raise CredentialError(
-            f"{source} decodes to {len(raw)} bytes; "
-            "an Ed25519 key must be 32 (seed) or 64 (seed||public) bytes"
+            f"{source} decodes to {len(raw)} bytes; an Ed25519 key must be 32 (seed) or 64 (seed||public) bytes"
         )
     return ed25519.Ed25519PrivateKey.from_private_bytes(raw[:32]), "EdDSA"
 
@@ -209,22 +204,16 @@ def load_signer(env: Mapping[str, str], *, required: bool = True) -> Signer | No
             )
         return None
     if auth_type not in AUTH_TYPES:
-        raise CredentialError(
-            f"{ENV_AUTH_TYPE}={auth_type!r} is not allowed; allowed values: {', '.join(AUTH_TYPES)}"
-        )
+        raise CredentialError(f"{ENV_AUTH_TYPE}={auth_type!r} is not allowed; allowed values: {', '.join(AUTH_TYPES)}")
     if auth_type == "cdp":
         key_file = env.get(ENV_CDP_KEY_FILE, "").strip()
         if key_file:
             return load_cdp_key_file(key_file)
         name, secret = env.get(ENV_CDP_KEY, ""), env.get(ENV_CDP_SECRET, "")
         if not name:
-            raise CredentialError(
-                f"{ENV_AUTH_TYPE}=cdp but {ENV_CDP_KEY} is not set (or set {ENV_CDP_KEY_FILE})"
-            )
+            raise CredentialError(f"{ENV_AUTH_TYPE}=cdp but {ENV_CDP_KEY} is not set (or set {ENV_CDP_KEY_FILE})")
         if not secret:
-            raise CredentialError(
-                f"{ENV_AUTH_TYPE}=cdp but {ENV_CDP_SECRET} is not set (or set {ENV_CDP_KEY_FILE})"
-            )
+            raise CredentialError(f"{ENV_AUTH_TYPE}=cdp but {ENV_CDP_SECRET} is not set (or set {ENV_CDP_KEY_FILE})")
         return CdpJwtSigner(name, secret)
     key, secret = env.get(ENV_HMAC_KEY, ""), env.get(ENV_HMAC_SECRET, "")
     if not key:

@@ -139,9 +139,7 @@ class CoinbaseBroker:
             return
         page = await self.rest.list_products()
         if self.settings.signer is None:
-            raise AuthError(
-                "CoinbaseBroker needs credentials (see COINBASE_AUTH_TYPE)", reason="NO_CREDENTIALS"
-            )
+            raise AuthError("CoinbaseBroker needs credentials (see COINBASE_AUTH_TYPE)", reason="NO_CREDENTIALS")
         with contextlib.suppress(BrokerageError):
             st = await self.rest.server_time()
             if st.iso:
@@ -224,10 +222,17 @@ class CoinbaseBroker:
         venue = self._venue(symbol)
         p = self.products.get(venue)
         if p is None:
-            raise NotFoundError(
-                f"unknown product {symbol!r} (venue id {venue!r})", reason="INVALID_PRODUCT_ID"
-            )
+            raise NotFoundError(f"unknown product {symbol!r} (venue id {venue!r})", reason="INVALID_PRODUCT_ID")
         return _replace_symbol(p, symbol) if self._caller(venue) == symbol else p
+
+    async def get_funding_rate(self, symbol: str) -> Decimal | None:
+        """Current funding rate of a perp (None for spot), re-read from the venue."""
+        self._require()
+        venue = self._venue(symbol)
+        rate = funding_rate(await self.rest.get_product(venue))
+        if rate is not None:
+            self.funding_rates[venue] = rate
+        return rate
 
     # ------------------------------------------------------------------------------- market data
     def _fresh_stream(self, venue: str) -> MarketDataStream | None:
@@ -286,9 +291,7 @@ class CoinbaseBroker:
         cursor = start
         while cursor < end:
             window_end = min(end, cursor + g * CANDLES_MAX)
-            resp = await self.rest.candles(
-                venue, cursor, window_end, GRANULARITIES[granularity_s], CANDLES_MAX
-            )
+            resp = await self.rest.candles(venue, cursor, window_end, GRANULARITIES[granularity_s], CANDLES_MAX)
             for wc in resp.candles:
                 c = to_candle(wc, symbol)
                 if start <= c.start < end or c.start == start:
@@ -301,13 +304,9 @@ class CoinbaseBroker:
     def _prepare(self, request: OrderRequest, product: Product) -> OrderRequest:
         request.validate()
         if product.trading_disabled or product.cancel_only:
-            raise InvalidOrderError(
-                f"{product.symbol} is not accepting new orders", reason="ORDER_ENTRY_DISABLED"
-            )
+            raise InvalidOrderError(f"{product.symbol} is not accepting new orders", reason="ORDER_ENTRY_DISABLED")
         if product.limit_only and request.order_type is OrderType.MARKET:
-            raise InvalidOrderError(
-                f"{product.symbol} is limit-only", reason="UNSUPPORTED_ORDER_CONFIGURATION"
-            )
+            raise InvalidOrderError(f"{product.symbol} is limit-only", reason="UNSUPPORTED_ORDER_CONFIGURATION")
         changes: dict[str, object] = {"symbol": product.symbol}
         if request.size is not None:
             changes["size"] = quantize_size(request.size, product)
@@ -416,9 +415,7 @@ class CoinbaseBroker:
                 out.setdefault(oid, False)
         return out
 
-    async def edit_order(
-        self, order_id: str, *, size: Decimal | None = None, price: Decimal | None = None
-    ) -> Order:
+    async def edit_order(self, order_id: str, *, size: Decimal | None = None, price: Decimal | None = None) -> Order:
         self._require()
         if size is None and price is None:
             raise InvalidOrderError("edit_order needs size or price", reason="INVALID_REQUEST")
@@ -437,9 +434,7 @@ class CoinbaseBroker:
             reasons = [e.edit_failure_reason or e.preview_failure_reason for e in resp.errors]
             er = resp.error_response
             if er is not None:
-                reasons.insert(
-                    0, er.edit_order_failure_reason or er.edit_failure_reason or er.preview_failure_reason
-                )
+                reasons.insert(0, er.edit_order_failure_reason or er.edit_failure_reason or er.preview_failure_reason)
             code = next((r for r in reasons if r), "UNKNOWN_EDIT_FAILURE")
             raise error_for_reason(code, er.error_details if er else "")
         return self._out(to_order(await self.rest.get_order(order_id)))
@@ -527,9 +522,7 @@ class CoinbaseBroker:
                     if pb.bids and pb.asks:
                         marks[pb.product_id] = (pb.bids[0].price + pb.asks[0].price) / 2
             for sym, size in spot_syms.items():
-                positions.append(
-                    Position(symbol=self._caller(sym), size=size, mark_price=marks.get(sym, ZERO))
-                )
+                positions.append(Position(symbol=self._caller(sym), size=size, mark_price=marks.get(sym, ZERO)))
         if self.perps_enabled and self.portfolio_uuid:
             for p in (await self.rest.intx_positions(self.portfolio_uuid)).positions:
                 pos = intx_to_position(p)
@@ -555,9 +548,7 @@ class CoinbaseBroker:
         if self.on_stale is not None:
             self.on_stale(self._caller(venue_symbol), age_s)
 
-    async def open_market_stream(
-        self, symbols: Sequence[str], *, emit_events: bool = True
-    ) -> MarketDataStream:
+    async def open_market_stream(self, symbols: Sequence[str], *, emit_events: bool = True) -> MarketDataStream:
         self._require()
         venues = [self._venue(s) for s in symbols]
         stream = MarketDataStream(
@@ -643,6 +634,4 @@ class CoinbaseBroker:
                     stream.counters["rest_recovered_updates"] += 1
                     stream.events.put(OrderUpdate(order=order, fills=(fill,) if fill else (), ts=self.now()))
         except BrokerageError as exc:
-            log.warning(
-                "coinbase: REST refresh after reconnect failed (%s); the next poll retries", exc.reason
-            )
+            log.warning("coinbase: REST refresh after reconnect failed (%s); the next poll retries", exc.reason)

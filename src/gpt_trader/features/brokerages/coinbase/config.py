@@ -28,9 +28,7 @@ from gpt_trader.features.brokerages.coinbase.rest import DEFAULT_BASE_URL
 from gpt_trader.features.brokerages.coinbase.ws import DEFAULT_WS_URL, DEFAULT_WS_USER_URL
 
 CLIENT_SIDE_STOP_MODES = ("auto", "always", "never")
-_AUTH_KEYS = frozenset(
-    {ENV_AUTH_TYPE, ENV_CDP_KEY, ENV_CDP_SECRET, ENV_CDP_KEY_FILE, ENV_HMAC_KEY, ENV_HMAC_SECRET}
-)
+_AUTH_KEYS = frozenset({ENV_AUTH_TYPE, ENV_CDP_KEY, ENV_CDP_SECRET, ENV_CDP_KEY_FILE, ENV_HMAC_KEY, ENV_HMAC_SECRET})
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 
@@ -90,9 +88,7 @@ class CoinbaseSettings:
                 raise ValueError(f"{key}={url!r} must start with {' or '.join(schemes)}")
 
     @classmethod
-    def from_env(
-        cls, env: Mapping[str, str] | None = None, *, require_credentials: bool = True
-    ) -> CoinbaseSettings:
+    def from_env(cls, env: Mapping[str, str] | None = None, *, require_credentials: bool = True) -> CoinbaseSettings:
         e = os.environ if env is None else env
         return cls(
             api_base_url=e.get("COINBASE_API_BASE_URL") or DEFAULT_BASE_URL,
@@ -108,9 +104,7 @@ class CoinbaseSettings:
         )
 
     @classmethod
-    def from_bot_config(
-        cls, config: Any, credentials: Any, env: Mapping[str, str] | None = None
-    ) -> CoinbaseSettings:
+    def from_bot_config(cls, config: Any, credentials: Any, env: Mapping[str, str] | None = None) -> CoinbaseSettings:
         """The orchestrator's BotConfig (`config.coinbase.*`) + Credentials; other knobs from env."""
         e = dict(os.environ if env is None else env)
         cb = config.coinbase

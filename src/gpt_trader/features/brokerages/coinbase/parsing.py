@@ -142,8 +142,7 @@ def to_product(p: m.WireProduct) -> Product:
             "product_type": ProductType.PERPETUAL,
             "contract_size": dec(d.contract_size) or Decimal("1"),
             "max_leverage": dec(pd.max_leverage) or dec(d.max_leverage) or Decimal("1"),
-            "funding_interval_s": _interval_s(pd.funding_interval or d.funding_interval)
-            or DEFAULT_FUNDING_INTERVAL_S,
+            "funding_interval_s": _interval_s(pd.funding_interval or d.funding_interval) or DEFAULT_FUNDING_INTERVAL_S,
             "maintenance_margin_rate": dec0(d.maintenance_margin_rate),
         }
     status_ok = p.status.lower() in ("", "online")

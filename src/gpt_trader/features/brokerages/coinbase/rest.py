@@ -93,9 +93,7 @@ class CoinbaseRestClient:
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(
-                f"COINBASE_API_BASE_URL={base_url!r} must be an http(s) URL like https://api.coinbase.com"
-            )
+            raise ValueError(f"COINBASE_API_BASE_URL={base_url!r} must be an http(s) URL like https://api.coinbase.com")
         self.base_url = base_url.rstrip("/")
         self.host = parts.netloc
         self.signer = signer
@@ -127,20 +125,14 @@ class CoinbaseRestClient:
         headers: dict[str, str] = {}
         if not public:
             if self.signer is None:
-                raise AuthError(
-                    f"{method} {path} needs credentials; none are configured", reason="NO_CREDENTIALS"
-                )
+                raise AuthError(f"{method} {path} needs credentials; none are configured", reason="NO_CREDENTIALS")
             headers.update(self.signer.rest_headers(method, self.host, path, content))
         self.counters["requests"] += 1
         try:
-            resp = await self._client.request(
-                method, path, params=params, content=content or None, headers=headers
-            )
+            resp = await self._client.request(method, path, params=params, content=content or None, headers=headers)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             self.counters["errors.connect"] += 1
-            raise _NotSent(
-                f"{method} {path}: could not connect ({type(exc).__name__})", reason="CONNECT"
-            ) from None
+            raise _NotSent(f"{method} {path}: could not connect ({type(exc).__name__})", reason="CONNECT") from None
         except (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
             self.counters["errors.after_send"] += 1
             raise _AfterSend(f"{method} {path}: no reply ({type(exc).__name__})", reason="TIMEOUT") from None
@@ -177,9 +169,7 @@ class CoinbaseRestClient:
         def retryable(exc: BaseException) -> bool:
             if isinstance(exc, _NotSent | RateLimitError):
                 return True
-            return isinstance(exc, _AfterSend) and (
-                kind == READ or (kind == CREATE and exc.reason != "TIMEOUT")
-            )
+            return isinstance(exc, _AfterSend) and (kind == READ or (kind == CREATE and exc.reason != "TIMEOUT"))
 
         sent_ambiguously = False
         try:
@@ -214,9 +204,7 @@ class CoinbaseRestClient:
             raise TransientError(str(exc), reason=exc.reason) from None
         raise BrokerageError(f"{method} {path}: no attempt made")  # unreachable: stop_after_attempt >= 1
 
-    async def _get(
-        self, path: str, typ: type[T], params: Mapping[str, Any] | None = None, public: bool = False
-    ) -> T:
+    async def _get(self, path: str, typ: type[T], params: Mapping[str, Any] | None = None, public: bool = False) -> T:
         raw = await self.request("GET", path, params=params, public=public)
         return self._decode(raw, typ, f"GET {path}")
 
@@ -268,9 +256,7 @@ class CoinbaseRestClient:
         }
         return await self._get(f"{prefix}/products/{product_id}/candles", m.CandlesResponse, params, public)
 
-    async def market_trades(
-        self, product_id: str, limit: int = 100, *, public: bool = False
-    ) -> m.MarketTradesResponse:
+    async def market_trades(self, product_id: str, limit: int = 100, *, public: bool = False) -> m.MarketTradesResponse:
         prefix = "/market" if public else ""
         return await self._get(
             f"{prefix}/products/{product_id}/ticker", m.MarketTradesResponse, {"limit": limit}, public
@@ -312,13 +298,9 @@ class CoinbaseRestClient:
             results.extend(self._decode(raw, m.CancelResponse, "POST /orders/batch_cancel").results)
         return m.CancelResponse(results=results)
 
-    async def edit_order(
-        self, order_id: str, size: str | None = None, price: str | None = None
-    ) -> m.EditResponse:
+    async def edit_order(self, order_id: str, size: str | None = None, price: str | None = None) -> m.EditResponse:
         body = {"order_id": order_id, "size": size, "price": price}
-        raw = await self.request(
-            "POST", "/orders/edit", body={k: v for k, v in body.items() if v}, kind=WRITE
-        )
+        raw = await self.request("POST", "/orders/edit", body={k: v for k, v in body.items() if v}, kind=WRITE)
         return self._decode(raw, m.EditResponse, "POST /orders/edit")
 
     async def edit_order_preview(

@@ -27,9 +27,7 @@ def perp_base(symbol: str) -> str:
 class SymbolMap:
     """Decides the venue product for a requested symbol and remembers the alias for replies."""
 
-    def __init__(
-        self, venue_products: Iterable[str], *, perps_enabled: bool, spot_quote: str = "USD"
-    ) -> None:
+    def __init__(self, venue_products: Iterable[str], *, perps_enabled: bool, spot_quote: str = "USD") -> None:
         self.venue_products = set(venue_products)
         self.perps_enabled = perps_enabled
         self.spot_quote = spot_quote

@@ -65,9 +65,7 @@ def stop_crossed(direction: StopDirection, stop: Decimal, last: Decimal) -> bool
 
 
 class ClientTriggers:
-    def __init__(
-        self, broker: CoinbaseBroker, *, poll_interval_s: float = 1.0, slippage: Decimal = DEFAULT_SLIPPAGE
-    ):
+    def __init__(self, broker: CoinbaseBroker, *, poll_interval_s: float = 1.0, slippage: Decimal = DEFAULT_SLIPPAGE):
         self.broker = broker
         self.mode = broker.settings.client_side_stops
         self.poll_interval_s = poll_interval_s
@@ -144,6 +142,9 @@ class ClientTriggers:
                 await self.check_all()
             except BrokerageError as exc:
                 log.warning("client triggers: check failed (%s); retrying", exc.reason)
+            except Exception:  # the loop guards real money: log, count, keep going
+                self.broker.counters["triggers.errors"] += 1
+                log.exception("client triggers: unexpected error; retrying")
             await asyncio.sleep(self.poll_interval_s)
 
     async def _send_child(self, em: Emulated, tag: str, price: Decimal | None, size: Decimal) -> None:
@@ -250,9 +251,7 @@ class ClientTriggers:
                 await self.broker.cancel_orders(live)
                 await self._refresh_children(em)
             if not em.order.is_terminal:
-                em.order = msgspec.structs.replace(
-                    em.order, status=OrderStatus.CANCELLED, updated_at=self.broker.now()
-                )
+                em.order = msgspec.structs.replace(em.order, status=OrderStatus.CANCELLED, updated_at=self.broker.now())
             em.phase = "done"
         return em.order.status is OrderStatus.CANCELLED
 

@@ -514,9 +514,7 @@ class MarketDataStream:
                 self._touch(t.product_id)
                 side = OrderSide.BUY if t.side.upper() == "BUY" else OrderSide.SELL
                 self._emit(
-                    TradeTick(
-                        symbol=t.product_id, trade_id=t.trade_id, price=price, size=size, side=side, ts=ts
-                    )
+                    TradeTick(symbol=t.product_id, trade_id=t.trade_id, price=price, size=size, side=side, ts=ts)
                 )
 
 
