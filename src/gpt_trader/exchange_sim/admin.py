@@ -154,7 +154,7 @@ class AdminApi:
 
     def release_book(self, request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
         pid = request.match_info["product_id"]
-        return {"product_id": pid, "released": self.sim.venue.pinned.release(pid)}
+        return {"product_id": pid, "released": self.sim.venue.release_book(pid)}
 
     def mark(self, request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
         pid = self._product(body)

@@ -28,9 +28,15 @@ class MarketStep:
     bids: tuple[BookLevel, ...]
     asks: tuple[BookLevel, ...]
     prints: tuple[Print, ...] = ()
+    unchanged: bool = False  # same book as the previous step: the engine need not be touched
 
 
 class MarketSource(Protocol):
+    def covers(self, symbol: str) -> bool: ...
+
+    def invalidate(self, symbol: str) -> None:
+        """Forget any cached book so the next step re-sends it (after a pinned book is released)."""
+
     def step(self, product: Product, now: dt.datetime) -> MarketStep | None: ...
 
     def history(self, product: Product, now: dt.datetime) -> list[tuple[list[Candle], int]]: ...
@@ -84,6 +90,9 @@ class ReplaySource:
 
     def covers(self, symbol: str) -> bool:
         return symbol in self.cursors
+
+    def invalidate(self, symbol: str) -> None:
+        return None  # replay books are rebuilt every step
 
     def step(self, product: Product, now: dt.datetime) -> MarketStep | None:
         cursor = self.cursors.get(product.symbol)
@@ -139,3 +148,6 @@ class PinnedBooks:
         if pinned is None:
             return None
         return MarketStep(pinned[0], pinned[1])
+
+    def covers(self, symbol: str) -> bool:
+        return symbol in self.books

@@ -205,7 +205,7 @@ class ExchangeSimulator:
             self.port = int(addresses[0][1])
         loop = asyncio.get_running_loop()
         self._tasks = [
-            loop.create_task(self._every(cfg.tick_interval_s, self.venue.step_market)),
+            loop.create_task(self._feed_loop(cfg.tick_interval_s)),
             loop.create_task(self._every(cfg.ws.heartbeat_interval_s, self._heartbeat)),
             loop.create_task(
                 self._every(
@@ -225,6 +225,14 @@ class ExchangeSimulator:
     def _heartbeat(self) -> None:
         self.hub.heartbeat_tick()
         self.hub.idle_check()
+
+    async def _feed_loop(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.venue.step_market_async()
+            except Exception:
+                log.exception("exchange_sim: market feed step failed")
 
     async def _every(self, interval: float, fn: Callable[[], None]) -> None:
         while True:

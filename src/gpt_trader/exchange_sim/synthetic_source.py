@@ -38,6 +38,13 @@ class SyntheticSource:
         self._steps_done = 0
         self._pending: dict[str, list[Print]] = {}
         self._stepped_at: dt.datetime | None = None
+        self._last_key: dict[str, tuple[int, float, float, float]] = {}
+
+    def covers(self, symbol: str) -> bool:
+        return symbol in self._products
+
+    def invalidate(self, symbol: str) -> None:
+        self._last_key.pop(symbol, None)
 
     def _ensure(self, now: dt.datetime) -> SyntheticMarket:
         if self.market is None:
@@ -66,8 +73,13 @@ class SyntheticSource:
             return None
         self._catch_up(now)
         assert self.market is not None
-        book = self.market.book(product.symbol, self.levels)
+        sym = self.market.market(product.symbol)
         prints = tuple(self._pending.pop(product.symbol, ()))
+        key = (sym.steps, sym.log_mid, sym.spread_scale, sym.depth_scale)
+        if self._last_key.get(product.symbol) == key and not prints:
+            return MarketStep((), (), (), unchanged=True)  # books are a pure function of this key
+        self._last_key[product.symbol] = key
+        book = sym.book(self.levels)
         return MarketStep(book.bids, book.asks, prints)
 
     def history(self, product: Product, now: dt.datetime) -> list[tuple[list[Candle], int]]:

@@ -144,6 +144,7 @@ class SimVenue:
         self._events: list[Any] = []
         self._flush_scheduled = False
         self._edit_history: dict[str, list[dict[str, str]]] = defaultdict(list)
+        self._order_fills: dict[str, dict[str, dt.datetime]] = defaultdict(dict)  # engine id -> trade id -> ts
         self._cancel_msg: dict[str, str] = {}
         self._pending: dict[str, PendingOrder] = {}
         self._pending_by_client: dict[tuple[str, str], str] = {}
@@ -263,19 +264,37 @@ class SimVenue:
         """Pull the current book/prints from the sources into the engine, then run time-based work."""
         now = self.now()
         for product in self.products():
-            step = self.pinned.step(product)
-            if step is None:
-                for source in self.sources:
-                    step = source.step(product, now)
-                    if step is not None:
-                        break
-            if step is not None:
-                self._apply_step(product, step, now)
+            self._step_product(product, now)
+        self._finish_step(now)
+
+    async def step_market_async(self) -> None:
+        """The feed loop's version: yields to the event loop between products so one tick never blocks
+        order handling for longer than one product's book update."""
+        now = self.now()
+        for product in self.products():
+            self._step_product(product, now)
+            await asyncio.sleep(0)
+        self._finish_step(now)
+
+    def _step_product(self, product: Product, now: dt.datetime) -> None:
+        step = self.pinned.step(product)
+        if step is None:
+            for source in self.sources:
+                step = source.step(product, now)
+                if step is not None:
+                    break
+        if step is not None:
+            self._apply_step(product, step, now)
+        self._flush()
+
+    def _finish_step(self, now: dt.datetime) -> None:
         self.engine.advance(now)
         self.faults.run_periodic()
         self._flush()
 
     def _apply_step(self, product: Product, step: MarketStep, now: dt.datetime) -> None:
+        if step.unchanged:
+            return
         symbol = product.symbol
         self.engine.set_book(symbol, step.bids, step.asks, now)
         self._dirty.add(symbol)
@@ -295,12 +314,19 @@ class SimVenue:
             self.pinned.pin(symbol, bids, asks)
         else:
             for source in self.sources:
-                if source.step(product, now) is not None:
+                if source.covers(symbol):
                     source.set_price(product, price, now)
                     break
             else:
                 raise NotFoundError(f"no market source drives {symbol}")
         self.step_market()
+
+    def release_book(self, symbol: str) -> bool:
+        released = self.pinned.release(symbol)
+        for source in self.sources:
+            source.invalidate(symbol)
+        self.step_market()
+        return released
 
     def pin_book(self, symbol: str, bids: list[BookLevel], asks: list[BookLevel]) -> None:
         self.product(symbol)
@@ -545,7 +571,7 @@ class SimVenue:
             except NotFoundError:
                 account_id = next((p.account_id for p in self._pending.values() if p.public_id == eid), "")
         info = self.account(account_id) if account_id else None
-        fills = self.engine.list_fills(account_id, order_id=eid) if account_id and eid not in self._pending else []
+        fills = self._order_fills.get(eid, {})
         product = self.product(order.symbol)
         hold = ZERO
         if order.status.is_working and order.limit_price is not None:
@@ -555,7 +581,7 @@ class SimVenue:
             portfolio_id=info.portfolio_uuid if info else "",
             product_type=product_type_wire(product),
             number_of_fills=len(fills),
-            last_fill_time=fills[-1].ts if fills else None,
+            last_fill_time=max(fills.values()) if fills else None,
             edit_history=tuple(self._edit_history.get(eid, ())),
             outstanding_hold=hold,
             cancel_message=self._cancel_msg.get(eid, ""),
@@ -811,6 +837,9 @@ class SimVenue:
         for event in events:
             try:
                 if isinstance(event, OrderUpdate):
+                    seen = self._order_fills[event.order.order_id]
+                    for f in event.fills:
+                        seen[f.trade_id] = f.ts
                     account_id = self.engine.account_of(event.order.order_id)
                     touched_accounts.add(account_id)
                     self._publish_order(account_id, event.order)
@@ -876,7 +905,7 @@ class SimVenue:
         }
 
     def _publish_order(self, account_id: str, order: Order) -> None:
-        if self.hub is None:
+        if self.hub is None or not self.hub.has_private_subscribers("user", account_id):
             return
         product = self.product(order.symbol)
         event = user_order_event(order, product, self.order_extras(order, account_id))
@@ -917,7 +946,7 @@ class SimVenue:
         return {"perpetual_futures_positions": perps, "expiring_futures_positions": []}
 
     def _publish_balance_summary(self, account_id: str) -> None:
-        if self.hub is None:
+        if self.hub is None or not self.hub.has_private_subscribers("futures_balance_summary", account_id):
             return
         self.hub.publish_private(
             "futures_balance_summary",

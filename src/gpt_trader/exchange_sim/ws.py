@@ -337,6 +337,12 @@ class WsHub:
     def has_subscribers(self, channel: str, product_id: str | None = None) -> bool:
         return any(c.wants(channel, product_id) for c in self.connections.values())
 
+    def has_private_subscribers(self, channel: str, account_id: str) -> bool:
+        return any(
+            c.principal is not None and c.principal.account_id == account_id and channel in c.subscriptions
+            for c in self.connections.values()
+        )
+
     def publish(self, channel: str, product_id: str | None, events: list[dict[str, Any]]) -> int:
         """Market-data fan-out (skipped for products under a `stall` fault). Returns frames queued."""
         if product_id is not None and channel != "status" and self.faults.is_stalled(product_id):
