@@ -65,9 +65,7 @@ class FeeSchedule:
 
     @classmethod
     def flat(cls, maker: Decimal | str, taker: Decimal | str, name: str = "flat") -> FeeSchedule:
-        tier = FeeTier(
-            name=name, usd_from=D(0), usd_to=None, maker_fee_rate=D(maker), taker_fee_rate=D(taker)
-        )
+        tier = FeeTier(name=name, usd_from=D(0), usd_to=None, maker_fee_rate=D(maker), taker_fee_rate=D(taker))
         return cls(override=tier)
 
     def tier_for(self, volume_usd: Decimal, *, perpetual: bool = False) -> FeeTier:

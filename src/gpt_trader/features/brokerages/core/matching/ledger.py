@@ -97,9 +97,7 @@ class Account:
         pos = self.perps.get(symbol)
         return pos.size if pos is not None else ZERO
 
-    def apply_perp_fill(
-        self, product: Product, signed_size: Decimal, price: Decimal, leverage: Decimal
-    ) -> Decimal:
+    def apply_perp_fill(self, product: Product, signed_size: Decimal, price: Decimal, leverage: Decimal) -> Decimal:
         """Update the position for a fill; return realized PnL (quote, rounded to quote_increment)."""
         pos = self.perps.get(product.symbol)
         if pos is None:
