@@ -80,9 +80,7 @@ def bench_engine(n_orders: int, seed: int) -> None:
                 if res.order.status.is_working:
                     resting.append((acct, res.order.order_id))
             elif kind < 0.8:
-                engine.submit(
-                    acct, OrderRequest(symbol="BTC-USD", side=side, order_type=OrderType.MARKET, size=size)
-                )
+                engine.submit(acct, OrderRequest(symbol="BTC-USD", side=side, order_type=OrderType.MARKET, size=size))
             else:
                 cross = D("1.001") if side is OrderSide.BUY else D("0.999")
                 req = OrderRequest(

@@ -29,9 +29,7 @@ def lv(price: str, size: str) -> BookLevel:
 
 
 def limit(side: OrderSide, size: str, price: str, symbol: str = "BTC-USD", **kw: Any) -> OrderRequest:
-    return OrderRequest(
-        symbol=symbol, side=side, order_type=OrderType.LIMIT, size=D(size), limit_price=D(price), **kw
-    )
+    return OrderRequest(symbol=symbol, side=side, order_type=OrderType.LIMIT, size=D(size), limit_price=D(price), **kw)
 
 
 def market(

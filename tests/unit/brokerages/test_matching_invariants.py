@@ -63,15 +63,11 @@ def test_random_flow_invariants(ops: list[tuple[str, str, OrderSide, int, int]])
                 )
                 eng.submit(acct, req)
             elif kind == "market":
-                eng.submit(
-                    acct, OrderRequest(symbol="BTC-USD", side=side, order_type=OrderType.MARKET, size=size)
-                )
+                eng.submit(acct, OrderRequest(symbol="BTC-USD", side=side, order_type=OrderType.MARKET, size=size))
             elif kind == "quote_buy":
                 eng.submit(
                     acct,
-                    OrderRequest(
-                        symbol="BTC-USD", side=OrderSide.BUY, order_type=OrderType.MARKET, quote_size=price
-                    ),
+                    OrderRequest(symbol="BTC-USD", side=OrderSide.BUY, order_type=OrderType.MARKET, quote_size=price),
                 )
             elif kind in ("cancel", "edit"):
                 open_orders = eng.list_orders(acct)

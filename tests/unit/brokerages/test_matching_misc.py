@@ -75,9 +75,7 @@ def test_edit_rejects_ioc_and_post_only_cross(engine: MatchingEngine) -> None:
     assert exc.value.reason == "INVALID_LIMIT_PRICE_POST_ONLY"
     gtd = engine.submit(
         "a",
-        limit(
-            BUY, "1", "95", time_in_force=TimeInForce.GTD, end_time=engine_now(engine) + timedelta(hours=1)
-        ),
+        limit(BUY, "1", "95", time_in_force=TimeInForce.GTD, end_time=engine_now(engine) + timedelta(hours=1)),
     ).order
     with pytest.raises(InvalidOrderError) as exc:
         engine.edit("a", gtd.order_id, price=D("96"))

@@ -23,9 +23,7 @@ D = Decimal
 BUY, SELL = OrderSide.BUY, OrderSide.SELL
 
 
-def stop(
-    side: OrderSide, size: str, stop_price: str, limit_price: str, direction: StopDirection
-) -> OrderRequest:
+def stop(side: OrderSide, size: str, stop_price: str, limit_price: str, direction: StopDirection) -> OrderRequest:
     return OrderRequest(
         symbol="BTC-USD",
         side=side,

@@ -145,9 +145,7 @@ def test_cancel_releases_hold_and_rejects_second_cancel(engine: MatchingEngine) 
         engine.cancel("b", order.order_id)
 
 
-def test_edit_keeps_priority_on_size_decrease_loses_on_price_change(
-    engine: MatchingEngine, clock: Clock
-) -> None:
+def test_edit_keeps_priority_on_size_decrease_loses_on_price_change(engine: MatchingEngine, clock: Clock) -> None:
     o1 = engine.submit("a", limit(BUY, "1", "100")).order
     clock.tick(1)
     engine.submit("b", limit(BUY, "1", "100"))
@@ -234,9 +232,7 @@ def test_value_conserved_minus_fees(engine: MatchingEngine, clock: Clock) -> Non
     fees = sum((f.fee for f in fills), D(0))
     ext_usd = D(0)
     ext_btc = D(0)
-    user_trade_ids = {f.trade_id for f in engine.list_fills("a")} & {
-        f.trade_id for f in engine.list_fills("b")
-    }
+    user_trade_ids = {f.trade_id for f in engine.list_fills("a")} & {f.trade_id for f in engine.list_fills("b")}
     for f in fills:
         if f.trade_id in user_trade_ids:
             continue

@@ -53,9 +53,7 @@ async def _session(broker: MockBroker) -> tuple[list[object], list[object], list
     await broker.place_order(
         limit(SELL, "0.3", str(quantize_price(q.ask * D("1.001"), btc, SELL)), client_order_id="c2")
     )
-    await broker.place_order(
-        limit(BUY, "0.2", str(quantize_price(q.bid * D("0.999"), btc, BUY)), client_order_id="c3")
-    )
+    await broker.place_order(limit(BUY, "0.2", str(quantize_price(q.bid * D("0.999"), btc, BUY)), client_order_id="c3"))
     for _ in range(30):
         await broker.advance_time(60)
     await broker.place_order(market(SELL, "0.1", client_order_id="c4"))
@@ -137,9 +135,7 @@ async def test_candles_history_then_session() -> None:
     assert candles[-1].start == T0 + timedelta(hours=3)  # the candle still forming
     assert candles[-4].start == T0 and candles[-5].start == T0 - timedelta(hours=1)
     assert candles[-5].close == candles[-4].open
-    window = await broker.get_candles(
-        "BTC-USD", 300, start=T0 - timedelta(hours=1), end=T0 + timedelta(hours=1)
-    )
+    window = await broker.get_candles("BTC-USD", 300, start=T0 - timedelta(hours=1), end=T0 + timedelta(hours=1))
     assert len(window) == 24 and window[0].start == T0 - timedelta(hours=1)
     with pytest.raises(Exception, match="granularity_s"):
         await broker.get_candles("BTC-USD", 45)
@@ -234,9 +230,7 @@ async def test_perps_funding_accrues_through_advance() -> None:
     await broker.place_order(market(BUY, "0.1", symbol="BTC-PERP-INTX", leverage=D("5")))
     await broker.advance_time(2 * 3600)
     (pos,) = [p for p in await broker.list_positions() if p.symbol == "BTC-PERP-INTX"]
-    assert pos.funding_paid == sum(
-        (e.payment for e in broker.engine_events if isinstance(e, FundingEvent)), D(0)
-    )
+    assert pos.funding_paid == sum((e.payment for e in broker.engine_events if isinstance(e, FundingEvent)), D(0))
     assert len([e for e in broker.engine_events if isinstance(e, FundingEvent)]) == 2
     assert pos.funding_paid > 0
     assert pos.liquidation_price is None  # 100k USD of cross collateral behind 0.1 BTC

@@ -58,9 +58,7 @@ def test_perps_ledger_identity(ops: list[tuple[str, str, OrderSide, int, int, De
             if kind == "market":
                 eng.submit(
                     acct,
-                    OrderRequest(
-                        symbol=PERP, side=side, order_type=OrderType.MARKET, size=size, leverage=lev
-                    ),
+                    OrderRequest(symbol=PERP, side=side, order_type=OrderType.MARKET, size=size, leverage=lev),
                 )
             elif kind == "limit":
                 price = mid + D(move) / 10

@@ -90,15 +90,11 @@ def test_quantize_order_applies_everything() -> None:
     q = quantize_order(req, btc)
     assert q.size == D("0.12345678") and q.limit_price == D("95000.01")
     assert quantize_order(q, btc) == q
-    mkt = OrderRequest(
-        symbol="BTC-USD", side=OrderSide.BUY, order_type=OrderType.MARKET, quote_size=D("10.005")
-    )
+    mkt = OrderRequest(symbol="BTC-USD", side=OrderSide.BUY, order_type=OrderType.MARKET, quote_size=D("10.005"))
     assert quantize_order(mkt, btc, D("95000")).quote_size == D("10.00")
     with pytest.raises(InvalidOrderError) as exc:
         quantize_order(
-            OrderRequest(
-                symbol="BTC-USD", side=OrderSide.BUY, order_type=OrderType.MARKET, size=D("0.00000005")
-            ),
+            OrderRequest(symbol="BTC-USD", side=OrderSide.BUY, order_type=OrderType.MARKET, size=D("0.00000005")),
             btc,
             D("95000"),
         )
@@ -111,9 +107,7 @@ def test_quantize_order_applies_everything() -> None:
 @settings(max_examples=200, deadline=None)
 @given(products, amounts, amounts, sides)
 def test_quantize_order_idempotent(product: Product, size: Decimal, price: Decimal, side: OrderSide) -> None:
-    req = OrderRequest(
-        symbol=product.symbol, side=side, order_type=OrderType.LIMIT, size=size, limit_price=price
-    )
+    req = OrderRequest(symbol=product.symbol, side=side, order_type=OrderType.LIMIT, size=size, limit_price=price)
     try:
         q = quantize_order(req, product)
     except InvalidOrderError:

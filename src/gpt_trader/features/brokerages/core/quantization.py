@@ -81,9 +81,7 @@ def check_min_size(size: Decimal, price: Decimal | None, product: Product) -> No
             )
 
 
-def quantize_order(
-    request: OrderRequest, product: Product, reference_price: Decimal | None = None
-) -> OrderRequest:
+def quantize_order(request: OrderRequest, product: Product, reference_price: Decimal | None = None) -> OrderRequest:
     """Return `request` with size and prices on the product's grid, checked against its minimums.
 
     `reference_price` (the current mid, say) checks the notional of market orders; limit-style orders
@@ -114,8 +112,7 @@ def quantize_order(
         quote = quantize_quote(request.quote_size, product)
         if quote < product.quote_min_size or quote <= 0:
             raise InvalidOrderError(
-                f"{product.symbol}: quote_size {request.quote_size} is below quote_min_size "
-                f"{product.quote_min_size}",
+                f"{product.symbol}: quote_size {request.quote_size} is below quote_min_size {product.quote_min_size}",
                 reason="BELOW_MIN_NOTIONAL",
             )
         changes["quote_size"] = quote

@@ -276,9 +276,7 @@ class SymbolMarket:
         ask0 = math.ceil((mid + half) / tick - 1e-9)
         if ask0 <= bid0:
             ask0 = bid0 + 1
-        gap = max(
-            1, round(mid * self.config.level_gap_bps * regime.spread_mult * self.spread_scale / 1e4 / tick)
-        )
+        gap = max(1, round(mid * self.config.level_gap_bps * regime.spread_mult * self.spread_scale / 1e4 / tick))
         notional = self.profile.level_notional_usd * regime.depth_mult * self.depth_scale
         bids: list[BookLevel] = []
         asks: list[BookLevel] = []
@@ -307,9 +305,7 @@ class SymbolMarket:
         return Quote(symbol=self.symbol, bid=bid, ask=ask, last=last, ts=ts or self.now)
 
     # ------------------------------------------------------------------ candles
-    def candles(
-        self, granularity_s: int, start: datetime | None = None, end: datetime | None = None
-    ) -> list[Candle]:
+    def candles(self, granularity_s: int, start: datetime | None = None, end: datetime | None = None) -> list[Candle]:
         """Session candles (oldest first) aggregated from 60 s bars, incl. the one still forming."""
         _check_granularity(granularity_s)
         out: list[Candle] = []
@@ -366,9 +362,7 @@ class SymbolMarket:
         k = max(1, cfg.history_substeps)
         regime = cfg.regimes[cache.regime_idx]
         if rng.random() < min(1.0, g / regime.mean_duration_s):
-            cache.regime_idx = rng.choices(
-                range(len(cfg.regimes)), weights=cfg.transitions[cache.regime_idx]
-            )[0]
+            cache.regime_idx = rng.choices(range(len(cfg.regimes)), weights=cfg.transitions[cache.regime_idx])[0]
             regime = cfg.regimes[cache.regime_idx]
         sigma = self.profile.annual_vol * regime.vol_mult * math.sqrt(g / k / SECONDS_PER_YEAR)
         close = cache.price
@@ -452,9 +446,7 @@ class SyntheticMarket:
         self.seed = seed
         prices = start_prices or {}
         self.markets: dict[str, SymbolMarket] = {
-            p.symbol: SymbolMarket(
-                p, seed=seed, start=self.start, config=self.config, start_price=prices.get(p.symbol)
-            )
+            p.symbol: SymbolMarket(p, seed=seed, start=self.start, config=self.config, start_price=prices.get(p.symbol))
             for p in products
         }
         self._steps = 0
@@ -481,9 +473,7 @@ class SyntheticMarket:
         total = self._carry + seconds
         return int(total / self.config.step_s + 1e-9)
 
-    def advance(
-        self, seconds: float, on_step: Callable[[list[TradeTick]], None] | None = None
-    ) -> list[TradeTick]:
+    def advance(self, seconds: float, on_step: Callable[[list[TradeTick]], None] | None = None) -> list[TradeTick]:
         """Run whole sub-steps; `on_step` sees each step's trades (the mock broker pushes books there)."""
         n = self.steps_for(seconds)
         total = self._carry + seconds
@@ -524,7 +514,5 @@ class SyntheticMarket:
     def set_mid(self, symbol: str, price: Decimal) -> None:
         self.market(symbol).set_mid(price)
 
-    def set_liquidity(
-        self, symbol: str, spread_bps: float | None = None, depth_scale: float | None = None
-    ) -> None:
+    def set_liquidity(self, symbol: str, spread_bps: float | None = None, depth_scale: float | None = None) -> None:
         self.market(symbol).set_liquidity(spread_bps, depth_scale)

@@ -172,9 +172,7 @@ class MockBroker:
         else:
             self._frozen.pop(symbol, None)
 
-    def set_liquidity(
-        self, symbol: str, spread_bps: float | None = None, depth_scale: float | None = None
-    ) -> None:
+    def set_liquidity(self, symbol: str, spread_bps: float | None = None, depth_scale: float | None = None) -> None:
         """Thin or widen a book (spread in bps, depth multiplier); applies from now on."""
         self._product(symbol)
         self.market.set_liquidity(symbol, spread_bps, depth_scale)
@@ -258,9 +256,7 @@ class MockBroker:
                 out[oid] = False
         return out
 
-    async def edit_order(
-        self, order_id: str, *, size: Decimal | None = None, price: Decimal | None = None
-    ) -> Order:
+    async def edit_order(self, order_id: str, *, size: Decimal | None = None, price: Decimal | None = None) -> Order:
         self._maybe_fail("edit_order")
         return self.engine.edit(ACCOUNT, order_id, size=size, price=price)
 
