@@ -30,6 +30,14 @@ if TYPE_CHECKING:
     from gpt_trader.exchange_sim.server import ExchangeSimulator
 
 
+def _percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    ordered = sorted(values)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    return {"p50": pick(0.5), "p99": pick(0.99), "max": ordered[-1], "n": float(len(ordered))}
+
+
 class AdminError(Exception):
     pass
 
@@ -73,6 +81,7 @@ class AdminApi:
     def register(self, app: web.Application) -> None:
         r = app.router
         r.add_get("/admin/state", self._wrap(self.state))
+        r.add_delete("/admin/timings", self._wrap(self.reset_timings))
         r.add_post("/admin/fund", self._wrap(self.fund))
         r.add_post("/admin/price", self._wrap(self.price))
         r.add_post("/admin/book", self._wrap(self.book))
@@ -115,6 +124,10 @@ class AdminApi:
             raise AdminError(f"product_id {pid!r} unknown; known: {', '.join(self.sim.venue.product_ids())}")
         return pid
 
+    def reset_timings(self, request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
+        self.sim.rest_timings_ms.clear()
+        return {"cleared": True}
+
     def state(self, request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
         sim = self.sim
         return {
@@ -129,6 +142,7 @@ class AdminApi:
             "faults": sim.faults.snapshot(),
             "accounts": sim.engine.accounts(),
             "requests_served": sim.requests_served,
+            "rest_server_ms": _percentiles(list(sim.rest_timings_ms)),
         }
 
     def fund(self, request: web.Request, body: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 import tempfile
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -160,6 +161,7 @@ class ExchangeSimulator:
         self.host = cfg.host
         self.port = cfg.port
         self.requests_served = 0
+        self.rest_timings_ms: deque[float] = deque(maxlen=20_000)  # server-side handling time per request
 
     @staticmethod
     def _load_data(specs: list[str]) -> dict[str, ReplaySeries]:
@@ -321,6 +323,15 @@ class ExchangeSimulator:
         if not (path.startswith(API) or path.startswith("/v2/")):
             return await handler(request)
         self.requests_served += 1
+        started = time.perf_counter()
+        try:
+            return await self._serve_api(request, handler, path)
+        finally:
+            self.rest_timings_ms.append((time.perf_counter() - started) * 1000)
+
+    async def _serve_api(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]], path: str
+    ) -> web.StreamResponse:
         delay = self.faults.latency_s()
         if delay:
             await asyncio.sleep(delay)
