@@ -23,7 +23,7 @@ from gpt_trader.features.brokerages.core.interfaces import (
     StopDirection,
     TransientError,
 )
-from gpt_trader.features.brokerages.core.matching import FundingEvent
+from gpt_trader.features.brokerages.core.matching import FundingEvent, LiquidationEvent
 from gpt_trader.features.brokerages.core.quantization import quantize_price
 from gpt_trader.features.brokerages.mock import MockBroker
 
@@ -239,3 +239,14 @@ async def test_perps_funding_accrues_through_advance() -> None:
 def test_unknown_symbol_rejected() -> None:
     with pytest.raises(ValueError, match="unknown symbols"):
         MockBroker(symbols=["NOPE-USD"])
+
+
+async def test_flash_crash_liquidates_leveraged_perp() -> None:
+    broker = MockBroker(symbols=["BTC-PERP-INTX"], seed=1, start=T0, starting_cash=D("1000"))
+    await broker.place_order(market(BUY, "0.1", symbol="BTC-PERP-INTX", leverage=D("20")))
+    (pos,) = await broker.list_positions()
+    assert pos.liquidation_price is not None
+    broker.set_price("BTC-PERP-INTX", (pos.liquidation_price * D("0.98")).quantize(D("0.1")))
+    assert await broker.list_positions() == []
+    liqs = [e for e in broker.engine_events if isinstance(e, LiquidationEvent)]
+    assert len(liqs) == 1 and liqs[0].symbol == "BTC-PERP-INTX"
