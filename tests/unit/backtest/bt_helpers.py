@@ -27,9 +27,7 @@ def shared_bars(name: str, symbol: str, g: str) -> Bars:
     from gpt_trader.features.data import granularity as gran
     from gpt_trader.features.data.importer import load_candle_file
 
-    return Bars.from_frame(
-        load_candle_file(OHLCV + name, symbol=symbol, granularity=g), symbol, gran.seconds(g)
-    )
+    return Bars.from_frame(load_candle_file(OHLCV + name, symbol=symbol, granularity=g), symbol, gran.seconds(g))
 
 
 def make_bars(

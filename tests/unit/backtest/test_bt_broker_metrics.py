@@ -89,9 +89,7 @@ def test_metrics_on_a_known_curve() -> None:
             pnl=5.0,
         ),
     ]
-    m = compute_metrics(
-        equity, ts, trades, initial_cash=100.0, granularity_s=86_400, total_fees=1.5, exposure_bars=2
-    )
+    m = compute_metrics(equity, ts, trades, initial_cash=100.0, granularity_s=86_400, total_fees=1.5, exposure_bars=2)
     assert m["total_return"] == pytest.approx(0.10)
     assert m["max_drawdown"] == pytest.approx(0.25)  # 120 -> 90
     assert m["win_rate"] == pytest.approx(0.5) and m["profit_factor"] == pytest.approx(3.0)

@@ -82,12 +82,8 @@ def test_json_output_shape_and_engines_agree() -> None:
     }
     assert trade["entry_time"].endswith("Z")
     assert [
-        (t["entry_time"], t["exit_time"], t["size"], t["entry_price"], t["exit_price"])
-        for t in fast["trades"]
-    ] == [
-        (t["entry_time"], t["exit_time"], t["size"], t["entry_price"], t["exit_price"])
-        for t in replay["trades"]
-    ]
+        (t["entry_time"], t["exit_time"], t["size"], t["entry_price"], t["exit_price"]) for t in fast["trades"]
+    ] == [(t["entry_time"], t["exit_time"], t["size"], t["entry_price"], t["exit_price"]) for t in replay["trades"]]
     assert abs(fast["final_equity"] / replay["final_equity"] - 1) < 1e-9
 
 

@@ -62,7 +62,7 @@ def test_last_bar_signal_does_not_fill_and_open_position_is_marked() -> None:
     closes = [100.0, 105.0, 115.0, 125.0]
     bars = make_bars(opens, closes)
     cfg = BacktestConfig(fee_bps=D(0))
-    fast, replay = both(bars, Scripted([0], [3], 4), cfg)  # exit signal on the last bar: no next bar
+    fast, _ = both(bars, Scripted([0], [3], 4), cfg)  # exit signal on the last bar: no next bar
     [t] = fast.trades
     assert t.exit_time is None and t.exit_price == D("125.0")
     assert t.entry_price == D("100.00") and t.size == D(100)
@@ -78,9 +78,7 @@ def test_size_pct_and_size_qty() -> None:
     assert half.trades[0].size == D(50)
     qty, _ = both(bars, Scripted([0], [2], 5), BacktestConfig(fee_bps=D(0), size_pct=None, size_qty=D("1.5")))
     assert qty.trades[0].size == D("1.5")
-    capped, _ = both(
-        bars, Scripted([0], [2], 5), BacktestConfig(fee_bps=D(0), size_pct=None, size_qty=D(500))
-    )
+    capped, _ = both(bars, Scripted([0], [2], 5), BacktestConfig(fee_bps=D(0), size_pct=None, size_qty=D(500)))
     assert capped.trades[0].size == D(100) and capped.rules_acted == {"size_capped_by_cash": 1}
 
 
@@ -117,9 +115,7 @@ def test_drawdown_guard_halts_for_good() -> None:
 
 def test_funding_is_charged_on_the_held_position() -> None:
     bars0 = make_bars([100.0] * 6, [100.0] * 6)
-    funding = pd.Series(
-        [0.001, 0.002], index=pd.to_datetime(["2024-01-01 02:30", "2024-01-01 09:00"], utc=True)
-    )
+    funding = pd.Series([0.001, 0.002], index=pd.to_datetime(["2024-01-01 02:30", "2024-01-01 09:00"], utc=True))
     bars = make_bars([100.0] * 6, [100.0] * 6, funding=funding)
     assert bars.funding.tolist() == [0.0, 0.0, 0.0, 0.001, 0.0, 0.0]  # charged at the next bar open
     fast, replay = both(bars, Scripted([0], [4], 6), BacktestConfig(fee_bps=D(0)))

@@ -69,9 +69,7 @@ def test_epoch_seconds_and_millis(tmp_path: Path, col: str, scale: int) -> None:
 
 def test_parquet_input_and_naive_times_are_utc(tmp_path: Path) -> None:
     idx = pd.date_range("2024-01-01", periods=4, freq="5min")
-    raw = pd.DataFrame(
-        {"datetime": idx, "open": 1.0, "high": 2.0, "low": 0.5, "close": 1.5, "volume_eth": 3.0}
-    )
+    raw = pd.DataFrame({"datetime": idx, "open": 1.0, "high": 2.0, "low": 0.5, "close": 1.5, "volume_eth": 3.0})
     f = tmp_path / "p.parquet"
     raw.to_parquet(f)
     df = load_candle_file(f, symbol="ETH-USD", granularity="5m")
@@ -81,9 +79,7 @@ def test_parquet_input_and_naive_times_are_utc(tmp_path: Path) -> None:
 
 def test_wrong_granularity_is_refused() -> None:
     with pytest.raises(CandleFileError, match="3600s apart but granularity '1m'"):
-        load_candle_file(
-            OHLCV / "coinbase_BTC-USD_1h_2017-07-01_2018-12-31.csv.gz", symbol="BTC-USD", granularity="1m"
-        )
+        load_candle_file(OHLCV / "coinbase_BTC-USD_1h_2017-07-01_2018-12-31.csv.gz", symbol="BTC-USD", granularity="1m")
 
 
 def test_multi_timeframe_missing_timeframe_lists_available() -> None:

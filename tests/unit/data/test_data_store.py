@@ -21,9 +21,7 @@ MARKET = Path("/work/shared/data/market")
 def _frame(start: str, n: int, freq: str = "1min", base: float = 100.0) -> pd.DataFrame:
     idx = pd.date_range(start, periods=n, freq=freq, tz="UTC", name="timestamp")
     close = base + np.arange(n, dtype=float)
-    return pd.DataFrame(
-        {"open": close, "high": close + 1, "low": close - 1, "close": close, "volume": 1.0}, index=idx
-    )
+    return pd.DataFrame({"open": close, "high": close + 1, "low": close - 1, "close": close, "volume": 1.0}, index=idx)
 
 
 def test_store_round_trip_merge_and_range(tmp_path: Path) -> None:
@@ -43,9 +41,7 @@ def test_store_round_trip_merge_and_range(tmp_path: Path) -> None:
         end=pd.Timestamp("2024-01-01 00:04", tz="UTC"),
     )
     assert len(part) == 2
-    assert (
-        store.path("src", "BTC-USD", "ONE_MINUTE") == tmp_path / "src" / "BTC-USD" / "1m" / "candles.parquet"
-    )
+    assert store.path("src", "BTC-USD", "ONE_MINUTE") == tmp_path / "src" / "BTC-USD" / "1m" / "candles.parquet"
     assert [(k.source, k.symbol, k.granularity) for k in store.series()] == [("src", "BTC-USD", "1m")]
     assert store.find_sources("BTC-USD", "1m") == ["src"]
     assert store.last_timestamp("src", "BTC-USD", "1m") == pd.Timestamp("2024-01-01 00:14", tz="UTC")

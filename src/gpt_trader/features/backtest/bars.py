@@ -33,9 +33,7 @@ class Bars:
         return self.ts_ns // NS_PER_DAY
 
     @classmethod
-    def from_frame(
-        cls, df: pd.DataFrame, symbol: str, granularity_s: int, funding: pd.Series | None = None
-    ) -> Bars:
+    def from_frame(cls, df: pd.DataFrame, symbol: str, granularity_s: int, funding: pd.Series | None = None) -> Bars:
         import pandas as pd
 
         ts = np.ascontiguousarray(pd.DatetimeIndex(df.index).as_unit("ns").asi8, dtype=np.int64)

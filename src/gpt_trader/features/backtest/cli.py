@@ -49,31 +49,21 @@ def parse_params(items: list[str] | None) -> dict[str, str]:
 
 def backtest_command(
     data: Annotated[Path | None, typer.Option("--data", help="CSV / CSV.gz / Parquet candle file")] = None,
-    symbol: Annotated[
-        str | None, typer.Option("--symbol", help="Symbol (stored series, or label for --data)")
-    ] = None,
+    symbol: Annotated[str | None, typer.Option("--symbol", help="Symbol (stored series, or label for --data)")] = None,
     granularity: Annotated[
         str | None, typer.Option("--granularity", help="1m, 5m, 1h ... (inferred for --data)")
     ] = None,
-    source: Annotated[
-        str | None, typer.Option("--source", help="Store source when several hold --symbol")
-    ] = None,
+    source: Annotated[str | None, typer.Option("--source", help="Store source when several hold --symbol")] = None,
     store_root: Annotated[Path | None, typer.Option("--store-root", help="Candle store root")] = None,
     start: Annotated[str | None, typer.Option("--start", help="First bar open time (ISO 8601, UTC)")] = None,
     end: Annotated[str | None, typer.Option("--end", help="End (exclusive, ISO 8601, UTC)")] = None,
-    strategy: Annotated[
-        str, typer.Option("--strategy", help="sma_cross | mean_reversion | baseline")
-    ] = "sma_cross",
-    param: Annotated[
-        list[str] | None, typer.Option("--param", help="Strategy parameter k=v (repeatable)")
-    ] = None,
+    strategy: Annotated[str, typer.Option("--strategy", help="sma_cross | mean_reversion | baseline")] = "sma_cross",
+    param: Annotated[list[str] | None, typer.Option("--param", help="Strategy parameter k=v (repeatable)")] = None,
     engine: Annotated[str, typer.Option("--engine", help="fast | replay")] = "fast",
     initial_cash: Annotated[str, typer.Option("--initial-cash", help="Starting quote cash")] = "10000",
     fee_bps: Annotated[str, typer.Option("--fee-bps", help="Taker fee on notional, bps")] = "60",
     slippage_bps: Annotated[str, typer.Option("--slippage-bps", help="Adverse slippage on fills, bps")] = "0",
-    size_pct: Annotated[
-        str | None, typer.Option("--size-pct", help="Percent of cash per entry (default 100)")
-    ] = None,
+    size_pct: Annotated[str | None, typer.Option("--size-pct", help="Percent of cash per entry (default 100)")] = None,
     size_qty: Annotated[str | None, typer.Option("--size-qty", help="Fixed base quantity per entry")] = None,
     stop_loss_pct: Annotated[
         str | None, typer.Option("--stop-loss-pct", help="Exit at close <= entry x (1-p%)")
@@ -81,26 +71,20 @@ def backtest_command(
     take_profit_pct: Annotated[
         str | None, typer.Option("--take-profit-pct", help="Exit at close >= entry x (1+p%)")
     ] = None,
-    max_daily_loss_pct: Annotated[
-        str | None, typer.Option("--max-daily-loss-pct", help="Daily loss guard")
-    ] = None,
-    max_drawdown_pct: Annotated[
-        str | None, typer.Option("--max-drawdown-pct", help="Drawdown guard (halts)")
-    ] = None,
+    max_daily_loss_pct: Annotated[str | None, typer.Option("--max-daily-loss-pct", help="Daily loss guard")] = None,
+    max_drawdown_pct: Annotated[str | None, typer.Option("--max-drawdown-pct", help="Drawdown guard (halts)")] = None,
     funding: Annotated[Path | None, typer.Option("--funding", help="Funding-rate CSV (perps)")] = None,
     funding_exchange: Annotated[
         str | None, typer.Option("--funding-exchange", help="Venue in a multi-venue funding file")
     ] = None,
-    funding_symbol: Annotated[
-        str | None, typer.Option("--funding-symbol", help="Symbol in the funding file")
-    ] = None,
+    funding_symbol: Annotated[str | None, typer.Option("--funding-symbol", help="Symbol in the funding file")] = None,
     risk_profile: Annotated[
         str | None, typer.Option("--risk-profile", help="Replay under a live profile's rails")
     ] = None,
     report: Annotated[Path | None, typer.Option("--report", help="Write an HTML report here")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
-    """Backtest a strategy: a signal on bar t's close fills at bar t+1's open (+ slippage), fees on notional."""  # noqa: E501
+    """Backtest a strategy: a signal on bar t's close fills at bar t+1's open (+ slippage), fees on notional."""
     code = run_backtest_cli(
         data=data,
         symbol=symbol,
@@ -196,9 +180,7 @@ def _run(**kw: Any) -> Any:
     if kw["funding"] is not None:
         from gpt_trader.features.data.funding import load_funding
 
-        funding_series = load_funding(
-            kw["funding"], exchange=kw["funding_exchange"], symbol=kw["funding_symbol"]
-        )
+        funding_series = load_funding(kw["funding"], exchange=kw["funding_exchange"], symbol=kw["funding_symbol"])
     bars = load_bars(
         BarSource(
             symbol=symbol,

@@ -19,9 +19,7 @@ EngineName = Literal["fast", "replay"]
 ENGINES = ("fast", "replay")
 
 
-def run_backtest(
-    bars: Bars, strategy: Strategy, config: BacktestConfig, engine: str = "fast"
-) -> BacktestResult:
+def run_backtest(bars: Bars, strategy: Strategy, config: BacktestConfig, engine: str = "fast") -> BacktestResult:
     if engine == "fast":
         from gpt_trader.features.backtest.fast.engine import run_fast
 

@@ -21,9 +21,7 @@ def sell_ticks(ticks: int, slip_num: int, slip_den: int) -> int:
     return (ticks * (slip_den - slip_num)) // slip_den
 
 
-def entry_size(
-    cash: Decimal, size_pct: Decimal, price: Decimal, fee_rate: Decimal, base_increment: Decimal
-) -> Decimal:
+def entry_size(cash: Decimal, size_pct: Decimal, price: Decimal, fee_rate: Decimal, base_increment: Decimal) -> Decimal:
     """All-in style sizing: cash x P/100 / (price x (1 + fee)), floored to the base increment."""
     raw = cash * size_pct / Decimal(100) / (price * (Decimal(1) + fee_rate))
     return raw.quantize(base_increment, rounding=ROUND_FLOOR)

@@ -20,9 +20,7 @@ data_app = typer.Typer(
     add_completion=False,
 )
 
-RootOpt = Annotated[
-    Path | None, typer.Option("--store-root", help="Candle store root (default var/data/market)")
-]
+RootOpt = Annotated[Path | None, typer.Option("--store-root", help="Candle store root (default var/data/market)")]
 
 
 def _store(root: Path | None):  # type: ignore[no-untyped-def]
@@ -165,10 +163,7 @@ def gaps_command(
         g = gran.normalize(granularity)
         sources = [source] if source else store.find_sources(symbol, g)
         if len(sources) != 1:
-            _fail(
-                f"{'no' if not sources else 'several'} stored series for {symbol} {g}: {sources}; "
-                "pass --source"
-            )
+            _fail(f"{'no' if not sources else 'several'} stored series for {symbol} {g}: {sources}; pass --source")
             return
         df = store.read(sources[0], symbol, g)
     except (ValueError, FileNotFoundError) as exc:
@@ -183,6 +178,4 @@ def gaps_command(
         f"{report.expected_bars} expected, {len(report.gaps)} gaps"
     )
     for gap in report.gaps[:limit]:
-        typer.echo(
-            f"  after {gap.after.isoformat()} before {gap.before.isoformat()}: {gap.missing_bars} missing"
-        )
+        typer.echo(f"  after {gap.after.isoformat()} before {gap.before.isoformat()}: {gap.missing_bars} missing")

@@ -175,11 +175,7 @@ async def download_candles(
                 "limit": str(MAX_CANDLES),
             }
             payload = await _fetch(client, url, params, pacer, stats, max_retries, retry_delay_s)
-            rows = [
-                r
-                for r in parse_candles(payload, stats)
-                if w_start.timestamp() <= r["start"] < w_end.timestamp()
-            ]
+            rows = [r for r in parse_candles(payload, stats) if w_start.timestamp() <= r["start"] < w_end.timestamp()]
             pending.extend(rows)
             stats.candles += len(rows)
             if pending and (i % flush_every == 0 or i == len(windows)):

@@ -46,9 +46,7 @@ def normalize(granularity: str) -> str:
     low = g.lower() if not g.endswith("M") or len(g) < 2 else g  # "1M" (month) stays distinct from "1m"
     if low in _SECONDS:
         return low
-    raise ValueError(
-        f"unknown granularity {granularity!r}; allowed: {sorted(_SECONDS, key=_SECONDS.__getitem__)}"
-    )
+    raise ValueError(f"unknown granularity {granularity!r}; allowed: {sorted(_SECONDS, key=_SECONDS.__getitem__)}")
 
 
 def seconds(granularity: str) -> int:

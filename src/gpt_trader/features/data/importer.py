@@ -63,9 +63,7 @@ def _parse_time(col: pd.Series, column_name: str) -> pd.DatetimeIndex:
         try:
             ts = pd.to_datetime(col, utc=True, format="ISO8601")
         except (ValueError, TypeError) as exc:
-            raise CandleFileError(
-                f"time column {column_name!r}: cannot parse as ISO 8601 or epoch: {exc}"
-            ) from exc
+            raise CandleFileError(f"time column {column_name!r}: cannot parse as ISO 8601 or epoch: {exc}") from exc
     index = pd.DatetimeIndex(ts)
     index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
     return index.as_unit("ns")
@@ -105,9 +103,7 @@ def to_canonical(raw: pd.DataFrame, *, symbol: str, granularity: str, origin: st
     if volume_col is None:
         problems.append(f"a volume column ('volume' or 'volume_{base}')")
     if problems:
-        raise CandleFileError(
-            f"{origin}: cannot map to candles: missing {'; '.join(problems)}; columns found: {found}"
-        )
+        raise CandleFileError(f"{origin}: cannot map to candles: missing {'; '.join(problems)}; columns found: {found}")
 
     assert time_col is not None and volume_col is not None
     index = _parse_time(raw[time_col], str(time_col))
@@ -154,14 +150,10 @@ def detect_granularity(path: str | Path) -> str:
     cols = {str(c).strip().lower(): c for c in raw.columns}
     if any(c in cols for c in TIMEFRAME_COLUMNS):
         tf = next(cols[c] for c in TIMEFRAME_COLUMNS if c in cols)
-        raise CandleFileError(
-            f"{p} holds several timeframes {sorted(map(str, raw[tf].unique()))}; pass --granularity"
-        )
+        raise CandleFileError(f"{p} holds several timeframes {sorted(map(str, raw[tf].unique()))}; pass --granularity")
     time_col = next((cols[c] for c in TIME_COLUMNS if c in cols), None)
     if time_col is None:
-        raise CandleFileError(
-            f"{p}: no time column (one of {list(TIME_COLUMNS)}); columns found: {list(raw.columns)}"
-        )
+        raise CandleFileError(f"{p}: no time column (one of {list(TIME_COLUMNS)}); columns found: {list(raw.columns)}")
     index = _parse_time(raw[time_col], str(time_col)).sort_values()
     if len(index) < 2:
         raise CandleFileError(f"{p}: fewer than 2 bars; pass --granularity")

@@ -17,8 +17,7 @@ def resample(df: pd.DataFrame, source_granularity: str, target_granularity: str)
     src, dst = gran.seconds(source_granularity), gran.seconds(target_granularity)
     if dst < src or dst % src:
         raise ValueError(
-            f"cannot resample {source_granularity} to {target_granularity}: "
-            "target must be a multiple of the source"
+            f"cannot resample {source_granularity} to {target_granularity}: target must be a multiple of the source"
         )
     rule = f"{dst}s"
     agg = df.resample(rule, label="left", closed="left", origin="epoch").agg(

@@ -36,9 +36,7 @@ class CandleStore:
     def path(self, source: str, symbol: str, granularity: str) -> Path:
         for label, value in (("source", source), ("symbol", symbol)):
             if not value or "/" in value or value.startswith("."):
-                raise ValueError(
-                    f"invalid {label} {value!r}: must be non-empty, without '/' or a leading '.'"
-                )
+                raise ValueError(f"invalid {label} {value!r}: must be non-empty, without '/' or a leading '.'")
         return self.root / source / symbol / gran.normalize(granularity) / FILE_NAME
 
     def write(self, source: str, symbol: str, granularity: str, df: pd.DataFrame) -> int:
@@ -47,9 +45,7 @@ class CandleStore:
 
         missing = [c for c in CANONICAL_COLUMNS if c not in df.columns]
         if missing or not isinstance(df.index, pd.DatetimeIndex):
-            raise ValueError(
-                f"not a canonical candle frame: missing {missing}, index {type(df.index).__name__}"
-            )
+            raise ValueError(f"not a canonical candle frame: missing {missing}, index {type(df.index).__name__}")
         path = self.path(source, symbol, granularity)
         new = df[list(CANONICAL_COLUMNS)].astype("float64")
         new.index = _utc_ns(new.index)
@@ -81,8 +77,7 @@ class CandleStore:
         if not path.exists():
             have = [f"{k.source}/{k.symbol}/{k.granularity}" for k in self.series()]
             raise FileNotFoundError(
-                f"no stored candles for {source}/{symbol}/{granularity} under {self.root}; "
-                f"stored series: {have}"
+                f"no stored candles for {source}/{symbol}/{granularity} under {self.root}; stored series: {have}"
             )
         df = pd.read_parquet(path, engine="pyarrow")
         df.index = _utc_ns(df.index)
@@ -106,9 +101,7 @@ class CandleStore:
         keys = []
         for file in sorted(self.root.glob(f"*/*/*/{FILE_NAME}")):
             g_dir = file.parent
-            keys.append(
-                SeriesKey(source=g_dir.parent.parent.name, symbol=g_dir.parent.name, granularity=g_dir.name)
-            )
+            keys.append(SeriesKey(source=g_dir.parent.parent.name, symbol=g_dir.parent.name, granularity=g_dir.name))
         return keys
 
     def find_sources(self, symbol: str, granularity: str) -> list[str]:

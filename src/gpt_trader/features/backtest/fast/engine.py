@@ -45,7 +45,10 @@ def warm_up(strategy: Strategy) -> None:
         0.0,
         0.0,
         0.0,
+        np.int64(100),
+        np.int64(100),
         np.int64(0),
+        np.int64(1),
     )
 
 
@@ -56,6 +59,9 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
     fk = decimal_places(product.quote_increment, "quote_increment")
     price_scale, qty_scale = 10**pk, 10**qk
     slip_num, slip_den = config.slippage_ratio()
+    if qk + pk < fk:
+        raise ValueError(f"{product.symbol}: quote_increment finer than base x price increments is not supported")
+    fee_num, fee_den = config.fee_rate.as_integer_ratio()
     simulate = K.kernel()
     day = bars.day
     warm_up(strategy)
@@ -83,6 +89,9 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
         _frac(config.max_daily_loss_pct),
         _frac(config.max_drawdown_pct),
         np.int64(10**fk if config.venue_rounding else 0),
+        np.int64(10 ** max(0, qk + pk - fk)),
+        np.int64(fee_num),
+        np.int64(fee_den),
     )
     elapsed = time.perf_counter() - started
     (
@@ -110,9 +119,7 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
         open_trade = t_exit[i] < 0
         exit_px = Decimal(repr(last_close)) if open_trade else Decimal(int(t_out[i])) * price_inc
         fees, funding = float(t_fees[i]), float(t_funding[i])
-        pnl = trade_pnl(
-            size, entry_px, exit_px, fees, funding, product.quote_increment, config.venue_rounding
-        )
+        pnl = trade_pnl(size, entry_px, exit_px, fees, funding, product.quote_increment, config.venue_rounding)
         trades.append(
             Trade(
                 entry_time=ns_to_dt(int(bars.ts_ns[t_entry[i]])),

@@ -23,6 +23,38 @@ def _build() -> Any:
     from numba import njit
 
     @njit(cache=True, nogil=True)
+    def settle(
+        q_ticks: np.int64,
+        px_ticks: np.int64,
+        qty: float,
+        px: float,
+        fee_rate: float,
+        fee_scale: np.int64,
+        value_div: np.int64,
+        fee_num: np.int64,
+        fee_den: np.int64,
+    ) -> tuple[float, float]:  # pragma: no cover - compiled
+        """(value, fee) of a fill. With venue rounding: value half-even and fee half-up to the quote
+        increment, in exact integer arithmetic (as the Decimal fill model does); float if it would overflow."""
+        if fee_scale <= 0:
+            value = qty * px
+            return value, value * fee_rate
+        if q_ticks > 0 and px_ticks > 0 and q_ticks <= 9_000_000_000_000_000_000 // px_ticks:
+            prod = q_ticks * px_ticks
+            v = prod // value_div
+            r = prod - v * value_div
+            if 2 * r > value_div or (2 * r == value_div and v % 2 == 1):
+                v += 1
+            if v <= 9_000_000_000_000_000_000 // max(fee_num, 1):
+                fprod = v * fee_num
+                f = fprod // fee_den
+                if 2 * (fprod - f * fee_den) >= fee_den:
+                    f += 1
+                return v / fee_scale, f / fee_scale
+        value = np.rint(qty * px * fee_scale) / fee_scale
+        return value, np.floor(value * fee_rate * fee_scale + 0.5) / fee_scale
+
+    @njit(cache=True, nogil=True)
     def simulate(  # pragma: no cover - compiled
         open_: np.ndarray,
         close: np.ndarray,
@@ -45,6 +77,9 @@ def _build() -> Any:
         max_daily_loss: float,
         max_drawdown: float,
         fee_scale: np.int64,  # > 0: venue rounding: notional half-even, fee half-up, to 1/fee_scale
+        value_div: np.int64,  # 10**(qty places + price places - quote places)
+        fee_num: np.int64,  # fee rate = fee_num / fee_den exactly
+        fee_den: np.int64,
     ) -> tuple[Any, ...]:
         n = open_.shape[0]
         equity = np.empty(n)
@@ -94,12 +129,9 @@ def _build() -> Any:
                             counters[C_CAPPED] += 1
                     qty = q_ticks / qty_scale
                     notional = qty * px
-                    if fee_scale > 0:
-                        notional_q = np.rint(notional * fee_scale) / fee_scale
-                        fee = np.floor(notional_q * fee_rate * fee_scale + 0.5) / fee_scale
-                    else:
-                        notional_q = notional
-                        fee = notional * fee_rate
+                    notional_q, fee = settle(
+                        q_ticks, px_ticks, qty, px, fee_rate, fee_scale, value_div, fee_num, fee_den
+                    )
                     if q_ticks < min_qty_ticks or q_ticks <= 0 or notional < min_notional:
                         counters[C_SKIP_MIN] += 1
                     else:
@@ -117,12 +149,9 @@ def _build() -> Any:
                 else:
                     px_ticks = (ticks0 * (slip_den - slip_num)) // slip_den
                     px = px_ticks / price_scale
-                    notional = pos * px
-                    if fee_scale > 0:
-                        notional = np.rint(notional * fee_scale) / fee_scale
-                        fee = np.floor(notional * fee_rate * fee_scale + 0.5) / fee_scale
-                    else:
-                        fee = notional * fee_rate
+                    notional, fee = settle(
+                        pos_ticks, px_ticks, pos, px, fee_rate, fee_scale, value_div, fee_num, fee_den
+                    )
                     cash += notional - fee
                     total_fees += fee
                     k = n_trades - 1
@@ -145,11 +174,7 @@ def _build() -> Any:
                 halted = True
                 counters[C_DD] += 1
                 force_exit = True
-            if (
-                max_daily_loss > 0.0
-                and blocked_day != day[t]
-                and eq <= day_start_equity * (1.0 - max_daily_loss)
-            ):
+            if max_daily_loss > 0.0 and blocked_day != day[t] and eq <= day_start_equity * (1.0 - max_daily_loss):
                 blocked_day = day[t]
                 counters[C_DAILY] += 1
                 force_exit = True

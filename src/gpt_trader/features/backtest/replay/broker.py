@@ -160,11 +160,7 @@ class BacktestBroker:
                 f"backtest data is {self.bars.granularity_s}s bars; granularity {granularity_s}s was asked"
             )
         b = self.bars
-        stop = (
-            self._k
-            if b.ts_ns[self._k] + b.granularity_s * 1_000_000_000 > self._ns(self._now)
-            else self._k + 1
-        )
+        stop = self._k if b.ts_ns[self._k] + b.granularity_s * 1_000_000_000 > self._ns(self._now) else self._k + 1
         lo = max(0, stop - limit)
         out = []
         for i in range(lo, stop):
@@ -197,9 +193,7 @@ class BacktestBroker:
                 out[oid] = False
         return out
 
-    async def edit_order(
-        self, order_id: str, *, size: Decimal | None = None, price: Decimal | None = None
-    ) -> Order:
+    async def edit_order(self, order_id: str, *, size: Decimal | None = None, price: Decimal | None = None) -> Order:
         self._sync_book()
         return self.engine.edit(ACCOUNT, order_id, size=size, price=price)
 
@@ -224,14 +218,10 @@ class BacktestBroker:
         return self.engine.positions(ACCOUNT)
 
     def stream_market_data(self, symbols: Sequence[str]) -> AsyncIterator[MarketEvent]:
-        raise NotImplementedError(
-            "BacktestBroker has no streams: the replay polls bars on its simulated clock"
-        )
+        raise NotImplementedError("BacktestBroker has no streams: the replay polls bars on its simulated clock")
 
     def stream_user_events(self) -> AsyncIterator[OrderUpdate]:
-        raise NotImplementedError(
-            "BacktestBroker has no streams: the replay polls bars on its simulated clock"
-        )
+        raise NotImplementedError("BacktestBroker has no streams: the replay polls bars on its simulated clock")
 
     # ------------------------------------------------------------------ helpers
     def _check_symbol(self, symbol: str) -> None:

@@ -189,9 +189,7 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
                     entry_price=open_trade.entry_price,
                     exit_price=px,
                     fees=fees_f,
-                    pnl=trade_pnl(
-                        open_trade.size, open_trade.entry_price, px, fees_f, fund_f, product.quote_increment
-                    ),
+                    pnl=trade_pnl(open_trade.size, open_trade.entry_price, px, fees_f, fund_f, product.quote_increment),
                     funding=fund_f,
                 )
             )
@@ -214,9 +212,7 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
                 entry_price=open_trade.entry_price,
                 exit_price=mark,
                 fees=fees_f,
-                pnl=trade_pnl(
-                    open_trade.size, open_trade.entry_price, mark, fees_f, fund_f, product.quote_increment
-                ),
+                pnl=trade_pnl(open_trade.size, open_trade.entry_price, mark, fees_f, fund_f, product.quote_increment),
                 funding=fund_f,
             )
         )
