@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -236,3 +237,23 @@ def test_perps_position_close_and_portfolio(client: Any, sim_handle: Any) -> Non
     assert not [p for p in after if p["symbol"] == "BTC-PERP-INTX"]
     perms = client.get_api_key_permissions()
     assert perms.can_trade and perms.portfolio_uuid == uuid
+
+
+def test_clock_advance_expires_gtd_and_settles_funding(client: Any, sim_handle: Any) -> None:
+    """Runs last in this module: it moves the simulated clock an hour ahead."""
+    sim_handle.pin_book("BTC-PERP-INTX", [["49990", "10"]], [["50010", "10"]])
+    now = sim_handle.admin("GET", "/state")["now"]
+    end = (datetime.fromisoformat(now.replace("Z", "+00:00")) + timedelta(seconds=60)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    gtd = client.limit_order_gtd_buy("", "BTC-USD", "0.01", "40000", end)
+    assert gtd.success and client.get_order(gtd.order_id).order.time_in_force == "GOOD_UNTIL_DATE_TIME"
+    opened = client.market_order_buy("", "BTC-PERP-INTX", base_size="0.2", leverage="2")
+    assert opened.success
+    sim_handle.admin("POST", "/funding_rate", {"product_id": "BTC-PERP-INTX", "rate": "0.001"})
+    before = Decimal(sim_handle.audit()["assets"]["USD"]["actual"])
+    sim_handle.admin("POST", "/advance", {"seconds": 3700})
+    assert client.get_order(gtd.order_id).order.status == "EXPIRED"
+    audit = sim_handle.audit()
+    # a long pays funding: 0.2 BTC x 50000 mark x 0.1% = 10 USD for the one interval crossed
+    paid = before - Decimal(audit["assets"]["USD"]["actual"])
+    assert paid == Decimal(audit["funding_paid"]) == Decimal("10"), audit
+    client.close_position("", "BTC-PERP-INTX")

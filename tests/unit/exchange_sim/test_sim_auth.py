@@ -71,9 +71,7 @@ def _ccxt_style(key_name: str, secret: str, uri_claim: dict[str, object], iss: s
         "sub": key_name,
         **uri_claim,
     }
-    return jwt.encode(
-        claims, private, algorithm=alg, headers={"kid": key_name, "nonce": secrets.token_hex(16)}
-    )
+    return jwt.encode(claims, private, algorithm=alg, headers={"kid": key_name, "nonce": secrets.token_hex(16)})
 
 
 def test_ccxt_variants_accepted(store: KeyStore) -> None:
@@ -88,9 +86,7 @@ def test_ccxt_variants_accepted(store: KeyStore) -> None:
         "retail_rest_api_proxy",
     )
     assert auth.verify_jwt(t1, method="GET", path=PATH).account_id == "acct-ec"
-    t2 = _ccxt_style(
-        ed_key.name, ed_key.private_key, {"uris": [f"GET 127.0.0.1:1{PATH}"]}, "cdp", "cdp_service"
-    )
+    t2 = _ccxt_style(ed_key.name, ed_key.private_key, {"uris": [f"GET 127.0.0.1:1{PATH}"]}, "cdp", "cdp_service")
     assert auth.verify_jwt(t2, method="GET", path=PATH).account_id == "acct-ed"
 
 
@@ -104,9 +100,7 @@ def test_wrong_key_expired_and_wrong_path_rejected(store: KeyStore) -> None:
     with pytest.raises(AuthFailure, match="unknown API key"):
         auth.verify_jwt(sdk_rest_jwt(unknown.name, unknown.private_key), method="GET", path=PATH)
     with pytest.raises(AuthFailure, match="does not match"):
-        auth.verify_jwt(
-            sdk_rest_jwt(key.name, key.private_key), method="GET", path="/api/v3/brokerage/orders"
-        )
+        auth.verify_jwt(sdk_rest_jwt(key.name, key.private_key), method="GET", path="/api/v3/brokerage/orders")
     with pytest.raises(AuthFailure, match="does not match"):
         auth.verify_jwt(sdk_rest_jwt(key.name, key.private_key), method="POST", path=PATH)
     later = Authenticator(store, now=lambda: time.time() + 600)
@@ -120,9 +114,7 @@ def test_wrong_key_expired_and_wrong_path_rejected(store: KeyStore) -> None:
 def test_bad_issuer_and_audience_rejected(store: KeyStore) -> None:
     auth = Authenticator(store)
     key = next(k for k in store.cdp_keys if k.algorithm == "ES256")
-    bad_iss = _ccxt_style(
-        key.name, key.private_key, {"uri": f"GET h{PATH}"}, "someone", "retail_rest_api_proxy"
-    )
+    bad_iss = _ccxt_style(key.name, key.private_key, {"uri": f"GET h{PATH}"}, "someone", "retail_rest_api_proxy")
     with pytest.raises(AuthFailure, match="iss"):
         auth.verify_jwt(bad_iss, method="GET", path=PATH)
     bad_aud = _ccxt_style(key.name, key.private_key, {"uri": f"GET h{PATH}"}, "cdp", "elsewhere")
@@ -144,9 +136,7 @@ def test_hmac_check_vector_and_window(store: KeyStore) -> None:
         auth.verify_hmac(key.key, ts, good.upper(), "GET", PATH, b"")
     stale = str(int(now) - 31)
     with pytest.raises(AuthFailure, match="window"):
-        auth.verify_hmac(
-            key.key, stale, hmac_signature(key.secret, stale, "GET", PATH, b""), "GET", PATH, b""
-        )
+        auth.verify_hmac(key.key, stale, hmac_signature(key.secret, stale, "GET", PATH, b""), "GET", PATH, b"")
     with pytest.raises(AuthFailure, match="mismatch"):
         auth.verify_hmac(key.key, ts, good, "GET", PATH, b'{"x":1}')
 
