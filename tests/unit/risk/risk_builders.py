@@ -155,7 +155,9 @@ def fresh(snap: AccountSnapshot) -> AccountSnapshot:
     return msgspec.structs.replace(snap)
 
 
-def market(symbol: str, side: OrderSide, size: str | Decimal, *, reduce_only: bool = False) -> OrderRequest:
+def market(
+    symbol: str, side: OrderSide, size: str | Decimal, *, reduce_only: bool = False, leverage: str | None = None
+) -> OrderRequest:
     return OrderRequest(
         symbol=symbol,
         side=side,
@@ -163,6 +165,7 @@ def market(symbol: str, side: OrderSide, size: str | Decimal, *, reduce_only: bo
         size=D(size),
         time_in_force=TimeInForce.IOC,
         reduce_only=reduce_only,
+        leverage=D(leverage) if leverage is not None else None,
     )
 
 

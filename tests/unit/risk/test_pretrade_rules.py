@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from risk_builders import (
@@ -115,9 +114,9 @@ def perp_snap(**kw: object):  # type: ignore[no-untyped-def]
 def test_perp_leverage_is_the_tightest_of_account_symbol_and_product() -> None:
     cfg = RiskConfig(max_leverage=D("5"))
     limits = {PERP: SymbolLimit(max_leverage=D("3"))}
-    rm, _, s = started(cfg, perp_snap(equity="10000", cash="10000"), limits=limits)
-    assert rm.check_order(market(PERP, BUY, "0.3"), fresh(s), is_reducing=False).ok  # 30000 = 3x
-    bad = rm.check_order(market(PERP, BUY, "0.3001"), fresh(s), is_reducing=False)
+    rm, _, s = started(cfg, perp_snap(equity="10000", cash="11000"), limits=limits)
+    assert rm.check_order(market(PERP, BUY, "0.3", leverage="3"), fresh(s), is_reducing=False).ok  # 30000 = 3x
+    bad = rm.check_order(market(PERP, BUY, "0.3001", leverage="3"), fresh(s), is_reducing=False)
     assert bad.rule == "leverage" and bad.details["max_leverage"] == "3"
     req = market(PERP, BUY, "0.1")
     import msgspec
@@ -127,13 +126,20 @@ def test_perp_leverage_is_the_tightest_of_account_symbol_and_product() -> None:
 
 
 def test_perp_initial_margin_against_free_collateral() -> None:
-    # product max leverage 20 -> initial margin 5% of notional; 1000 USD free collateral
+    # at 20x (the product's maximum) initial margin is 5% of notional; 1000 USD free collateral
     cfg = RiskConfig(max_leverage=D("20"))
     rm, _, s = started(cfg, perp_snap(equity="10000", cash="1000"))
-    ok = rm.check_order(market(PERP, BUY, "0.19"), fresh(s), is_reducing=False)  # ~19001 notional -> 950 IM
+    ok = rm.check_order(market(PERP, BUY, "0.19", leverage="20"), fresh(s), is_reducing=False)  # 950 IM
     assert ok.ok
-    bad = rm.check_order(market(PERP, BUY, "0.2001"), fresh(s), is_reducing=False)  # ~20011 -> 1000.5 IM
-    assert bad.rule == "margin" and bad.details["available"] == "1000"
+    bad = rm.check_order(market(PERP, BUY, "0.2001", leverage="20"), fresh(s), is_reducing=False)  # 1000.5
+    assert bad.rule == "margin" and bad.details["available"] == "1000" and bad.details["im_rate"] == "0.05"
+    # an order without leverage is 1x at the venue: the full notional is margin
+    assert rm.check_order(market(PERP, BUY, "0.0099"), fresh(s), is_reducing=False).ok  # ~990
+    bad = rm.check_order(market(PERP, BUY, "0.0101"), fresh(s), is_reducing=False)  # ~1010
+    assert bad.rule == "margin" and bad.details["im_rate"] == "1"
+    # asking for more than the product allows is capped at the product floor, then refused by leverage
+    over = rm.check_order(market(PERP, BUY, "0.01", leverage="50"), fresh(s), is_reducing=False)
+    assert over.rule == "leverage" and over.details["max_leverage"] == "20"
 
 
 def test_perp_maintenance_margin_with_buffer() -> None:
@@ -141,7 +147,7 @@ def test_perp_maintenance_margin_with_buffer() -> None:
     cfg = RiskConfig(max_leverage=D("20"))
     prod = perp(PERP, max_leverage="20", mmr="0.5")
     rm, _, s = started(cfg, perp_snap(products=[prod], equity="28000", cash="28000"))
-    bad = rm.check_order(market(PERP, BUY, "0.5"), fresh(s), is_reducing=False)
+    bad = rm.check_order(market(PERP, BUY, "0.5", leverage="20"), fresh(s), is_reducing=False)
     assert bad.rule == "margin" and bad.details["maintenance_margin"] == "25000.00"
 
 
@@ -317,10 +323,9 @@ def test_perp_short_entry_allowed_and_reducing_buy_covers() -> None:
         positions=[position(PERP, "-0.1", entry="100000", product_type=ProductType.PERPETUAL, leverage="5")],
     )
     rm, _, s = started(cfg, snap)
-    assert rm.check_order(market(PERP, SELL, "0.1"), fresh(s), is_reducing=False).ok  # 0.2 short = 20000 = 2x
+    assert rm.check_order(market(PERP, SELL, "0.1", leverage="5"), fresh(s), is_reducing=False).ok  # 2x
     assert rm.check_order(market(PERP, BUY, "0.1"), fresh(s), is_reducing=True).ok
     assert rm.check_order(market(PERP, BUY, "0.2"), fresh(s), is_reducing=True).rule == "reduce_only"
-    assert Decimal("0.1") > 0
 
 
 # ------------------------------------------------------------------------------------ in flight

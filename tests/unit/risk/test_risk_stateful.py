@@ -175,7 +175,9 @@ class RiskRails(RuleBasedStateMachine):
         kind=st.sampled_from(["market", "limit_passive", "limit_cross", "close"]),
         claim_reducing=st.sampled_from([False, False, False, True]),
     )
-    def submit(self, symbol: str, side: OrderSide, notional: int, kind: str, claim_reducing: bool) -> None:
+    def submit(
+        self, symbol: str, side: OrderSide, notional: int, kind: str, claim_reducing: bool, lev: str | None = None
+    ) -> None:
         snap = self.snap
         mid = self.mids[symbol]
         size = (D(notional) / mid).quantize(D("0.000001"))
@@ -189,7 +191,12 @@ class RiskRails(RuleBasedStateMachine):
             return
         if kind == "market" or kind == "close":
             req = OrderRequest(
-                symbol=symbol, side=side, order_type=OrderType.MARKET, size=size, time_in_force=TimeInForce.IOC
+                symbol=symbol,
+                side=side,
+                order_type=OrderType.MARKET,
+                size=size,
+                time_in_force=TimeInForce.IOC,
+                leverage=D(lev) if lev is not None and symbol == PERP else None,
             )
         else:
             off = D("-0.01") if kind == "limit_passive" else D("0.003")
@@ -226,10 +233,11 @@ class RiskRails(RuleBasedStateMachine):
         side=st.sampled_from([OrderSide.BUY, OrderSide.BUY, OrderSide.SELL]),
         notional=st.integers(min_value=100, max_value=4000),
         kind=st.sampled_from(["market", "limit_passive", "limit_cross"]),
+        lev=st.sampled_from([None, "2", "3", "5", "25"]),
     )
-    def submit_entry(self, symbol: str, side: OrderSide, notional: int, kind: str) -> None:
-        """Entries are the orders that can break limits: give them extra weight."""
-        self.submit(symbol, side, notional, kind, False)
+    def submit_entry(self, symbol: str, side: OrderSide, notional: int, kind: str, lev: str | None) -> None:
+        """Entries are the orders that can break limits: give them extra weight (and leverage on perps)."""
+        self.submit(symbol, side, notional, kind, False, lev)
 
     def _fill(self, symbol: str, side: OrderSide, size: Decimal, price: Decimal) -> None:
         signed = size * side.sign
@@ -297,6 +305,7 @@ class RiskRails(RuleBasedStateMachine):
         assert others + notional <= CONFIG.max_total_notional, "total notional cap broken"
         sym_lev = min(CONFIG.max_leverage, lim.max_leverage, product.max_leverage if sym == PERP else D(1))
         assert notional <= snap.equity * sym_lev, "symbol leverage broken"
+        assert req.leverage is None or req.leverage <= sym_lev, "requested leverage over the limit"
         assert others + notional <= snap.equity * CONFIG.max_leverage, "account leverage broken"
         book_ = snap.books[sym]
         marketable = req.order_type is OrderType.MARKET or (
@@ -315,7 +324,8 @@ class RiskRails(RuleBasedStateMachine):
             if req.order_type is OrderType.MARKET:
                 price = avg
         if sym == PERP:
-            margin = size * price / product.max_leverage
+            lev = min(max(req.leverage or D(1), D(1)), product.max_leverage)  # the venue's default is 1x
+            margin = size * price / lev
             assert margin <= cash, "initial margin over free collateral"
             return margin, size * mark
         assert size * price <= cash, "spot buy over cash"

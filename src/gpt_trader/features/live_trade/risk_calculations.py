@@ -68,9 +68,13 @@ def depth_usd(book: OrderBook, side: OrderSide, levels: int, enough: Decimal | N
 
 
 # ------------------------------------------------------------------------------------- perps
-def initial_margin_rate(product: Product) -> Decimal:
-    """Exchange initial margin: one over the product's maximum leverage."""
-    return ONE / product.max_leverage if product.max_leverage > 0 else ONE
+def initial_margin_rate(product: Product, leverage: Decimal | None = None) -> Decimal:
+    """Initial margin per unit of notional at `leverage` (an order's or a position's; the venue's default
+    is 1x), never below the product's floor of one over its maximum leverage."""
+    lev = leverage if leverage is not None and leverage > ONE else ONE
+    if product.max_leverage > 0 and lev > product.max_leverage:
+        lev = product.max_leverage
+    return ONE / lev
 
 
 def estimate_liquidation_price(
@@ -90,10 +94,8 @@ def estimate_liquidation_price(
     isolated = position.margin_type is not None and position.margin_type.value == "ISOLATED"
     if not isolated and equity is not None:
         m = mark if mark is not None and mark > 0 else position.mark_price
-        if size > 0:
-            price = (size * m - equity) / (size * (ONE - mmr))
-        else:
-            price = (-size * m + equity) / (-size * (ONE + mmr))
+        long = (size * m - equity) / (size * (ONE - mmr)) if size > 0 else None
+        price = long if long is not None else (-size * m + equity) / (-size * (ONE + mmr))
         return price if price > 0 else None
     lev = position.leverage if position.leverage > 0 else ONE
     if size > 0:

@@ -177,8 +177,9 @@ class ErrorRateGuard(AccountGuard):
         rate = ctx.api_failures / calls
         if rate > cfg.error_rate_threshold:
             raise RiskGuardErrorRateError(
-                f"{ctx.api_failures}/{calls} exchange calls failed in the last {cfg.error_rate_window_s:g}s "
-                f"({rate:.0%} > {cfg.error_rate_threshold:.0%})",
+                f"{ctx.api_failures}/{calls} recent exchange calls failed "
+                f"({rate:.0%} > {cfg.error_rate_threshold:.0%}; window {cfg.error_rate_window_s:g}s, "
+                f"at least the last {cfg.error_rate_min_calls} calls)",
                 details={
                     "failures": str(ctx.api_failures),
                     "calls": str(calls),

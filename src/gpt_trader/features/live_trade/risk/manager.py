@@ -242,9 +242,12 @@ class RiskManager:
         self._prune_api(t)
 
     def _prune_api(self, t: float) -> None:
+        """The window is every call of the last error_rate_window_s seconds, but never fewer than the last
+        error_rate_min_calls calls: a slow cycle (one call burst a minute) still gets judged on a sample."""
         horizon = t - self.config.error_rate_window_s
         window = self._api_window
-        while window and window[0][0] < horizon:
+        keep = self.config.error_rate_min_calls
+        while len(window) > keep and window[0][0] < horizon:
             _, ok = window.popleft()
             if not ok:
                 self._api_failures -= 1

@@ -87,7 +87,8 @@ class PreTradeChecker:
             q = snapshot.quotes.get(sym)
             n = abs(p.size) * (q.mark_price if q is not None else p.mark_price)
             product = snapshot.products.get(sym)
-            im = n * initial_margin_rate(product) if product is not None and product.is_perpetual else ZERO
+            perp = product is not None and product.is_perpetual
+            im = n * initial_margin_rate(product, p.leverage) if perp and product is not None else ZERO
             out[sym] = (n, im)
             total += n
             total_im += im
@@ -280,7 +281,7 @@ class PreTradeChecker:
             self._inflight_notional[sym] = self._inflight_notional.get(sym, ZERO) + size * mark
             self._inflight_notional_total += size * mark
             if product.is_perpetual:
-                self._inflight_im += size * mark * initial_margin_rate(product)
+                self._inflight_im += size * mark * initial_margin_rate(product, request.leverage)
         key = (sym, side)
         self._inflight[key] = self._inflight.get(key, ZERO) + size
         if request.order_type is not OrderType.MARKET:
@@ -395,7 +396,7 @@ class PreTradeChecker:
         )
         perp_im = exposure[""][1] + self._inflight_im - (own[1] if own is not None else ZERO)
         if product.is_perpetual:
-            perp_im -= own_inflight * initial_margin_rate(product)
+            perp_im -= own_inflight * initial_margin_rate(product, request.leverage)
         cash = snapshot.cash - self._inflight_cash
         if cfg.max_total_notional is not None and total > cfg.max_total_notional:
             raise _reject(
@@ -434,7 +435,7 @@ class PreTradeChecker:
             )
         cost = size * fill_price
         if product.is_perpetual:
-            im_rate = initial_margin_rate(product)
+            im_rate = initial_margin_rate(product, request.leverage)
             order_im = cost * im_rate
             if order_im > cash:
                 raise _reject(
