@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -51,6 +51,15 @@ class UserSide:
             return None
         return self.prices[-1] if self.is_bid else self.prices[0]
 
+    def next_after(self, price: Decimal) -> Decimal | None:
+        """The next worse price level after `price` (which may no longer exist)."""
+        prices = self.prices
+        if self.is_bid:
+            idx = bisect_left(prices, price) - 1
+            return prices[idx] if idx >= 0 else None
+        idx = bisect_right(prices, price)
+        return prices[idx] if idx < len(prices) else None
+
     def prices_best_first(self) -> Iterator[Decimal]:
         return reversed(self.prices) if self.is_bid else iter(self.prices)
 
@@ -63,6 +72,9 @@ class SymbolState:
     product: Product
     ext_bids: list[list[Decimal]] = field(default_factory=list)  # [price, size], best first
     ext_asks: list[list[Decimal]] = field(default_factory=list)
+    ext_index: tuple[dict[Decimal, list[Decimal]], dict[Decimal, list[Decimal]]] = field(
+        default_factory=lambda: ({}, {})
+    )
     user_bids: UserSide = field(default_factory=lambda: UserSide(True))
     user_asks: UserSide = field(default_factory=lambda: UserSide(False))
     stops: list[str] = field(default_factory=list)  # untriggered stop-limit order ids
@@ -85,17 +97,23 @@ class SymbolState:
         """Trigger/notional reference: mid when a two-sided book exists, else the last trade."""
         return self.mid if self.mid is not None else self.last
 
+    def set_external(self, bids: list[list[Decimal]], asks: list[list[Decimal]]) -> None:
+        self.ext_bids = bids
+        self.ext_asks = asks
+        self.ext_index = ({lvl[0]: lvl for lvl in bids}, {lvl[0]: lvl for lvl in asks})
+
     def ext_size_at(self, is_bid: bool, price: Decimal) -> Decimal:
-        for p, s in self.ext_bids if is_bid else self.ext_asks:
-            if p == price:
-                return s
-        return ZERO
+        lvl = self.ext_index[0 if is_bid else 1].get(price)
+        return lvl[1] if lvl is not None and lvl[1] > 0 else ZERO
 
     def purge_ext(self) -> None:
-        if self.ext_bids and any(lvl[1] <= 0 for lvl in self.ext_bids):
-            self.ext_bids = [lvl for lvl in self.ext_bids if lvl[1] > 0]
-        if self.ext_asks and any(lvl[1] <= 0 for lvl in self.ext_asks):
-            self.ext_asks = [lvl for lvl in self.ext_asks if lvl[1] > 0]
+        """Drop emptied levels; takers and crosses consume best-first, so they sit at the front."""
+        for ext in (self.ext_bids, self.ext_asks):
+            i = 0
+            while i < len(ext) and ext[i][1] <= 0:
+                i += 1
+            if i:
+                del ext[:i]
 
     def best_bid(self) -> Decimal | None:
         ext = next((lvl[0] for lvl in self.ext_bids if lvl[1] > 0), None)

@@ -244,22 +244,20 @@ class _EngineCore:
             ext, usr = st.ext_asks, st.user_asks
         else:
             ext, usr = st.ext_bids, st.user_bids
-        prices = list(usr.prices_best_first())
         ei = 0
-        ui = 0
+        usr_px = usr.best()
         buy = taker_side is BUY
         while True:
             while ei < len(ext) and ext[ei][1] <= 0:
                 ei += 1
             ext_px = ext[ei][0] if ei < len(ext) else None
-            usr_px = prices[ui] if ui < len(prices) else None
             if ext_px is None and usr_px is None:
                 return
             if usr_px is not None and (ext_px is None or usr_px == ext_px or ((usr_px < ext_px) == buy)):
                 for oid in list(usr.levels.get(usr_px, ())):
                     rw = self._orders[oid]
                     yield usr_px, rw.order.remaining_size, rw, None
-                ui += 1
+                usr_px = usr.next_after(usr_px)  # O(log n), safe while levels empty out
             else:
                 lvl = ext[ei]
                 yield lvl[0], lvl[1], None, lvl
@@ -323,8 +321,10 @@ class _EngineCore:
             if size > 0:
                 sizes[price] = sizes.get(price, ZERO) + size
         user = st.user_bids if is_bid else st.user_asks
-        for price, queue in user.levels.items():
-            total = sum((self._orders[oid].order.remaining_size for oid in queue), ZERO)
+        for i, price in enumerate(user.prices_best_first()):
+            if i >= depth:
+                break
+            total = sum((self._orders[oid].order.remaining_size for oid in user.levels[price]), ZERO)
             if total > 0:
                 sizes[price] = sizes.get(price, ZERO) + total
         prices = sorted(sizes, reverse=is_bid)[:depth]

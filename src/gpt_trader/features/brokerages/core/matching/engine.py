@@ -129,8 +129,10 @@ class MatchingEngine(_ValidationMixin, _ExecutionMixin):
         now = ts or self._clock()
         old_bids = {p: s for p, s in st.ext_bids} if self._book_events else None
         old_asks = {p: s for p, s in st.ext_asks} if self._book_events else None
-        st.ext_bids = sorted(([lvl.price, lvl.size] for lvl in bids if lvl.size > 0), key=lambda x: x[0], reverse=True)
-        st.ext_asks = sorted(([lvl.price, lvl.size] for lvl in asks if lvl.size > 0), key=lambda x: x[0])
+        st.set_external(
+            sorted(([lvl.price, lvl.size] for lvl in bids if lvl.size > 0), key=lambda x: x[0], reverse=True),
+            sorted(([lvl.price, lvl.size] for lvl in asks if lvl.size > 0), key=lambda x: x[0]),
+        )
         st.book_ts = now
         if st.ext_bids and st.ext_asks:
             st.mid = (st.ext_bids[0][0] + st.ext_asks[0][0]) / 2
