@@ -239,6 +239,18 @@ def test_perps_position_close_and_portfolio(client: Any, sim_handle: Any) -> Non
     assert perms.can_trade and perms.portfolio_uuid == uuid
 
 
+def test_bracket_exit_triggers_stop(client: Any, sim_handle: Any) -> None:
+    client.market_order_buy("", "BTC-USD", base_size="0.1")
+    bracket = client.trigger_bracket_order_gtc_sell("", "BTC-USD", "0.1", "52000", "48000")
+    assert bracket.success, bracket.to_dict()
+    got = client.get_order(bracket.order_id).order
+    assert got.order_type == "BRACKET" and got.trigger_status == "STOP_PENDING"
+    assert got.order_configuration.trigger_bracket_gtc.stop_trigger_price == "48000"
+    sim_handle.pin_book("BTC-USD", [["47900", "5"]], [["47950", "5"]])
+    got = client.get_order(bracket.order_id).order
+    assert got.status == "FILLED" and got.trigger_status == "STOP_TRIGGERED"
+
+
 def test_clock_advance_expires_gtd_and_settles_funding(client: Any, sim_handle: Any) -> None:
     """Runs last in this module: it moves the simulated clock an hour ahead."""
     sim_handle.pin_book("BTC-PERP-INTX", [["49990", "10"]], [["50010", "10"]])

@@ -285,3 +285,50 @@ async def test_subscribe_deadline_closes_socket(handle: Any) -> None:
                 await asyncio.wait_for(ws.recv(), 3)
     finally:
         handle.sim.hub.config.subscribe_timeout_s = 5.0
+
+
+@pytest.mark.slow
+async def test_ticker_batch_idle_close_and_legacy_hmac_ws_auth(sim_factory: Any) -> None:
+    from gpt_trader.exchange_sim.auth import hmac_signature
+    from gpt_trader.exchange_sim.venue import VenueConfig
+    from gpt_trader.exchange_sim.ws import WsConfig
+
+    handle = await asyncio.to_thread(
+        sim_factory, venue=VenueConfig(ticker_batch_s=0.3), ws=WsConfig(idle_timeout_s=1.0)
+    )
+    ctx = client_ssl_context(handle.sim.cert_path)
+    async with websockets.connect(handle.sim.ws_url, ssl=ctx) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "product_ids": ["BTC-USD"], "channel": "ticker_batch"}))
+        channels = []
+        for _ in range(6):
+            msg = await _recv_json(ws)
+            channels.append((msg["channel"], msg["events"][0].get("type")))
+            if ("ticker_batch", "update") in channels:
+                break
+        assert ("ticker_batch", "snapshot") in channels and ("ticker_batch", "update") in channels
+    # legacy-key WS auth (ccxt pro): HMAC over timestamp + channel + product ids; then silence -> close
+    hm = handle.sim.hmac
+    async with websockets.connect(handle.sim.ws_user_url, ssl=ctx) as ws:
+        ts = str(int(time.time()))
+        sig = hmac_signature(hm.secret, ts, "", "", "")  # placeholder prehash is wrong on purpose
+        await ws.send(
+            json.dumps(
+                {"type": "subscribe", "channel": "user", "product_ids": [], "api_key": hm.key, "timestamp": ts,
+                 "signature": sig}
+            )
+        )  # fmt: skip
+        assert (await _recv_json(ws))["message"] == "authentication failure"
+        import hashlib
+        import hmac as hmac_mod
+
+        good = hmac_mod.new(hm.secret.encode(), f"{ts}user".encode(), hashlib.sha256).hexdigest()
+        await ws.send(
+            json.dumps(
+                {"type": "subscribe", "channel": "user", "product_ids": [], "api_key": hm.key, "timestamp": ts,
+                 "signature": good}
+            )
+        )  # fmt: skip
+        frames = [await _recv_json(ws), await _recv_json(ws)]
+        assert {f["channel"] for f in frames} == {"subscriptions", "user"}
+        with pytest.raises(websockets.ConnectionClosedOK):
+            await asyncio.wait_for(ws.recv(), 4)  # nothing to send for 1 s -> server closes the socket
