@@ -34,11 +34,24 @@ def sim_env(sim: ExchangeSimulator, **extra: str) -> dict[str, str]:
     return env
 
 
+async def _sim(tick_interval_s: float) -> AsyncIterator[ExchangeSimulator]:
+    products = [p for p in default_products() if p.symbol in SIM_PRODUCTS]
+    async with ExchangeSimulator(port=0, seed=7, tick_interval_s=tick_interval_s, products=products) as s:
+        s.fund("USD", "1000000")
+        yield s
+
+
 @pytest.fixture
 async def sim() -> AsyncIterator[ExchangeSimulator]:
-    products = [p for p in default_products() if p.symbol in SIM_PRODUCTS]
-    async with ExchangeSimulator(port=0, seed=7, tick_interval_s=0.1, products=products) as s:
-        s.fund("USD", "1000000")
+    """No background market ticks: tests move the market themselves, so every outcome is exact."""
+    async for s in _sim(3600):
+        yield s
+
+
+@pytest.fixture
+async def live_sim() -> AsyncIterator[ExchangeSimulator]:
+    """The market moves on its own every 100 ms (for feed-health tests)."""
+    async for s in _sim(0.1):
         yield s
 
 

@@ -137,6 +137,7 @@ async def test_native_stop_limit_triggers(sim, broker) -> None:
     assert o.status is OrderStatus.OPEN and not o.triggered and o.order_type is OrderType.STOP_LIMIT
     sim.venue.pinned.release(BTC)
     sim.venue.set_price(BTC, D("94800"))
+    sim.venue.step_market()
     await eventually(lambda: _status(broker, o.order_id, OrderStatus.FILLED), what="stop to trigger and fill")
     done = await broker.get_order(o.order_id)
     assert done.triggered and done.filled_size == D("0.5") and done.avg_fill_price >= D("94000")

@@ -7,7 +7,7 @@ import contextlib
 from decimal import Decimal as D
 
 import pytest
-from conftest import SIM_PRODUCTS, eventually, pin, sim_env, venue_orders
+from conftest import eventually, pin, sim_env, venue_orders
 
 from gpt_trader.exchange_sim import ExchangeSimulator
 from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
@@ -22,19 +22,9 @@ from gpt_trader.features.brokerages.core.interfaces import (
     ProductType,
     StopDirection,
 )
-from gpt_trader.features.brokerages.core.products import default_products
 
 pytestmark = pytest.mark.integration
 BTC, ETH, PERP = "BTC-USD", "ETH-USD", "BTC-PERP-INTX"
-
-
-@pytest.fixture
-async def quiet_sim():
-    """No background ticks: the test steps the market, so books can be compared at rest."""
-    products = [p for p in default_products() if p.symbol in SIM_PRODUCTS]
-    async with ExchangeSimulator(port=0, seed=11, tick_interval_s=3600, products=products) as s:
-        s.fund("USD", "1000000")
-        yield s
 
 
 async def _broker(sim: ExchangeSimulator, **env: str) -> CoinbaseBroker:
@@ -62,8 +52,7 @@ async def assert_books_equal(broker: CoinbaseBroker, stream, symbol: str) -> Non
     assert [(lv.price, lv.size) for lv in ours.asks] == [(lv.price, lv.size) for lv in theirs.asks]
 
 
-async def test_ws_book_equals_simulator_book_after_n_updates(quiet_sim) -> None:
-    sim = quiet_sim
+async def test_ws_book_equals_simulator_book_after_n_updates(sim) -> None:
     broker = await _broker(sim)
     try:
         stream = await broker.open_market_stream([BTC, ETH])
@@ -142,8 +131,7 @@ async def test_user_event_fills_equal_rest_fills(sim, broker) -> None:
             await task
 
 
-async def test_perp_lifecycle_with_funding(quiet_sim) -> None:
-    sim = quiet_sim
+async def test_perp_lifecycle_with_funding(sim) -> None:
     broker = await _broker(sim)
     try:
         assert broker.perps_enabled

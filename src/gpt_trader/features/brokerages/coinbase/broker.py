@@ -11,7 +11,7 @@ import contextlib
 import logging
 import ssl
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -125,6 +125,8 @@ class CoinbaseBroker:
         self.open_orders_cache: list[Order] = []
         self._client_ids: dict[str, str] = {}  # client_order_id -> order_id
         self._working: set[str] = set()  # order ids the user stream has seen working
+        self._recent: deque[str] = deque(maxlen=500)  # ids this broker placed, newest last
+        self._terminal_seen: set[str] = set()
         self._clock_offset = timedelta(0)
         self.triggers = ClientTriggers(self)
         self._connected = False
@@ -357,6 +359,7 @@ class CoinbaseBroker:
         if not order_id:
             raise BrokerageError("create order succeeded without an order_id", reason="MALFORMED")
         self._client_ids[req.client_order_id] = order_id
+        self._recent.append(order_id)
         self.counters["orders.placed"] += 1
         if self.settings.confirm_orders:
             try:
@@ -601,6 +604,7 @@ class CoinbaseBroker:
             self._client_ids[o.client_order_id] = o.order_id
         if o.is_terminal:
             self._working.discard(o.order_id)
+            self._terminal_seen.add(o.order_id)
         else:
             self._working.add(o.order_id)
 
@@ -613,7 +617,8 @@ class CoinbaseBroker:
             await self.list_orders(open_only=True)
             if stream is None:
                 return
-            for oid in list(self._working):
+            candidates = dict.fromkeys([*self._working, *(o for o in self._recent if o not in self._terminal_seen)])
+            for oid in candidates:
                 w = await self.rest.get_order(oid)
                 u = m.WsUserOrder(
                     order_id=w.order_id,
@@ -630,7 +635,7 @@ class CoinbaseBroker:
                 )
                 order = to_order(w)
                 fill = stream.fills.derive(u, order, self.now(), snapshot=False)
-                if fill is not None or order.is_terminal:
+                if fill is not None or (order.is_terminal and oid not in self._terminal_seen):
                     stream.counters["rest_recovered_updates"] += 1
                     stream.events.put(OrderUpdate(order=order, fills=(fill,) if fill else (), ts=self.now()))
         except BrokerageError as exc:
