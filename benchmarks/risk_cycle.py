@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import random
 import sqlite3
 import statistics
@@ -148,6 +149,7 @@ def main() -> int:
             rm.record_api_call(True)
 
     totals: list[float] = []
+    cpu: list[float] = []  # thread CPU time: what the cycle costs even when other processes share the cores
     evals: list[float] = []
     checks: list[float] = []
     accepted = rejected = 0
@@ -187,6 +189,7 @@ def main() -> int:
                         False,
                     )
                 )
+        c0 = time.thread_time_ns()
         t0 = time.perf_counter_ns()
         rm.evaluate(s)
         t1 = time.perf_counter_ns()
@@ -197,6 +200,7 @@ def main() -> int:
             else:
                 rejected += 1
         t2 = time.perf_counter_ns()
+        cpu.append((time.thread_time_ns() - c0) / 1000)
         for _ in range(10):
             rm.record_api_call(True)
         evals.append((t1 - t0) / 1000)
@@ -212,6 +216,7 @@ def main() -> int:
         f"python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version}"
     )
     for name, xs in (
+        ("full cycle, thread CPU time", cpu),
         ("evaluate (all runtime guards)", evals),
         ("10 x check_order", checks),
         ("full cycle", totals),
@@ -219,7 +224,15 @@ def main() -> int:
         print(f"  {name:32s} p50 {pct(xs, 0.5):8.1f} us   p99 {pct(xs, 0.99):8.1f} us   max {max(xs):8.1f} us")
     print(f"  orders accepted {accepted}, rejected {rejected}")
     p99 = pct(totals, 0.99)
-    print(f"  target p99 <= 200 us: {'MET' if p99 <= 200 else 'NOT MET'} ({p99:.1f} us)")
+    p99_cpu = pct(cpu, 0.99)
+    print(
+        f"  target p99 <= 200 us: wall {'MET' if p99 <= 200 else 'NOT MET'} ({p99:.1f} us), "
+        f"CPU {'MET' if p99_cpu <= 200 else 'NOT MET'} ({p99_cpu:.1f} us)"
+    )
+    print(
+        f"  load average while measuring: {', '.join(f'{x:.2f}' for x in os.getloadavg())} "
+        f"on {os.cpu_count()} CPUs (wall figures suffer when other work shares the cores)"
+    )
     return 0
 
 

@@ -103,7 +103,7 @@ def test_malformed_state_fails_closed(tmp_path: Path) -> None:
     assert metrics.counter("risk.state_errors") == 1
 
 
-def test_state_written_only_when_it_changes(tmp_path: Path) -> None:
+def test_state_written_when_it_matters_and_refinements_batched(tmp_path: Path) -> None:
     st = store(tmp_path)
     rm, _, _ = manager(store=st)
     rm.start(snap())
@@ -112,8 +112,18 @@ def test_state_written_only_when_it_changes(tmp_path: Path) -> None:
     st.delete(STATE_KEY)
     rm.evaluate(snap("99000"))  # nothing changed worth saving
     assert st.get(STATE_KEY) is None
-    rm.evaluate(snap("101000"))  # new peak
+    rm.evaluate(snap("101000"))  # first new peak: written (nothing flushed yet this run)
     assert st.get(STATE_KEY)["peak_equity"] == "101000"  # type: ignore[index]
+    rm.evaluate(snap("102000", now=T0 + timedelta(seconds=10)))  # a refinement within 30 s: batched
+    assert st.get(STATE_KEY)["peak_equity"] == "101000"  # type: ignore[index]
+    rm.evaluate(snap("102000", now=T0 + timedelta(seconds=30)))
+    assert st.get(STATE_KEY)["peak_equity"] == "102000"  # type: ignore[index]
+    rm.evaluate(snap("103000", now=T0 + timedelta(seconds=35)))
+    rm.flush()  # shutdown writes what is pending
+    assert st.get(STATE_KEY)["peak_equity"] == "103000"  # type: ignore[index]
+    # a trip is written at once
+    rm.evaluate(snap("90000", now=T0 + timedelta(seconds=36)))
+    assert st.get(STATE_KEY)["reduce_only"] is True  # type: ignore[index]
 
 
 def test_positions_needed_for_flatten_do_not_block_exits() -> None:

@@ -44,6 +44,7 @@ from gpt_trader.persistence.state_store import StateStore
 log = structlog.get_logger("risk")
 
 Mode = Literal["normal", "reduce_only", "halt"]
+STATE_FLUSH_S = 30.0
 CRITICAL_ACTIONS = frozenset({"reduce_only", "flatten", "halt"})
 FLATTEN_ALL = "*"
 
@@ -130,6 +131,8 @@ class RiskManager:
         self._api_failures = 0
         self._started = False
         self._dirty = False
+        self._soft_dirty = False
+        self._last_flush: datetime | None = None
         self._last_equity: Decimal | None = None
         self._day_date: date | None = None
         self._blocked: dict[str, str] = {}
@@ -211,10 +214,19 @@ class RiskManager:
             st.day_start_equity = equity
             self._dirty = True
 
-    def _persist(self) -> None:
+    def _persist(self, now: datetime | None = None) -> None:
+        """Write the state now if something that must survive changed (latch, trip, day, trade); changes
+        that only refine it (a higher peak, a longer hold, the API error count) wait up to
+        STATE_FLUSH_S so a rising market does not cost a synchronous SQLite write every cycle."""
         if not self._dirty:
-            return
+            if not self._soft_dirty or now is None:
+                return
+            if self._last_flush is not None and (now - self._last_flush).total_seconds() < STATE_FLUSH_S:
+                return
         self._dirty = False
+        self._soft_dirty = False
+        if now is not None:
+            self._last_flush = now
         if self._store is None:
             return
         try:
@@ -222,6 +234,12 @@ class RiskManager:
         except Exception as exc:  # keep trading decisions in memory; say loudly that the store failed
             self.metrics.inc("risk.state_errors")
             log.error("risk state not persisted", error=str(exc))
+
+    def flush(self) -> None:
+        """Write any pending guard state now (call on shutdown)."""
+        if self._dirty or self._soft_dirty:
+            self._dirty = True
+            self._persist()
 
     # --------------------------------------------------------------------------------- inputs
     def record_api_call(self, ok: bool, *, endpoint: str = "") -> None:
@@ -232,11 +250,11 @@ class RiskManager:
         if ok:
             if st.consecutive_api_errors:
                 st.consecutive_api_errors = 0
-                self._dirty = True
+                self._soft_dirty = True
         else:
             self._api_failures += 1
             st.consecutive_api_errors += 1
-            self._dirty = True
+            self._soft_dirty = True
             if endpoint:
                 self.metrics.inc("risk.api_failures")
         self._prune_api(t)
@@ -281,7 +299,7 @@ class RiskManager:
         self._roll_day(now, equity)
         if st.peak_equity is None or equity > st.peak_equity:
             st.peak_equity = equity
-            self._dirty = True
+            self._soft_dirty = True
 
         stale_s = self.config.stale_mark_s
         quotes = snapshot.quotes
@@ -336,7 +354,7 @@ class RiskManager:
             hold = self._hold_s.get(err.guard, 0.0)
             if hold > 0:
                 trip.until = now + timedelta(seconds=hold)
-                self._dirty = True
+                self._soft_dirty = True
         if len(trips) != len(found):
             for key in [k for k in trips if k not in found]:
                 trip = trips[key]
@@ -357,7 +375,7 @@ class RiskManager:
                 log.info("risk guard cleared", guard=trip.guard, symbol=trip.symbol)
 
         verdict = self._verdict(universe, events)
-        self._persist()
+        self._persist(now)
         return verdict
 
     def _action_for(self, err: RiskGuardError) -> GuardAction:

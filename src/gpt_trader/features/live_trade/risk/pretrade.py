@@ -22,7 +22,7 @@ from gpt_trader.features.brokerages.core.interfaces import (
     OrderType,
     Product,
 )
-from gpt_trader.features.brokerages.core.quantization import quantize_order, quantize_size
+from gpt_trader.features.brokerages.core.quantization import check_min_size, quantize_order, quantize_size
 from gpt_trader.features.live_trade.risk.config import RiskConfig, SymbolLimit
 from gpt_trader.features.live_trade.risk.errors import PreTradeRejectedError
 from gpt_trader.features.live_trade.risk_calculations import (
@@ -69,6 +69,7 @@ class PreTradeChecker:
         self._inflight_notional_total = ZERO
         self._inflight_cash = ZERO
         self._inflight_im = ZERO
+        self._now_ts = 0.0
         self._exposure_cache: dict[str, tuple[Decimal, Decimal]] = {}
 
     def _exposure(self, snapshot: AccountSnapshot) -> dict[str, tuple[Decimal, Decimal]]:
@@ -99,6 +100,7 @@ class PreTradeChecker:
 
     def _reset_inflight(self, snapshot: AccountSnapshot) -> None:
         self._inflight_of = snapshot
+        self._now_ts = snapshot.now.timestamp()
         self._inflight = {}
         self._inflight_resting = {}
         self._inflight_notional = {}
@@ -235,7 +237,7 @@ class PreTradeChecker:
                 )
 
         # ---- order rate limit (every order counts; a runaway loop is dangerous in either direction)
-        now_ts = snapshot.now.timestamp()
+        now_ts = self._now_ts
         times = self._order_times
         horizon = now_ts - 60.0
         while times and times[0] <= horizon:
@@ -255,7 +257,18 @@ class PreTradeChecker:
 
         # ---- quantization and venue minimums
         try:
-            request = quantize_order(request, product, reference_price=ref_price)
+            if request.order_type is OrderType.MARKET and request.size is not None and request.quote_size is None:
+                on_grid = quantize_size(request.size, product)  # the common case, without a struct copy
+                check_min_size(on_grid, ref_price, product)
+                if on_grid != request.size:
+                    request = msgspec.structs.replace(request, size=on_grid)
+                size = on_grid
+            else:
+                request = quantize_order(request, product, reference_price=ref_price)
+                if request.size is not None:
+                    size = request.size
+                elif request.quote_size is not None:
+                    size = request.quote_size / ref_price
         except InvalidOrderError as exc:
             raise _reject(
                 "quantization",
@@ -266,10 +279,6 @@ class PreTradeChecker:
                 base_min_size=product.base_min_size,
                 quote_min_size=product.quote_min_size,
             ) from None
-        if request.size is not None:
-            size = request.size
-        elif request.quote_size is not None:
-            size = request.quote_size / ref_price
 
         committed = ZERO
         if not reducing:
