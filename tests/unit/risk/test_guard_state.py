@@ -135,3 +135,20 @@ def test_positions_needed_for_flatten_do_not_block_exits() -> None:
     assert "*" in v.flatten
     assert rm.check_order(market(BTC, OrderSide.SELL, "0.2"), s, is_reducing=True).ok
     assert rm.check_order(market(BTC, OrderSide.BUY, "0.001"), s, is_reducing=False).rule == "reduce_only"
+
+
+def test_clear_before_start_keeps_the_rest_of_the_state(tmp_path: Path) -> None:
+    """The CLI clears before the bot's first snapshot: history and cooldowns must survive, baselines re-base."""
+    cfg = RiskConfig(max_drawdown_pct=D("10"), max_daily_loss_pct=D("50"), max_consecutive_losses=9)
+    rm, _, _ = manager(cfg, store=store(tmp_path))
+    rm.start(snap("100000"))
+    rm.record_trade_result(BTC, D("-7"))
+    assert rm.evaluate(snap("89000")).mode == "reduce_only"
+    fresh_process, metrics, _ = manager(cfg, store=store(tmp_path))
+    fresh_process.clear_reduce_only()  # before start()
+    assert not fresh_process.reduce_only and metrics.counter("risk.reduce_only_cleared") == 1
+    fresh_process.start(snap("88000"))
+    st = fresh_process.state
+    assert st.peak_equity == D("88000") and st.day_start_equity == D("88000")
+    assert fresh_process.trade_history() == [D("-7")] and st.consecutive_losses == 1
+    assert fresh_process.evaluate(snap("88000")).mode == "normal"

@@ -130,6 +130,8 @@ class RiskManager:
         self._api_window: deque[tuple[float, bool]] = deque()
         self._api_failures = 0
         self._started = False
+        self._loaded = False
+        self._rebase_on_start = False
         self._dirty = False
         self._soft_dirty = False
         self._last_flush: datetime | None = None
@@ -165,6 +167,25 @@ class RiskManager:
     # ------------------------------------------------------------------------------- lifecycle
     def start(self, snapshot: AccountSnapshot) -> None:
         """Load persisted guard state, or start fresh from this snapshot's equity."""
+        if not self._loaded:
+            self._load()
+        st = self._state
+        if self._rebase_on_start:
+            st.day_start_equity = snapshot.equity
+            st.peak_equity = snapshot.equity
+            self._rebase_on_start = False
+        self._roll_day(_utc(snapshot.now), snapshot.equity)
+        if st.peak_equity is None:
+            st.peak_equity = snapshot.equity
+        self._last_equity = snapshot.equity
+        if self.config.reduce_only_mode:
+            log.warning("reduce-only mode set by configuration (risk.reduce_only_mode / RISK_REDUCE_ONLY_MODE)")
+        self._started = True
+        self._dirty = True
+        self._persist()
+
+    def _load(self) -> None:
+        self._loaded = True
         doc = None
         if self._store is not None:
             try:
@@ -189,16 +210,6 @@ class RiskManager:
                 self.metrics.inc("risk.state_errors")
                 self._state = RiskState()
                 self._latch_reduce_only("guard state malformed")
-        st = self._state
-        self._roll_day(_utc(snapshot.now), snapshot.equity)
-        if st.peak_equity is None:
-            st.peak_equity = snapshot.equity
-        self._last_equity = snapshot.equity
-        if self.config.reduce_only_mode:
-            log.warning("reduce-only mode set by configuration (risk.reduce_only_mode / RISK_REDUCE_ONLY_MODE)")
-        self._started = True
-        self._dirty = True
-        self._persist()
 
     def _roll_day(self, now: datetime, equity: Decimal) -> None:
         st = self._state
@@ -507,7 +518,13 @@ class RiskManager:
 
     # ----------------------------------------------------------------------------- operator
     def clear_reduce_only(self) -> None:
-        """Explicitly leave latched reduce-only / halt, re-basing day-start and peak equity to now."""
+        """Explicitly leave latched reduce-only / halt, re-basing day-start and peak equity to now.
+
+        May be called before `start` (the CLI flag): the persisted state is loaded first, and the re-base
+        happens on the first snapshot.
+        """
+        if not self._loaded:
+            self._load()
         st = self._state
         previous = {
             "reduce_only": st.reduce_only,
@@ -525,6 +542,8 @@ class RiskManager:
         if self._last_equity is not None:
             st.peak_equity = self._last_equity
             st.day_start_equity = self._last_equity
+        else:
+            self._rebase_on_start = True
         for key in [k for k, t in st.trips.items() if t.action in CRITICAL_ACTIONS and t.symbol is None]:
             del st.trips[key]
         self._dirty = True
