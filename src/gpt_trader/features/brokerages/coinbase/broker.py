@@ -130,6 +130,8 @@ class CoinbaseBroker:
         self._clock_offset = timedelta(0)
         self.triggers = ClientTriggers(self)
         self._connected = False
+        #: without credentials only public market data works (a feed for PaperBroker)
+        self.public_only = settings.signer is None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> CoinbaseBroker:
@@ -139,9 +141,7 @@ class CoinbaseBroker:
     async def connect(self) -> None:
         if self._connected:
             return
-        page = await self.rest.list_products()
-        if self.settings.signer is None:
-            raise AuthError("CoinbaseBroker needs credentials (see COINBASE_AUTH_TYPE)", reason="NO_CREDENTIALS")
+        page = await self.rest.list_products(public=self.public_only)
         with contextlib.suppress(BrokerageError):
             st = await self.rest.server_time()
             if st.iso:
@@ -151,7 +151,9 @@ class CoinbaseBroker:
                 if venue_now is not None:
                     self._clock_offset = venue_now - datetime.now(UTC)
         intx_access = False
-        if self.settings.enable_derivatives:
+        if self.public_only:
+            log.info("coinbase: no credentials, public market data only (paper trading feed)")
+        elif self.settings.enable_derivatives:
             intx_access = await self._detect_intx()
         else:
             with contextlib.suppress(BrokerageError):
@@ -171,7 +173,7 @@ class CoinbaseBroker:
             extra={
                 "products": len(self.products),
                 "perps": self.perps_enabled,
-                "auth": self.settings.signer.kind,
+                "auth": self.settings.signer.kind if self.settings.signer else "public",
             },
         )
 
@@ -231,7 +233,7 @@ class CoinbaseBroker:
         """Current funding rate of a perp (None for spot), re-read from the venue."""
         self._require()
         venue = self._venue(symbol)
-        rate = funding_rate(await self.rest.get_product(venue))
+        rate = funding_rate(await self.rest.get_product(venue, public=self.public_only))
         if rate is not None:
             self.funding_rates[venue] = rate
         return rate
@@ -251,10 +253,10 @@ class CoinbaseBroker:
             q = stream.quote(venue)
             if q is not None:
                 return _replace_symbol(q, symbol)
-        resp = await self.rest.product_book(venue, 1)
+        resp = await self.rest.product_book(venue, 1, public=self.public_only)
         last = dec(resp.last)
         if last is None:
-            trades = await self.rest.market_trades(venue, 1)
+            trades = await self.rest.market_trades(venue, 1, public=self.public_only)
             last = dec(trades.trades[0].price) if trades.trades else None
         q = to_quote(resp.pricebook, last, venue, ts=self.now())
         return _replace_symbol(q, symbol)
@@ -267,7 +269,7 @@ class CoinbaseBroker:
             book = stream.book(venue, depth)
             if book is not None:
                 return _replace_symbol(book, symbol)
-        resp = await self.rest.product_book(venue, depth)
+        resp = await self.rest.product_book(venue, depth, public=self.public_only)
         return _replace_symbol(to_order_book(resp.pricebook, venue, depth), symbol)
 
     async def get_candles(
@@ -293,7 +295,9 @@ class CoinbaseBroker:
         cursor = start
         while cursor < end:
             window_end = min(end, cursor + g * CANDLES_MAX)
-            resp = await self.rest.candles(venue, cursor, window_end, GRANULARITIES[granularity_s], CANDLES_MAX)
+            resp = await self.rest.candles(
+                venue, cursor, window_end, GRANULARITIES[granularity_s], CANDLES_MAX, public=self.public_only
+            )
             for wc in resp.candles:
                 c = to_candle(wc, symbol)
                 if start <= c.start < end or c.start == start:
@@ -582,7 +586,8 @@ class CoinbaseBroker:
         self._require()
         if self.user_stream is None:
             signer = self.settings.signer
-            assert signer is not None
+            if signer is None:
+                raise AuthError("the user channel needs credentials (see COINBASE_AUTH_TYPE)", reason="NO_CREDENTIALS")
             self.user_stream = UserStream(
                 self.settings.ws_user_url, signer, on_reconnect=self._after_reconnect, ssl_context=self._ssl
             )
