@@ -372,7 +372,7 @@ def test_describe_limits_lists_every_active_limit() -> None:
     )
     rows = dict(rm.describe_limits())
     assert rows["max daily loss"].startswith("2% of day-start equity or $10")
-    assert rows["limit BTC-USD"] == "notional $1000, size 0.01, leverage 1x"
+    assert rows["BTC-USD"] == "notional $1000, size 0.01, leverage 1x"
     for key in (
         "max drawdown",
         "max impact cost",

@@ -593,8 +593,8 @@ class RiskManager:
             ("stale mark", f"> {c.stale_mark_s:g}s -> {self._actions['stale_mark']} on that symbol"),
             (
                 "error rate",
-                f"> {c.error_rate_threshold:.0%} of >= {c.error_rate_min_calls} calls in "
-                f"{c.error_rate_window_s:g}s -> {self._actions['error_rate']}",
+                f"> {c.error_rate_threshold:.0%} of exchange calls failing (last {c.error_rate_window_s:g}s, "
+                f"at least the last {c.error_rate_min_calls} calls) -> {self._actions['error_rate']}",
             ),
             (
                 "liquidation buffer",
@@ -641,7 +641,7 @@ class RiskManager:
             if lim.max_position_size is not None:
                 parts.append(f"size {lim.max_position_size}")
             parts.append(f"leverage {lim.max_leverage}x")
-            rows.append((f"limit {sym}", ", ".join(parts)))
+            rows.append((sym, ", ".join(parts)))
         return rows
 
 
