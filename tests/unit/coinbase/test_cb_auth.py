@@ -30,9 +30,7 @@ def _clock() -> float:
 
 def _decode(token: str, public_key: object, alg: str) -> tuple[dict, dict]:
     header = jwt.get_unverified_header(token)
-    claims = jwt.decode(
-        token, public_key, algorithms=[alg], options={"verify_nbf": False, "verify_exp": False}
-    )
+    claims = jwt.decode(token, public_key, algorithms=[alg], options={"verify_nbf": False, "verify_exp": False})
     return header, claims
 
 

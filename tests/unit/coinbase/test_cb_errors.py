@@ -49,9 +49,7 @@ def test_400_unknown_field_body() -> None:
 
 
 def test_404_and_other() -> None:
-    assert isinstance(
-        error_for_http(404, '{"error":"NOT_FOUND","message":"no"}', {}, what="x"), NotFoundError
-    )
+    assert isinstance(error_for_http(404, '{"error":"NOT_FOUND","message":"no"}', {}, what="x"), NotFoundError)
     other = error_for_http(418, "teapot", {}, what="x")
     assert type(other) is BrokerageError and other.reason == "HTTP_418"
 

@@ -111,9 +111,7 @@ CASES = [
         {"market_market_ioc": {"base_size": "0.01"}},
     ),
     (
-        _req(
-            order_type=OrderType.LIMIT, size=D("0.01"), limit_price=D("30000"), time_in_force=TimeInForce.IOC
-        ),
+        _req(order_type=OrderType.LIMIT, size=D("0.01"), limit_price=D("30000"), time_in_force=TimeInForce.IOC),
         {"sor_limit_ioc": {"base_size": "0.01", "limit_price": "30000"}},
     ),
     (
@@ -138,9 +136,7 @@ CASES = [
         },
     ),
     (
-        _req(
-            order_type=OrderType.LIMIT, size=D("0.01"), limit_price=D("30000"), time_in_force=TimeInForce.FOK
-        ),
+        _req(order_type=OrderType.LIMIT, size=D("0.01"), limit_price=D("30000"), time_in_force=TimeInForce.FOK),
         {"limit_limit_fok": {"base_size": "0.01", "limit_price": "30000"}},
     ),
     (
@@ -210,17 +206,13 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("req", "expected"), CASES, ids=[next(iter(c[1])) + str(i) for i, c in enumerate(CASES)]
-)
+@pytest.mark.parametrize(("req", "expected"), CASES, ids=[next(iter(c[1])) + str(i) for i, c in enumerate(CASES)])
 def test_order_configuration_variants_round_trip(req: OrderRequest, expected: dict) -> None:
     cfg = build_order_configuration(req)
     assert cfg == expected
     back = parse_order_configuration(msgspec.json.decode(msgspec.json.encode(cfg)))
     assert back.order_type is req.order_type
-    assert back.time_in_force is (
-        TimeInForce.IOC if req.order_type is OrderType.MARKET else req.time_in_force
-    )
+    assert back.time_in_force is (TimeInForce.IOC if req.order_type is OrderType.MARKET else req.time_in_force)
     assert back.size == req.size and back.quote_size == req.quote_size
     assert back.limit_price == req.limit_price
 
@@ -289,8 +281,6 @@ def test_scalars() -> None:
     with pytest.raises(ParseError):
         dec("abc")
     assert parse_time("1639508050") == datetime.fromtimestamp(1639508050, tz=UTC)
-    assert parse_time("2024-01-01T00:00:00.123456789+00:00") == datetime(
-        2024, 1, 1, 0, 0, 0, 123456, tzinfo=UTC
-    )
+    assert parse_time("2024-01-01T00:00:00.123456789+00:00") == datetime(2024, 1, 1, 0, 0, 0, 123456, tzinfo=UTC)
     with pytest.raises(ParseError):
         parse_time("yesterday")

@@ -104,9 +104,7 @@ async def test_sequence_gap_triggers_level2_resubscribe_and_old_frames_dropped()
 async def test_malformed_frames_are_counted_and_skipped() -> None:
     s = stream()
     await s.conn.handle_raw(b"{not json")
-    await s.conn.handle_raw(
-        frame("l2_data", 0, [{"type": "snapshot", "product_id": "BTC-USD", "updates": 7}])
-    )
+    await s.conn.handle_raw(frame("l2_data", 0, [{"type": "snapshot", "product_id": "BTC-USD", "updates": 7}]))
     await s.conn.handle_raw(frame("market_trades", 1, [{"type": "update", "trades": [{"trade_id": "1"}]}]))
     await s.conn.handle_raw(enc({"type": "error", "message": "authentication failure"}))
     await s.conn.handle_raw(frame("something_new", 2, [{}]))
@@ -155,9 +153,7 @@ async def test_ticker_trades_and_ticker_batch_with_empty_strings() -> None:
     await s.conn.handle_raw(frame("market_trades", 2, [trade]))
     events = [s.events.q.get_nowait() for _ in range(s.events.q.qsize())]
     assert isinstance(events[0], Quote) and events[0].last == D("100.5")
-    assert (
-        isinstance(events[1], TradeTick) and events[1].side is OrderSide.SELL and events[1].size == D("0.5")
-    )
+    assert isinstance(events[1], TradeTick) and events[1].side is OrderSide.SELL and events[1].size == D("0.5")
     assert len(events) == 2
     assert s.conn.counters["malformed"] == 0
 

@@ -1,0 +1,79 @@
+import cb_keys as keys
+import pytest
+
+from gpt_trader.features.brokerages.coinbase.auth import CredentialError
+from gpt_trader.features.brokerages.coinbase.config import CoinbaseSettings
+from gpt_trader.features.brokerages.coinbase.symbols import SymbolMap, derivatives_allowed, is_perp_symbol
+
+CREDS = {"COINBASE_PROD_CDP_API_KEY": keys.KEY_NAME, "COINBASE_PROD_CDP_PRIVATE_KEY": keys.EC_SEC1_PEM}
+
+
+def test_defaults_are_production_hosts() -> None:
+    s = CoinbaseSettings.from_env(CREDS)
+    assert s.api_base_url == "https://api.coinbase.com"
+    assert s.ws_url == "wss://advanced-trade-ws.coinbase.com"
+    assert s.ws_user_url == "wss://advanced-trade-ws-user.coinbase.com"
+    assert not s.enable_derivatives and s.private_rps == 30 and s.public_rps == 10
+    assert "PRIVATE KEY" not in repr(s)
+
+
+def test_overrides_and_validation() -> None:
+    env = dict(
+        CREDS,
+        COINBASE_API_BASE_URL="http://127.0.0.1:9",
+        COINBASE_WS_URL="ws://127.0.0.1:9/ws",
+        COINBASE_WS_USER_URL="ws://127.0.0.1:9/ws/user",
+        COINBASE_ENABLE_DERIVATIVES="1",
+        COINBASE_RATE_LIMIT_PRIVATE="15",
+        COINBASE_CLIENT_SIDE_STOPS="always",
+    )
+    s = CoinbaseSettings.from_env(env)
+    assert s.enable_derivatives and s.private_rps == 15 and s.client_side_stops == "always"
+    with pytest.raises(ValueError, match="COINBASE_ENABLE_DERIVATIVES='maybe'"):
+        CoinbaseSettings.from_env(dict(CREDS, COINBASE_ENABLE_DERIVATIVES="maybe"))
+    with pytest.raises(ValueError, match="COINBASE_WS_URL"):
+        CoinbaseSettings.from_env(dict(CREDS, COINBASE_WS_URL="https://x"))
+    with pytest.raises(ValueError, match="allowed: auto, always, never"):
+        CoinbaseSettings.from_env(dict(CREDS, COINBASE_CLIENT_SIDE_STOPS="sometimes"))
+    with pytest.raises(ValueError, match="COINBASE_RATE_LIMIT_PUBLIC"):
+        CoinbaseSettings.from_env(dict(CREDS, COINBASE_RATE_LIMIT_PUBLIC="-1"))
+    with pytest.raises(CredentialError):
+        CoinbaseSettings.from_env({})
+    assert CoinbaseSettings.from_env({}, require_credentials=False).signer is None
+
+
+class _Cfg:
+    class coinbase:
+        auth_type = "hmac"
+        api_base_url = "http://127.0.0.1:1"
+        ws_url = "ws://127.0.0.1:1/ws"
+        ws_user_url = "ws://127.0.0.1:1/ws/user"
+        enable_derivatives = True
+
+
+class _Creds:
+    cdp_api_key = None
+    cdp_private_key = None
+    api_key = "k"
+    api_secret = "s"
+
+
+def test_from_bot_config() -> None:
+    s = CoinbaseSettings.from_bot_config(_Cfg, _Creds, env={})
+    assert s.signer is not None and s.signer.kind == "hmac"
+    assert s.api_base_url == "http://127.0.0.1:1" and s.enable_derivatives
+
+
+def test_perps_gate_and_normalisation() -> None:
+    assert derivatives_allowed(True, True)
+    assert not derivatives_allowed(True, False) and not derivatives_allowed(False, True)
+    assert is_perp_symbol("BTC-PERP") and is_perp_symbol("eth-perp-intx") and not is_perp_symbol("BTC-USD")
+    off = SymbolMap({"BTC-USD", "ETH-USD"}, perps_enabled=False)
+    assert off.to_venue("BTC-PERP") == "BTC-USD"
+    assert off.to_venue("BTC-PERP") == "BTC-USD"
+    assert off.to_venue("ETH-PERP-INTX") == "ETH-USD"
+    assert len(off.notices) == 2 and "BTC-PERP trades as spot BTC-USD" in off.notices[0]
+    assert off.to_caller("BTC-USD") == "BTC-PERP" and off.to_caller("SOL-USD") == "SOL-USD"
+    on = SymbolMap({"BTC-USD", "BTC-PERP-INTX"}, perps_enabled=True)
+    assert on.to_venue("BTC-PERP") == "BTC-PERP-INTX" and on.to_caller("BTC-PERP-INTX") == "BTC-PERP"
+    assert on.to_venue("BTC-PERP-INTX") == "BTC-PERP-INTX" and on.notices == []
