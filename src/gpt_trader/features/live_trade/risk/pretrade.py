@@ -63,7 +63,7 @@ class PreTradeChecker:
         self._exposure_of: AccountSnapshot | None = None
         # accepted since the snapshot in use was taken (the snapshot cannot show them yet)
         self._inflight_of: AccountSnapshot | None = None
-        self._inflight: dict[tuple[str, OrderSide], Decimal] = {}
+        self._inflight: dict[tuple[str, int], Decimal] = {}  # (symbol, side sign) -> size
         self._inflight_resting: dict[str, int] = {}
         self._inflight_notional: dict[str, Decimal] = {}
         self._inflight_notional_total = ZERO
@@ -177,7 +177,7 @@ class PreTradeChecker:
         # ---- does this order only shrink the position (counting working orders that also shrink it)?
         pos = snapshot.positions.get(sym)
         cur = pos.size if pos is not None else ZERO
-        sign = side.sign
+        sign = 1 if side is OrderSide.BUY else -1
         pending_same = ZERO
         pending_reduce = ZERO
         n_open = 0
@@ -190,13 +190,16 @@ class PreTradeChecker:
         # orders accepted since this snapshot was taken are not in it yet: count them as working
         if self._inflight_of is not snapshot:
             self._reset_inflight(snapshot)
-        inflight = self._inflight.get((sym, side))
+        key = (sym, sign)
+        inflight = self._inflight.get(key)
         if inflight is not None:
             pending_same += inflight
-        n_open += self._inflight_resting.get(sym, 0)
-        if cur != 0 and (cur > 0) != (sign > 0):
+        if self._inflight_resting:
+            n_open += self._inflight_resting.get(sym, 0)
+        opposite = cur != ZERO and (cur > ZERO) != (sign > 0)
+        if opposite:
             pending_reduce = pending_same
-        reducing = cur != 0 and (cur > 0) != (sign > 0) and size + pending_reduce <= abs(cur)
+        reducing = opposite and size + pending_reduce <= abs(cur)
         if (is_reducing or request.reduce_only) and not reducing:
             raise _reject(
                 "reduce_only",
@@ -252,7 +255,7 @@ class PreTradeChecker:
             )
 
         # ---- correlation with the open book (and with entries accepted earlier this cycle)
-        if not reducing and cur == 0:
+        if not reducing and cur == ZERO:
             request, size = self._correlation(request, size, sym, sign, snapshot, product, ref_price)
 
         # ---- quantization and venue minimums
@@ -287,11 +290,11 @@ class PreTradeChecker:
             )
             self._cycle_entries[sym] = sign
             self._inflight_cash += committed
-            self._inflight_notional[sym] = self._inflight_notional.get(sym, ZERO) + size * mark
-            self._inflight_notional_total += size * mark
+            added = size * mark
+            self._inflight_notional[sym] = self._inflight_notional.get(sym, ZERO) + added
+            self._inflight_notional_total += added
             if product.is_perpetual:
                 self._inflight_im += size * mark * initial_margin_rate(product, request.leverage)
-        key = (sym, side)
         self._inflight[key] = self._inflight.get(key, ZERO) + size
         if request.order_type is not OrderType.MARKET:
             self._inflight_resting[sym] = self._inflight_resting.get(sym, 0) + 1
