@@ -60,12 +60,48 @@ CONFIG = RiskConfig(
 BPS = Decimal(10000)
 
 
+def _caps(draw: st.DrawFn) -> tuple[RiskConfig, dict[str, SymbolLimit]]:
+    """A random but valid set of limits: some tight, some absent."""
+    money = st.sampled_from([None, "500", "2000", "5000", "9000", "20000"])
+    limits = {
+        BTC: SymbolLimit(
+            max_notional=_d(draw(money)), max_position_size=_d(draw(st.sampled_from([None, "0.01", "0.08", "1"])))
+        ),
+        ETH: SymbolLimit(max_notional=_d(draw(money))),
+        PERP: SymbolLimit(max_notional=_d(draw(money)), max_leverage=D(draw(st.sampled_from(["1", "3", "10"])))),
+    }
+    config = RiskConfig(
+        max_leverage=D(draw(st.sampled_from(["1", "2", "5"]))),
+        max_total_notional=_d(draw(st.sampled_from([None, "3000", "12000"]))),
+        default_max_notional=_d(draw(money)),
+        max_impact_bps=D(draw(st.sampled_from(["5", "30", "50"]))),
+        max_open_orders_per_symbol=draw(st.integers(min_value=1, max_value=3)),
+        max_orders_per_minute=draw(st.integers(min_value=2, max_value=15)),
+        max_daily_loss_pct=D("20"),
+        max_drawdown_pct=D("25"),
+        max_consecutive_api_errors=3,
+        error_rate_min_calls=6,
+        max_consecutive_losses=3,
+        loss_cooldown_s=120,
+        volatility_short_window=5,
+        volatility_long_window=30,
+        max_move_pct=D("6"),
+        volatility_cooldown_s=30,
+    )
+    return config, limits
+
+
+def _d(value: str | None) -> Decimal | None:
+    return None if value is None else D(value)
+
+
 class RiskRails(RuleBasedStateMachine):
-    @initialize()
-    def setup(self) -> None:
+    @initialize(caps=st.one_of(st.just((CONFIG, LIMITS)), st.composite(_caps)()))
+    def setup(self, caps: tuple[RiskConfig, dict[str, SymbolLimit]]) -> None:
+        self.config, self.limits = caps
         self.clock = Clock(T0)
         self.metrics = MetricsRegistry()
-        self.rm = RiskManager(CONFIG, LIMITS, self.metrics, None, self.clock)
+        self.rm = RiskManager(self.config, self.limits, self.metrics, None, self.clock)
         self.mids = {BTC: D("50000"), ETH: D("2500"), PERP: D("50000")}
         self.depth = {s: D("1") for s in SYMBOLS}
         self.quote_ts = {s: T0 for s in SYMBOLS}
@@ -274,7 +310,7 @@ class RiskRails(RuleBasedStateMachine):
         assert not self.rm.halted, "an order passed while halted"
         # rate limit: accepted orders in the 60 s before this one
         recent = [t for t in self.accepted_at if (snap.now - t).total_seconds() < 60]
-        assert len(recent) < CONFIG.max_orders_per_minute, "order rate limit broken"
+        assert len(recent) < self.config.max_orders_per_minute, "order rate limit broken"
 
         pos = snap.positions.get(sym)
         cur = pos.size if pos is not None else D(0)
@@ -288,25 +324,27 @@ class RiskRails(RuleBasedStateMachine):
         # an entry
         assert self.verdict.mode == "normal" and not self.rm.reduce_only, "entry passed in reduce-only/halt"
         assert sym not in self.verdict.blocked_symbols, "entry passed on a blocked symbol"
-        assert (snap.now - snap.quotes[sym].ts).total_seconds() <= CONFIG.stale_mark_s, "entry on a stale mark"
-        assert n_working < CONFIG.max_open_orders_per_symbol
+        assert (snap.now - snap.quotes[sym].ts).total_seconds() <= self.config.stale_mark_s, "entry on a stale mark"
+        assert n_working < self.config.max_open_orders_per_symbol
         if product.product_type is ProductType.SPOT:
             assert req.side is OrderSide.BUY, "spot short"
         mark = snap.quotes[sym].mark_price
         projected = abs(cur + req.side.sign * (same + size))
-        lim = LIMITS[sym]
+        lim = self.limits[sym]
         notional = projected * mark
         if lim.max_position_size is not None:
             assert projected <= lim.max_position_size
-        assert lim.max_notional is None or notional <= lim.max_notional, "symbol notional cap broken"
+        cap = lim.max_notional if lim.max_notional is not None else self.config.default_max_notional
+        assert cap is None or notional <= cap, "symbol notional cap broken"
         others = sum((abs(p.size) * snap.quotes[s].mark_price for s, p in snap.positions.items() if s != sym), D(0))
         others += sum((f[5] for f in self.inflight if f[0] != sym), D(0))
         cash = snap.cash - sum((f[4] for f in self.inflight), D(0))
-        assert others + notional <= CONFIG.max_total_notional, "total notional cap broken"
-        sym_lev = min(CONFIG.max_leverage, lim.max_leverage, product.max_leverage if sym == PERP else D(1))
+        cfg = self.config
+        assert cfg.max_total_notional is None or others + notional <= cfg.max_total_notional, "total cap broken"
+        sym_lev = min(cfg.max_leverage, lim.max_leverage, product.max_leverage if sym == PERP else D(1))
         assert notional <= snap.equity * sym_lev, "symbol leverage broken"
         assert req.leverage is None or req.leverage <= sym_lev, "requested leverage over the limit"
-        assert others + notional <= snap.equity * CONFIG.max_leverage, "account leverage broken"
+        assert others + notional <= snap.equity * cfg.max_leverage, "account leverage broken"
         book_ = snap.books[sym]
         marketable = req.order_type is OrderType.MARKET or (
             req.limit_price is not None
@@ -320,7 +358,7 @@ class RiskRails(RuleBasedStateMachine):
         if marketable:
             avg = book_.average_fill_price(req.side, size)
             assert avg is not None, "entry larger than the book"
-            assert abs(avg - book_.mid) / book_.mid * BPS <= CONFIG.max_impact_bps, "impact cap broken"  # type: ignore[operator]
+            assert abs(avg - book_.mid) / book_.mid * BPS <= cfg.max_impact_bps, "impact cap broken"  # type: ignore[operator]
             if req.order_type is OrderType.MARKET:
                 price = avg
         if sym == PERP:
