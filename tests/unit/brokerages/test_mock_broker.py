@@ -173,6 +173,7 @@ async def test_set_price_flash_crash_triggers_stop() -> None:
     broker.set_price("BTC-USD", D("80000"))
     crashed = await broker.get_quote("BTC-USD")
     assert crashed.bid < D("80000") < crashed.ask
+    assert crashed.last == D("80000")
     got = await broker.get_order(order.order_id)
     assert got.triggered and got.status is OrderStatus.FILLED
     assert got.avg_fill_price is not None and got.avg_fill_price < D("80000")

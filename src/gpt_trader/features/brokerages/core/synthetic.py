@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -174,6 +175,7 @@ class SymbolMarket:
         if price <= 0:
             raise ValueError(f"{self.symbol}: price must be > 0, got {price}")
         self.log_mid = math.log(float(price))
+        self.last_trade = float(price)  # the move prints: the last trade is no longer the old level
         self._mark_bar(self.mid_float, Decimal(0))
 
     def set_liquidity(self, spread_bps: float | None = None, depth_scale: float | None = None) -> None:
@@ -306,12 +308,23 @@ class SymbolMarket:
 
     # ------------------------------------------------------------------ candles
     def candles(self, granularity_s: int, start: datetime | None = None, end: datetime | None = None) -> list[Candle]:
-        """Session candles (oldest first) aggregated from 60 s bars, incl. the one still forming."""
+        """Session candles (oldest first) aggregated from 60 s bars, incl. the one still forming.
+        Only bars inside [start, end) are converted, so polling a long session stays cheap."""
         _check_granularity(granularity_s)
+        g = granularity_s
+        bars = self._bars
+        lo = 0
+        hi = len(bars)
+        if start is not None:
+            first = -(-int((start - EPOCH).total_seconds()) // g) * g  # ceil to a candle boundary
+            lo = bisect_left(bars, first, key=lambda b: b.bucket)
+        if end is not None:
+            last = -(-int((end - EPOCH).total_seconds()) // g) * g
+            hi = bisect_left(bars, last, key=lambda b: b.bucket)
         out: list[Candle] = []
         current: _Bar | None = None
-        for bar in self._bars:
-            bucket = bar.bucket - bar.bucket % granularity_s
+        for bar in bars[lo:hi]:
+            bucket = bar.bucket - bar.bucket % g
             if current is None or current.bucket != bucket:
                 if current is not None:
                     out.append(self._candle(current))
@@ -323,7 +336,7 @@ class SymbolMarket:
                 current.volume += bar.volume
         if current is not None:
             out.append(self._candle(current))
-        return [c for c in out if (start is None or c.start >= start) and (end is None or c.start < end)]
+        return out
 
     def _candle(self, bar: _Bar) -> Candle:
         g = self._grid

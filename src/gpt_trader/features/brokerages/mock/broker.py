@@ -39,6 +39,7 @@ from gpt_trader.features.brokerages.core.products import default_products
 from gpt_trader.features.brokerages.core.synthetic import SyntheticConfig, SyntheticMarket, derive_seed
 
 ACCOUNT = "mock"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _QUEUE_MAX = 10_000
 _CLOSED = object()
 
@@ -226,20 +227,21 @@ class MockBroker:
         self._product(symbol)
         if limit <= 0:
             raise BrokerageError(f"limit must be > 0, got {limit}", reason="INVALID_ARGUMENT")
-        try:
-            session = self.market.candles(symbol, granularity_s)
-        except ValueError as exc:
-            raise BrokerageError(str(exc), reason="INVALID_ARGUMENT") from exc
+        if granularity_s <= 0 or granularity_s % 60:
+            raise BrokerageError(
+                f"granularity_s must be a positive multiple of 60, got {granularity_s}", reason="INVALID_ARGUMENT"
+            )
         end = end or (self.now() + timedelta(seconds=granularity_s))
         if start is None:
             start = end - timedelta(seconds=granularity_s * limit)
-        need = 0
-        first_session = session[0].start if session else self.now()
+        session = self.market.candles(symbol, granularity_s, start, end)
+        elapsed = int((self.start - _EPOCH).total_seconds())
+        first_session = _EPOCH + timedelta(seconds=elapsed - elapsed % granularity_s)
+        history: list[Candle] = []
         if start < first_session:
             need = min(self.history_bars, math.ceil((first_session - start).total_seconds() / granularity_s))
-        history = self.market.history(symbol, need, granularity_s) if need else []
-        out = [c for c in history + session if start <= c.start < end]
-        return out[-limit:]
+            history = [c for c in self.market.history(symbol, need, granularity_s) if start <= c.start < end]
+        return (history + session)[-limit:]
 
     async def place_order(self, request: OrderRequest) -> Order:
         self._maybe_fail("place_order")
@@ -339,7 +341,7 @@ class MockBroker:
         market_quote = self.market.quote(symbol)
         bid = book.best_bid if book.best_bid is not None else market_quote.bid
         ask = book.best_ask if book.best_ask is not None else market_quote.ask
-        last = self.engine.last_price(symbol) or market_quote.last
+        last = market_quote.last  # the market tape; our own fills print at those prices too
         product = self._products[symbol]
         mark = self.engine.mark(symbol) if product.is_perpetual else None
         return Quote(symbol=symbol, bid=bid, ask=ask, last=last, ts=self.now(), mark=mark)
