@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gpt_trader.features.brokerages.core.interfaces import (
+    BookUpdate,
     BrokerageError,
     OrderRequest,
     OrderSide,
@@ -117,3 +118,70 @@ def test_random_flow_invariants(ops: list[tuple[str, str, OrderSide, int, int]])
             own = [f for f in eng.list_fills(x, order_id=o.order_id)]
             assert sum((f.size for f in own), D(0)) == o.filled_size
             assert sum((f.fee for f in own), D(0)) == o.fees
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(op, min_size=5, max_size=40))
+def test_book_updates_replay_to_the_engine_book(ops: list[tuple[str, str, OrderSide, int, int]]) -> None:
+    """Applying every BookUpdate to the first snapshot reproduces `book()` exactly (the L2 channel contract)."""
+    clock = Clock()
+    products = [p for p in default_products() if p.symbol == "BTC-USD"]
+    eng = MatchingEngine(products, fees=FeeSchedule.flat("0.001", "0.002"), clock=clock, seed=1)
+    eng.set_book("BTC-USD", bids=[lv("99.50", "3"), lv("99", "5")], asks=[lv("100.50", "3"), lv("101", "5")])
+    snap = eng.book("BTC-USD", 10_000)
+    bids = {lvl.price: lvl.size for lvl in snap.bids}
+    asks = {lvl.price: lvl.size for lvl in snap.asks}
+
+    def apply(event: object) -> None:
+        if isinstance(event, BookUpdate):
+            side = bids if event.side is OrderSide.BUY else asks
+            if event.size == 0:
+                side.pop(event.price, None)
+            else:
+                side[event.price] = event.size
+
+    eng.add_listener(apply)
+    for acct in ACCOUNTS:
+        eng.fund(acct, "USD", D("5000"))
+        eng.fund(acct, "BTC", D("20"))
+    for kind, acct, side, size_units, offset in ops:
+        clock.tick(1)
+        size = D(size_units) / 100
+        price = D(10000 + offset) / 100
+        try:
+            if kind in ("limit", "ioc", "post", "fok"):
+                eng.submit(acct, limit_req(side, size, price, kind))
+            elif kind in ("market", "quote_buy"):
+                eng.submit(acct, OrderRequest(symbol="BTC-USD", side=side, order_type=OrderType.MARKET, size=size))
+            elif kind in ("cancel", "edit"):
+                open_orders = eng.list_orders(acct)
+                if open_orders:
+                    target = open_orders[size_units % len(open_orders)]
+                    if kind == "cancel":
+                        eng.cancel(acct, target.order_id)
+                    else:
+                        eng.edit(acct, target.order_id, price=price)
+            else:
+                eng.set_book(
+                    "BTC-USD",
+                    bids=[lv(str(price - D("0.5")), "2"), lv(str(price - 1), "4")],
+                    asks=[lv(str(price + D("0.5")), "2"), lv(str(price + 1), "4")],
+                )
+        except BrokerageError:
+            pass
+        now = eng.book("BTC-USD", 10_000)
+        assert {lvl.price: lvl.size for lvl in now.bids} == bids
+        assert {lvl.price: lvl.size for lvl in now.asks} == asks
+
+
+def limit_req(side: OrderSide, size: Decimal, price: Decimal, kind: str) -> OrderRequest:
+    tif = {"ioc": TimeInForce.IOC, "fok": TimeInForce.FOK}.get(kind, TimeInForce.GTC)
+    return OrderRequest(
+        symbol="BTC-USD",
+        side=side,
+        order_type=OrderType.LIMIT,
+        size=size,
+        limit_price=price,
+        time_in_force=tif,
+        post_only=kind == "post",
+    )
