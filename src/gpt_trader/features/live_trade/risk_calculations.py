@@ -145,6 +145,8 @@ class _Series:
     """One symbol's returns with running sums over three windows (short, long, correlation)."""
 
     __slots__ = (
+        "inv_sd",
+        "mean_corr",
         "n_corr",
         "n_long",
         "n_short",
@@ -163,6 +165,9 @@ class _Series:
         self.prices: deque[float] = deque(maxlen=short_window + 1)
         self.s_short = self.ss_short = self.s_long = self.ss_long = self.s_corr = self.ss_corr = 0.0
         self.n_short = self.n_long = self.n_corr = 0
+        # over the correlation window: mean return and 1 / sqrt(centered sum of squares), 0.0 when flat
+        self.mean_corr = 0.0
+        self.inv_sd = 0.0
 
 
 class _PairWindow:
@@ -257,6 +262,11 @@ class MarketStats:
                     ser.n_corr = n
                 if n > keep:
                     values.popleft()
+                nc = ser.n_corr
+                mean = ser.s_corr / nc
+                centered = ser.ss_corr - ser.s_corr * mean
+                ser.mean_corr = mean
+                ser.inv_sd = 1.0 / math.sqrt(centered) if centered > _NOISE else 0.0
             window_prices.append(price)
         for a, b, pw in self._pairs:
             ra = rets[a]
@@ -352,24 +362,28 @@ class MarketStats:
         """
         best = 0.0
         best_with = ""
-        cache = self._corr_cache
         index = self._pair_index
         for other, psign in others:
-            if other == symbol:
+            entry = index.get((symbol, other))
+            if entry is None:
                 continue
-            key = (symbol, other) if symbol < other else (other, symbol)
-            result = cache.get(key)
-            if result is None:
-                entry = index.get(key)
-                result = _pair_correlation(*entry) if entry is not None else (None, 0)
-                cache[key] = result
-            corr, n = result
-            if corr is None or n < min_samples:
+            pw, sa, sb = entry
+            n = len(pw.values)
+            if n < min_samples or n < 2:
                 continue
-            value = abs(corr) if sign == 0 else corr * psign * sign
+            if sa.n_corr == n and sb.n_corr == n:  # aligned windows: everything is precomputed
+                if sa.inv_sd == 0.0 or sb.inv_sd == 0.0:
+                    continue
+                corr = (pw.s - n * sa.mean_corr * sb.mean_corr) * sa.inv_sd * sb.inv_sd
+            else:
+                result, _ = _pair_correlation(pw, sa, sb)
+                if result is None:
+                    continue
+                corr = result
+            value = (corr if corr >= 0.0 else -corr) if sign == 0 else corr * psign * sign
             if value > best:
                 best, best_with = value, other
-        return best, best_with
+        return (1.0 if best > 1.0 else best), best_with
 
     def symbols(self) -> Iterable[str]:
         return tuple(self._series)

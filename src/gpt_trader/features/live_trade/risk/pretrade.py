@@ -503,8 +503,6 @@ class PreTradeChecker:
         """Refuse an entry that repeats an open bet; scale one that mostly repeats it (unless the cycle's
         verdict already scaled this symbol, which PerpsBot applied)."""
         cfg = self.config
-        worst = 0.0
-        worst_with = ""
         held: dict[str, int] = {
             s: (1 if p.size > 0 else -1) for s, p in snapshot.positions.items() if p.size != 0 and s != sym
         }
@@ -513,13 +511,8 @@ class PreTradeChecker:
                 held.setdefault(s, sgn)
         if not held:
             return request, size
-        for other, psign in held.items():
-            corr, n = self.stats.correlation(sym, other)
-            if corr is None or n < cfg.correlation_min_samples:
-                continue
-            eff = corr * psign * sign  # same-direction exposure to the same moves
-            if eff > worst:
-                worst, worst_with = eff, other
+        # same-direction exposure to the same moves: corr * position sign * entry sign
+        worst, worst_with = self.stats.max_correlation(sym, held.items(), cfg.correlation_min_samples, sign)
         if worst >= cfg.correlation_refuse_threshold:
             self.metrics.inc("risk.guards.correlation.recoverable_failures")
             raise _reject(
