@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import statistics
@@ -34,7 +35,7 @@ def paths(n: int, seed: int = 1) -> tuple[list[float], list[float], list[float]]
 
 
 def rets(xs: list[float]) -> list[float]:
-    return [math.log(y / x) for x, y in zip(xs, xs[1:], strict=False)]
+    return [math.log(y / x) for x, y in itertools.pairwise(xs)]
 
 
 @pytest.mark.parametrize("n", [25, 150, 4100])  # short of the window, rolled past it, past a full re-sum
