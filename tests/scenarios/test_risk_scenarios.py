@@ -98,7 +98,8 @@ async def test_api_failure_burst_halts_the_bot(tmp_path: Path) -> None:
     await cycle(bot, broker)
     assert bot.halted and bot.stopping
     assert bot.halt_reason == "risk halt"
-    assert bot.registry.state.get("risk.guard_state")["halted"] is True  # type: ignore[index]
+    saved = bot.registry.state.get("risk.guard_state")
+    assert saved is not None and saved["halted"] is True
 
 
 async def test_losing_streak_pauses_entries(tmp_path: Path) -> None:

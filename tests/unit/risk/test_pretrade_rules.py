@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from risk_builders import (
@@ -23,24 +24,28 @@ from risk_builders import (
 from gpt_trader.features.brokerages.core.interfaces import OrderSide, ProductType
 from gpt_trader.features.live_trade.risk.config import RiskConfig, SymbolLimit
 from gpt_trader.features.live_trade.risk.errors import PreTradeRejectedError
+from gpt_trader.features.live_trade.risk.manager import AccountSnapshot, RiskManager
+from gpt_trader.features.monitor.metrics import MetricsRegistry
 
 BUY, SELL = OrderSide.BUY, OrderSide.SELL
 BTC = "BTC-USD"
 PERP = "BTC-PERP-INTX"
 
 
-def btc_snap(**kw: object) -> object:
+def btc_snap(**kw: Any) -> AccountSnapshot:
     kw.setdefault("products", [spot(BTC)])
     kw.setdefault("mids", {BTC: "95000"})
     kw.setdefault("books", {BTC: book(BTC, "95000", sizes=("10",) * 5)})
-    return snapshot(**kw)  # type: ignore[arg-type]
+    return snapshot(**kw)
 
 
-def started(config: RiskConfig | None = None, snap: object | None = None, **kw: object):  # type: ignore[no-untyped-def]
-    rm, metrics, _clock = manager(config, **kw)  # type: ignore[arg-type]
+def started(
+    config: RiskConfig | None = None, snap: AccountSnapshot | None = None, **kw: Any
+) -> tuple[RiskManager, MetricsRegistry, AccountSnapshot]:
+    rm, metrics, _clock = manager(config, **kw)
     s = snap or btc_snap()
-    rm.start(s)  # type: ignore[arg-type]
-    rm.evaluate(s)  # type: ignore[arg-type]
+    rm.start(s)
+    rm.evaluate(s)
     return rm, metrics, s
 
 
@@ -104,11 +109,11 @@ def test_spot_leverage_is_one_times_equity() -> None:
     assert bad.rule == "leverage" and bad.details["max_leverage"] == "1"
 
 
-def perp_snap(**kw: object):  # type: ignore[no-untyped-def]
+def perp_snap(**kw: Any) -> AccountSnapshot:
     kw.setdefault("products", [perp(PERP)])
     kw.setdefault("mids", {PERP: "100000"})
     kw.setdefault("books", {PERP: book(PERP, "100000", step="0.1", sizes=("10",) * 5)})
-    return snapshot(**kw)  # type: ignore[arg-type]
+    return snapshot(**kw)
 
 
 def test_perp_leverage_is_the_tightest_of_account_symbol_and_product() -> None:
@@ -159,7 +164,7 @@ def test_spot_buy_needs_cash() -> None:
 
 
 # ------------------------------------------------------------------------------------- impact
-def impact_snap():  # type: ignore[no-untyped-def]
+def impact_snap() -> AccountSnapshot:
     # mid 100, touch 99.99 / 100.01, one unit per level, levels 1.00 apart
     return snapshot(
         products=[spot("SOL-USD")], mids={"SOL-USD": "100"}, books={"SOL-USD": book("SOL-USD", "100", sizes=("1",) * 5)}

@@ -49,7 +49,7 @@ def test_rolling_stats_match_reference(n: int) -> None:
     assert samples == min(60, n)
     assert corr == pytest.approx(pearson(ra[-60:], rb[-60:]), abs=1e-9)
     best, with_ = stats.max_correlation("A", [("B", 1), ("C", 1)], min_samples=2)
-    assert with_ == "B" and best == pytest.approx(abs(corr), abs=1e-9)
+    assert corr is not None and with_ == "B" and best == pytest.approx(abs(corr), abs=1e-9)
     assert stats.short_vol("A") == pytest.approx(statistics.stdev(ra[-10:]), rel=1e-9)
     assert stats.long_vol("A") == pytest.approx(statistics.stdev(ra[-120:]), rel=1e-9)
     window = a[-11:]
@@ -86,7 +86,7 @@ def test_walk_book_impact_and_depth() -> None:
     assert walk_book(bk, OrderSide.BUY, D("7")) is None
     imp, avg = impact_bps(bk, OrderSide.BUY, D("3"))
     assert avg == (D("100.01") + 2 * D("101.01")) / 3
-    assert imp == (avg - 100) / 100 * 10000  # type: ignore[operator]
+    assert avg is not None and imp == (avg - 100) / 100 * 10000
     assert depth_usd(bk, OrderSide.BUY, 2) == D("100.01") + 2 * D("101.01")
     assert depth_usd(bk, OrderSide.BUY, 3, enough=D("50")) == D("100.01")  # stops once enough
 

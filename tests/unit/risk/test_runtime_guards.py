@@ -5,20 +5,23 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 import pytest
 from risk_builders import T0, D, book, manager, perp, position, snapshot, spot
 
 from gpt_trader.features.brokerages.core.interfaces import MarginType, OrderSide, ProductType
 from gpt_trader.features.live_trade.risk.config import RiskConfig
+from gpt_trader.features.live_trade.risk.manager import AccountSnapshot
 from gpt_trader.features.live_trade.risk_calculations import pearson
 
 BTC, ETH, SOL = "BTC-USD", "ETH-USD", "SOL-USD"
 PERP = "BTC-PERP-INTX"
 
 
-def two(now=T0, equity="100000", **kw):  # type: ignore[no-untyped-def]
+def two(now: datetime = T0, equity: str | Decimal = "100000", **kw: Any) -> AccountSnapshot:
     kw.setdefault("mids", {BTC: "95000", ETH: "3300"})
     return snapshot(now=now, equity=equity, products=[spot(BTC), spot(ETH)], **kw)
 
@@ -151,10 +154,9 @@ def test_stale_mark_blocks_that_symbol_only() -> None:
 def test_liquidation_buffer_flattens_the_perp() -> None:
     rm, metrics, _ = manager(RiskConfig(liquidation_buffer_pct=D("15")))
     pos = position(PERP, "0.5", entry="100000", product_type=ProductType.PERPETUAL, leverage="5", liquidation="85000")
-    base = {"products": [perp(PERP)], "positions": [pos]}
-    rm.start(snapshot(mids={PERP: "100000"}, **base))
-    assert rm.evaluate(snapshot(mids={PERP: "100000"}, **base)).flatten == set()  # 15.00% away
-    v = rm.evaluate(snapshot(mids={PERP: "99900"}, **base))  # 14.91% away
+    rm.start(snapshot(mids={PERP: "100000"}, products=[perp(PERP)], positions=[pos]))
+    assert rm.evaluate(snapshot(mids={PERP: "100000"}, products=[perp(PERP)], positions=[pos])).flatten == set()
+    v = rm.evaluate(snapshot(mids={PERP: "99900"}, products=[perp(PERP)], positions=[pos]))  # 14.91% away
     assert v.flatten == {PERP} and PERP in v.blocked_symbols and v.mode == "normal"
     assert v.events[0].details["distance_pct"] == "14.91"
     assert metrics.counter("risk.guards.liquidation_buffer.critical_failures") == 1
@@ -166,10 +168,9 @@ def test_isolated_liquidation_price_estimated_when_venue_gives_none() -> None:
     pos = position(
         PERP, "0.5", entry="100000", product_type=ProductType.PERPETUAL, leverage="5", margin_type=MarginType.ISOLATED
     )
-    base = {"products": [perp(PERP)], "positions": [pos]}
-    rm.start(snapshot(mids={PERP: "100000"}, **base))
-    assert rm.evaluate(snapshot(mids={PERP: "97100"}, **base)).flatten == set()  # 15.04%
-    v = rm.evaluate(snapshot(mids={PERP: "97000"}, **base))  # 14.95%
+    rm.start(snapshot(mids={PERP: "100000"}, products=[perp(PERP)], positions=[pos]))
+    assert rm.evaluate(snapshot(mids={PERP: "97100"}, products=[perp(PERP)], positions=[pos])).flatten == set()
+    v = rm.evaluate(snapshot(mids={PERP: "97000"}, products=[perp(PERP)], positions=[pos]))  # 14.95%
     assert v.flatten == {PERP} and v.events[0].details["liquidation_price"] == "82500.00"
 
 
@@ -181,7 +182,7 @@ def test_cross_liquidation_price_from_account_equity() -> None:
     # P = (4 * 95000 - 100000) / (4 * 0.975) = 71794.87, whatever the mark (equity moves with it)
     pos = position(PERP, "4", entry="95000", product_type=ProductType.PERPETUAL, margin_type=MarginType.CROSS)
 
-    def at(mark: str) -> object:
+    def at(mark: str) -> AccountSnapshot:
         equity = D("100000") + 4 * (D(mark) - D("95000"))
         return snapshot(mids={PERP: mark}, equity=equity, products=[perp(PERP)], positions=[pos])
 
@@ -330,7 +331,7 @@ def test_uncorrelated_entry_is_untouched() -> None:
 def test_check_order_refuses_second_correlated_entry_in_the_same_cycle() -> None:
     rm, metrics, _clock = manager(RiskConfig(correlation_window=30, correlation_min_samples=20))
     a, b = correlated_paths(30, 0.0001)
-    snap = None
+    snap = two()
     for i, (pa, pb) in enumerate(zip(a, b, strict=True)):
         snap = two(now=T0 + timedelta(seconds=5 * i), mids={BTC: f"{pa:.2f}", ETH: f"{pb:.4f}"})
         rm.evaluate(snap)
@@ -358,7 +359,7 @@ def test_per_guard_action_override_and_breakers_switch() -> None:
 
 def test_unknown_guard_in_actions_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match=r"actions has unknown guard\(s\) \['daily_los'\]; allowed: daily_loss"):
-        RiskConfig(actions={"daily_los": "halt"})  # type: ignore[dict-item]
+        RiskConfig(actions={"daily_los": "halt"})
     with pytest.raises(ValueError, match="correlation_refuse_threshold must be >= correlation_threshold"):
         RiskConfig(correlation_threshold=0.9, correlation_refuse_threshold=0.8)
 
