@@ -136,3 +136,25 @@ def test_quote_buy_without_book_liquidity(clock: Clock) -> None:
 def test_engine_needs_products() -> None:
     with pytest.raises(ValueError, match="at least one product"):
         MatchingEngine([], clock=Clock())
+
+
+def test_expired_gtd_never_fills_even_without_advance(engine: MatchingEngine, clock: Clock) -> None:
+    end = clock.now + timedelta(seconds=10)
+    o = engine.submit("a", limit(BUY, "1", "95", time_in_force=TimeInForce.GTD, end_time=end)).order
+    clock.tick(20)
+    engine.set_book("BTC-USD", bids=[lv("90", "1")], asks=[lv("94", "5")])
+    got = engine.get_order("a", o.order_id)
+    assert got.status is OrderStatus.EXPIRED and got.filled_size == 0
+
+
+def test_no_funding_for_periods_before_the_position(engine: MatchingEngine, clock: Clock) -> None:
+    perp = "BTC-PERP-INTX"
+    engine.set_book(perp, bids=[lv("99.9", "50")], asks=[lv("100.1", "50")])
+    engine.set_funding_rate(perp, D("0.001"))
+    clock.tick(5 * 3600)  # five boundaries pass with nobody calling advance
+    engine.submit("a", market(BUY, "1", symbol=perp, leverage=D("5")))
+    engine.advance()
+    assert engine.positions("a")[0].funding_paid == 0
+    clock.tick(3600)
+    engine.advance()
+    assert engine.positions("a")[0].funding_paid == D("0.10")

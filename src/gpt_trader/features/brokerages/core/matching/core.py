@@ -106,6 +106,7 @@ class _EngineCore:
         self._expiries: list[tuple[datetime, int, str]] = []
         self._listeners: list[Listener] = []
         self._touched: set[tuple[str, bool, Decimal]] = set()
+        self._perp_states = [st for st in self._states.values() if st.product.is_perpetual]
         self._collateral = {s.product.quote_asset for s in self._states.values() if s.product.is_perpetual}
         self.liquidations: list[LiquidationEvent] = []
         self.listener_errors = 0

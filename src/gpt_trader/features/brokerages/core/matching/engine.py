@@ -138,9 +138,8 @@ class MatchingEngine(_ValidationMixin, _ExecutionMixin):
             st.mid = (st.ext_bids[0][0] + st.ext_asks[0][0]) / 2
         elif st.ext_bids or st.ext_asks:
             st.mid = (st.ext_bids or st.ext_asks)[0][0]
-        if st.product.is_perpetual and st.next_funding is None:
-            st.next_funding = self._next_boundary(now, st.product.funding_interval_s or 3600)
         ev: list[EngineEvent] = []
+        self._catch_up(now, ev)
         lo, hi = self._cross_resting(st, now, ev)
         ref = st.mid
         if ref is not None:
@@ -200,9 +199,14 @@ class MatchingEngine(_ValidationMixin, _ExecutionMixin):
             return SubmitResult(order=self._snap(existing.order), duplicate=True)
         st = self._state(request.symbol)
         now = self._clock()
-        prep = self._prepare(acct, st, request, now)
-        w = self._create(acct, st, request, prep, now)
         ev: list[EngineEvent] = []
+        self._catch_up(now, ev)
+        try:
+            prep = self._prepare(acct, st, request, now)
+        except Exception:
+            self._finish(ev, now)
+            raise
+        w = self._create(acct, st, request, prep, now)
         order = w.order
         if request.order_type is OrderType.STOP_LIMIT:
             order.transition(OrderStatus.OPEN, at=now)
@@ -535,21 +539,23 @@ class MatchingEngine(_ValidationMixin, _ExecutionMixin):
         """Expire GTD orders, settle funding at each interval boundary up to `now`, liquidate."""
         now = now or self._clock()
         ev: list[EngineEvent] = []
+        self._catch_up(now, ev)
+        self._check_liquidations(now, ev)
+        return self._finish(ev, now)
+
+    def _catch_up(self, now: datetime, ev: list[EngineEvent]) -> None:
+        """Apply what is due by `now` (GTD expiries, funding boundaries) before anything else happens,
+        so a caller that rarely calls `advance` never fills an expired order or mis-charges funding."""
         while self._expiries and self._expiries[0][0] <= now:
             end, _, oid = heapq.heappop(self._expiries)
             w = self._orders[oid]
             if not w.order.is_terminal:
                 self._terminate(w, OrderStatus.EXPIRED, end, ev)
-        for st in self._states.values():
-            product = st.product
-            if not product.is_perpetual:
-                continue
-            interval = product.funding_interval_s or 3600
+        for st in self._perp_states:
+            interval = st.product.funding_interval_s or 3600
             if st.next_funding is None:
                 st.next_funding = self._next_boundary(now, interval)
                 continue
             while st.next_funding <= now:
                 self._settle_funding(st, st.next_funding, ev)
                 st.next_funding = st.next_funding + timedelta(seconds=interval)
-        self._check_liquidations(now, ev)
-        return self._finish(ev, now)
