@@ -226,7 +226,7 @@ async def test_set_liquidity_thins_the_book() -> None:
 
 
 async def test_perps_funding_accrues_through_advance() -> None:
-    broker = make()
+    broker = make(step_s=5.0)
     broker.engine.set_funding_rate("BTC-PERP-INTX", D("0.0001"))
     await broker.place_order(market(BUY, "0.1", symbol="BTC-PERP-INTX", leverage=D("5")))
     await broker.advance_time(2 * 3600)

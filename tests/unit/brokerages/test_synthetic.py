@@ -14,6 +14,7 @@ from gpt_trader.features.brokerages.core.quantization import is_multiple
 from gpt_trader.features.brokerages.core.synthetic import (
     CALM,
     TURBULENT,
+    AssetProfile,
     SymbolMarket,
     SyntheticConfig,
     SyntheticMarket,
@@ -101,10 +102,13 @@ def test_liquidity_override_and_set_mid() -> None:
 
 def test_regimes_switch_over_a_long_run() -> None:
     (btc,) = [p for p in PRODUCTS if p.symbol == "BTC-USD"]
-    cfg = SyntheticConfig(step_s=10.0)
+    quiet_tape = AssetProfile(
+        annual_vol=0.5, spread_bps=0.5, level_notional_usd=150_000, trades_per_s=0.001, trade_notional_usd=1_500
+    )
+    cfg = SyntheticConfig(step_s=30.0, profiles={"BTC": quiet_tape})
     m = SymbolMarket(btc, seed=11, start=T0, config=cfg)
     seen = set()
-    for _ in range(3 * 8640):  # three days
+    for _ in range(3 * 2880):  # three days
         m.step()
         seen.add(m.regime.name)
     assert seen == {"calm", "normal", "turbulent"}
