@@ -123,6 +123,7 @@ class LiveExecutionEngine:
         self._pending: dict[str, OrderRequest] = {}  # client_order_id -> request awaiting resolution
         self.fills: list[Fill] = []
         self._kill_point, self._kill_countdown = _parse_kill_point(os.environ.get(CHAOS_KILL_ENV))
+        self._deferred_trades: list[tuple[str, Decimal]] | None = None
 
     def _chaos(self, point: str) -> None:
         """Die here without cleanup when the chaos test asked for it (see module docstring)."""
@@ -170,9 +171,7 @@ class LiveExecutionEngine:
             )
             return SubmitResult(status="dry_run", client_order_id=coid)
 
-        if not self.orders.record_intent(
-            request, intent_id=intent_id, session_id=self.events.session_id, at=now
-        ):
+        if not self.orders.record_intent(request, intent_id=intent_id, session_id=self.events.session_id, at=now):
             stored = self.orders.get(coid)
             self.metrics.inc("orders.duplicate_intents")
             log.warning(
@@ -254,8 +253,11 @@ class LiveExecutionEngine:
                 # Keep the stored status as it was and keep tracking: the next poll pulls the fills.
                 self._on_api(False, "list_fills")
                 self.metrics.inc("fills.pull_failed")
-                log.warning("could not pull fills; will retry on the next poll",
-                            client_order_id=order.client_order_id, error=type(exc).__name__)
+                log.warning(
+                    "could not pull fills; will retry on the next poll",
+                    client_order_id=order.client_order_id,
+                    error=type(exc).__name__,
+                )
                 self.tracked[order.client_order_id] = order
                 return
         self.orders.update_from_order(order, at=self.broker.now(), note=note)
@@ -285,22 +287,43 @@ class LiveExecutionEngine:
             if f.order_id == order.order_id
         ]
         for fill in self.orders.add_fills(fills):
-            self.fills.append(fill)
-            self.metrics.inc("fills.count")
-            self.metrics.inc("fills.fees_usd", float(fill.fee))
-            self.events.append("fill", msgspec.to_builtins(fill), ts=fill.ts, symbol=fill.symbol)
-            trip = self.positions.apply_fill(fill)
-            log.info(
-                "fill",
-                symbol=fill.symbol,
-                side=fill.side.value,
-                size=str(fill.size),
-                price=str(fill.price),
-                fee=str(fill.fee),
-                liquidity=fill.liquidity.value,
-            )
-            if trip is not None:
-                self._on_trade_closed(fill.symbol, trip)
+            self.record_fill(fill)
+
+    def record_fill(self, fill: Fill) -> None:
+        """A fill already stored: journal it, apply it to positions, report a closed round trip."""
+        self.fills.append(fill)
+        self.metrics.inc("fills.count")
+        self.metrics.inc("fills.fees_usd", float(fill.fee))
+        self.events.append("fill", msgspec.to_builtins(fill), ts=fill.ts, symbol=fill.symbol)
+        trip = self.positions.apply_fill(fill)
+        log.info(
+            "fill",
+            symbol=fill.symbol,
+            side=fill.side.value,
+            size=str(fill.size),
+            price=str(fill.price),
+            fee=str(fill.fee),
+            liquidity=fill.liquidity.value,
+        )
+        if trip is None:
+            return
+        if self._deferred_trades is not None:
+            self._deferred_trades.append((fill.symbol, trip))
+        else:
+            self._on_trade_closed(fill.symbol, trip)
+
+    def hold_trade_results(self) -> None:
+        """Queue closed-trade results instead of reporting them (start-up reconciliation runs before the
+        risk manager has loaded its persisted state; reporting then would write over it)."""
+        if self._deferred_trades is None:
+            self._deferred_trades = []
+
+    def release_trade_results(self) -> int:
+        """Report the queued results (call once the risk manager has started); returns how many."""
+        queued, self._deferred_trades = self._deferred_trades or [], None
+        for symbol, pnl in queued:
+            self._on_trade_closed(symbol, pnl)
+        return len(queued)
 
     def _apply_status(self, local: Order, remote: Order) -> bool:
         """Move the local order to the venue's status through the validated lifecycle."""
@@ -350,9 +373,7 @@ class LiveExecutionEngine:
             self._on_api(True, "get_order_by_client_id")
         except BrokerageError as exc:
             self._on_api(False, "get_order_by_client_id")
-            log.warning(
-                "pending order lookup failed; will retry", client_order_id=coid, error=type(exc).__name__
-            )
+            log.warning("pending order lookup failed; will retry", client_order_id=coid, error=type(exc).__name__)
             return
         if found is not None:
             self._pending.pop(coid, None)
@@ -367,9 +388,7 @@ class LiveExecutionEngine:
             return
         # The venue never saw it: resend with the SAME client_order_id (the venue de-duplicates).
         self.metrics.inc("orders.resent_same_id")
-        log.info(
-            "pending order unknown at venue; resending with the same client_order_id", client_order_id=coid
-        )
+        log.info("pending order unknown at venue; resending with the same client_order_id", client_order_id=coid)
         await self._send(request)
 
     # ------------------------------------------------------------------ cancel / amend
@@ -384,18 +403,14 @@ class LiveExecutionEngine:
             self._on_api(True, "cancel_orders")
         except BrokerageError as exc:
             self._on_api(False, "cancel_orders")
-            log.warning(
-                "cancel failed; order stays pending cancel until the next poll", error=type(exc).__name__
-            )
+            log.warning("cancel failed; order stays pending cancel until the next poll", error=type(exc).__name__)
             return False
         remote = await self.broker.get_order(local.order_id)
         if self._apply_status(local, remote):
             await self._adopt(remote, note="cancel")
         return bool(results.get(local.order_id))
 
-    async def amend(
-        self, client_order_id: str, *, size: Decimal | None = None, price: Decimal | None = None
-    ) -> Order:
+    async def amend(self, client_order_id: str, *, size: Decimal | None = None, price: Decimal | None = None) -> Order:
         local = self.tracked.get(client_order_id)
         if local is None:
             raise KeyError(f"no working order {client_order_id}")

@@ -156,6 +156,7 @@ class PerpsBot:
         snapshot = await self._snapshot()
         self.start_equity = snapshot.equity
         self.risk.start(snapshot)
+        self.execution.release_trade_results()  # trades closed by fills reconciliation found
         self._started = True
         log.info(
             "bot started",

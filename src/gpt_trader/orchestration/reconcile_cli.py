@@ -17,9 +17,7 @@ if TYPE_CHECKING:
     from gpt_trader.orchestration.reconciliation import ReconcileSettings, ReconciliationReport
     from gpt_trader.orchestration.service_registry import ServiceRegistry
 
-ProfileOpt = Annotated[
-    str, typer.Option("--profile", "-p", help="dev | canary | prod | demo, or a YAML file")
-]
+ProfileOpt = Annotated[str, typer.Option("--profile", "-p", help="dev | canary | prod | demo, or a YAML file")]
 AcceptOpt = Annotated[
     bool, typer.Option("--accept-exchange", help="Adopt the exchange's positions as explicit adjustments")
 ]
@@ -57,9 +55,7 @@ def reconcile_command(
     raise typer.Exit(code=asyncio.run(run_reconcile(registry, settings, accept_exchange=accept_exchange)))
 
 
-async def run_reconcile(
-    registry: ServiceRegistry, settings: ReconcileSettings, *, accept_exchange: bool
-) -> int:
+async def run_reconcile(registry: ServiceRegistry, settings: ReconcileSettings, *, accept_exchange: bool) -> int:
     """The command's body (tests call it with their own registry); returns the exit code."""
     from gpt_trader.orchestration.live_execution import LiveExecutionEngine
     from gpt_trader.orchestration.positions import PositionBook
@@ -88,6 +84,7 @@ async def run_reconcile(
             _print(exc.report)
             typer.echo(str(exc), err=True)
             return 1
+        engine.release_trade_results()  # no risk manager here: nothing to report them to
         _print(report)
         typer.echo("store and exchange agree" + (" (exchange view adopted)" if accept_exchange else ""))
         return 0

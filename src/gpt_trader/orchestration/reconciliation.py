@@ -176,6 +176,9 @@ class Reconciler:
         `accept_exchange` adopts the exchange's view as explicit adjustments. Recorded intents the
         exchange never received are resent (`resend`), left pending (`leave_unsent`) or failed."""
         self._leave_unsent = leave_unsent or self.engine.dry_run
+        # Trades closed by fills found now are reported after the risk manager loads its state
+        # (the caller runs `engine.release_trade_results()` once it has).
+        self.engine.hold_trade_results()
         report = ReconciliationReport()
         report.guard_state = self._load_guard_state()
         self._rebuild_positions()
@@ -214,9 +217,7 @@ class Reconciler:
         persistent = self.persistent(report)
         if not persistent:
             return None
-        return "reconciliation: positions differ from the exchange: " + "; ".join(
-            d.describe() for d in persistent
-        )
+        return "reconciliation: positions differ from the exchange: " + "; ".join(d.describe() for d in persistent)
 
     def persistent(self, report: ReconciliationReport) -> list[PositionDiff]:
         """Differences seen unchanged on two consecutive periodic checks."""
@@ -290,9 +291,7 @@ class Reconciler:
                 remote = await self._retry("get_order", self._get_order_fn(stored.order_id or ""))
             except NotFoundError:
                 reason = f"the exchange does not know order id {stored.order_id}"
-                self.orders.mark_status(
-                    stored.client_order_id, OrderStatus.FAILED, at=self.broker.now(), reason=reason
-                )
+                self.orders.mark_status(stored.client_order_id, OrderStatus.FAILED, at=self.broker.now(), reason=reason)
                 self._correct(
                     report,
                     Correction(
@@ -374,8 +373,7 @@ class Reconciler:
                         kind="pending_resend",
                         client_order_id=coid,
                         symbol=stored.symbol,
-                        detail="never reached the exchange; resending with the same client_order_id "
-                        f"(age {age:.0f}s)",
+                        detail=f"never reached the exchange; resending with the same client_order_id (age {age:.0f}s)",
                     ),
                 )
                 continue
@@ -412,8 +410,7 @@ class Reconciler:
             if not self.orders.add_fills([keyed]):
                 continue
             added += 1
-            self.engine.positions.apply_fill(keyed)
-            self.events.append("fill", msgspec.to_builtins(keyed), ts=keyed.ts, symbol=keyed.symbol)
+            self.engine.record_fill(keyed)
             self._correct(
                 report,
                 Correction(
@@ -438,8 +435,7 @@ class Reconciler:
                     order_id=fill.order_id,
                     symbol=fill.symbol,
                     client_order_id=fill.client_order_id or None,
-                    detail=f"fill {fill.trade_id} belongs to an order the store never saw; "
-                    "not counted as the bot's",
+                    detail=f"fill {fill.trade_id} belongs to an order the store never saw; not counted as the bot's",
                 ),
             )
             return None
@@ -457,8 +453,7 @@ class Reconciler:
                 client_order_id=key,
                 order_id=remote.order_id,
                 symbol=remote.symbol,
-                detail=f"{remote.side.value} {remote.size} {remote.order_type.value} "
-                f"status {remote.status.value}",
+                detail=f"{remote.side.value} {remote.size} {remote.order_type.value} status {remote.status.value}",
             ),
         )
         self.engine.track(self._keyed(remote, key))
@@ -503,11 +498,7 @@ class Reconciler:
                 self.engine.track(self._keyed(remote, stored.client_order_id))
         # Working in the store (or tracked) but not open at the exchange: it finished while we looked away.
         for stored in self.orders.open_orders():
-            if (
-                stored.client_order_id in seen
-                or stored.status is OrderStatus.PENDING_SUBMIT
-                or not stored.order_id
-            ):
+            if stored.client_order_id in seen or stored.status is OrderStatus.PENDING_SUBMIT or not stored.order_id:
                 continue
             remote = await self._retry("get_order", self._get_order_fn(stored.order_id or ""))
             if remote.status.is_working:

@@ -32,9 +32,7 @@ class BotProcess:
     products: dict[str, Product]
 
     def reconciler(self, **settings: object) -> Reconciler:
-        return Reconciler(
-            self.engine, self.products, state=self.state, settings=ReconcileSettings(**settings)
-        )  # type: ignore[arg-type]
+        return Reconciler(self.engine, self.products, state=self.state, settings=ReconcileSettings(**settings))  # type: ignore[arg-type]
 
 
 class Harness:

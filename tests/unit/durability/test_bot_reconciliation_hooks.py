@@ -18,9 +18,7 @@ from gpt_trader.orchestration.service_registry import MOCK_EPOCH, build_registry
 
 def _config(tmp_path: Path) -> BotConfig:
     cfg = ConfigManager().load("dev", {"symbols": ["BTC-USD", "ETH-USD"]})
-    return msgspec.structs.replace(
-        cfg, data_root=str(tmp_path / "data"), health_file=str(tmp_path / "h.json")
-    )
+    return msgspec.structs.replace(cfg, data_root=str(tmp_path / "data"), health_file=str(tmp_path / "h.json"))
 
 
 def _bot(cfg: BotConfig, broker: MockBroker) -> PerpsBot:
@@ -78,3 +76,44 @@ async def test_guard_state_survives_a_restart(tmp_path: Path) -> None:
     await second.start()
     assert second.risk.state.day_start_equity == day_start
     assert second.risk.state.peak_equity == peak
+
+
+async def test_a_trade_closed_during_start_up_reconciliation_keeps_the_guard_state(tmp_path: Path) -> None:
+    """Killed between sending a CLOSE and storing its acknowledgement: the restart finds the fill while
+    reconciling, before the risk manager has loaded its state. The closed trade is reported after the
+    load, so the persisted daily-loss baseline is not overwritten by a blank state."""
+    from gpt_trader.features.brokerages.core.interfaces import OrderRequest, OrderSide, OrderType, TimeInForce
+    from gpt_trader.orchestration.live_execution import client_order_id_for
+
+    cfg = _config(tmp_path)
+    broker = MockBroker(symbols=cfg.symbols, seed=3, start=MOCK_EPOCH)
+    first = _bot(cfg, broker)
+    await first.start()
+    day_start = first.risk.state.day_start_equity
+    buy = OrderRequest(
+        symbol="ETH-USD",
+        side=OrderSide.BUY,
+        order_type=OrderType.MARKET,
+        size=Decimal("1"),
+        time_in_force=TimeInForce.IOC,
+    )
+    assert (await first.execution.submit(buy, intent_id="ETH-USD:20250106T120000:BUY")).status == "sent"
+    intent = "ETH-USD:20250106T120100:CLOSE"
+    close = OrderRequest(
+        symbol="ETH-USD",
+        side=OrderSide.SELL,
+        order_type=OrderType.MARKET,
+        size=Decimal("1"),
+        time_in_force=TimeInForce.IOC,
+        reduce_only=True,
+        client_order_id=client_order_id_for(cfg.bot_id, intent),
+    )
+    first.registry.orders.record_intent(close, intent_id=intent, session_id="s", at=broker.now())
+    await broker.place_order(close)  # sent; the process dies before the acknowledgement is stored
+
+    second = _bot(cfg, broker)
+    await second.start()
+    assert second.risk.state.day_start_equity == day_start
+    assert [sym for sym, _ in second.risk.state.trades] == ["ETH-USD"]
+    stored = second.registry.state.get("risk.guard_state")
+    assert stored is not None and Decimal(str(stored["day_start_equity"])) == day_start

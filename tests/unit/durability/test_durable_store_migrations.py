@@ -86,8 +86,7 @@ def test_event_store_migrates_from_every_earlier_version(tmp_path: Path, start_v
     if start_version:
         migrate(conn, "event_store", event_store.MIGRATIONS[:start_version])
         conn.execute(
-            "INSERT INTO events(session_id, ts, kind, symbol, payload) "
-            "VALUES('old', ?, 'decision', 'BTC-USD', '{}')",
+            "INSERT INTO events(session_id, ts, kind, symbol, payload) VALUES('old', ?, 'decision', 'BTC-USD', '{}')",
             (T0.isoformat(),),
         )
     ev = EventStore(conn, "new")
@@ -142,9 +141,7 @@ def test_order_and_its_transition_row_are_written_atomically(tmp_path: Path) -> 
         size=Decimal("1"),
         client_order_id="c9",
     )
-    conn.execute(
-        "CREATE TRIGGER boom BEFORE INSERT ON order_transitions BEGIN SELECT RAISE(ABORT, 'boom'); END"
-    )
+    conn.execute("CREATE TRIGGER boom BEFORE INSERT ON order_transitions BEGIN SELECT RAISE(ABORT, 'boom'); END")
     with pytest.raises(sqlite3.IntegrityError, match="boom"):
         store.record_intent(req, intent_id="i", session_id="s", at=T0)
     assert store.get("c9") is None  # no order row without its transition row

@@ -63,9 +63,7 @@ def test_client_order_id_is_stable_across_sessions_for_bar_intents() -> None:
     assert client_order_id_for("bot", intent) != client_order_id_for("other-bot", intent)
     # cycle-keyed intents restart at zero each session, so they are scoped to it
     assert stable_intent_id("BTC-USD:flatten-3:CLOSE", "s1") == "s1/BTC-USD:flatten-3:CLOSE"
-    assert stable_intent_id("BTC-USD:flatten-3:CLOSE", "s1") != stable_intent_id(
-        "BTC-USD:flatten-3:CLOSE", "s2"
-    )
+    assert stable_intent_id("BTC-USD:flatten-3:CLOSE", "s1") != stable_intent_id("BTC-USD:flatten-3:CLOSE", "s2")
 
 
 async def test_a_restarted_bot_re_deciding_the_same_bar_sends_nothing_new(harness: Harness) -> None:

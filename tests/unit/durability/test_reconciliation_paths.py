@@ -74,9 +74,7 @@ async def test_order_filled_while_down(harness: Harness) -> None:
     report = await bot2.reconciler().startup()
     assert report.ok and report.count("order_filled_while_down") == 1
     stored = bot2.orders.get(res.client_order_id)
-    assert (
-        stored is not None and stored.status is OrderStatus.FILLED and stored.filled_size == Decimal("0.01")
-    )
+    assert stored is not None and stored.status is OrderStatus.FILLED and stored.filled_size == Decimal("0.01")
     assert sum(f.size for f in bot2.orders.fills(order_id=res.order.order_id)) == Decimal("0.01")
     assert bot2.engine.positions.size("BTC-USD") == Decimal("0.01")
     assert bot2.engine.tracked == {}
@@ -87,9 +85,7 @@ async def test_order_filled_while_down(harness: Harness) -> None:
 async def test_order_cancelled_while_down(harness: Harness) -> None:
     bot = await harness.boot()
     await bot.reconciler().startup()
-    price = ((await _mid(harness, "ETH-USD")) * Decimal("0.9")).quantize(
-        bot.products["ETH-USD"].price_increment
-    )
+    price = ((await _mid(harness, "ETH-USD")) * Decimal("0.9")).quantize(bot.products["ETH-USD"].price_increment)
     res = await bot.engine.submit(
         _limit("ETH-USD", OrderSide.BUY, "0.5", price), intent_id="ETH-USD:20250106T120000:BUY"
     )
@@ -108,9 +104,7 @@ async def test_order_cancelled_while_down(harness: Harness) -> None:
 async def test_still_working_order_is_tracked_again_after_restart(harness: Harness) -> None:
     bot = await harness.boot()
     await bot.reconciler().startup()
-    price = ((await _mid(harness, "ETH-USD")) * Decimal("0.9")).quantize(
-        bot.products["ETH-USD"].price_increment
-    )
+    price = ((await _mid(harness, "ETH-USD")) * Decimal("0.9")).quantize(bot.products["ETH-USD"].price_increment)
     res = await bot.engine.submit(
         _limit("ETH-USD", OrderSide.BUY, "0.5", price), intent_id="ETH-USD:20250106T120500:BUY"
     )
@@ -160,9 +154,7 @@ async def test_pending_submit_that_reached_the_exchange_is_adopted_not_resent(ha
         time_in_force=TimeInForce.IOC,
         client_order_id=coid,
     )
-    bot.orders.record_intent(
-        req, intent_id="ETH-USD:20250106T121000:BUY", session_id="s", at=harness.broker.now()
-    )
+    bot.orders.record_intent(req, intent_id="ETH-USD:20250106T121000:BUY", session_id="s", at=harness.broker.now())
     await harness.broker.place_order(req)
 
     bot2 = await harness.boot()
@@ -219,17 +211,13 @@ async def test_stale_unsent_intent_is_failed_not_resent(harness: Harness) -> Non
         time_in_force=TimeInForce.IOC,
         client_order_id=coid,
     )
-    bot.orders.record_intent(
-        req, intent_id="old", session_id="s", at=harness.broker.now() - timedelta(hours=1)
-    )
+    bot.orders.record_intent(req, intent_id="old", session_id="s", at=harness.broker.now() - timedelta(hours=1))
     bot2 = await harness.boot()
     report = await bot2.reconciler(resend_max_age_s=60).startup()
     assert report.ok and report.resent == [] and report.count("pending_expired") == 1
     stored = bot2.orders.get(coid)
     assert (
-        stored is not None
-        and stored.status is OrderStatus.FAILED
-        and "never reached" in (stored.reject_reason or "")
+        stored is not None and stored.status is OrderStatus.FAILED and "never reached" in (stored.reject_reason or "")
     )
     assert await harness.broker.get_order_by_client_id(coid) is None
 
@@ -237,9 +225,7 @@ async def test_stale_unsent_intent_is_failed_not_resent(harness: Harness) -> Non
 async def test_unknown_open_order_is_flagged_by_default(harness: Harness) -> None:
     bot = await harness.boot()
     await bot.reconciler().startup()
-    price = ((await _mid(harness, "BTC-USD")) * Decimal("0.8")).quantize(
-        bot.products["BTC-USD"].price_increment
-    )
+    price = ((await _mid(harness, "BTC-USD")) * Decimal("0.8")).quantize(bot.products["BTC-USD"].price_increment)
     manual = await harness.broker.place_order(
         OrderRequest(
             **{
@@ -261,9 +247,7 @@ async def test_unknown_open_order_is_flagged_by_default(harness: Harness) -> Non
 async def test_unknown_open_order_is_adopted_when_configured(harness: Harness) -> None:
     bot = await harness.boot()
     await bot.reconciler().startup()
-    price = ((await _mid(harness, "BTC-USD")) * Decimal("0.8")).quantize(
-        bot.products["BTC-USD"].price_increment
-    )
+    price = ((await _mid(harness, "BTC-USD")) * Decimal("0.8")).quantize(bot.products["BTC-USD"].price_increment)
     manual = await harness.broker.place_order(
         OrderRequest(
             **{
@@ -291,9 +275,7 @@ async def test_unknown_open_order_is_adopted_when_configured(harness: Harness) -
 async def test_unexplained_position_refuses_to_start_until_accepted(harness: Harness) -> None:
     bot = await harness.boot()
     await bot.reconciler().startup()
-    await bot.engine.submit(
-        _market("BTC-USD", OrderSide.BUY, "0.01"), intent_id="BTC-USD:20250106T122000:BUY"
-    )
+    await bot.engine.submit(_market("BTC-USD", OrderSide.BUY, "0.01"), intent_id="BTC-USD:20250106T122000:BUY")
     # someone trades the account outside the bot (a foreign fill the store cannot attribute)
     await harness.broker.place_order(
         OrderRequest(
@@ -339,9 +321,7 @@ async def test_perp_position_mismatch_refuses(harness: Harness) -> None:
         )
     )
     bot2 = await harness.boot()
-    with pytest.raises(
-        ReconciliationRefusedError, match=r"BTC-PERP-INTX: store \(bot fills\) 0.01 vs exchange -0.02"
-    ):
+    with pytest.raises(ReconciliationRefusedError, match=r"BTC-PERP-INTX: store \(bot fills\) 0.01 vs exchange -0.02"):
         await bot2.reconciler().startup()
 
 
@@ -372,9 +352,7 @@ async def test_fill_pull_failure_keeps_tracking_and_the_next_poll_recovers(harne
         return await original(*args, **kwargs)  # type: ignore[arg-type]
 
     harness.broker.list_fills = flaky  # type: ignore[method-assign]
-    res = await bot.engine.submit(
-        _market("ETH-USD", OrderSide.BUY, "0.2"), intent_id="ETH-USD:20250106T123000:BUY"
-    )
+    res = await bot.engine.submit(_market("ETH-USD", OrderSide.BUY, "0.2"), intent_id="ETH-USD:20250106T123000:BUY")
     assert res.status == "sent"
     assert bot.orders.get(res.client_order_id).status is OrderStatus.PENDING_SUBMIT  # type: ignore[union-attr]
     assert res.client_order_id in bot.engine.tracked
