@@ -61,6 +61,8 @@ class PreTradeChecker:
         self._cycle_entries: dict[str, int] = {}  # symbol -> side sign of entries accepted this cycle
         self._scaled: Mapping[str, Decimal] = {}
         self._exposure_of: AccountSnapshot | None = None
+        self._held_of: AccountSnapshot | None = None
+        self._held: dict[str, int] = {}
         # accepted since the snapshot in use was taken (the snapshot cannot show them yet)
         self._inflight_of: AccountSnapshot | None = None
         self._inflight: dict[tuple[str, int], Decimal] = {}  # (symbol, side sign) -> size
@@ -97,6 +99,13 @@ class PreTradeChecker:
         self._exposure_of = snapshot
         self._exposure_cache = out
         return out
+
+    def _held_signs(self, snapshot: AccountSnapshot) -> dict[str, int]:
+        """Symbol -> +1/-1 for every open position in the snapshot (computed once per snapshot)."""
+        if self._held_of is not snapshot:
+            self._held_of = snapshot
+            self._held = {s: (1 if p.size > ZERO else -1) for s, p in snapshot.positions.items() if p.size != ZERO}
+        return self._held
 
     def _reset_inflight(self, snapshot: AccountSnapshot) -> None:
         self._inflight_of = snapshot
@@ -503,9 +512,8 @@ class PreTradeChecker:
         """Refuse an entry that repeats an open bet; scale one that mostly repeats it (unless the cycle's
         verdict already scaled this symbol, which PerpsBot applied)."""
         cfg = self.config
-        held: dict[str, int] = {
-            s: (1 if p.size > 0 else -1) for s, p in snapshot.positions.items() if p.size != 0 and s != sym
-        }
+        held = dict(self._held_signs(snapshot))
+        held.pop(sym, None)
         for s, sgn in self._cycle_entries.items():
             if s != sym:
                 held.setdefault(s, sgn)
