@@ -42,11 +42,11 @@ class Bars:
         return cls(
             symbol=symbol,
             ts_ns=ts,
-            open=np.ascontiguousarray(df["open"].to_numpy(np.float64)),
-            high=np.ascontiguousarray(df["high"].to_numpy(np.float64)),
-            low=np.ascontiguousarray(df["low"].to_numpy(np.float64)),
-            close=np.ascontiguousarray(df["close"].to_numpy(np.float64)),
-            volume=np.ascontiguousarray(df["volume"].to_numpy(np.float64)),
+            open=_column(df, "open"),
+            high=_column(df, "high"),
+            low=_column(df, "low"),
+            close=_column(df, "close"),
+            volume=_column(df, "volume"),
             granularity_s=granularity_s,
             funding=align_funding(ts, funding),
         )
@@ -64,6 +64,11 @@ class Bars:
             self.granularity_s,
             self.funding[:n],
         )
+
+
+def _column(df: pd.DataFrame, name: str) -> np.ndarray:
+    """A writeable contiguous float64 copy (numba compiles read-only arrays as a separate type)."""
+    return np.array(df[name].to_numpy(np.float64), dtype=np.float64, copy=True, order="C")
 
 
 def align_funding(ts_ns: np.ndarray, funding: pd.Series | None) -> np.ndarray:

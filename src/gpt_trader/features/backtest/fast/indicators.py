@@ -7,42 +7,32 @@ side by side (each window's own addition order is untouched, so no result change
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
+from numba import njit
 
 _BLOCK = 512
-_kernel: Any = None
 
 
-def _compile() -> Any:
-    global _kernel
-    if _kernel is None:
-        from numba import njit
-
-        @njit(cache=True, nogil=True)
-        def rolling_mean_oldest_first(x: np.ndarray, n: int) -> np.ndarray:  # pragma: no cover - compiled
-            size = x.shape[0]
-            out = np.full(size, np.nan)
-            if n > size:
-                return out
-            first = n - 1
-            acc = np.zeros(_BLOCK)
-            for start in range(first, size, _BLOCK):
-                stop = min(start + _BLOCK, size)
-                m = stop - start
-                for i in range(m):
-                    acc[i] = 0.0
-                for k in range(n):
-                    base = start - first + k
-                    for i in range(m):
-                        acc[i] += x[base + i]
-                for i in range(m):
-                    out[start + i] = acc[i] / n
-            return out
-
-        _kernel = rolling_mean_oldest_first
-    return _kernel
+@njit(cache=True, nogil=True)
+def _rolling_mean_oldest_first(x: np.ndarray, n: int) -> np.ndarray:  # pragma: no cover - compiled
+    size = x.shape[0]
+    out = np.full(size, np.nan)
+    if n > size:
+        return out
+    first = n - 1
+    acc = np.zeros(_BLOCK)
+    for start in range(first, size, _BLOCK):
+        stop = min(start + _BLOCK, size)
+        m = stop - start
+        for i in range(m):
+            acc[i] = 0.0
+        for k in range(n):
+            base = start - first + k
+            for i in range(m):
+                acc[i] += x[base + i]
+        for i in range(m):
+            out[start + i] = acc[i] / n
+    return out
 
 
 def sma(close: np.ndarray, n: int) -> np.ndarray:
@@ -50,7 +40,7 @@ def sma(close: np.ndarray, n: int) -> np.ndarray:
     if n < 1:
         raise ValueError(f"sma window must be >= 1, got {n}")
     x = np.ascontiguousarray(close, dtype=np.float64)
-    result: np.ndarray = _compile()(x, int(n))
+    result: np.ndarray = _rolling_mean_oldest_first(x, int(n))
     return result
 
 

@@ -11,206 +11,194 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-_compiled: Any = None
+from numba import njit
 
 # counters slots
 C_STOP, C_TAKE, C_DAILY, C_DD, C_CAPPED, C_SKIP_MIN = 0, 1, 2, 3, 4, 5
 N_COUNTERS = 6
 
 
-def _build() -> Any:
-    from numba import njit
+@njit(cache=True, nogil=True)
+def settle(
+    q_ticks: Any,
+    px_ticks: Any,
+    qty: Any,
+    px: Any,
+    fee_rate: Any,
+    fee_scale: Any,
+    value_div: Any,
+    fee_num: Any,
+    fee_den: Any,
+) -> Any:  # pragma: no cover - compiled
+    """(value, fee) of a fill. With venue rounding: value half-even and fee half-up to the quote
+    increment, in exact integer arithmetic (as the Decimal fill model does); float if it would overflow."""
+    if fee_scale <= 0:
+        value = qty * px
+        return value, value * fee_rate
+    if q_ticks > 0 and px_ticks > 0 and q_ticks <= 9_000_000_000_000_000_000 // px_ticks:
+        prod = q_ticks * px_ticks
+        v = prod // value_div
+        r = prod - v * value_div
+        if 2 * r > value_div or (2 * r == value_div and v % 2 == 1):
+            v += 1
+        if v <= 9_000_000_000_000_000_000 // max(fee_num, 1):
+            fprod = v * fee_num
+            f = fprod // fee_den
+            if 2 * (fprod - f * fee_den) >= fee_den:
+                f += 1
+            return v / fee_scale, f / fee_scale
+    value = np.rint(qty * px * fee_scale) / fee_scale
+    return value, np.floor(value * fee_rate * fee_scale + 0.5) / fee_scale
 
-    @njit(cache=True, nogil=True)
-    def settle(
-        q_ticks: np.int64,
-        px_ticks: np.int64,
-        qty: float,
-        px: float,
-        fee_rate: float,
-        fee_scale: np.int64,
-        value_div: np.int64,
-        fee_num: np.int64,
-        fee_den: np.int64,
-    ) -> tuple[float, float]:  # pragma: no cover - compiled
-        """(value, fee) of a fill. With venue rounding: value half-even and fee half-up to the quote
-        increment, in exact integer arithmetic (as the Decimal fill model does); float if it would overflow."""
-        if fee_scale <= 0:
-            value = qty * px
-            return value, value * fee_rate
-        if q_ticks > 0 and px_ticks > 0 and q_ticks <= 9_000_000_000_000_000_000 // px_ticks:
-            prod = q_ticks * px_ticks
-            v = prod // value_div
-            r = prod - v * value_div
-            if 2 * r > value_div or (2 * r == value_div and v % 2 == 1):
-                v += 1
-            if v <= 9_000_000_000_000_000_000 // max(fee_num, 1):
-                fprod = v * fee_num
-                f = fprod // fee_den
-                if 2 * (fprod - f * fee_den) >= fee_den:
-                    f += 1
-                return v / fee_scale, f / fee_scale
-        value = np.rint(qty * px * fee_scale) / fee_scale
-        return value, np.floor(value * fee_rate * fee_scale + 0.5) / fee_scale
 
-    @njit(cache=True, nogil=True)
-    def simulate(  # pragma: no cover - compiled
-        open_: np.ndarray,
-        close: np.ndarray,
-        entries: np.ndarray,
-        exits: np.ndarray,
-        funding: np.ndarray,
-        day: np.ndarray,
-        initial_cash: float,
-        fee_rate: float,
-        size_frac: float,  # > 0: fraction of cash; 0: fixed quantity
-        size_qty_ticks: np.int64,
-        price_scale: np.int64,
-        qty_scale: np.int64,
-        min_qty_ticks: np.int64,
-        min_notional: float,
-        slip_num: np.int64,
-        slip_den: np.int64,
-        stop_loss: float,
-        take_profit: float,
-        max_daily_loss: float,
-        max_drawdown: float,
-        fee_scale: np.int64,  # > 0: venue rounding: notional half-even, fee half-up, to 1/fee_scale
-        value_div: np.int64,  # 10**(qty places + price places - quote places)
-        fee_num: np.int64,  # fee rate = fee_num / fee_den exactly
-        fee_den: np.int64,
-    ) -> tuple[Any, ...]:
-        n = open_.shape[0]
-        equity = np.empty(n)
-        cap = n // 2 + 2
-        t_entry = np.full(cap, -1, np.int64)
-        t_exit = np.full(cap, -1, np.int64)
-        t_size = np.zeros(cap, np.int64)
-        t_px_in = np.zeros(cap, np.int64)
-        t_px_out = np.zeros(cap, np.int64)
-        t_fees = np.zeros(cap)
-        t_funding = np.zeros(cap)
-        counters = np.zeros(N_COUNTERS, np.int64)
-        cash = initial_cash
-        pos_ticks = np.int64(0)
-        pos = 0.0
-        entry_px = 0.0
-        n_trades = 0
-        pending = 0  # +1 buy, -1 sell
-        total_fees = 0.0
-        total_funding = 0.0
-        peak = initial_cash
-        day_start_equity = initial_cash
-        blocked_day = np.int64(-1)
-        halted = False
-        exposure_bars = 0
-        for t in range(n):
-            if t > 0 and day[t] != day[t - 1]:
-                day_start_equity = equity[t - 1]
-            if pos_ticks != 0 and funding[t] != 0.0:
-                pay = pos * open_[t] * funding[t]
-                cash -= pay
-                total_funding += pay
-                t_funding[n_trades - 1] += pay
-            if pending != 0:
-                ticks0 = np.int64(np.rint(open_[t] * price_scale))
-                if pending > 0:
-                    px_ticks = -((-ticks0 * (slip_den + slip_num)) // slip_den)
-                    px = px_ticks / price_scale
-                    afford = np.int64(np.floor(cash / (px * (1.0 + fee_rate)) * qty_scale))
-                    if size_frac > 0.0:
-                        q = cash * size_frac / (px * (1.0 + fee_rate))
-                        q_ticks = np.int64(np.floor(q * qty_scale))
-                    else:
-                        q_ticks = size_qty_ticks
-                        if q_ticks > afford:  # the venue fills what the cash pays for
-                            q_ticks = afford
-                            counters[C_CAPPED] += 1
-                    qty = q_ticks / qty_scale
-                    notional = qty * px
-                    notional_q, fee = settle(
-                        q_ticks, px_ticks, qty, px, fee_rate, fee_scale, value_div, fee_num, fee_den
-                    )
-                    if q_ticks < min_qty_ticks or q_ticks <= 0 or notional < min_notional:
-                        counters[C_SKIP_MIN] += 1
-                    else:
-                        notional = notional_q
-                        cash -= notional + fee
-                        total_fees += fee
-                        pos_ticks = q_ticks
-                        pos = qty
-                        entry_px = px
-                        t_entry[n_trades] = t
-                        t_size[n_trades] = q_ticks
-                        t_px_in[n_trades] = px_ticks
-                        t_fees[n_trades] = fee
-                        n_trades += 1
+@njit(cache=True, nogil=True)
+def simulate(  # pragma: no cover - compiled
+    open_: np.ndarray,
+    close: np.ndarray,
+    entries: np.ndarray,
+    exits: np.ndarray,
+    funding: np.ndarray,
+    day: np.ndarray,
+    initial_cash: Any,
+    fee_rate: Any,
+    size_frac: Any,  # > 0: fraction of cash; 0: fixed quantity
+    size_qty_ticks: Any,
+    price_scale: Any,
+    qty_scale: Any,
+    min_qty_ticks: Any,
+    min_notional: Any,
+    slip_num: Any,
+    slip_den: Any,
+    stop_loss: Any,
+    take_profit: Any,
+    max_daily_loss: Any,
+    max_drawdown: Any,
+    fee_scale: Any,  # > 0: venue rounding: notional half-even, fee half-up, to 1/fee_scale
+    value_div: Any,  # 10**(qty places + price places - quote places)
+    fee_num: Any,  # fee rate = fee_num / fee_den exactly
+    fee_den: Any,
+) -> tuple[Any, ...]:
+    n = open_.shape[0]
+    equity = np.empty(n)
+    cap = n // 2 + 2
+    t_entry = np.full(cap, -1, np.int64)
+    t_exit = np.full(cap, -1, np.int64)
+    t_size = np.zeros(cap, np.int64)
+    t_px_in = np.zeros(cap, np.int64)
+    t_px_out = np.zeros(cap, np.int64)
+    t_fees = np.zeros(cap)
+    t_funding = np.zeros(cap)
+    counters = np.zeros(N_COUNTERS, np.int64)
+    cash = initial_cash
+    pos_ticks = np.int64(0)
+    pos = 0.0
+    entry_px = 0.0
+    n_trades = 0
+    pending = 0  # +1 buy, -1 sell
+    total_fees = 0.0
+    total_funding = 0.0
+    peak = initial_cash
+    day_start_equity = initial_cash
+    blocked_day = np.int64(-1)
+    halted = False
+    exposure_bars = 0
+    for t in range(n):
+        if t > 0 and day[t] != day[t - 1]:
+            day_start_equity = equity[t - 1]
+        if pos_ticks != 0 and funding[t] != 0.0:
+            pay = pos * open_[t] * funding[t]
+            cash -= pay
+            total_funding += pay
+            t_funding[n_trades - 1] += pay
+        if pending != 0:
+            ticks0 = np.int64(np.rint(open_[t] * price_scale))
+            if pending > 0:
+                px_ticks = -((-ticks0 * (slip_den + slip_num)) // slip_den)
+                px = px_ticks / price_scale
+                afford = np.int64(np.floor(cash / (px * (1.0 + fee_rate)) * qty_scale))
+                if size_frac > 0.0:
+                    q = cash * size_frac / (px * (1.0 + fee_rate))
+                    q_ticks = np.int64(np.floor(q * qty_scale))
                 else:
-                    px_ticks = (ticks0 * (slip_den - slip_num)) // slip_den
-                    px = px_ticks / price_scale
-                    notional, fee = settle(
-                        pos_ticks, px_ticks, pos, px, fee_rate, fee_scale, value_div, fee_num, fee_den
-                    )
-                    cash += notional - fee
+                    q_ticks = size_qty_ticks
+                    if q_ticks > afford:  # the venue fills what the cash pays for
+                        q_ticks = afford
+                        counters[C_CAPPED] += 1
+                qty = q_ticks / qty_scale
+                notional = qty * px
+                notional_q, fee = settle(q_ticks, px_ticks, qty, px, fee_rate, fee_scale, value_div, fee_num, fee_den)
+                if q_ticks < min_qty_ticks or q_ticks <= 0 or notional < min_notional:
+                    counters[C_SKIP_MIN] += 1
+                else:
+                    notional = notional_q
+                    cash -= notional + fee
                     total_fees += fee
-                    k = n_trades - 1
-                    t_exit[k] = t
-                    t_px_out[k] = px_ticks
-                    t_fees[k] += fee
-                    pos_ticks = np.int64(0)
-                    pos = 0.0
-                pending = 0
-            eq = cash + pos * close[t]
-            equity[t] = eq
-            if pos_ticks != 0:
-                exposure_bars += 1
-            if t == n - 1:
-                break  # nothing decided on the last bar can fill
-            if eq > peak:
-                peak = eq
-            force_exit = False
-            if max_drawdown > 0.0 and not halted and eq <= peak * (1.0 - max_drawdown):
-                halted = True
-                counters[C_DD] += 1
-                force_exit = True
-            if max_daily_loss > 0.0 and blocked_day != day[t] and eq <= day_start_equity * (1.0 - max_daily_loss):
-                blocked_day = day[t]
-                counters[C_DAILY] += 1
-                force_exit = True
-            if pos_ticks != 0:
-                if force_exit or exits[t]:
-                    pending = -1
-                elif stop_loss > 0.0 and close[t] <= entry_px * (1.0 - stop_loss):
-                    pending = -1
-                    counters[C_STOP] += 1
-                elif take_profit > 0.0 and close[t] >= entry_px * (1.0 + take_profit):
-                    pending = -1
-                    counters[C_TAKE] += 1
-            elif entries[t] and not halted and blocked_day != day[t]:
-                pending = 1
-        return (
-            equity,
-            cash,
-            n_trades,
-            t_entry,
-            t_exit,
-            t_size,
-            t_px_in,
-            t_px_out,
-            t_fees,
-            t_funding,
-            counters,
-            total_fees,
-            total_funding,
-            exposure_bars,
-        )
-
-    return simulate
+                    pos_ticks = q_ticks
+                    pos = qty
+                    entry_px = px
+                    t_entry[n_trades] = t
+                    t_size[n_trades] = q_ticks
+                    t_px_in[n_trades] = px_ticks
+                    t_fees[n_trades] = fee
+                    n_trades += 1
+            else:
+                px_ticks = (ticks0 * (slip_den - slip_num)) // slip_den
+                px = px_ticks / price_scale
+                notional, fee = settle(pos_ticks, px_ticks, pos, px, fee_rate, fee_scale, value_div, fee_num, fee_den)
+                cash += notional - fee
+                total_fees += fee
+                k = n_trades - 1
+                t_exit[k] = t
+                t_px_out[k] = px_ticks
+                t_fees[k] += fee
+                pos_ticks = np.int64(0)
+                pos = 0.0
+            pending = 0
+        eq = cash + pos * close[t]
+        equity[t] = eq
+        if pos_ticks != 0:
+            exposure_bars += 1
+        if t == n - 1:
+            break  # nothing decided on the last bar can fill
+        if eq > peak:
+            peak = eq
+        force_exit = False
+        if max_drawdown > 0.0 and not halted and eq <= peak * (1.0 - max_drawdown):
+            halted = True
+            counters[C_DD] += 1
+            force_exit = True
+        if max_daily_loss > 0.0 and blocked_day != day[t] and eq <= day_start_equity * (1.0 - max_daily_loss):
+            blocked_day = day[t]
+            counters[C_DAILY] += 1
+            force_exit = True
+        if pos_ticks != 0:
+            if force_exit or exits[t]:
+                pending = -1
+            elif stop_loss > 0.0 and close[t] <= entry_px * (1.0 - stop_loss):
+                pending = -1
+                counters[C_STOP] += 1
+            elif take_profit > 0.0 and close[t] >= entry_px * (1.0 + take_profit):
+                pending = -1
+                counters[C_TAKE] += 1
+        elif entries[t] and not halted and blocked_day != day[t]:
+            pending = 1
+    return (
+        equity,
+        cash,
+        n_trades,
+        t_entry,
+        t_exit,
+        t_size,
+        t_px_in,
+        t_px_out,
+        t_fees,
+        t_funding,
+        counters,
+        total_fees,
+        total_funding,
+        exposure_bars,
+    )
 
 
 def kernel() -> Any:
-    global _compiled
-    if _compiled is None:
-        _compiled = _build()
-    return _compiled
+    return simulate

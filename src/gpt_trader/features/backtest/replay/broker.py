@@ -58,12 +58,16 @@ class BacktestBroker:
         )
         self.engine.fund(ACCOUNT, self.product.quote_asset, config.initial_cash)
         self._k = 0
+        self._now_k = -1
         self._now = ns_to_dt(int(bars.ts_ns[0]))
         self._book_k = -1
         self._span = timedelta(seconds=bars.granularity_s)
 
     # ------------------------------------------------------------------ the simulated clock
     def now(self) -> datetime:
+        if self._now_k >= 0:
+            self._now = ns_to_dt(int(self.bars.ts_ns[self._now_k]))
+            self._now_k = -1
         return self._now
 
     @property
@@ -75,11 +79,11 @@ class BacktestBroker:
         if k < self._k:
             raise ValueError(f"the backtest clock cannot go back (bar {k} < {self._k})")
         self._k = k
-        self._now = ns_to_dt(int(self.bars.ts_ns[k]))
+        self._now_k = k  # `now()` materializes the datetime only when someone asks
 
     async def advance_time(self, seconds: float) -> None:
         """SimulatedVenue: move the clock; the book follows the last bar opened by then."""
-        target = self._now + timedelta(seconds=seconds)
+        target = self.now() + timedelta(seconds=seconds)
         ts = self.bars.ts_ns
         k = self._k
         target_ns = int(target.timestamp()) * 1_000_000_000 + target.microsecond * 1000
@@ -87,6 +91,7 @@ class BacktestBroker:
             k += 1
         self._k = k
         self._now = target
+        self._now_k = -1
         self._book_k = -1
 
     # ------------------------------------------------------------------ prices at the current bar
@@ -101,7 +106,7 @@ class BacktestBroker:
         """Bring the engine to the current time and bar: expiries, funding, then this bar's book."""
         if self._book_k == self._k:
             return
-        self.engine.advance(self._now)
+        self.engine.advance(self.now())
         ask, bid = self.ask_bid()
         self.engine.set_book(
             self.product.symbol,
@@ -138,7 +143,7 @@ class BacktestBroker:
         self._check_symbol(symbol)
         ask, bid = self.ask_bid()
         last = Decimal(repr(float(self.bars.open[self._k])))
-        return Quote(symbol=symbol, bid=bid, ask=ask, last=last, ts=self._now)
+        return Quote(symbol=symbol, bid=bid, ask=ask, last=last, ts=self.now())
 
     async def get_order_book(self, symbol: str, depth: int = 50) -> OrderBook:
         self._check_symbol(symbol)
@@ -160,7 +165,7 @@ class BacktestBroker:
                 f"backtest data is {self.bars.granularity_s}s bars; granularity {granularity_s}s was asked"
             )
         b = self.bars
-        stop = self._k if b.ts_ns[self._k] + b.granularity_s * 1_000_000_000 > self._ns(self._now) else self._k + 1
+        stop = self._k if b.ts_ns[self._k] + b.granularity_s * 1_000_000_000 > self._ns(self.now()) else self._k + 1
         lo = max(0, stop - limit)
         out = []
         for i in range(lo, stop):

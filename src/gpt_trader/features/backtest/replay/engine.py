@@ -67,7 +67,8 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
         "size_capped_by_cash": 0,
         "skipped_below_min_size": 0,
     }
-    equity = np.empty(n)
+    equity_list: list[float] = []
+    record = equity_list.append
     trades: list[Trade] = []
     cash = config.initial_cash
     pos = ZERO
@@ -81,6 +82,7 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
     exposure = 0
     total_fees = ZERO
     decide = strategy.decide
+    set_bar = broker.set_bar
 
     started = time.perf_counter()
     for k in range(n):
@@ -88,9 +90,9 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
         if k > 0:
             t = k - 1
             if t > 0 and days[t] != days[t - 1]:
-                day_start = float(equity[t - 1])
+                day_start = equity_list[t - 1]
             eq = cash_f + pos_f * closes[t]
-            equity[t] = eq
+            record(eq)
             if pos_f != 0.0:
                 exposure += 1
             if eq > peak:
@@ -104,8 +106,9 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
                 blocked_day = days[t]
                 rules["daily_loss"] += 1
                 force_exit = True
-            decision = decide(symbol, closes[max(0, t + 1 - hist) : t + 1], pos)
-            if pos > 0:
+            lo = t + 1 - hist
+            decision = decide(symbol, closes[lo if lo > 0 else 0 : t + 1], pos)
+            if pos_f > 0.0:
                 if force_exit or decision.action is Action.CLOSE:
                     action = OrderSide.SELL
                 elif stop_loss > 0.0 and closes[t] <= entry_px_f * (1.0 - stop_loss):
@@ -116,8 +119,8 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
                     rules["take_profit"] += 1
             elif decision.action is Action.BUY and not halted and blocked_day != days[t]:
                 action = OrderSide.BUY
-        broker.set_bar(k)
-        if pos != 0 and funding[k] != 0.0:
+        set_bar(k)
+        if pos_f != 0.0 and funding[k] != 0.0:
             pay = pos * Decimal(repr(opens[k])) * Decimal(repr(funding[k]))
             funding_paid += pay
             cash -= pay
@@ -196,7 +199,8 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
             open_trade = None
     last = n - 1
     final_equity = cash + pos * Decimal(repr(closes[last]))
-    equity[last] = float(final_equity)
+    record(float(final_equity))
+    equity = np.array(equity_list)
     if pos_f != 0.0:
         exposure += 1
     elapsed = time.perf_counter() - started

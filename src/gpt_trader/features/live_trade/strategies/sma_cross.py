@@ -35,6 +35,12 @@ def vector_sma(close: np.ndarray, n: int) -> np.ndarray:
     return _sma(close, n)
 
 
+_HOLD = Decision.hold("no signal")
+_HOLD_LONG = Decision.hold("long, no exit signal")
+_BUY = Decision(action=Action.BUY, reason="fast SMA crossed above slow", confidence=1.0)
+_CLOSE = Decision(action=Action.CLOSE, reason="fast SMA crossed below slow", confidence=1.0)
+
+
 @register
 class SmaCross(Strategy):
     name: ClassVar[str] = "sma_cross"
@@ -52,17 +58,15 @@ class SmaCross(Strategy):
     def decide(self, symbol: str, closes: Sequence[float], position_size: Decimal) -> Decision:
         fast, slow = self.params["fast"], self.params["slow"]
         n = len(closes)
-        if n < self.history_needed:
-            return Decision.hold(f"warming up {n}/{self.history_needed}")
+        if n <= slow:
+            return Decision.hold(f"warming up {n}/{slow + 1}")
         f_now, s_now = window_mean(closes, fast, n), window_mean(closes, slow, n)
         f_prev, s_prev = window_mean(closes, fast, n - 1), window_mean(closes, slow, n - 1)
         if position_size > 0:
-            if f_now < s_now and f_prev >= s_prev:
-                return Decision(action=Action.CLOSE, reason="fast SMA crossed below slow", confidence=1.0)
-            return Decision.hold("long, no exit signal")
+            return _CLOSE if f_now < s_now and f_prev >= s_prev else _HOLD_LONG
         if position_size == 0 and f_now > s_now and f_prev <= s_prev:
-            return Decision(action=Action.BUY, reason="fast SMA crossed above slow", confidence=1.0)
-        return Decision.hold("no signal")
+            return _BUY
+        return _HOLD
 
     def signals(self, close: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         import numpy as np
