@@ -269,6 +269,8 @@ class PerpsBot:
             log.warning("account snapshot failed; no trading this cycle", error=type(exc).__name__, message=str(exc))
             verdict = self.risk.evaluate(await self._fallback_snapshot(now))
             self._record_verdict(verdict)
+            if verdict.mode == "halt":
+                await self._halt(verdict)
             await self._finish_cycle(None)
             return
 
@@ -423,8 +425,14 @@ class PerpsBot:
         if qty <= 0:
             self.events.append("sizing_zero", {"reason": decision.reason}, ts=self.broker.now(), symbol=sym)
             return
+        leverage = min(product.max_leverage, self.config.risk.max_leverage) if product.is_perpetual else None
         request = OrderRequest(
-            symbol=sym, side=side, order_type=OrderType.MARKET, size=qty, time_in_force=TimeInForce.IOC
+            symbol=sym,
+            side=side,
+            order_type=OrderType.MARKET,
+            size=qty,
+            time_in_force=TimeInForce.IOC,
+            leverage=leverage,
         )
         await self._submit(request, snapshot, intent_id=f"{sym}:{bar_key}:{decision.action.value}", reducing=False)
 
@@ -571,6 +579,7 @@ class PerpsBot:
             {"cycles": self.cycle, "halted": self.halted, "halt_reason": self.halt_reason},
             ts=self.broker.now(),
         )
+        self.risk.flush()
         await self._finish_cycle(None)
         await self.broker.close()
         log.info("bot stopped", cycles=self.cycle, halted=self.halted)

@@ -125,12 +125,18 @@ def build_registry(
     conn = open_database(db_path)
     session_id = new_session_id(venue.now())
     state = StateStore(conn)
+    limits = load_symbol_limits(config.risk)
     registry = ServiceRegistry(
         config=config,
         broker=venue,
         strategy=get_strategy(config.strategy.name, **config.strategy.params),
-        risk=RiskManager(config.risk, load_symbol_limits(config.risk), metrics, state, venue.now),
-        sizer=PositionSizer(config.sizing),
+        risk=RiskManager(config.risk, limits, metrics, state, venue.now),
+        sizer=PositionSizer(
+            config.sizing,
+            risk=config.risk,
+            symbol_limits=limits,
+            volatility_bar_seconds=config.strategy.granularity_s,
+        ),
         orders=OrdersStore(conn),
         events=EventStore(conn, session_id),
         state=state,

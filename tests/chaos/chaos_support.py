@@ -1,0 +1,115 @@
+"""Chaos-test support: the exchange simulator in a background thread, and the canary profile with its
+trading window opened (the simulator's clock starts inside the window) written to a temp dir."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Coroutine
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from gpt_trader.exchange_sim.server import ExchangeSimulator, SimulatorConfig
+
+T = TypeVar("T")
+
+SYMBOLS = ["BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD", "LTC-USD", "ADA-USD", "DOGE-USD", "LINK-USD"]
+SIZES = {
+    "BTC-USD": "0.0002",
+    "ETH-USD": "0.005",
+    "SOL-USD": "0.1",
+    "XRP-USD": "10",
+    "LTC-USD": "0.2",
+    "ADA-USD": "20",
+    "DOGE-USD": "100",
+    "LINK-USD": "1",
+}
+
+
+class SimThread:
+    """The simulator on its own event loop in a daemon thread (the test process drives subprocesses)."""
+
+    def __init__(self, **config: Any) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="exchange-sim", daemon=True)
+        self.sim = ExchangeSimulator(SimulatorConfig(**config))
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def start(self) -> ExchangeSimulator:
+        self.thread.start()
+        self.call(self.sim.start())
+        return self.sim
+
+    def stop(self) -> None:
+        self.call(self.sim.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+    def env(self) -> dict[str, str]:
+        sim = self.sim
+        return {
+            "COINBASE_API_BASE_URL": sim.rest_url,
+            "COINBASE_WS_URL": sim.ws_url,
+            "COINBASE_WS_USER_URL": sim.ws_user_url,
+            "COINBASE_AUTH_TYPE": "cdp",
+            "COINBASE_PROD_CDP_API_KEY": sim.cdp_key.name,
+            "COINBASE_PROD_CDP_PRIVATE_KEY": sim.cdp_key.private_key,
+        }
+
+
+def window_start(now: datetime | None = None) -> datetime:
+    """A simulator start time 60 s into the canary window (14:00-15:00 UTC) of a past day, aligned so
+    the first bar boundary comes soon."""
+    day = (now or datetime.now(UTC)).date() - timedelta(days=1)
+    return datetime(day.year, day.month, day.day, 14, 1, 0, tzinfo=UTC) - timedelta(seconds=5)
+
+
+def write_canary_profile(directory: Path, data_root: Path) -> Path:
+    """The packaged canary profile, changed only where the test needs it: a store under tmp, a fast
+    cycle, a wider universe with small fixed sizes, and a strategy that trades most bars (so kills land
+    around sends). Its 14:00-15:00 UTC window stays; the simulator's clock is started inside it."""
+    text = resources.files("gpt_trader.config.profiles").joinpath("canary.yaml").read_text()
+    tree = yaml.safe_load(text)
+    tree.update(
+        data_root=str(data_root),
+        log_dir=str(data_root / "logs"),
+        cycle_interval_s=1,
+        symbols=SYMBOLS,
+        strategy={
+            "name": "mean_reversion",
+            "params": {"window": 2, "entry_pct": 0.0001, "exit_pct": 0.0},
+            "granularity_s": 60,
+        },
+        sizing={"method": "fixed_size", "sizes": {k: Decimal(v) for k, v in SIZES.items()}},
+    )
+    risk = dict(tree.get("risk") or {})
+    risk["max_orders_per_minute"] = 60
+    tree["risk"] = risk
+    path = directory / "canary.yaml"
+    path.write_text(yaml.safe_dump(_plain(tree), sort_keys=False))
+    return path
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def bot_env(sim_env: dict[str, str], extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COINBASE_", "GPT_TRADER_", "RISK_"))}
+    env.update(sim_env)
+    env.update(extra or {})
+    return env
