@@ -54,10 +54,14 @@ def load_bars(
     end: datetime | None = None,
     funding: pd.Series | None = None,
 ) -> Bars:
-    import pandas as pd
-
     from gpt_trader.features.data import granularity as gran
     from gpt_trader.features.data.store import DEFAULT_ROOT, CandleStore
+
+    if funding is None:
+        fast = _load_parquet_fast(src, start, end)
+        if fast is not None:
+            return fast
+    import pandas as pd
 
     if src.data_file is not None:
         from gpt_trader.features.data.importer import detect_granularity, load_candle_file
@@ -88,3 +92,40 @@ def load_bars(
     if df.empty:
         raise ValueError(f"no bars for {src.symbol} in the requested range")
     return Bars.from_frame(df, src.symbol, gran.seconds(g), funding=funding)
+
+
+def _ns(dt: datetime | None) -> int | None:
+    if dt is None:
+        return None
+    return int(dt.timestamp()) * 1_000_000_000 + dt.microsecond * 1000
+
+
+def _load_parquet_fast(src: BarSource, start: datetime | None, end: datetime | None) -> Bars | None:
+    """Parquet (a file or the store) without pandas; None when the pandas importer is needed."""
+    from gpt_trader.features.backtest.fastload import read_parquet_bars
+    from gpt_trader.features.data import granularity as gran
+    from gpt_trader.features.data.store import DEFAULT_ROOT, CandleStore
+
+    g_s = gran.seconds(src.granularity) if src.granularity else None
+    if src.data_file is not None:
+        if not src.data_file.name.lower().endswith((".parquet", ".pq")) or not src.data_file.exists():
+            return None
+        path = src.data_file
+    else:
+        if src.granularity is None or src.source is None:
+            store = CandleStore(src.store_root or DEFAULT_ROOT)
+            sources = store.find_sources(src.symbol, src.granularity) if src.granularity else []
+            if len(sources) != 1:
+                return None
+            path = store.path(sources[0], src.symbol, src.granularity or "")
+        else:
+            path = CandleStore(src.store_root or DEFAULT_ROOT).path(src.source, src.symbol, src.granularity)
+        if not path.exists():
+            return None
+    bars = read_parquet_bars(path, src.symbol, g_s, _ns(start), _ns(end))
+    if bars is not None and g_s is None:
+        try:
+            gran.normalize(str(bars.granularity_s))
+        except ValueError:
+            return None
+    return bars
