@@ -137,7 +137,8 @@ def test_errors_exit_2_with_a_clear_message() -> None:
         (["--data", BITSTAMP, "--size-pct", "50", "--size-qty", "1"], "not both"),
         (["--data", "/nonexistent.csv"], "no such file"),
         ([], "give --data FILE or --symbol S"),
-        (["--data", BITSTAMP, "--risk-profile", "prod"], "not built yet"),
+        (["--data", BITSTAMP, "--risk-profile", "prod"], "needs --engine replay"),
+        (["--data", BITSTAMP, "--engine", "replay", "--risk-profile", "nope"], "--risk-profile nope"),
     ]
     for args, message in cases:
         res = runner.invoke(app, ["backtest", *args])

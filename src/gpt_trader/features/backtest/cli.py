@@ -79,7 +79,7 @@ def backtest_command(
     ] = None,
     funding_symbol: Annotated[str | None, typer.Option("--funding-symbol", help="Symbol in the funding file")] = None,
     risk_profile: Annotated[
-        str | None, typer.Option("--risk-profile", help="Replay under a live profile's rails")
+        str | None, typer.Option("--risk-profile", help="Replay inside PerpsBot under this profile's rails and sizing")
     ] = None,
     report: Annotated[Path | None, typer.Option("--report", help="Write an HTML report here")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
@@ -153,11 +153,8 @@ def _run(**kw: Any) -> Any:
         raise ValueError(f"--engine must be one of {list(ENGINES)}, got {kw['engine']!r}")
     if kw["data"] is None and kw["symbol"] is None:
         raise ValueError("give --data FILE or --symbol S")
-    if kw["risk_profile"] is not None:
-        raise NotImplementedError(
-            "--risk-profile needs the replay to run inside PerpsBot with a live profile's rails; "
-            "that wiring (PerpsBot + PositionSizer over BacktestBroker) is not built yet"
-        )
+    if kw["risk_profile"] is not None and kw["engine"] != "replay":
+        raise ValueError("--risk-profile runs the real bot, so it needs --engine replay")
     if kw["size_pct"] is not None and kw["size_qty"] is not None:
         raise ValueError("give --size-pct or --size-qty, not both")
     size_qty = _dec(kw["size_qty"], "--size-qty")
@@ -193,4 +190,12 @@ def _run(**kw: Any) -> Any:
         end=_parse_time(kw["end"], "--end"),
         funding=funding_series,
     )
+    if kw["risk_profile"] is not None:
+        from gpt_trader.features.backtest.replay.bot import run_bot_replay
+        from gpt_trader.orchestration.configuration import ConfigError
+
+        try:
+            return run_bot_replay(bars, strategy.name, dict(strategy.params), config, kw["risk_profile"])
+        except ConfigError as exc:
+            raise ValueError(f"--risk-profile {kw['risk_profile']}: {exc}") from exc
     return run_backtest(bars, strategy, config, kw["engine"])
