@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,9 +20,9 @@ from gpt_trader.orchestration.replay_cli import replay_command
 from gpt_trader.orchestration.service_registry import MOCK_EPOCH, build_registry
 
 
-def _app(fn: object, name: str) -> typer.Typer:
+def _app(fn: Callable[..., None], name: str) -> typer.Typer:
     app = typer.Typer(add_completion=False)
-    app.command(name)(fn)  # type: ignore[arg-type]
+    app.command(name)(fn)
     app.command("unused")(lambda: None)  # keep `name` a subcommand
     return app
 
