@@ -969,7 +969,7 @@ class SimVenue:
             self._dirty.clear()
             return
         todo = symbols if symbols is not None else self._dirty
-        now_text = rfc3339(self.now())
+        now_text = ""
         for symbol in list(todo):
             if not self.hub.has_subscribers("level2", symbol):
                 self._published.pop(symbol, None)
@@ -978,6 +978,7 @@ class SimVenue:
                 continue
             new = self._levels(symbol)
             old = self._published.get(symbol, {"bid": {}, "offer": {}})
+            now_text = now_text or rfc3339(self.now())
             updates = []
             for side in ("bid", "offer"):
                 o, n = old[side], new[side]
