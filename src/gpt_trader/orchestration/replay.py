@@ -70,9 +70,7 @@ class BrokerCandleSource:
         cursor = start
         while cursor < end:
             upper = min(end, cursor + span)
-            for c in await self.broker.get_candles(
-                symbol, granularity_s, start=cursor, end=upper, limit=self.page
-            ):
+            for c in await self.broker.get_candles(symbol, granularity_s, start=cursor, end=upper, limit=self.page):
                 if start <= c.start < end:
                     out[c.start] = c
             cursor = upper
@@ -133,9 +131,13 @@ async def source_for_session(
     *,
     parquet_root: str | Path | None = None,
     parquet_source: str | None = None,
+    venue: Broker | None = None,
 ) -> CandleSource:
-    """The mock venue is re-created from its seed and run to the session's end; anything else reads the
-    Parquet store (`parquet_source` names the data source, e.g. the one the simulator replayed)."""
+    """`venue` (a connected broker: Coinbase's, or the simulator's through CoinbaseBroker) serves the
+    exchange's own recorded candles; `parquet_source` reads the Parquet store; otherwise a mock session's
+    venue is re-created from its seed and run to the session's end."""
+    if venue is not None:
+        return BrokerCandleSource(venue)
     if parquet_source is not None:
         return ParquetCandleSource(parquet_root or "var/data/market", parquet_source)
     if config.get("_venue") == "mock":
@@ -147,8 +149,8 @@ async def source_for_session(
         await broker.advance_time(max(0.0, (session_end - MOCK_EPOCH).total_seconds()))
         return BrokerCandleSource(broker)
     raise ReplayError(
-        f"session venue {config.get('_venue')!r} has no built-in market data source; pass the Parquet "
-        "source the session traded on (--data-source)"
+        f"session venue {config.get('_venue')!r} has no built-in market data source; use the venue's "
+        "candles (--data-source venue) or the Parquet source the session traded on (--data-source NAME)"
     )
 
 
@@ -196,9 +198,7 @@ async def replay_session(
         by_symbol.setdefault(str(ev["symbol"]), []).append(ev)
     for symbol, evs in sorted(by_symbol.items()):
         bars = [datetime.fromisoformat(e["payload"]["bar"]) for e in evs]
-        candles = await source.candles(
-            symbol, granularity_s, min(session_start, min(bars)) - lead, max(bars) + span
-        )
+        candles = await source.candles(symbol, granularity_s, min(session_start, min(bars)) - lead, max(bars) + span)
         index = {c.start: i for i, c in enumerate(candles)}
         for ev, bar in zip(evs, bars, strict=True):
             payload = ev["payload"]
@@ -228,8 +228,7 @@ async def replay_session(
                         bar=bar.isoformat(),
                         recorded=str(payload["action"]),
                         replayed=decision.action.value,
-                        detail=f"recorded reason {payload.get('reason')!r}; "
-                        f"replayed reason {decision.reason!r}",
+                        detail=f"recorded reason {payload.get('reason')!r}; replayed reason {decision.reason!r}",
                     )
                 )
     return report
@@ -242,6 +241,7 @@ async def run_replay(
     parquet_root: str | Path | None = None,
     parquet_source: str | None = None,
     strategy_override: dict[str, Any] | None = None,
+    venue: Broker | None = None,
 ) -> ReplayReport:
     """Open a profile's store read-only (no session of its own is written) and replay one session."""
     from gpt_trader.persistence.event_store import EventStore
@@ -252,7 +252,11 @@ async def run_replay(
         events = EventStore(conn, session_id=f"replay-of-{session_id}")
         config = session_config(events, session_id)
         source = await source_for_session(
-            config, session_end(events, session_id), parquet_root=parquet_root, parquet_source=parquet_source
+            config,
+            session_end(events, session_id),
+            parquet_root=parquet_root,
+            parquet_source=parquet_source,
+            venue=venue,
         )
         return await replay_session(events, session_id, source, strategy_override=strategy_override)
     finally:
