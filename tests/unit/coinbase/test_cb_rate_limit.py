@@ -85,3 +85,9 @@ async def test_429_backoff_grows_jittered_and_resets_on_success() -> None:
 def test_bad_rate_is_rejected() -> None:
     with pytest.raises(ValueError, match="rate must be > 0"):
         TokenBucket(0)
+
+
+def test_zero_limit_header_means_unlimited() -> None:
+    rl = RateLimiter()
+    rl.observe_headers({"x-ratelimit-limit": "0", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "5"}, public=False)
+    assert rl.private.delay_for() == 0.0

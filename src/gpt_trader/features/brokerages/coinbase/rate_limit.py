@@ -128,8 +128,9 @@ class RateLimiter:
 
     def observe_headers(self, headers: Mapping[str, str], public: bool) -> None:
         remaining = _num(headers.get("x-ratelimit-remaining"))
-        if remaining is None:
-            return
+        limit = _num(headers.get("x-ratelimit-limit"))
+        if remaining is None or (limit is not None and limit <= 0):
+            return  # no header, or the server reports no limit at all
         reset = _num(headers.get("x-ratelimit-reset"))
         reset_in: float | None = None
         if reset is not None:
