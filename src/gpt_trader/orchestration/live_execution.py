@@ -348,10 +348,14 @@ class LiveExecutionEngine:
             log.error("venue reported an illegal status move; not applied", error=str(exc))
             return False
 
-    async def poll(self) -> None:
-        """Refresh every working order and resolve every pending submit."""
+    async def resolve_pending(self) -> None:
+        """Resolve every pending submit now: adopt what the venue has, resend (same id) what it has not."""
         for coid, request in list(self._pending.items()):
             await self._resolve_pending(coid, request)
+
+    async def poll(self) -> None:
+        """Refresh every working order and resolve every pending submit."""
+        await self.resolve_pending()
         for coid, local in list(self.tracked.items()):
             try:
                 remote = await self.broker.get_order(local.order_id)

@@ -184,6 +184,9 @@ class Reconciler:
         self._rebuild_positions()
         await self._resolve_stored_working(report)
         await self._resolve_pending_submits(report, resend=resend)
+        if report.resent:
+            # Resend before the first snapshot, so the bot decides on positions that include them.
+            await self.engine.resolve_pending()
         await self._sweep_fills(report)
         await self._check_open_orders(report)
         await self._compare_positions(report, accept_exchange=accept_exchange, settle_rounds=3)
