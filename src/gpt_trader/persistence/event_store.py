@@ -57,9 +57,7 @@ class EventStore:
         )
         return int(cur.lastrowid or 0)
 
-    def iter_events(
-        self, *, session_id: str | None = None, kind: str | None = None
-    ) -> Iterator[dict[str, Any]]:
+    def iter_events(self, *, session_id: str | None = None, kind: str | None = None) -> Iterator[dict[str, Any]]:
         sql, args = "SELECT * FROM events WHERE session_id=?", [session_id or self.session_id]
         if kind:
             sql += " AND kind=?"
@@ -80,15 +78,11 @@ class EventStore:
                 "SELECT COUNT(*) FROM events WHERE session_id=? AND kind=?", (self.session_id, kind)
             ).fetchone()
         else:
-            row = self._conn.execute(
-                "SELECT COUNT(*) FROM events WHERE session_id=?", (self.session_id,)
-            ).fetchone()
+            row = self._conn.execute("SELECT COUNT(*) FROM events WHERE session_id=?", (self.session_id,)).fetchone()
         return int(row[0])
 
     def sessions(self) -> list[str]:
-        rows = self._conn.execute(
-            "SELECT session_id, MIN(id) AS first FROM events GROUP BY session_id ORDER BY first"
-        )
+        rows = self._conn.execute("SELECT session_id, MIN(id) AS first FROM events GROUP BY session_id ORDER BY first")
         return [r[0] for r in rows]
 
     def latest(self, kind: str, *, session_id: str | None = None) -> dict[str, Any] | None:

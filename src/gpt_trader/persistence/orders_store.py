@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -226,9 +226,7 @@ class OrdersStore:
             ),
         )
         if cur.rowcount:
-            self._transition_row(
-                request.client_order_id, None, OrderStatus.PENDING_SUBMIT, at, "intent recorded"
-            )
+            self._transition_row(request.client_order_id, None, OrderStatus.PENDING_SUBMIT, at, "intent recorded")
         return bool(cur.rowcount)
 
     def update_from_order(self, order: Order, *, at: datetime, note: str | None = None) -> None:
@@ -266,12 +264,8 @@ class OrdersStore:
         with transaction(self._conn):
             self._mark_status(client_order_id, status, at=at, reason=reason)
 
-    def _mark_status(
-        self, client_order_id: str, status: OrderStatus, *, at: datetime, reason: str | None
-    ) -> None:
-        row = self._conn.execute(
-            "SELECT status FROM orders WHERE client_order_id=?", (client_order_id,)
-        ).fetchone()
+    def _mark_status(self, client_order_id: str, status: OrderStatus, *, at: datetime, reason: str | None) -> None:
+        row = self._conn.execute("SELECT status FROM orders WHERE client_order_id=?", (client_order_id,)).fetchone()
         if row is None:
             raise KeyError(client_order_id)
         self._conn.execute(
@@ -286,8 +280,7 @@ class OrdersStore:
         self, coid: str, old: OrderStatus | None, new: OrderStatus, at: datetime, note: str | None
     ) -> None:
         self._conn.execute(
-            "INSERT INTO order_transitions(client_order_id, from_status, to_status, at, note) "
-            "VALUES(?,?,?,?,?)",
+            "INSERT INTO order_transitions(client_order_id, from_status, to_status, at, note) VALUES(?,?,?,?,?)",
             (coid, None if old is None else old.value, new.value, at.isoformat(), note),
         )
 
@@ -319,7 +312,7 @@ class OrdersStore:
             if cur.rowcount:
                 new.append(f)
         if new:
-            latest = max(f.ts for f in new).isoformat()
+            latest = max(f.ts for f in new).astimezone(UTC).isoformat()  # one offset: string order = time order
             self._conn.execute(
                 "INSERT INTO sync_cursors(name, value, updated_at) VALUES(?,?,?) "
                 "ON CONFLICT(name) DO UPDATE SET "
@@ -367,9 +360,7 @@ class OrdersStore:
         return out
 
     def get_by_order_id(self, order_id: str) -> StoredOrder | None:
-        row = self._conn.execute(
-            "SELECT * FROM orders WHERE order_id=? ORDER BY rowid LIMIT 1", (order_id,)
-        ).fetchone()
+        row = self._conn.execute("SELECT * FROM orders WHERE order_id=? ORDER BY rowid LIMIT 1", (order_id,)).fetchone()
         return None if row is None else self._row(row)
 
     def last_fill_ts(self) -> datetime | None:
@@ -408,9 +399,7 @@ class OrdersStore:
                 (at.isoformat(), at.isoformat()),
             )
 
-    def add_adjustment(
-        self, symbol: str, delta: Decimal, *, price: Decimal, reason: str, at: datetime
-    ) -> int:
+    def add_adjustment(self, symbol: str, delta: Decimal, *, price: Decimal, reason: str, at: datetime) -> int:
         """Record an explicit correction of the bot's position (signed base size)."""
         if delta == 0:
             raise ValueError("a position adjustment needs a non-zero size")
@@ -443,9 +432,7 @@ class OrdersStore:
 
     # ---- reads
     def get(self, client_order_id: str) -> StoredOrder | None:
-        row = self._conn.execute(
-            "SELECT * FROM orders WHERE client_order_id=?", (client_order_id,)
-        ).fetchone()
+        row = self._conn.execute("SELECT * FROM orders WHERE client_order_id=?", (client_order_id,)).fetchone()
         return None if row is None else self._row(row)
 
     def list_orders(

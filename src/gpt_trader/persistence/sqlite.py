@@ -53,9 +53,7 @@ def execute_all(conn: sqlite3.Connection, statements: Sequence[str]) -> None:
 
 
 def schema_version(conn: sqlite3.Connection, component: str) -> int:
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
-    )
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
     row = conn.execute("SELECT version FROM schema_versions WHERE component=?", (component,)).fetchone()
     return int(row[0]) if row else 0
 

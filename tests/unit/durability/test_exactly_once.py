@@ -148,3 +148,16 @@ def test_sqlite_stores_implement_the_store_protocols(tmp_path: Path) -> None:
     assert isinstance(EventStore(conn, "s"), EventStoreProtocol)
     assert isinstance(StateStore(conn), StateStoreProtocol)
     assert not isinstance(object(), OrdersStoreProtocol)
+
+
+def test_reconcile_settings_from_env_and_bad_values_name_the_key() -> None:
+    from gpt_trader.orchestration.reconciliation import ReconcileSettings
+
+    s = ReconcileSettings.from_env(
+        {"GPT_TRADER_RECONCILE_UNKNOWN_ORDERS": "adopt", "GPT_TRADER_RECONCILE_EVERY_CYCLES": "3"}
+    )
+    assert s.unknown_orders == "adopt" and s.periodic_every_cycles == 3
+    with pytest.raises(ValueError, match="GPT_TRADER_RECONCILE_EVERY_CYCLES='x'"):
+        ReconcileSettings.from_env({"GPT_TRADER_RECONCILE_EVERY_CYCLES": "x"})
+    with pytest.raises(ValueError, match="unknown_orders must be 'adopt' or 'flag'"):
+        ReconcileSettings.from_env({"GPT_TRADER_RECONCILE_UNKNOWN_ORDERS": "ignore"})
