@@ -160,7 +160,12 @@ async def test_perp_lifecycle_with_funding(sim) -> None:
         theirs = sim.engine.balance(sim.account_id, "USD")
         assert (ours.available, ours.hold) == (theirs.available, theirs.hold)  # funding reached our view
         pos = {p.symbol: p for p in await broker.list_positions()}["BTC-PERP"]
-        assert pos.mark_price == event.mark_price
+        venue_pos = next(p for p in sim.engine.positions(sim.account_id) if p.symbol == PERP)
+        assert (pos.size, pos.mark_price, pos.entry_price) == (
+            venue_pos.size,
+            venue_pos.mark_price,
+            venue_pos.entry_price,
+        )
         close = await broker.place_order(
             OrderRequest(
                 symbol="BTC-PERP",

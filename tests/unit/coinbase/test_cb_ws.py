@@ -95,10 +95,14 @@ async def test_sequence_gap_triggers_level2_resubscribe_and_old_frames_dropped()
     await s.conn.handle_raw(frame("heartbeats", 1, [{"current_time": "x", "heartbeat_counter": 1}]))
     await s.conn.handle_raw(frame("heartbeats", 4, [{"current_time": "x", "heartbeat_counter": 2}]))
     assert s.conn.counters["gaps"] == 1 and s.conn.counters["resubscribes"] == 1
+    assert s.book("BTC-USD") is None  # untrusted until the fresh snapshot arrives
     await s.conn.handle_raw(frame("l2_data", 3, [l2("update", "BTC-USD", [("bid", "100", "0")])]))
     assert s.conn.counters["out_of_order"] == 1
+    await s.conn.handle_raw(frame("l2_data", 5, [l2("update", "BTC-USD", [("bid", "100", "7")])]))
+    assert s.counters["updates_before_snapshot"] == 1 and s.book("BTC-USD") is None
+    await s.conn.handle_raw(frame("l2_data", 6, [l2("snapshot", "BTC-USD", [("bid", "101", "2")])]))
     book = s.book("BTC-USD")
-    assert book is not None and book.bids[0].size == D("1")
+    assert book is not None and [(lv.price, lv.size) for lv in book.bids] == [(D("101"), D("2"))]
 
 
 async def test_malformed_frames_are_counted_and_skipped() -> None:

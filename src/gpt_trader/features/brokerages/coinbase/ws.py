@@ -83,10 +83,12 @@ class WsConnection:
         on_frame: FrameHandler,
         *,
         on_connected: Callable[[], Awaitable[None] | None] | None = None,
+        on_open: Callable[[], None] | None = None,
         idle_timeout_s: float = 15.0,
         rng: random.Random | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        self.on_open = on_open
         self.url = url
         self.name = name
         self.signer = signer
@@ -163,6 +165,8 @@ class WsConnection:
                     self._ws = ws
                     self.last_seq = None
                     self.counters["connects"] += 1
+                    if self.on_open is not None:
+                        self.on_open()
                     for channel, products in list(self.subscriptions.items()):
                         await self.send_subscribe(channel, products)
                     self.connected.set()
@@ -235,6 +239,8 @@ class WsConnection:
 
     async def on_gap(self) -> None:
         """Resubscribe every data channel that has state worth refreshing."""
+        if self.on_open is not None:
+            self.on_open()  # whatever we built may have missed a message: rebuild from the snapshot
         for channel in list(self.subscriptions):
             if channel in ("level2", "user"):
                 await self.resubscribe(channel)
@@ -343,6 +349,7 @@ class MarketDataStream:
             "market",
             signer,
             self._on_frame,
+            on_open=self._unsync_books,
             idle_timeout_s=idle_timeout_s,
             rng=rng,
             ssl_context=ssl_context,
@@ -350,6 +357,11 @@ class MarketDataStream:
         for ch in channels:
             self.conn.subscribe_to(ch, [] if ch == "status" else self.product_ids)
         self._tasks: list[asyncio.Task[None]] = []
+
+    def _unsync_books(self) -> None:
+        """(Re)connected or gapped: books are untrusted until their next snapshot (REST serves meanwhile)."""
+        for book in self.books.values():
+            book.synced = False
 
     # --------------------------------------------------------------------------------- lifecycle
     async def start(self) -> None:
