@@ -9,7 +9,7 @@ import os
 from decimal import Decimal as D
 
 import pytest
-from conftest import eventually, pin, sim_env
+from cb_sim import eventually, pin, sim_env
 
 from gpt_trader.features.brokerages.coinbase.account import CoinbaseAccountManager
 from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker

@@ -10,7 +10,7 @@ from decimal import Decimal as D
 
 import httpx
 import pytest
-from conftest import eventually, pin, sim_env, venue_orders
+from cb_sim import eventually, pin, sim_env, venue_orders
 
 from gpt_trader.exchange_sim import ExchangeSimulator
 from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker

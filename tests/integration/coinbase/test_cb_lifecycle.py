@@ -6,7 +6,7 @@ from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
-from conftest import eventually, pin, venue_orders
+from cb_sim import eventually, pin, venue_orders
 
 from gpt_trader.features.brokerages.core.interfaces import (
     Broker,

@@ -7,7 +7,7 @@ import contextlib
 from decimal import Decimal as D
 
 import pytest
-from conftest import eventually, pin, sim_env, venue_orders
+from cb_sim import eventually, pin, sim_env, venue_orders
 
 from gpt_trader.exchange_sim import ExchangeSimulator
 from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker

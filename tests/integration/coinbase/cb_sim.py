@@ -1,0 +1,55 @@
+"""Helpers shared by the Coinbase adapter's simulator tests (a uniquely named module: several test
+directories have a conftest.py, so `import conftest` would be ambiguous)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from gpt_trader.exchange_sim import ExchangeSimulator
+from gpt_trader.features.brokerages.core.interfaces import BookLevel
+
+#: a small catalogue keeps simulator start-up (history seeding) fast
+SIM_PRODUCTS = frozenset({"BTC-USD", "ETH-USD", "BTC-PERP-INTX"})
+
+
+def sim_env(sim: ExchangeSimulator, **extra: str) -> dict[str, str]:
+    env = {
+        "COINBASE_API_BASE_URL": sim.rest_url,
+        "COINBASE_WS_URL": sim.ws_url,
+        "COINBASE_WS_USER_URL": sim.ws_user_url,
+        "COINBASE_AUTH_TYPE": "cdp",
+        "COINBASE_PROD_CDP_API_KEY": sim.cdp_key.name,
+        "COINBASE_PROD_CDP_PRIVATE_KEY": sim.cdp_key.private_key,
+        "COINBASE_ENABLE_DERIVATIVES": "1",
+    }
+    env.update(extra)
+    return env
+
+
+def pin(sim: ExchangeSimulator, symbol: str, bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> None:
+    """A fixed book: fills become exactly predictable."""
+    sim.venue.pin_book(
+        symbol,
+        [BookLevel(Decimal(p), Decimal(s)) for p, s in bids],
+        [BookLevel(Decimal(p), Decimal(s)) for p, s in asks],
+    )
+
+
+def venue_orders(sim: ExchangeSimulator, client_order_id: str) -> list[Any]:
+    return [o for o in sim.venue.all_orders(sim.account_id) if o.client_order_id == client_order_id]
+
+
+async def eventually(pred: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        res = pred()
+        if asyncio.iscoroutine(res):
+            res = await res
+        if res:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
