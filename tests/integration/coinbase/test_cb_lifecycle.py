@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 from decimal import Decimal as D
 
@@ -12,6 +13,7 @@ from gpt_trader.features.brokerages.core.interfaces import (
     Broker,
     InsufficientFundsError,
     InvalidOrderError,
+    NotFoundError,
     OrderRequest,
     OrderSide,
     OrderStatus,
@@ -190,3 +192,36 @@ async def test_balances_and_open_orders_converge_with_exchange(sim, broker) -> N
     assert {o.order_id for o in await broker.list_orders()} == venue_open == {resting.order_id}
     positions = {p.symbol: p for p in await broker.list_positions()}
     assert positions[BTC].size == ours["BTC"].total and positions[BTC].mark_price > 0
+
+
+async def test_candles_paginate_past_350(sim, broker) -> None:
+    bars = await broker.get_candles(BTC, 60, limit=800)
+    assert len(bars) == 800
+    starts = [b.start for b in bars]
+    assert starts == sorted(set(starts))
+    assert all((b - a).total_seconds() == 60 for a, b in itertools.pairwise(starts))
+    assert all(b.low <= min(b.open, b.close) and b.high >= max(b.open, b.close) for b in bars)
+    with pytest.raises(ValueError, match="allowed: 60, 300"):
+        await broker.get_candles(BTC, 42)
+
+
+async def test_edit_and_cancel_refusals_are_typed(sim, broker) -> None:
+    pin(sim, BTC, BOOK_BIDS, BOOK_ASKS)
+    filled = await broker.place_order(req("done-1", order_type=OrderType.MARKET, size=D("0.1")))
+    assert filled.status is OrderStatus.FILLED
+    assert await broker.cancel_orders([filled.order_id]) == {filled.order_id: False}
+    assert broker.counters["cancel.failed.ORDER_IS_FULLY_FILLED"] == 1
+    with pytest.raises(InvalidOrderError) as e:
+        await broker.edit_order(filled.order_id, price=D("1"))
+    assert e.value.reason
+    with pytest.raises(NotFoundError):
+        await broker.get_order("00000000-0000-0000-0000-000000000000")
+
+
+async def test_preview_order(sim, broker) -> None:
+    pin(sim, BTC, BOOK_BIDS, BOOK_ASKS)
+    pv = await broker.preview_order(req("pv-1", order_type=OrderType.MARKET, size=D("0.5")))
+    assert pv.order_total > D("0.5") * D("100000") * D("0.99") and pv.commission_total > 0
+    with pytest.raises(InsufficientFundsError):
+        await broker.preview_order(req("pv-2", order_type=OrderType.MARKET, quote_size=D("50000000")))
+    assert venue_orders(sim, "pv-1") == []

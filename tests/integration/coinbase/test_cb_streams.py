@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from decimal import Decimal as D
 
 import pytest
@@ -166,17 +167,20 @@ async def test_perp_lifecycle_with_funding(sim) -> None:
             venue_pos.mark_price,
             venue_pos.entry_price,
         )
-        close = await broker.place_order(
+        partial = await broker.place_order(
             OrderRequest(
                 symbol="BTC-PERP",
                 side=OrderSide.SELL,
                 order_type=OrderType.MARKET,
-                size=D("0.5"),
+                size=D("0.2"),
                 reduce_only=True,
                 client_order_id="perp-2",
             )
         )
-        assert close.status is OrderStatus.FILLED
+        assert partial.status is OrderStatus.FILLED
+        close = await broker.close_position("BTC-PERP", client_order_id="perp-3")
+        assert close.status is OrderStatus.FILLED and close.filled_size == D("0.3") and close.side is OrderSide.SELL
+        assert close.symbol == "BTC-PERP"
         assert "BTC-PERP" not in {p.symbol for p in await broker.list_positions()}
     finally:
         await broker.close()
@@ -279,7 +283,8 @@ async def test_other_key_types_authenticate(sim, kind: str) -> None:
         await broker.close()
 
 
-async def test_wrong_key_is_an_auth_error_without_secret(sim) -> None:
+async def test_wrong_key_is_an_auth_error_without_secret(sim, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -297,5 +302,6 @@ async def test_wrong_key_is_an_auth_error_without_secret(sim) -> None:
             await broker.connect()
             await broker.list_balances()
         assert pem.splitlines()[1] not in str(info.value)
+        assert pem.splitlines()[1] not in caplog.text and "Bearer" not in caplog.text
     finally:
         await broker.close()

@@ -89,6 +89,17 @@ _CANCEL_OK_REASONS = frozenset({"DUPLICATE_CANCEL_REQUEST"})
 S = TypeVar("S", bound=msgspec.Struct)
 
 
+class OrderPreview(msgspec.Struct, frozen=True, kw_only=True):
+    symbol: str
+    order_total: Decimal
+    commission_total: Decimal
+    base_size: Decimal | None = None
+    quote_size: Decimal | None = None
+    best_bid: Decimal | None = None
+    best_ask: Decimal | None = None
+    warnings: tuple[str, ...] = ()
+
+
 def _replace_symbol(obj: S, symbol: str) -> S:
     return msgspec.structs.replace(obj, symbol=symbol) if getattr(obj, "symbol", symbol) != symbol else obj
 
@@ -371,6 +382,45 @@ class CoinbaseBroker:
             except BrokerageError as exc:
                 log.warning("order %s accepted but not re-read (%s); returning the ack", order_id, exc.reason)
         return self._ack_order(req, order_id)
+
+    async def preview_order(self, request: OrderRequest) -> OrderPreview:
+        """What the venue says the order would cost, without placing it. Refusals raise typed errors."""
+        self._require()
+        venue = self._venue(request.symbol)
+        product = self.products.get(venue)
+        if product is None:
+            raise InvalidOrderError(f"unknown product {request.symbol!r}", reason="INVALID_PRODUCT_ID")
+        req = self._prepare(request, product)
+        resp = await self.rest.preview_order(build_create_body(req))
+        if resp.errs:
+            raise error_for_reason(resp.errs[0], ", ".join(resp.errs))
+        return OrderPreview(
+            symbol=request.symbol,
+            order_total=dec(resp.order_total) or ZERO,
+            commission_total=dec(resp.commission_total) or ZERO,
+            base_size=dec(resp.base_size),
+            quote_size=dec(resp.quote_size),
+            best_bid=dec(resp.best_bid),
+            best_ask=dec(resp.best_ask),
+            warnings=tuple(resp.warning),
+        )
+
+    async def close_position(self, symbol: str, *, client_order_id: str, size: Decimal | None = None) -> Order:
+        """Flatten a perp position with the venue's close_position (idempotent by client_order_id)."""
+        self._require()
+        venue = self._venue(symbol)
+        product = self.products.get(venue)
+        if product is None or not product.is_perpetual:
+            raise InvalidOrderError(f"{symbol!r} is not a tradable perpetual here", reason="INVALID_PRODUCT_ID")
+        qty = format(quantize_size(size, product), "f") if size is not None else None
+        resp = await self.rest.close_position(client_order_id, venue, qty)
+        if not resp.success:
+            er = resp.error_response or m.OrderError()
+            raise error_for_reason(er.error or er.new_order_failure_reason or resp.failure_reason, er.message)
+        order_id = resp.order_id or (resp.success_response.order_id if resp.success_response else "")
+        self._client_ids[client_order_id] = order_id
+        self._recent.append(order_id)
+        return self._out(to_order(await self.rest.get_order(order_id)))
 
     def _ack_order(self, req: OrderRequest, order_id: str) -> Order:
         now = self.now()
