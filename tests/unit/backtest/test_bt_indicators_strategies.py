@@ -96,3 +96,36 @@ def test_strategies_are_registered() -> None:
     from gpt_trader.features.live_trade.strategies import available_strategies
 
     assert {"sma_cross", "mean_reversion", "baseline"} <= set(available_strategies())
+
+
+def _ref_sign(x: np.ndarray, a: int, b: int) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return np.nan_to_num(np.sign(sma(x, a) - sma(x, b))).astype(np.int8)
+
+
+grid_prices = st.lists(st.integers(min_value=1, max_value=10_000_000), min_size=1, max_size=300)
+
+
+@settings(max_examples=60, deadline=None)
+@given(cents=grid_prices, a=st.integers(1, 30), b=st.integers(1, 60), places=st.integers(0, 8))
+def test_mean_diff_sign_is_the_live_comparison(cents: list[int], a: int, b: int, places: int) -> None:
+    """Grid prices (exact integer sums), ties included, agree with comparing the live float averages."""
+    from gpt_trader.features.backtest.fast.indicators import mean_diff_sign
+
+    x = np.array(cents, dtype=np.float64) / 10**places
+    assert np.array_equal(mean_diff_sign(x, a, b), _ref_sign(x, a, b))
+    flat = np.repeat(x[:3], 40)  # long runs of equal prices: every average ties
+    assert np.array_equal(mean_diff_sign(flat, a, b), _ref_sign(flat, a, b))
+
+
+def test_mean_diff_sign_off_grid_falls_back_to_live_averages() -> None:
+    from gpt_trader.features.backtest.fast.indicators import grid_units, mean_diff_sign
+
+    x = 100.0 + np.cumsum(np.random.default_rng(3).normal(0, 1, 2000)) / 3.0  # not on a decimal grid
+    assert grid_units(x) is None
+    assert np.array_equal(mean_diff_sign(x, 7, 19), _ref_sign(x, 7, 19))
+    with_nan = x.copy()
+    with_nan[5] = np.nan
+    assert grid_units(with_nan) is None
+    with pytest.raises(ValueError, match="windows must be >= 1"):
+        mean_diff_sign(x, 0, 3)

@@ -81,13 +81,14 @@ def simulate(  # pragma: no cover - compiled
     n = open_.shape[0]
     equity = np.empty(n)
     cap = n // 2 + 2
-    t_entry = np.full(cap, -1, np.int64)
-    t_exit = np.full(cap, -1, np.int64)
-    t_size = np.zeros(cap, np.int64)
-    t_px_in = np.zeros(cap, np.int64)
-    t_px_out = np.zeros(cap, np.int64)
-    t_fees = np.zeros(cap)
-    t_funding = np.zeros(cap)
+    # np.empty: pages are only touched for trades that happen; each slot is set when its entry fills
+    t_entry = np.empty(cap, np.int64)
+    t_exit = np.empty(cap, np.int64)
+    t_size = np.empty(cap, np.int64)
+    t_px_in = np.empty(cap, np.int64)
+    t_px_out = np.empty(cap, np.int64)
+    t_fees = np.empty(cap)
+    t_funding = np.empty(cap)
     counters = np.zeros(N_COUNTERS, np.int64)
     cash = initial_cash
     pos_ticks = np.int64(0)
@@ -137,6 +138,9 @@ def simulate(  # pragma: no cover - compiled
                     pos = qty
                     entry_px = px
                     t_entry[n_trades] = t
+                    t_exit[n_trades] = -1
+                    t_px_out[n_trades] = 0
+                    t_funding[n_trades] = 0.0
                     t_size[n_trades] = q_ticks
                     t_px_in[n_trades] = px_ticks
                     t_fees[n_trades] = fee

@@ -65,17 +65,19 @@ class BaselineMaTrend(Strategy):
         if crossed_up and close > t_now:
             return Decision(action=Action.BUY, reason="fast SMA crossed above slow, above trend", confidence=confidence)
         if self.params["allow_shorts"] and crossed_down and close < t_now:
-            return Decision(action=Action.SELL, reason="fast SMA crossed below slow, below trend", confidence=confidence)
+            return Decision(
+                action=Action.SELL, reason="fast SMA crossed below slow, below trend", confidence=confidence
+            )
         return Decision.hold("flat, no entry signal")
 
     def signals(self, close: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Long-only vectorized form (entries, exits) matching `decide` for a long/flat book.
 
-        Uses the vectorized SMA that sums each window oldest first, so values equal `base.sma` bit for bit.
+        Compares the averages exactly as the live `base.sma` values compare (see `vector_mean_sign`).
         """
         import numpy as np
 
-        from gpt_trader.features.live_trade.strategies.sma_cross import vector_sma
+        from gpt_trader.features.live_trade.strategies.sma_cross import vector_mean_sign
 
         n = len(close)
         fast, slow, trend = self.params["fast"], self.params["slow"], self.params["trend"]
@@ -84,11 +86,11 @@ class BaselineMaTrend(Strategy):
         start = self.history_needed - 1
         if n <= start:
             return entries, exits
-        f, s, tr = vector_sma(close, fast), vector_sma(close, slow), vector_sma(close, trend)
-        fn, sn, fp, sp = f[start:], s[start:], f[start - 1 : -1], s[start - 1 : -1]
-        c, t_now = close[start:], tr[start:]
-        up = (fn > sn) & (fp <= sp)
-        down = (fn < sn) & (fp >= sp)
-        entries[start:] = up & (c > t_now)
-        exits[start:] = (down | (c < t_now)) if self.params["trend_exit"] else down
+        fs = vector_mean_sign(close, fast, slow)
+        above = vector_mean_sign(close, 1, trend)[start:]  # sign of close - SMA(trend)
+        now, prev = fs[start:], fs[start - 1 : -1]
+        up = (now > 0) & (prev <= 0)
+        down = (now < 0) & (prev >= 0)
+        entries[start:] = up & (above > 0)
+        exits[start:] = (down | (above < 0)) if self.params["trend_exit"] else down
         return entries, exits

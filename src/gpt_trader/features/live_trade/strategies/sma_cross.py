@@ -41,6 +41,16 @@ _BUY = Decision(action=Action.BUY, reason="fast SMA crossed above slow", confide
 _CLOSE = Decision(action=Action.CLOSE, reason="fast SMA crossed below slow", confidence=1.0)
 
 
+def vector_mean_sign(close: np.ndarray, a: int, b: int) -> np.ndarray:
+    """int8 sign of SMA(a) - SMA(b) per bar, exactly as the live averages compare (a may be 1: the close).
+
+    O(n) with exact integer window sums when prices sit on a decimal grid; see backtest.fast.indicators.
+    """
+    from gpt_trader.features.backtest.fast.indicators import mean_diff_sign
+
+    return mean_diff_sign(close, a, b)
+
+
 @register
 class SmaCross(Strategy):
     name: ClassVar[str] = "sma_cross"
@@ -72,12 +82,12 @@ class SmaCross(Strategy):
         import numpy as np
 
         fast, slow = self.params["fast"], self.params["slow"]
-        f, s = vector_sma(close, fast), vector_sma(close, slow)
         n = len(close)
         entries = np.zeros(n, dtype=bool)
         exits = np.zeros(n, dtype=bool)
         if n > slow:
-            fn, sn, fp, sp = f[slow:], s[slow:], f[slow - 1 : -1], s[slow - 1 : -1]
-            entries[slow:] = (fn > sn) & (fp <= sp)
-            exits[slow:] = (fn < sn) & (fp >= sp)
+            cmp = vector_mean_sign(close, fast, slow)
+            now, prev = cmp[slow:], cmp[slow - 1 : -1]
+            entries[slow:] = (now > 0) & (prev <= 0)
+            exits[slow:] = (now < 0) & (prev >= 0)
         return entries, exits
