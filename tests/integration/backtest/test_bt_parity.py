@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import numpy as np
 import pytest
 from btint_helpers import SHARED_FILES, assert_parity, shared_bars
 
@@ -65,3 +66,29 @@ def test_coinbase_product_definition_is_used_for_coinbase_symbols() -> None:
         run_backtest(bars, get_strategy("sma_cross"), cfg, "fast"),
         run_backtest(bars, get_strategy("sma_cross"), cfg, "replay"),
     )
+
+
+def test_parity_with_real_funding_on_the_perp_file() -> None:
+    """FTX BTC-PERP bars with Binance BTC-USDT funding (UTC file): both engines charge the same funding."""
+    from gpt_trader.features.backtest.bars import Bars
+    from gpt_trader.features.data.funding import load_funding
+
+    base = shared_bars(*SHARED_FILES[4])
+    funding = load_funding(
+        "/work/shared/data/market/funding/funding_rates_BTC-ETH-USDT-perps_7-venues_utc.csv.gz",
+        exchange="binance",
+        symbol="BTC-USDT",
+    )
+    import pandas as pd
+
+    df = pd.DataFrame(
+        {"open": base.open, "high": base.high, "low": base.low, "close": base.close, "volume": base.volume},
+        index=pd.to_datetime(base.ts_ns, utc=True),
+    )
+    bars = Bars.from_frame(df, base.symbol, base.granularity_s, funding=funding)
+    assert np.count_nonzero(bars.funding) == 94  # 8-hourly, 2022-01-01T00:00 .. 2022-02-01T00:00
+    strategy = get_strategy("mean_reversion", window=60, entry_pct=1.0)
+    fast = run_backtest(bars, strategy, BacktestConfig(fee_bps=Decimal(5)), "fast")
+    replay = run_backtest(bars, strategy, BacktestConfig(fee_bps=Decimal(5)), "replay")
+    assert_parity(fast, replay)
+    assert fast.total_funding != 0.0 and abs(fast.total_funding - replay.total_funding) < 1e-9
