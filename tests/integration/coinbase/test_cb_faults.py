@@ -169,19 +169,47 @@ async def test_dropped_sockets_reconnect_resubscribe_and_recover_missed_fills(si
 
 async def test_sequence_gap_resubscribes_for_a_fresh_snapshot(sim) -> None:
     broker = await _broker(sim)
+    updates: list[OrderUpdate] = []
+    task = asyncio.create_task(drain_user(broker, updates))
     try:
         stream = await broker.open_market_stream([BTC, ETH])
         await stream.wait_synced(5)
+        user = await broker.open_user_stream()
+        await asyncio.wait_for(user.snapshot_done.wait(), 5)
+        pin(sim, BTC, [("99990", "5")], [("100010", "5")])
+        resting = await broker.place_order(
+            OrderRequest(
+                symbol=BTC,
+                side=OrderSide.BUY,
+                order_type=OrderType.LIMIT,
+                size=D("1"),
+                limit_price=D("99000"),
+                client_order_id="gap-1",
+            )
+        )
         await fault(sim, "seq_gap:3")
         await step(sim)
-        await eventually(lambda: stream.conn.counters["gaps"] >= 1, what="gap detection")
+        await eventually(lambda: stream.conn.counters["gaps"] >= 1, what="market gap detection")
+        await eventually(lambda: user.conn.counters["gaps"] >= 1, what="user gap detection")
         await fault(sim, None)
-        assert stream.conn.counters["resubscribes"] >= 1
+        assert stream.conn.counters["resubscribes"] >= 1 and user.conn.counters["resubscribes"] >= 1
         for _ in range(3):
             await step(sim)
         await eventually(lambda: books_match(sim, broker, stream, BTC), what="BTC book after gap")
         await eventually(lambda: books_match(sim, broker, stream, ETH), what="ETH book after gap")
+        pin(sim, BTC, [("99990", "5")], [("98000", "0.4"), ("100010", "5")])  # fills 0.4 of the bid
+        await eventually(
+            lambda: sum(f.size for u in updates for f in u.fills if f.order_id == resting.order_id) == D("0.4"),
+            what="the partial fill after the gap",
+        )
+        await asyncio.sleep(0.2)
+        assert sum(f.size for u in updates for f in u.fills if f.order_id == resting.order_id) == D("0.4")
+        assert len(venue_orders(sim, "gap-1")) == 1
+        await assert_converged(sim, broker)
     finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
         await broker.close()
 
 
