@@ -134,3 +134,19 @@ def test_granularity_errors() -> None:
     with pytest.raises(ValueError, match="not offered by the Coinbase candles endpoint"):
         gran.coinbase_name("3m")
     assert gran.coinbase_name("4h") == "FOUR_HOUR"
+
+
+def test_funding_series_in_the_store(tmp_path: Path) -> None:
+    store = CandleStore(tmp_path)
+    s = load_funding(
+        MARKET / "funding/funding_rates_BTC-ETH-USDT-perps_7-venues_utc.csv.gz", exchange="binance", symbol="BTC-USDT"
+    )
+    assert store.write_funding("binance", "BTC-USDT", s.iloc[:100]) == 100
+    assert store.write_funding("binance", "BTC-USDT", s.iloc[50:200]) == 200
+    back = store.read_funding("binance", "BTC-USDT")
+    pd.testing.assert_series_equal(back, s.iloc[:200], check_names=False, check_freq=False)
+    assert (
+        store.funding_path("binance", "BTC-USDT") == tmp_path / "binance" / "BTC-USDT" / "funding" / "funding.parquet"
+    )
+    with pytest.raises(FileNotFoundError, match="no stored funding"):
+        store.read_funding("x", "BTC-USDT")

@@ -40,7 +40,7 @@ def load_funding(path: str | Path, *, exchange: str | None = None, symbol: str |
             f"{path}: need a time column {list(_TIME)} and a rate column {list(_RATE)}; "
             f"columns found: {list(raw.columns)}"
         )
-    idx = pd.DatetimeIndex(pd.to_datetime(raw[t], utc=True, format="ISO8601"))
+    idx = pd.DatetimeIndex(pd.to_datetime(raw[t], utc=True, format="ISO8601")).as_unit("ns")
     series = pd.Series(raw[r].astype("float64").to_numpy(), index=idx, name="funding_rate").sort_index()
     series.index.name = "funding_time"
     return series[~series.index.duplicated(keep="last")]

@@ -88,6 +88,39 @@ class CandleStore:
             df = df[df.index < _utc_ts(end)]
         return df
 
+    # ------------------------------------------------------------------ funding (perps)
+    def funding_path(self, source: str, symbol: str) -> Path:
+        return self.path(source, symbol, "1h").parent.parent / "funding" / "funding.parquet"
+
+    def write_funding(self, source: str, symbol: str, rates: pd.Series) -> int:
+        """Merge a funding series (UTC settlement time -> rate per interval); returns the stored count."""
+        import pandas as pd
+
+        new = pd.Series(rates.to_numpy("float64"), index=_utc_ns(rates.index), name="funding_rate")
+        path = self.funding_path(source, symbol)
+        if path.exists():
+            merged = pd.concat([self.read_funding(source, symbol), new])
+            new = merged[~merged.index.duplicated(keep="last")]
+        frame = new.sort_index().to_frame()
+        frame.index.name = "funding_time"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".parquet.tmp")
+        frame.to_parquet(tmp, engine="pyarrow")
+        os.replace(tmp, path)
+        return len(frame)
+
+    def read_funding(self, source: str, symbol: str) -> pd.Series:
+        import pandas as pd
+
+        path = self.funding_path(source, symbol)
+        if not path.exists():
+            raise FileNotFoundError(f"no stored funding for {source}/{symbol} under {self.root}")
+        frame = pd.read_parquet(path, engine="pyarrow")
+        series = frame["funding_rate"]
+        series.index = _utc_ns(series.index)
+        series.index.name = "funding_time"
+        return series
+
     def last_timestamp(self, source: str, symbol: str, granularity: str) -> datetime | None:
         path = self.path(source, symbol, granularity)
         if not path.exists():
