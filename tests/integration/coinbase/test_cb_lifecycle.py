@@ -225,3 +225,23 @@ async def test_preview_order(sim, broker) -> None:
     with pytest.raises(InsufficientFundsError):
         await broker.preview_order(req("pv-2", order_type=OrderType.MARKET, quote_size=D("50000000")))
     assert venue_orders(sim, "pv-1") == []
+
+
+@pytest.mark.parametrize("kind", ["stop_gtd", "bracket_gtd"])
+async def test_gtd_stop_and_bracket_variants_rest_and_cancel(sim, broker, kind: str) -> None:
+    sim.fund("BTC", "1")
+    pin(sim, BTC, BOOK_BIDS, BOOK_ASKS)
+    end = broker.now() + timedelta(hours=1)
+    extra: dict[str, object] = (
+        {"order_type": OrderType.STOP_LIMIT, "stop_price": D("95000"), "limit_price": D("94000")}
+        if kind == "stop_gtd"
+        else {"order_type": OrderType.BRACKET, "limit_price": D("105000"), "stop_trigger_price": D("95000")}
+    )
+    o = await broker.place_order(
+        req(kind, side=OrderSide.SELL, size=D("0.1"), time_in_force=TimeInForce.GTD, end_time=end, **extra)
+    )
+    assert o.status is OrderStatus.OPEN and o.time_in_force is TimeInForce.GTD
+    assert o.end_time is not None and abs((o.end_time - end).total_seconds()) < 1
+    assert o.order_type is extra["order_type"]
+    assert await broker.cancel_orders([o.order_id]) == {o.order_id: True}
+    assert (await broker.get_order(o.order_id)).status is OrderStatus.CANCELLED

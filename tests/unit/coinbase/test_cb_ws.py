@@ -251,3 +251,32 @@ def test_fill_deriver_uses_avg_price_when_filled_value_missing_and_rejects_nonse
     bad = msgspec.json.decode(enc(user_order("1", "", "0", order_id="o2", avg_price="")), type=m.WsUserOrder)
     with pytest.raises(ParseError):
         fd.derive(bad, user_order_to_order(bad), ts, snapshot=False)
+
+
+async def test_candles_and_status_frames() -> None:
+    s = stream(channels=("level2", "candles", "status"))
+    candles = {
+        "type": "snapshot",
+        "candles": [
+            {
+                "start": "1688998200",
+                "high": "1867.72",
+                "low": "1865.63",
+                "open": "1867.38",
+                "close": "1866.81",
+                "volume": "0.20269406",
+                "product_id": "BTC-USD",
+            }
+        ],
+    }
+    await s.conn.handle_raw(frame("candles", 0, [candles]))
+    status = {
+        "type": "snapshot",
+        "products": [{"id": "BTC-USD", "product_type": "SPOT", "status": "online", "base_increment": "0.00000001"}],
+    }
+    await s.conn.handle_raw(frame("status", 1, [status]))
+    (candle,) = [s.events.q.get_nowait() for _ in range(s.events.q.qsize())]
+    assert candle.symbol == "BTC-USD" and candle.close == D("1866.81")
+    assert candle.start == datetime.fromtimestamp(1688998200, tz=UTC)
+    assert s.status == {"BTC-USD": "online"}
+    assert s.conn.subscriptions["status"] == [] and s.conn.subscriptions["heartbeats"] == []
