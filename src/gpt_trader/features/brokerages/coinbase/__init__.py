@@ -1,9 +1,11 @@
 """Coinbase Advanced Trade adapter.
 
-Entry points: `broker.CoinbaseBroker` (the Broker for live trading), `config.CoinbaseConfig.from_env`
-(URLs, credentials, derivatives gate), `account.CoinbaseAccountManager` (telemetry snapshots).
-Below them: `auth` (JWT/HMAC signers), `rest` (async REST client), `ws` (market/user WebSocket),
-`parsing` + `models` (wire structs -> domain types), `rate_limit` (token buckets).
+Entry points: `broker.CoinbaseBroker` (the live Broker; `CoinbaseBroker.from_env()` or
+`build_coinbase_broker(config, credentials)`), `account.CoinbaseAccountManager` (telemetry snapshots),
+`cli.account_command` (`perps-bot account`). Below them: `config` (env settings), `auth` (JWT/HMAC
+signers), `rest` (async REST client + retry rules), `ws` (market/user WebSocket, L2 books, derived
+fills), `parsing` + `models` (wire structs -> domain types), `errors` (failure -> typed error),
+`rate_limit` (token buckets), `symbols` (perps gate), `triggers` (client-side stops/brackets).
 """
 
 from __future__ import annotations
