@@ -64,6 +64,19 @@ def test_from_bot_config() -> None:
     assert s.api_base_url == "http://127.0.0.1:1" and s.enable_derivatives
 
 
+def test_from_bot_config_infers_auth_type_from_the_keys_given() -> None:
+    class Cdp(_Cfg.coinbase):
+        auth_type = "cdp"
+
+    class Cfg:
+        coinbase = Cdp
+
+    s = CoinbaseSettings.from_bot_config(Cfg, _Creds, env={})
+    assert s.signer is not None and s.signer.kind == "hmac"
+    with pytest.raises(CredentialError, match="COINBASE_PROD_CDP_API_KEY"):
+        CoinbaseSettings.from_bot_config(Cfg, _Creds, env={"COINBASE_AUTH_TYPE": "cdp"})
+
+
 def test_perps_gate_and_normalisation() -> None:
     assert derivatives_allowed(True, True)
     assert not derivatives_allowed(True, False) and not derivatives_allowed(False, True)

@@ -120,6 +120,12 @@ class CoinbaseSettings:
                 secrets[key] = value
         if "COINBASE_CDP_KEY_FILE" in e:
             secrets["COINBASE_CDP_KEY_FILE"] = e["COINBASE_CDP_KEY_FILE"]
+        has_cdp = ENV_CDP_KEY in secrets or ENV_CDP_KEY_FILE in secrets
+        has_hmac = ENV_HMAC_KEY in secrets
+        if ENV_AUTH_TYPE not in e and (
+            (cb.auth_type == "cdp" and not has_cdp) or (cb.auth_type == "hmac" and not has_hmac)
+        ):
+            del secrets[ENV_AUTH_TYPE]  # the profile default does not match the keys given: infer from them
         signer = load_signer(secrets, required=True)
         base = cls.from_env({k: v for k, v in e.items() if k not in _AUTH_KEYS}, require_credentials=False)
         base.api_base_url = cb.api_base_url
