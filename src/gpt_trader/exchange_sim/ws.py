@@ -75,7 +75,8 @@ class WsConnection:
     seq: int = 0
     subscriptions: dict[str, set[str]] = field(default_factory=dict)
     principal: Principal | None = None
-    queue: asyncio.Queue[tuple[str, list[dict[str, Any]]] | None] = field(default_factory=asyncio.Queue)
+    #: (frame channel, pre-encoded events array); channel "error" carries a whole pre-encoded frame
+    queue: asyncio.Queue[tuple[str, bytes] | None] = field(default_factory=asyncio.Queue)
     last_sent: float = field(default_factory=time.monotonic)
     heartbeat_counter: int = 0
     subscribed_once: bool = False
@@ -297,13 +298,14 @@ class WsHub:
         self.enqueue(conn, "subscriptions", [{"subscriptions": listing}])
 
     def send_error(self, conn: WsConnection, message: str) -> None:
-        self._put(conn, ("error", [{"type": "error", "message": message}]))
+        self._put(conn, ("error", _encoder.encode({"type": "error", "message": message})))
 
     # -------------------------------------------------------------------------------- writing
-    def enqueue(self, conn: WsConnection, channel: str, events: list[dict[str, Any]]) -> None:
-        self._put(conn, (channel, events))
+    def enqueue(self, conn: WsConnection, channel: str, events: list[dict[str, Any]] | bytes) -> None:
+        """Queue a data frame; `events` may be pre-encoded so a fan-out encodes the payload once."""
+        self._put(conn, (channel, events if isinstance(events, bytes) else _encoder.encode(events)))
 
-    def _put(self, conn: WsConnection, item: tuple[str, list[dict[str, Any]]]) -> None:
+    def _put(self, conn: WsConnection, item: tuple[str, bytes]) -> None:
         if conn.queue.qsize() >= self.config.max_queue:
             log.warning("ws conn %s: send queue full; closing slow consumer", conn.conn_id)
             self._abort(conn)
@@ -315,19 +317,26 @@ class WsHub:
             item = await conn.queue.get()
             if item is None or conn.ws.closed:
                 return
-            channel, events = item
+            channel, payload = item
             if channel == "error":
-                frame: dict[str, Any] = events[0]
+                data = payload
             else:
-                frame = {
-                    "channel": channel,
-                    "client_id": "",
-                    "timestamp": rfc3339_ns(self.source.now()),
-                    "sequence_num": conn.next_seq(),
-                    "events": events,
-                }
+                # the envelope differs per connection only in sequence_num: splice, don't re-encode
+                data = b"".join(
+                    (
+                        b'{"channel":"',
+                        channel.encode(),
+                        b'","client_id":"","timestamp":"',
+                        rfc3339_ns(self.source.now()).encode(),
+                        b'","sequence_num":',
+                        str(conn.next_seq()).encode(),
+                        b',"events":',
+                        payload,
+                        b"}",
+                    )
+                )
             try:
-                await conn.ws.send_str(_encoder.encode(frame).decode())
+                await conn.ws.send_frame(data, WSMsgType.TEXT)
             except (ConnectionResetError, RuntimeError):
                 return
             conn.last_sent = time.monotonic()
@@ -349,9 +358,11 @@ class WsHub:
             return 0
         frame_channel = FRAME_CHANNEL.get(channel, channel)
         n = 0
+        payload: bytes | None = None
         for conn in list(self.connections.values()):
             if conn.endpoint == "market" and conn.wants(channel, product_id):
-                self.enqueue(conn, frame_channel, events)
+                payload = payload or _encoder.encode(events)
+                self.enqueue(conn, frame_channel, payload)
                 n += 1
         return n
 

@@ -17,7 +17,6 @@ pytestmark = pytest.mark.integration
 
 BIDS = [["49990", "1"], ["49980", "2"], ["49970", "5"]]
 ASKS = [["50010", "1"], ["50020", "2"], ["50030", "5"]]
-TAKER = Decimal("0.012")  # Intro 1 tier
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +56,7 @@ def usd(client: Any) -> tuple[Decimal, Decimal]:
     raise AssertionError("no USD account")
 
 
-def test_accounts_and_products(client: Any) -> None:
+def test_accounts_and_products(client: Any, sim_handle: Any) -> None:
     accounts = client.get_accounts(limit=5)
     assert accounts.size == 5 and accounts.has_next and accounts.cursor
     rest = client.get_accounts(limit=250, cursor=accounts.cursor)
@@ -79,7 +78,8 @@ def test_accounts_and_products(client: Any) -> None:
     public = client.get_public_products()
     assert len(public.products) == len(products.products)
     t = client.get_unix_time()
-    assert abs(int(t.epoch_seconds) - time.time()) < 5
+    sim_now = datetime.fromisoformat(sim_handle.admin("GET", "/state")["now"].replace("Z", "+00:00"))
+    assert abs(int(t.epoch_seconds) - sim_now.timestamp()) < 5  # the venue's clock, which tests may advance
 
 
 def test_book_best_bid_ask_and_candles(client: Any) -> None:
@@ -105,6 +105,7 @@ def test_book_best_bid_ask_and_candles(client: Any) -> None:
 
 
 def test_market_order_fill_fee_and_balance(client: Any, sim_handle: Any) -> None:
+    taker = Decimal(client.get_transaction_summary().fee_tier["taker_fee_rate"])
     before, _ = usd(client)
     order = client.market_order_buy("", "BTC-USD", base_size="1.5")
     assert order.success, order.to_dict()
@@ -117,7 +118,7 @@ def test_market_order_fill_fee_and_balance(client: Any, sim_handle: Any) -> None
     assert sorted(f["price"] for f in fills) == ["50010", "50020"]
     fee = sum(Decimal(f["commission"]) for f in fills)
     first = min(fills, key=lambda f: int(f["cursor"]))
-    assert Decimal(first["commission"]) == (Decimal("50010") * TAKER).quantize(Decimal("0.01"))  # Intro 1
+    assert Decimal(first["commission"]) == (Decimal("50010") * taker).quantize(Decimal("0.01"))
     assert Decimal(got.total_fees) == fee
     assert all(f["liquidity_indicator"] == "TAKER" for f in fills)
     after, _ = usd(client)
@@ -186,9 +187,9 @@ def test_duplicate_client_order_id_returns_first_order(client: Any) -> None:
 
 
 def test_stop_limit_and_ioc_fok(client: Any, sim_handle: Any) -> None:
-    stop = client.stop_limit_order_gtc_sell("", "BTC-USD", "0.1", "48000", "48500", "STOP_DIRECTION_STOP_DOWN")
     client.market_order_buy("", "BTC-USD", base_size="0.1")  # so the stop has BTC to sell
-    assert stop.success
+    stop = client.stop_limit_order_gtc_sell("", "BTC-USD", "0.1", "48000", "48500", "STOP_DIRECTION_STOP_DOWN")
+    assert stop.success, stop.to_dict()
     assert client.get_order(stop.order_id).order.trigger_status == "STOP_PENDING"
     sim_handle.pin_book("BTC-USD", [["48400", "5"]], [["48420", "5"]])
     got = client.get_order(stop.order_id).order
@@ -209,6 +210,8 @@ def test_list_orders_and_fills_pagination(client: Any) -> None:
     client.cancel_orders(ids)
     cancelled = client.list_orders(order_ids=ids, order_status=["CANCELLED"])
     assert {o.order_id for o in cancelled.orders} == set(ids)
+    client.market_order_buy("", "BTC-USD", base_size="0.01")
+    client.market_order_sell("", "BTC-USD", base_size="0.01")
     fills = client.get_fills(product_ids=["BTC-USD"], limit=1)
     assert len(fills.fills) == 1 and fills.cursor
     more = client.get_fills(product_ids=["BTC-USD"], limit=1, cursor=fills.cursor)

@@ -10,6 +10,7 @@ from pathlib import Path
 import jwt
 import pytest
 from coinbase import jwt_generator
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from gpt_trader.exchange_sim.auth import (
     Authenticator,
@@ -61,7 +62,7 @@ def test_sdk_ws_jwt_without_uri_accepted_for_ws_only(store: KeyStore) -> None:
 def _ccxt_style(key_name: str, secret: str, uri_claim: dict[str, object], iss: str, aud: str) -> str:
     now = int(time.time())
     private = load_private_key(secret)
-    alg = "ES256" if "EC" in secret else "EdDSA"
+    alg = "EdDSA" if isinstance(private, ed25519.Ed25519PrivateKey) else "ES256"
     claims = {
         "aud": [aud],
         "iss": iss,
