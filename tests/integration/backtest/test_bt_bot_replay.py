@@ -48,3 +48,18 @@ def test_risk_profile_needs_a_dashed_symbol() -> None:
     bars = shared_bars(*SHARED_FILES[0]).head(100)
     with pytest.raises(ValueError, match="needs a symbol like BTC-USD"):
         run_bot_replay(bars, "sma_cross", {}, BacktestConfig(), "dev")
+
+
+@pytest.mark.parametrize("name", ["sma_cross", "baseline"])
+def test_perpsbot_under_backtest_rails_equals_the_driver(tmp_path: Path, name: str) -> None:
+    """With the same rules (no live-only rails, fixed size), the real bot and the driver trade identically."""
+    bars = shared_bars(*SHARED_FILES[2]).head(720)  # half a day of 1m bars
+    params = {"fast": 5, "slow": 20} if name == "sma_cross" else {}
+    cfg = BacktestConfig(fee_bps=Decimal(60), slippage_bps=Decimal(3), size_pct=None, size_qty=Decimal("0.05"))
+    bot = run_bot_replay(bars, name, params, cfg, "backtest", work_dir=tmp_path)
+    driver = run_backtest(bars, get_strategy(name, **params), cfg, "replay")
+    assert bot.rules_acted == {} and len(bot.trades) > 10
+    assert [(t.entry_time, t.exit_time, t.size, t.entry_price, t.exit_price) for t in bot.trades] == [
+        (t.entry_time, t.exit_time, t.size, t.entry_price, t.exit_price) for t in driver.trades
+    ]
+    assert abs(bot.final_equity / driver.final_equity - 1) <= 1e-9

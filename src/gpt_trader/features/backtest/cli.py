@@ -79,7 +79,11 @@ def backtest_command(
     ] = None,
     funding_symbol: Annotated[str | None, typer.Option("--funding-symbol", help="Symbol in the funding file")] = None,
     risk_profile: Annotated[
-        str | None, typer.Option("--risk-profile", help="Replay inside PerpsBot under this profile's rails and sizing")
+        str | None,
+        typer.Option(
+            "--risk-profile",
+            help="Replay inside PerpsBot under this profile's rails and sizing ('backtest': modelled rules only, needs --size-qty)",
+        ),
     ] = None,
     report: Annotated[Path | None, typer.Option("--report", help="Write an HTML report here")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,

@@ -58,14 +58,48 @@ def run_bot_replay(
         structlog.configure(**saved)
 
 
-def _bot_config(profile: str, bars: Bars, strategy_name: str, params: dict[str, Any], work_dir: Path) -> Any:
+BACKTEST_PROFILE = "backtest"
+
+
+def backtest_rails(symbol: str, config: BacktestConfig) -> dict[str, Any]:
+    """The `backtest` risk configuration: live-only rails off (no notional caps, no circuit breakers,
+    no impact/spread/staleness refusals, loss limits only at a total loss), sizing the fixed quantity.
+    Used to show that the bot and the replay driver trade identically when their rules are the same."""
+    from gpt_trader.features.live_trade.risk.config import RiskConfig
+    from gpt_trader.orchestration.configuration import SizingConfig
+
+    if config.size_qty is None:
+        raise ValueError("the bot's sizer has no all-in-at-the-fill-price method yet; use size_qty here")
+    risk = RiskConfig(
+        max_daily_loss_pct=Decimal(100),
+        max_drawdown_pct=Decimal(100),
+        circuit_breakers_enabled=False,
+        max_impact_bps=Decimal(10000),
+        max_spread_bps=Decimal(10000),
+        max_move_pct=Decimal(100),
+        stale_mark_s=1e9,
+        max_consecutive_losses=10**9,
+        max_orders_per_minute=10**6,
+    )
+    return {"risk": risk, "sizing": SizingConfig(method="fixed_size", sizes={symbol: config.size_qty})}
+
+
+def _bot_config(
+    profile: str, bars: Bars, strategy_name: str, params: dict[str, Any], work_dir: Path, config: BacktestConfig
+) -> Any:
     import msgspec
 
     from gpt_trader.orchestration.configuration import ConfigManager, StrategyConfig
 
-    base = ConfigManager().load(profile)
+    overrides: dict[str, Any] = {}
+    if profile == BACKTEST_PROFILE:
+        base = ConfigManager().load("dev")
+        overrides = backtest_rails(bars.symbol, config) | {"trading_window": None}
+    else:
+        base = ConfigManager().load(profile)
     return msgspec.structs.replace(
         base,
+        **overrides,
         symbols=[bars.symbol],
         strategy=StrategyConfig(name=strategy_name, params=dict(params), granularity_s=bars.granularity_s),
         data_root=str(work_dir / "data"),
@@ -82,7 +116,7 @@ async def _run(
     from gpt_trader.orchestration.perps_bot import PerpsBot
     from gpt_trader.orchestration.service_registry import build_registry
 
-    bot_config = _bot_config(profile, bars, strategy_name, params, work_dir)
+    bot_config = _bot_config(profile, bars, strategy_name, params, work_dir, config)
     broker = BacktestBroker(bars, config)
     registry = build_registry(bot_config, broker=broker, fresh_store=True)
     bot = PerpsBot(registry)
