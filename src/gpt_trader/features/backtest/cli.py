@@ -82,7 +82,8 @@ def backtest_command(
         str | None,
         typer.Option(
             "--risk-profile",
-            help="Replay inside PerpsBot under this profile's rails and sizing ('backtest': modelled rules only, needs --size-qty)",
+            help="Replay inside PerpsBot under this profile's rails and sizing "
+            "('backtest': modelled rules only, needs --size-qty)",
         ),
     ] = None,
     report: Annotated[Path | None, typer.Option("--report", help="Write an HTML report here")] = None,
