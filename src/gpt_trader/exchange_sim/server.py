@@ -227,6 +227,7 @@ class ExchangeSimulator:
     def _heartbeat(self) -> None:
         self.hub.heartbeat_tick()
         self.hub.idle_check()
+        self.faults.run_periodic()  # here too, so repeating faults fire even when the feed tick is slow
 
     async def _feed_loop(self, interval: float) -> None:
         while True:

@@ -185,3 +185,18 @@ def test_fault_spec_errors_are_400(sim_handle: Any) -> None:
     assert resp.status_code == 400 and "unknown fault 'explode'" in resp.json()["error"]
     state = sim_handle.admin("GET", "/faults")
     assert state["http429_remaining"] == 0
+
+
+async def test_repeating_drop_every_interval(sim_handle: Any) -> None:
+    await asyncio.to_thread(inject, sim_handle, "drop_ws:market:1")
+    try:
+        for _ in range(2):  # each new connection is dropped again within about a second
+            ws = await _ws(sim_handle)
+            await ws.send(json.dumps({"type": "subscribe", "product_ids": [], "channel": "heartbeats"}))
+            with pytest.raises(websockets.ConnectionClosedError):
+                for _ in range(20):
+                    await _recv(ws, 4.0)
+    finally:
+        await asyncio.to_thread(sim_handle.admin, "DELETE", "/faults")
+    fired = (await asyncio.to_thread(sim_handle.admin, "GET", "/faults"))["fired"]
+    assert fired["drop_ws"] >= 3
