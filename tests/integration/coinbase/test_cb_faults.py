@@ -228,6 +228,8 @@ async def test_stalled_feed_reports_staleness_and_falls_back_to_rest(live_sim) -
         assert all(age > 0.5 for _, age in stale)
         await eventually(lambda: stream.last_data_at[ETH] > eth_seen, what="ETH data to keep flowing")
         assert stream.counters["stale"] >= 1 and stream.counters["stale_resubscribes"] >= 1
+        eth_age = broker.market_data_age_s(ETH)
+        assert eth_age is not None and eth_age < 5
         q = await broker.get_quote(BTC)  # REST fallback while the socket is stale
         rest_book = (await broker.rest.product_book(BTC, 1)).pricebook
         assert abs(q.bid - rest_book.bids[0].price) < q.bid * D("0.01") and q.ask > q.bid

@@ -600,6 +600,12 @@ class CoinbaseBroker:
         for s in self.market_streams:
             s.on_stale = self._stale_adapter
 
+    def market_data_age_s(self, symbol: str) -> float | None:
+        """Seconds since the WS last brought data for `symbol` (None: no stream covers it yet)."""
+        venue = self._venue(symbol)
+        ages = [a for s in self.market_streams if (a := s.age_s(venue)) is not None]
+        return min(ages) if ages else None
+
     def _stale_adapter(self, venue_symbol: str, age_s: float) -> None:
         self.counters["market.stale"] += 1
         if self.on_stale is not None:
