@@ -8,7 +8,7 @@ import logging
 from decimal import Decimal as D
 
 import pytest
-from cb_sim import eventually, pin, sim_env, venue_orders
+from cb_sim import SIM_PRODUCTS, eventually, pin, sim_env, venue_orders
 
 from gpt_trader.exchange_sim import ExchangeSimulator
 from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
@@ -22,7 +22,9 @@ from gpt_trader.features.brokerages.core.interfaces import (
     OrderUpdate,
     ProductType,
     StopDirection,
+    TransientError,
 )
+from gpt_trader.features.brokerages.core.products import default_products
 
 pytestmark = pytest.mark.integration
 BTC, ETH, PERP = "BTC-USD", "ETH-USD", "BTC-PERP-INTX"
@@ -305,3 +307,26 @@ async def test_wrong_key_is_an_auth_error_without_secret(sim, caplog) -> None:
         assert pem.splitlines()[1] not in caplog.text and "Bearer" not in caplog.text
     finally:
         await broker.close()
+
+
+async def test_tls_endpoints_with_a_trusted_local_cert() -> None:
+    products = [p for p in default_products() if p.symbol in SIM_PRODUCTS]
+    async with ExchangeSimulator(port=0, seed=4, tick_interval_s=3600, products=products, tls=True) as tls_sim:
+        assert tls_sim.rest_url.startswith("https://") and tls_sim.ws_url.startswith("wss://")
+        env = sim_env(tls_sim, COINBASE_CA_BUNDLE=str(tls_sim.cert_path))
+        broker = CoinbaseBroker(CoinbaseSettings.from_env(env))
+        await broker.connect()
+        try:
+            assert {b.asset for b in await broker.list_balances()} >= {"USD"}
+            stream = await broker.open_market_stream([BTC])
+            await stream.wait_synced(5)
+            user = await broker.open_user_stream()
+            await asyncio.wait_for(user.snapshot_done.wait(), 5)
+        finally:
+            await broker.close()
+        untrusted = CoinbaseBroker(CoinbaseSettings.from_env(sim_env(tls_sim)))
+        try:
+            with pytest.raises(TransientError):
+                await untrusted.connect()  # an unknown certificate is refused, never silently accepted
+        finally:
+            await untrusted.close()

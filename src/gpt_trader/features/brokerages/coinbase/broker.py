@@ -112,10 +112,10 @@ class CoinbaseBroker:
     def __init__(self, settings: CoinbaseSettings, *, rest: CoinbaseRestClient | None = None) -> None:
         self.settings = settings
         self._ssl: ssl.SSLContext | None = None
-        verify: bool | str = True
+        verify: bool | ssl.SSLContext = True
         if settings.ca_bundle:
             self._ssl = ssl.create_default_context(cafile=settings.ca_bundle)
-            verify = settings.ca_bundle
+            verify = self._ssl
         self.rest = rest or CoinbaseRestClient(
             settings.api_base_url,
             settings.signer,

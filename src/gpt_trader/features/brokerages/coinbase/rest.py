@@ -13,6 +13,7 @@ Retry rules (exactly-once, DESIGN §1.3):
 from __future__ import annotations
 
 import logging
+import ssl
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -88,7 +89,7 @@ class CoinbaseRestClient:
         timeout_s: float = 10.0,
         connect_timeout_s: float = 5.0,
         max_attempts: int = 4,
-        verify: bool | str = True,
+        verify: bool | ssl.SSLContext = True,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         parts = urlsplit(base_url)
