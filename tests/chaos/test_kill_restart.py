@@ -29,6 +29,7 @@ from gpt_trader.features.brokerages.core.interfaces import Balance, Fill, Order,
 from gpt_trader.features.brokerages.core.products import default_products
 from gpt_trader.orchestration.live_execution import CHAOS_KILL_ENV
 from gpt_trader.orchestration.positions import PositionBook
+from gpt_trader.persistence.event_store import EventStore
 from gpt_trader.persistence.orders_store import OrdersStore
 from gpt_trader.persistence.sqlite import open_database
 from gpt_trader.persistence.state_store import StateStore
@@ -79,16 +80,26 @@ def _guard_state(db: Path) -> dict[str, object] | None:
 
 
 def _run_chaos(sim_thread: SimThread, profile: Path, work: Path, db: Path, rng: random.Random) -> ChaosLog:
-    """Kill/restart loop. A life that will see a bar boundary (orders follow) is armed with a kill point;
-    the others are killed by the driver at a random moment (often mid start-up or mid reconciliation)."""
+    """Kill/restart loop. A life that will see a bar boundary (orders follow) is armed with a kill point,
+    or, once both points have fired, every other boundary is killed at a random moment among its orders;
+    the other lives are killed at a random moment (often mid start-up or mid reconciliation)."""
     sim = sim_thread.sim
     log = ChaosLog()
     deadline = time.monotonic() + CHAOS_SECONDS
     next_point = "after_intent"
+    boundaries = 0
     while time.monotonic() < deadline or log.kills < MIN_KILLS:
         to_bar = _seconds_to_next_bar(sim.clock.now())
         extra: dict[str, str] = {}
-        if to_bar <= ARM_BEFORE_BAR_S or log.lives[-1:] == ["after_intent"]:
+        both_seen = log.point_kills["after_intent"] > 0 and log.point_kills["after_send"] > 0
+        at_boundary = to_bar <= ARM_BEFORE_BAR_S and log.lives[-1:] != ["after_intent"]
+        if at_boundary:
+            boundaries += 1
+        if at_boundary and both_seen and boundaries % 2 == 0:
+            # let this bar's orders go out and kill somewhere in the middle of them
+            budget = to_bar + rng.uniform(0.5, 3.5)
+            mode = "random"
+        elif at_boundary or log.lives[-1:] == ["after_intent"]:
             # orders are about to be sent (or a killed intent is about to be resent): kill at a point
             nth = 1 if next_point == "after_send" or not log.point_kills else rng.randint(1, 3)
             extra[CHAOS_KILL_ENV] = f"{next_point}:{nth}"
@@ -179,6 +190,16 @@ def test_sigkill_restart_chaos_keeps_orders_exactly_once(tmp_path: Path) -> None
     assert log.kills >= MIN_KILLS, summary
     assert log.point_kills["after_intent"] >= 1 and log.point_kills["after_send"] >= 1, summary
     assert len(orders) >= 3, summary
+
+    # 0. the recovery paths really ran: intents resent after a kill before send, found after a kill after
+    events = EventStore(open_database(db), "chaos-reader")
+    corrections = collections.Counter(
+        e["payload"]["kind"]
+        for sid in events.sessions()
+        for e in events.iter_events(session_id=sid, kind="reconcile_correction")
+    )
+    print("reconciliation corrections:", json.dumps(dict(corrections)))
+    assert corrections["pending_resend"] >= 1 and corrections["pending_found_at_exchange"] >= 1, corrections
 
     # 1. exactly once at the exchange
     coids = collections.Counter(o.client_order_id for o in orders)
