@@ -24,10 +24,11 @@ WARMUP = 200
 L2_SECONDS = 5.0
 
 
-async def serve(tick_s: float, speed: float) -> None:
+async def serve(tick_s: float, speed: float, synthetic: bool) -> None:
     from decimal import Decimal
 
     from gpt_trader.exchange_sim import ExchangeSimulator, SimulatorConfig
+    from gpt_trader.features.brokerages.core.interfaces import BookLevel
 
     config = SimulatorConfig(
         port=0,
@@ -35,16 +36,21 @@ async def serve(tick_s: float, speed: float) -> None:
         rate_limit_public=0,
         tick_interval_s=tick_s,
         speed=speed,
+        synthetic=synthetic,
         initial_funds={"USD": Decimal("100000000"), "BTC": Decimal("1000")},
     )
     async with ExchangeSimulator(config) as sim:
+        if not synthetic:
+            deep = Decimal("1000000")
+            sim.venue.pin_book("BTC-USD", [BookLevel(Decimal(49990), deep)], [BookLevel(Decimal(50010), deep)])
         print(json.dumps(sim.info()), flush=True)
         await asyncio.Event().wait()
 
 
-def start_child(tick_s: float, speed: float) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+def start_child(tick_s: float, speed: float, synthetic: bool = True) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    flags = [] if synthetic else ["--no-synthetic"]
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--serve", "--tick", str(tick_s), "--speed", str(speed)],
+        [sys.executable, __file__, "--serve", "--tick", str(tick_s), "--speed", str(speed), *flags],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -146,26 +152,29 @@ def main() -> None:
     parser.add_argument("--serve", action="store_true")
     parser.add_argument("--tick", type=float, default=0.25)
     parser.add_argument("--speed", type=float, default=1.0)
+    parser.add_argument("--no-synthetic", action="store_true")
     args = parser.parse_args()
     if args.serve:
-        asyncio.run(serve(args.tick, args.speed))
+        asyncio.run(serve(args.tick, args.speed, not args.no_synthetic))
         return
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cpus")
-    proc, info = start_child(0.25, 1.0)
-    try:
-        for auth in ("hmac", "jwt"):
+    runs = [("hmac", True), ("jwt", True), ("hmac", False)]
+    for auth, synthetic in runs:
+        proc, info = start_child(0.25, 1.0, synthetic)
+        try:
             admin(info, "DELETE", "/timings")
             r = bench_orders(info, auth)
             server = admin(info, "GET", "/state")["rest_server_ms"]
+            feed = "synthetic feed on" if synthetic else "feed off, pinned book"
             print(
-                f"order round trip ({auth:4} auth, market IOC, {N_ORDERS} orders): p50 {r['p50_ms']:.2f} ms  "
+                f"order round trip ({auth:4} auth, {feed}, market IOC, {N_ORDERS} orders): p50 {r['p50_ms']:.2f} ms  "
                 f"p99 {r['p99_ms']:.2f} ms  max {r['max_ms']:.2f} ms  ({r['orders_per_s']:.0f} orders/s serial)  "
                 f"target p99 <= 5 ms: {'OK' if r['p99_ms'] <= 5 else 'MISSED'}; "
                 f"server-side p50 {server['p50']:.2f} ms p99 {server['p99']:.2f} ms"
             )
-    finally:
-        proc.terminate()
-        proc.wait(10)
+        finally:
+            proc.terminate()
+            proc.wait(10)
     proc, info = start_child(0.01, 100.0)
     try:
         r2 = asyncio.run(bench_level2(info))

@@ -92,6 +92,8 @@ class SimulatorConfig:
     tick_interval_s: float = 0.25
     start_time: dt.datetime | None = None
     synthetic: bool = True
+    #: external book levels per side from the synthetic generator (cost per feed step grows with it)
+    synthetic_levels: int = 25
     work_dir: str | None = None
     venue: VenueConfig = field(default_factory=VenueConfig)
     ws: WsConfig = field(default_factory=WsConfig)
@@ -145,7 +147,7 @@ class ExchangeSimulator:
             from gpt_trader.exchange_sim.synthetic_source import SyntheticSource
 
             sources.append(
-                SyntheticSource(self.products, seed=cfg.seed, levels=cfg.venue.book_depth, start=self.clock.start)
+                SyntheticSource(self.products, seed=cfg.seed, levels=cfg.synthetic_levels, start=self.clock.start)
             )
         self.venue = SimVenue(self.engine, self.clock, self.faults, config=cfg.venue, sources=sources)
         self.hub = WsHub(self.venue, self.auth, self.faults, cfg.ws)
