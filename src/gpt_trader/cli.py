@@ -220,6 +220,29 @@ def data(ctx: typer.Context) -> None:
     _forward(ctx, "gpt_trader.features.data.cli", "data_app", "data")
 
 
+@app.command("account")
+def account(
+    profile: ProfileOpt = "dev",
+    json_output: Annotated[bool, typer.Option("--json", help="One JSON object; Decimals as strings")] = False,
+) -> None:
+    """What the profile's broker reports: balances, positions, open orders, last fills, fee tier."""
+    from gpt_trader.features.brokerages.coinbase.cli import account_command
+    from gpt_trader.orchestration.configuration import ConfigError, ConfigManager
+    from gpt_trader.orchestration.service_registry import build_broker
+
+    manager = ConfigManager()
+    notices: list[str] = []
+    try:
+        config = manager.load(profile)
+        broker = build_broker(config, manager.credentials(), notices)
+    except ConfigError as exc:
+        _fail_config(str(exc))
+        return
+    for notice in notices:
+        typer.echo(f"notice: {notice}", err=True)
+    raise typer.Exit(account_command(profile, json_output, broker=broker))
+
+
 def main() -> None:
     app(prog_name="perps-bot")
 

@@ -72,6 +72,9 @@ class PerpsBot:
         self.sizer = registry.sizer
         self.session_guard = SessionGuard(self.config.trading_window)
         self.monitor = MarketMonitor(float(self.config.risk.stale_mark_s))
+        hook = getattr(self.broker, "set_staleness_callback", None)
+        if callable(hook):  # venues with a streaming feed report silence as it happens
+            hook(self.monitor.report_stale)
         self.positions = PositionBook()
         self.execution = LiveExecutionEngine(
             self.broker,

@@ -72,3 +72,15 @@ def test_position_ledger_flip_and_short() -> None:
     assert led.size == Decimal("-1") and led.unrealized(Decimal("90")) == Decimal("10")
     trip = book.apply_fill(_fill(OrderSide.BUY, "3", "90"))
     assert trip == Decimal("10") and led.size == Decimal("2") and led.entry_price == Decimal("90")
+
+
+def test_feed_reported_staleness_until_fresh_mark() -> None:
+    m = MarketMonitor(stale_after_s=30)
+    m.update("BTC-USD", Decimal("100"), T0)
+    m.report_stale("BTC-USD", 45.0)
+    assert m.is_stale("BTC-USD", T0)
+    m.report_stale("BTC-USD", 10.0)  # under the limit: not stale by the feed's word
+    assert not m.is_stale("BTC-USD", T0)
+    m.report_stale("BTC-USD", 60.0)
+    m.update("BTC-USD", Decimal("101"), T0 + timedelta(seconds=1))
+    assert not m.is_stale("BTC-USD", T0 + timedelta(seconds=1))
