@@ -23,7 +23,7 @@ from aiohttp import web
 
 from gpt_trader.exchange_sim.auth import CdpKey
 from gpt_trader.exchange_sim.faults import FaultSpecError
-from gpt_trader.exchange_sim.wire import d, rfc3339
+from gpt_trader.exchange_sim.wire import d, dumps, rfc3339
 from gpt_trader.features.brokerages.core.interfaces import BookLevel, BrokerageError
 
 if TYPE_CHECKING:
@@ -43,8 +43,6 @@ class AdminError(Exception):
 
 
 def _ok(body: Any, status: int = 200) -> web.Response:
-    from gpt_trader.exchange_sim.server import dumps
-
     return web.Response(body=dumps(body), status=status, content_type="application/json")
 
 

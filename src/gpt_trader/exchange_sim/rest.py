@@ -24,8 +24,10 @@ from gpt_trader.exchange_sim.wire import (
     GRANULARITIES,
     STATUS_FILTER,
     WIRE_ORDER_TYPE,
+    WIRE_TIF,
     OrderReject,
     d,
+    dumps,
     fill_to_wire,
     order_request_from_wire,
     parse_decimal,
@@ -39,8 +41,6 @@ from gpt_trader.features.brokerages.core.interfaces import (
     BrokerageError,
     NotFoundError,
     Order,
-    OrderSide,
-    OrderType,
     ProductType,
 )
 
@@ -57,8 +57,6 @@ MAX_CANDLES = 350
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:
-    from gpt_trader.exchange_sim.server import dumps
-
     return web.Response(body=dumps(body), status=status, content_type="application/json")
 
 
@@ -455,8 +453,6 @@ class RestApi:
             orders = [o for o in orders if product_type_wire(self.venue.product(o.symbol)) == ptype]
         tifs = q_list(request, "time_in_forces")
         if tifs:
-            from gpt_trader.exchange_sim.wire import WIRE_TIF
-
             orders = [o for o in orders if WIRE_TIF[o.time_in_force] in tifs]
         if request.query.get("start_date"):
             start = parse_time(request.query["start_date"], "start_date")
@@ -600,10 +596,3 @@ class RestApi:
                 if price > 0:
                     rates[p.base_asset] = d((Decimal(1) / price).quantize(Decimal("1e-12")))
         return json_response({"data": {"currency": currency, "rates": rates}})
-
-
-def side_of(value: str) -> OrderSide:
-    return OrderSide(value)
-
-
-__all__ = ["API", "MAX_BATCH_CANCEL", "OrderType", "RestApi", "error_response", "json_response"]

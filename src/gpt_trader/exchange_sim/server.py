@@ -21,7 +21,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import msgspec
 from aiohttp import web
 
 from gpt_trader.exchange_sim.admin import AdminApi
@@ -56,12 +55,7 @@ from gpt_trader.features.brokerages.core.matching import FeeSchedule, MatchingEn
 from gpt_trader.features.brokerages.core.products import default_products
 
 log = logging.getLogger(__name__)
-_encoder = msgspec.json.Encoder(decimal_format="string")
 DEFAULT_ACCOUNT = "sim-user-1"
-
-
-def dumps(body: Any) -> bytes:
-    return _encoder.encode(body)
 
 
 def _default_funding() -> dict[str, Decimal]:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import msgspec
+
 from gpt_trader.exchange_sim.schemas import (
     CreateOrderBody,
     OrderConfiguration,
@@ -32,6 +34,13 @@ from gpt_trader.features.brokerages.core.interfaces import (
 )
 
 EPOCH_ZERO = "0001-01-01T00:00:00Z"
+_encoder = msgspec.json.Encoder(decimal_format="string")
+
+
+def dumps(body: Any) -> bytes:
+    """JSON for responses; Decimals that slip through are strings, as Coinbase sends amounts."""
+    return _encoder.encode(body)
+
 
 WIRE_STATUS: dict[OrderStatus, str] = {
     OrderStatus.PENDING_SUBMIT: "PENDING",
