@@ -129,3 +129,18 @@ def test_mean_diff_sign_off_grid_falls_back_to_live_averages() -> None:
     assert grid_units(with_nan) is None
     with pytest.raises(ValueError, match="windows must be >= 1"):
         mean_diff_sign(x, 0, 3)
+
+
+def test_live_strategy_path_stays_lean() -> None:
+    """Loading and running the strategies (live `decide`) imports no research library."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom decimal import Decimal\nfrom gpt_trader.features.live_trade.strategies import get_strategy\n"
+        "for n in ('sma_cross', 'mean_reversion', 'baseline'):\n"
+        "    get_strategy(n).decide('X', [100.0 + i % 7 for i in range(80)], Decimal(0))\n"
+        "print(sorted(m for m in ('numpy', 'pandas', 'numba', 'pyarrow', 'plotly') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
