@@ -17,6 +17,11 @@ from gpt_trader.exchange_sim.tls import client_ssl_context
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 
 
+def response_of(exc: requests.HTTPError) -> requests.Response:
+    assert exc.response is not None
+    return exc.response
+
+
 @pytest.fixture(autouse=True)
 def clean_faults(sim_handle: Any) -> Iterator[None]:
     sim_handle.admin("DELETE", "/faults")
@@ -51,7 +56,7 @@ def test_429_burst(sim_handle: Any) -> None:
     for _ in range(2):
         with pytest.raises(requests.HTTPError) as info:
             client.get_accounts()
-        resp = info.value.response
+        resp = response_of(info.value)
         assert resp.status_code == 429 and resp.headers["x-ratelimit-remaining"] == "0"
         assert resp.headers["Content-Type"].startswith("text/html")  # not JSON, as seen live
     assert client.get_accounts().accounts
@@ -63,12 +68,12 @@ def test_5xx_burst_and_ambiguous_create(sim_handle: Any) -> None:
     for _ in range(2):
         with pytest.raises(requests.HTTPError) as info:
             client.get_products()
-        assert info.value.response.status_code == 503
+        assert response_of(info.value).status_code == 503
     assert client.get_products().products
     inject(sim_handle, "http5xx:1:502:after")
     with pytest.raises(requests.HTTPError) as info:
         client.limit_order_gtc_buy("ambiguous-1", "BTC-USD", "0.01", "40000")
-    assert info.value.response.status_code == 502
+    assert response_of(info.value).status_code == 502
     # the request was executed: resolving by client_order_id finds the order
     listed = client.list_orders(product_ids=["BTC-USD"], order_status=["OPEN"]).orders
     found = [o for o in listed if o.client_order_id == "ambiguous-1"]

@@ -18,6 +18,11 @@ pytestmark = pytest.mark.integration
 ACCOUNTS = "/api/v3/brokerage/accounts"
 
 
+def response_of(exc: requests.HTTPError) -> requests.Response:
+    assert exc.response is not None
+    return exc.response
+
+
 def get(handle: Any, path: str, headers: dict[str, str] | None = None) -> requests.Response:
     return handle.http.get(f"{handle.sim.rest_url}{path}", headers=headers or {}, timeout=10)
 
@@ -119,17 +124,19 @@ def test_error_bodies(sim_handle: Any) -> None:
     assert resp.status_code == 404 and resp.json()["error"] == "NOT_FOUND"
     with pytest.raises(requests.HTTPError) as info:
         client.get_product("NOPE-USD")
-    assert info.value.response.status_code == 404
+    assert response_of(info.value).status_code == 404
     with pytest.raises(requests.HTTPError) as info:
         client.get_order("not-an-order")
-    assert info.value.response.status_code == 404
+    assert response_of(info.value).status_code == 404
     with pytest.raises(requests.HTTPError) as info:
         client.create_order("", "BTC-USD", "BUY", {"limit_limit_gtc": {"base_size": "1", "limit_price": "1"}}, foo=1)
-    body = info.value.response.json()
+    body = response_of(info.value).json()
     assert body["error"] == "unknown" and 'unknown field "foo"' in body["error_details"] and body["message"]
     with pytest.raises(requests.HTTPError) as info:
         client.cancel_orders([f"id-{i}" for i in range(101)])
-    assert info.value.response.status_code == 400 and "at most 100" in info.value.response.json()["error_details"]
+    assert (
+        response_of(info.value).status_code == 400 and "at most 100" in response_of(info.value).json()["error_details"]
+    )
 
 
 def test_rate_limit_429_with_headers(sim_factory: Any) -> None:

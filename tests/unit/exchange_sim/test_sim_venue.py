@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
@@ -53,10 +54,10 @@ def test_sim_clock_speed_and_advance() -> None:
 
 
 @pytest.fixture()
-async def sim() -> ExchangeSimulator:
+async def sim() -> AsyncIterator[ExchangeSimulator]:
     s = ExchangeSimulator(port=0, synthetic=False, initial_funds={"USD": Decimal("10000")})
     await s.start()
-    yield s  # type: ignore[misc]
+    yield s
     await s.stop()
 
 
