@@ -358,7 +358,7 @@ class LiveExecutionEngine:
         await self.resolve_pending()
         for coid, local in list(self.tracked.items()):
             try:
-                remote = await self.broker.get_order(local.order_id)
+                remote = self._keyed(await self.broker.get_order(local.order_id), local)
                 self._on_api(True, "get_order")
             except BrokerageError as exc:
                 self._on_api(False, "get_order")
@@ -409,7 +409,7 @@ class LiveExecutionEngine:
             self._on_api(False, "cancel_orders")
             log.warning("cancel failed; order stays pending cancel until the next poll", error=type(exc).__name__)
             return False
-        remote = await self.broker.get_order(local.order_id)
+        remote = self._keyed(await self.broker.get_order(local.order_id), local)
         if self._apply_status(local, remote):
             await self._adopt(remote, note="cancel")
         return bool(results.get(local.order_id))
@@ -421,11 +421,11 @@ class LiveExecutionEngine:
         local.transition(OrderStatus.PENDING_AMEND, at=self.broker.now())
         self.orders.mark_status(client_order_id, OrderStatus.PENDING_AMEND, at=self.broker.now())
         try:
-            remote = await self.broker.edit_order(local.order_id, size=size, price=price)
+            remote = self._keyed(await self.broker.edit_order(local.order_id, size=size, price=price), local)
             self._on_api(True, "edit_order")
         except BrokerageError:
             self._on_api(False, "edit_order")
-            remote = await self.broker.get_order(local.order_id)
+            remote = self._keyed(await self.broker.get_order(local.order_id), local)
             if self._apply_status(local, remote):
                 await self._adopt(remote, note="amend refused")
             raise
@@ -439,6 +439,14 @@ class LiveExecutionEngine:
             if await self.cancel(coid):
                 n += 1
         return n
+
+    @staticmethod
+    def _keyed(remote: Order, local: Order) -> Order:
+        """The venue's view under the store's key (an adopted order without a client id is keyed by
+        its exchange id in the store)."""
+        if remote.client_order_id == local.client_order_id:
+            return remote
+        return msgspec.structs.replace(remote, client_order_id=local.client_order_id)
 
     def summary(self) -> dict[str, Any]:
         return {"tracked": len(self.tracked), "pending": len(self._pending), "fills": len(self.fills)}

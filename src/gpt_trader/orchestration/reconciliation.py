@@ -167,6 +167,7 @@ class Reconciler:
         self._last_mismatch: dict[str, Decimal] = {}
         self._leave_unsent = False
         self.profile = profile
+        self._flagged: set[str] = set()  # unknown orders already journaled by this process
 
     # ------------------------------------------------------------------ entry points
     async def startup(
@@ -431,6 +432,9 @@ class Reconciler:
             return None
         if self.settings.unknown_orders != "adopt":
             report.flagged_orders.append(fill.order_id)
+            if fill.order_id in self._flagged:
+                return None
+            self._flagged.add(fill.order_id)
             self._correct(
                 report,
                 Correction(
@@ -477,6 +481,9 @@ class Reconciler:
                     seen.add(stored.client_order_id)
                 elif remote.order_id not in report.flagged_orders:
                     report.flagged_orders.append(remote.order_id)
+                    if remote.order_id in self._flagged:
+                        continue
+                    self._flagged.add(remote.order_id)
                     self._correct(
                         report,
                         Correction(

@@ -11,6 +11,7 @@ from durability_harness import Harness
 
 from gpt_trader.features.brokerages.core.interfaces import (
     Fill,
+    Order,
     OrderRequest,
     OrderSide,
     OrderStatus,
@@ -359,3 +360,49 @@ async def test_fill_pull_failure_keeps_tracking_and_the_next_poll_recovers(harne
     await bot.engine.poll()
     assert bot.orders.get(res.client_order_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
     assert bot.engine.positions.size("ETH-USD") == Decimal("0.2") and bot.engine.tracked == {}
+
+
+async def test_adopted_order_without_client_id_is_keyed_by_exchange_id_and_tracked(harness: Harness) -> None:
+    """Orders entered elsewhere may carry no client_order_id; the store keys them `exchange:<id>` and
+    the engine keeps refreshing them under that key."""
+    import msgspec
+
+    bot = await harness.boot()
+    await bot.reconciler().startup()
+    price = ((await _mid(harness, "BTC-USD")) * Decimal("0.9")).quantize(bot.products["BTC-USD"].price_increment)
+    manual = await harness.broker.place_order(_limit("BTC-USD", OrderSide.BUY, "0.001", price))
+    real_get, real_list = harness.broker.get_order, harness.broker.list_orders
+
+    def strip(o: Order) -> Order:
+        return msgspec.structs.replace(o, client_order_id="") if o.order_id == manual.order_id else o
+
+    async def get_order(order_id: str) -> Order:
+        return strip(await real_get(order_id))
+
+    async def list_orders(symbol: str | None = None, *, open_only: bool = True) -> list[Order]:
+        return [strip(o) for o in await real_list(symbol, open_only=open_only)]
+
+    harness.broker.get_order = get_order  # type: ignore[method-assign]
+    harness.broker.list_orders = list_orders  # type: ignore[method-assign]
+    bot2 = await harness.boot()
+    rec = bot2.reconciler(unknown_orders="adopt")
+    report = await rec.startup()
+    key = f"exchange:{manual.order_id}"
+    assert report.ok and list(bot2.engine.tracked) == [key]
+    harness.broker.set_price("BTC-USD", price * Decimal("0.95"))
+    await bot2.engine.poll()
+    stored = bot2.orders.get(key)
+    assert stored is not None and stored.status is OrderStatus.FILLED and stored.origin == "adopted"
+    assert bot2.engine.positions.size("BTC-USD") == Decimal("0.001")
+
+
+async def test_a_flagged_unknown_order_is_journaled_once_per_process(harness: Harness) -> None:
+    bot = await harness.boot()
+    rec = bot.reconciler()
+    await rec.startup()
+    price = ((await _mid(harness, "ETH-USD")) * Decimal("0.8")).quantize(bot.products["ETH-USD"].price_increment)
+    manual = await harness.broker.place_order(_limit("ETH-USD", OrderSide.BUY, "0.01", price))
+    first, second = await rec.periodic(), await rec.periodic()
+    assert first.flagged_orders == second.flagged_orders == [manual.order_id]
+    assert first.count("unknown_order_flagged") == 1 and second.count("unknown_order_flagged") == 0
+    assert bot.metrics.counters().get("reconcile.unknown_order_flagged") == 1
