@@ -585,10 +585,13 @@ class Reconciler:
                 )
                 baseline = spot
             diffs = []
+            rows = []
             for key, (size, syms) in mine.items():
                 theirs = exchange.get(key, ZERO) - baseline.get(key, ZERO)
+                rows.append((key, syms, size, theirs))
                 if abs(theirs - size) > self.settings.position_tolerance:
                     diffs.append(PositionDiff(key=key, symbols=syms, store=size, exchange=theirs))
+            self.orders.save_positions_snapshot(rows, at=self.broker.now())
             if not diffs:
                 break
             # A fill may have landed between the reads: pull fills and look again before judging.
@@ -597,6 +600,11 @@ class Reconciler:
         if diffs and accept_exchange:
             for diff in diffs:
                 await self._accept(report, diff)
+            # after the adjustments the bot holds what the exchange showed
+            held = self.store_holdings()
+            self.orders.save_positions_snapshot(
+                [(k, syms, size, size) for k, (size, syms) in held.items()], at=self.broker.now()
+            )
             diffs = []
         report.mismatches = diffs
         for diff in diffs:

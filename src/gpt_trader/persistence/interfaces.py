@@ -3,7 +3,7 @@ implement the same Protocols and be passed in instead, without touching executio
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -63,6 +63,12 @@ class OrdersStoreProtocol(Protocol):
     def adjustments(self) -> list[PositionAdjustment]: ...
 
     def ledger_entries(self) -> list[Fill]: ...
+
+    def save_positions_snapshot(
+        self, rows: Iterable[tuple[str, Sequence[str], Decimal, Decimal]], *, at: datetime
+    ) -> None: ...
+
+    def positions_snapshot(self) -> dict[str, tuple[Decimal, Decimal]]: ...
 
 
 @runtime_checkable

@@ -10,7 +10,7 @@ seen), the holdings baseline (what the account held that is not the bot's) and p
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -111,7 +111,21 @@ def _v2(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS = [_v1, _v2]
+def _v3(conn: sqlite3.Connection) -> None:
+    # What the bot and the exchange held at the last reconciliation: dashboards and post-mortems read it
+    # without asking the exchange.
+    conn.execute(
+        """CREATE TABLE positions_snapshot (
+            key TEXT PRIMARY KEY,
+            symbols TEXT NOT NULL,
+            store_size TEXT NOT NULL,
+            exchange_size TEXT NOT NULL,
+            at TEXT NOT NULL
+        )"""
+    )
+
+
+MIGRATIONS = [_v1, _v2, _v3]
 
 ORIGIN_BOT = "bot"
 ORIGIN_ADOPTED = "adopted"
@@ -424,6 +438,23 @@ class OrdersStore:
             )
             for r in self._conn.execute("SELECT * FROM position_adjustments ORDER BY id")
         ]
+
+    def save_positions_snapshot(
+        self, rows: Iterable[tuple[str, Sequence[str], Decimal, Decimal]], *, at: datetime
+    ) -> None:
+        """Replace the snapshot with (key, symbols, bot size, exchange size) rows."""
+        with transaction(self._conn):
+            self._conn.execute("DELETE FROM positions_snapshot")
+            for key, symbols, mine, theirs in rows:
+                self._conn.execute(
+                    "INSERT INTO positions_snapshot(key, symbols, store_size, exchange_size, at) VALUES(?,?,?,?,?)",
+                    (key, ",".join(symbols), str(mine), str(theirs), at.isoformat()),
+                )
+
+    def positions_snapshot(self) -> dict[str, tuple[Decimal, Decimal]]:
+        """key -> (bot size, exchange size) as of the last reconciliation."""
+        rows = self._conn.execute("SELECT key, store_size, exchange_size FROM positions_snapshot ORDER BY key")
+        return {r[0]: (Decimal(r[1]), Decimal(r[2])) for r in rows}
 
     def ledger_entries(self) -> list[Fill]:
         """Every fill and adjustment in time order: replaying them rebuilds the bot's positions."""

@@ -296,9 +296,12 @@ async def test_unexplained_position_refuses_to_start_until_accepted(harness: Har
     assert [d.key for d in err.value.report.mismatches] == ["BTC"]
     assert bot2.events.count("reconcile_mismatch") == 1
 
+    assert bot2.orders.positions_snapshot()["BTC"] == (Decimal("0.01"), Decimal("0.51"))
+
     bot3 = await harness.boot()
     report = await bot3.reconciler().startup(accept_exchange=True)
     assert report.ok and report.count("accepted_exchange_position") == 1
+    assert bot3.orders.positions_snapshot()["BTC"] == (Decimal("0.51"), Decimal("0.51"))
     assert bot3.engine.positions.size("BTC-USD") == Decimal("0.51")
     bot4 = await harness.boot()
     assert (await bot4.reconciler().startup()).ok  # the adjustment is durable
