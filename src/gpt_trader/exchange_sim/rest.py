@@ -289,14 +289,14 @@ class RestApi:
     # -------------------------------------------------------------------------------- accounts
     async def list_accounts(self, request: web.Request) -> web.Response:
         p = principal_of(request)
-        accounts = self.venue.wire_accounts(p.account_id)
+        accounts = self.venue.views.wire_accounts(p.account_id)
         page, nxt = cursor_page(accounts, request, 49, 250)
         return json_response({"accounts": page, "has_next": bool(nxt), "cursor": nxt, "size": len(page)})
 
     async def get_account(self, request: web.Request) -> web.Response:
         p = principal_of(request)
         wanted = request.match_info["account_uuid"]
-        for acct in self.venue.wire_accounts(p.account_id):
+        for acct in self.venue.views.wire_accounts(p.account_id):
             if acct["uuid"] == wanted:
                 return json_response({"account": acct})
         raise NotFoundError(f"account {wanted} not found")
@@ -505,11 +505,11 @@ class RestApi:
     # ------------------------------------------------------------------------- fees, portfolios
     async def transaction_summary(self, request: web.Request) -> web.Response:
         p = principal_of(request)
-        return json_response(self.venue.transaction_summary(p.account_id))
+        return json_response(self.venue.views.transaction_summary(p.account_id))
 
     async def list_portfolios(self, request: web.Request) -> web.Response:
         p = principal_of(request)
-        return json_response({"portfolios": [self.venue.portfolio_wire(p.account_id)]})
+        return json_response({"portfolios": [self.venue.views.portfolio_wire(p.account_id)]})
 
     def _own_portfolio(self, request: web.Request) -> str:
         p = principal_of(request)
@@ -520,7 +520,7 @@ class RestApi:
 
     async def portfolio_breakdown(self, request: web.Request) -> web.Response:
         account = self._own_portfolio(request)
-        return json_response({"breakdown": self.venue.portfolio_breakdown(account)})
+        return json_response({"breakdown": self.venue.views.portfolio_breakdown(account)})
 
     async def key_permissions(self, request: web.Request) -> web.Response:
         p = principal_of(request)
@@ -536,31 +536,31 @@ class RestApi:
 
     async def intx_portfolio(self, request: web.Request) -> web.Response:
         account = self._own_portfolio(request)
-        summary = self.venue.intx_summary(account)
+        summary = self.venue.views.intx_summary(account)
         return json_response({"portfolios": [summary], "summary": summary})
 
     async def intx_positions(self, request: web.Request) -> web.Response:
         account = self._own_portfolio(request)
         return json_response(
-            {"positions": self.venue.intx_positions(account), "summary": self.venue.intx_summary(account)}
+            {"positions": self.venue.views.intx_positions(account), "summary": self.venue.views.intx_summary(account)}
         )
 
     async def intx_position(self, request: web.Request) -> web.Response:
         account = self._own_portfolio(request)
         symbol = request.match_info["symbol"]
         self.venue.product(symbol)
-        for pos in self.venue.intx_positions(account):
+        for pos in self.venue.views.intx_positions(account):
             if pos["symbol"] == symbol:
                 return json_response({"position": pos})
         raise NotFoundError(f"no open position in {symbol}")
 
     async def intx_balances(self, request: web.Request) -> web.Response:
         account = self._own_portfolio(request)
-        return json_response({"portfolio_balances": [self.venue.intx_balances(account)]})
+        return json_response({"portfolio_balances": [self.venue.views.intx_balances(account)]})
 
     async def cfm_balance_summary(self, request: web.Request) -> web.Response:
         p = principal_of(request)
-        return json_response({"balance_summary": self.venue.futures_balance_summary(p.account_id)})
+        return json_response({"balance_summary": self.venue.views.futures_balance_summary(p.account_id)})
 
     async def cfm_positions(self, request: web.Request) -> web.Response:
         principal_of(request)

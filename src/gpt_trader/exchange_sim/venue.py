@@ -14,17 +14,20 @@ import time
 import uuid
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 import msgspec
 
+from gpt_trader.exchange_sim.audit import audit_account
 from gpt_trader.exchange_sim.auth import Principal
 from gpt_trader.exchange_sim.candles import CandleStore
 from gpt_trader.exchange_sim.faults import FaultInjector
-from gpt_trader.exchange_sim.marketdata import MarketSource, MarketStep, PinnedBooks
+from gpt_trader.exchange_sim.marketdata import BookShaper, MarketSource, MarketStep, PinnedBooks
+from gpt_trader.exchange_sim.portfolio import PortfolioViews
 from gpt_trader.exchange_sim.schemas import OrderConfiguration
 from gpt_trader.exchange_sim.wire import (
+    NS,
     OrderExtras,
     OrderReject,
     ProductStats,
@@ -54,14 +57,12 @@ from gpt_trader.features.brokerages.core.interfaces import (
     OrderSide,
     OrderStatus,
     OrderUpdate,
-    Position,
     Product,
     TradeTick,
 )
 from gpt_trader.features.brokerages.core.matching import FundingEvent, LiquidationEvent, MatchingEngine
 
 log = logging.getLogger(__name__)
-NS = uuid.UUID("5b0e7a8e-8d3c-4b7a-9a43-3c1f5b2f0c11")
 
 
 class SimClock:
@@ -159,6 +160,7 @@ class SimVenue:
         self.funding_events: list[FundingEvent] = []
         self.liquidations: list[LiquidationEvent] = []
         self.malformed_events = 0
+        self.views = PortfolioViews(self)
         engine.add_listener(self._on_event)
 
     # =============================================================================== basics
@@ -308,8 +310,6 @@ class SimVenue:
         product = self.product(symbol)
         now = self.now()
         if symbol in self.pinned.books:
-            from gpt_trader.exchange_sim.marketdata import BookShaper
-
             bids, asks = BookShaper(levels=self.config.book_depth).build(product, price)
             self.pinned.pin(symbol, bids, asks)
         else:
@@ -592,229 +592,6 @@ class SimVenue:
         wire["order_id"] = self.public_id(order.order_id)
         return wire
 
-    # ============================================================================ accounts
-    def wire_accounts(self, account_id: str) -> list[dict[str, Any]]:
-        info = self.account(account_id)
-        balances = {b.asset: b for b in self.engine.balances(account_id)}
-        assets = sorted(
-            {p.base_asset for p in self.products()} | {p.quote_asset for p in self.products()} | set(balances)
-        )
-        created = rfc3339(self.clock.start)
-        out = []
-        for asset in assets:
-            bal = balances.get(asset, Balance(asset=asset, total=ZERO, available=ZERO))
-            fiat = asset in ("USD", "EUR", "GBP")
-            out.append(
-                {
-                    "uuid": info.wallet_uuid(asset),
-                    "name": f"{asset} Wallet",
-                    "currency": asset,
-                    "available_balance": {"value": d(bal.available), "currency": asset},
-                    "default": asset == "USD",
-                    "active": True,
-                    "created_at": created,
-                    "updated_at": created,
-                    "deleted_at": None,
-                    "type": "ACCOUNT_TYPE_FIAT" if fiat else "ACCOUNT_TYPE_CRYPTO",
-                    "ready": True,
-                    "hold": {"value": d(bal.hold), "currency": asset},
-                    "retail_portfolio_id": info.portfolio_uuid,
-                    "platform": "ACCOUNT_PLATFORM_CONSUMER",
-                }
-            )
-        return out
-
-    def transaction_summary(self, account_id: str) -> dict[str, Any]:
-        tier = self.engine.fee_tier(account_id)
-        fills = self.engine.list_fills(account_id)
-        volume = self.engine.thirty_day_volume(account_id)
-        fees = sum((f.fee for f in fills), ZERO)
-        return {
-            "total_volume": float(volume),
-            "total_fees": float(fees),
-            "fee_tier": {
-                "pricing_tier": tier.name,
-                "usd_from": d(tier.usd_from),
-                "usd_to": d(tier.usd_to) if tier.usd_to is not None else "",
-                "taker_fee_rate": d(tier.taker_fee_rate),
-                "maker_fee_rate": d(tier.maker_fee_rate),
-                "aop_from": "",
-                "aop_to": "",
-            },
-            "margin_rate": None,
-            "goods_and_services_tax": None,
-            "advanced_trade_only_volume": float(volume),
-            "advanced_trade_only_fees": float(fees),
-            "coinbase_pro_volume": 0,
-            "coinbase_pro_fees": 0,
-            "total_balance": d(self.engine.equity(account_id)),
-            "has_promo_fee": False,
-        }
-
-    def portfolio_wire(self, account_id: str) -> dict[str, Any]:
-        return {
-            "name": "Default",
-            "uuid": self.portfolio_uuid(account_id),
-            "type": "DEFAULT",
-            "deleted": False,
-        }
-
-    def _money(self, value: Decimal, currency: str = "USD") -> dict[str, str]:
-        return {"value": d(value), "currency": currency}
-
-    def portfolio_breakdown(self, account_id: str) -> dict[str, Any]:
-        positions = self.engine.positions(account_id)
-        balances = {b.asset: b for b in self.engine.balances(account_id)}
-        usd = balances.get("USD", Balance(asset="USD", total=ZERO, available=ZERO))
-        spot_value = sum((p.size * p.mark_price for p in positions if not self.product(p.symbol).is_perpetual), ZERO)
-        upnl = sum((p.unrealized_pnl for p in positions if self.product(p.symbol).is_perpetual), ZERO)
-        return {
-            "portfolio": self.portfolio_wire(account_id),
-            "portfolio_balances": {
-                "total_balance": self._money(usd.total + spot_value + upnl),
-                "total_futures_balance": self._money(ZERO),
-                "total_cash_equivalent_balance": self._money(usd.total),
-                "total_crypto_balance": self._money(spot_value),
-                "futures_unrealized_pnl": self._money(ZERO),
-                "perp_unrealized_pnl": self._money(upnl),
-            },
-            "spot_positions": [
-                {
-                    "asset": self.product(p.symbol).base_asset,
-                    "account_uuid": self.account(account_id).wallet_uuid(self.product(p.symbol).base_asset),
-                    "total_balance_fiat": float(p.size * p.mark_price),
-                    "total_balance_crypto": float(p.size),
-                    "available_to_trade_fiat": float(p.size * p.mark_price),
-                    "allocation": 0,
-                    "cost_basis": self._money(p.size * p.entry_price),
-                    "is_cash": False,
-                }
-                for p in positions
-                if not self.product(p.symbol).is_perpetual
-            ],
-            "perp_positions": self.intx_positions(account_id),
-            "futures_positions": [],
-        }
-
-    def intx_positions(self, account_id: str) -> list[dict[str, Any]]:
-        out = []
-        for p in self.engine.positions(account_id):
-            product = self.product(p.symbol)
-            if not product.is_perpetual:
-                continue
-            out.append(self._intx_position(account_id, p, product))
-        return out
-
-    def _intx_position(self, account_id: str, p: Position, product: Product) -> dict[str, Any]:
-        notional = abs(p.size) * p.mark_price
-        im = notional / (p.leverage or Decimal(1))
-        return {
-            "product_id": str(uuid.uuid5(NS, f"perp/{p.symbol}")),
-            "product_uuid": str(uuid.uuid5(NS, f"perp/{p.symbol}")),
-            "portfolio_uuid": self.portfolio_uuid(account_id),
-            "symbol": p.symbol,
-            "vwap": self._money(p.entry_price),
-            "entry_vwap": self._money(p.entry_price),
-            "position_side": "POSITION_SIDE_LONG" if p.size > 0 else "POSITION_SIDE_SHORT",
-            "margin_type": "MARGIN_TYPE_CROSS",
-            "net_size": d(p.size),
-            "buy_order_size": "0",
-            "sell_order_size": "0",
-            "im_contribution": d(im.quantize(product.quote_increment)),
-            "unrealized_pnl": self._money(p.unrealized_pnl.quantize(product.quote_increment)),
-            "mark_price": self._money(p.mark_price),
-            "liquidation_price": self._money(p.liquidation_price or ZERO),
-            "leverage": d(p.leverage),
-            "im_notional": self._money(im.quantize(product.quote_increment)),
-            "mm_notional": self._money((notional * product.maintenance_margin_rate).quantize(product.quote_increment)),
-            "position_notional": self._money(notional.quantize(product.quote_increment)),
-            "aggregated_pnl": self._money((p.unrealized_pnl + p.realized_pnl).quantize(product.quote_increment)),
-        }
-
-    def intx_summary(self, account_id: str) -> dict[str, Any]:
-        equity = self.engine.equity(account_id)
-        positions = [p for p in self.engine.positions(account_id) if self.product(p.symbol).is_perpetual]
-        upnl = sum((p.unrealized_pnl for p in positions), ZERO)
-        notional = sum((abs(p.size) * p.mark_price for p in positions), ZERO)
-        im = sum((abs(p.size) * p.mark_price / (p.leverage or 1) for p in positions), ZERO)
-        mm = sum(
-            (abs(p.size) * p.mark_price * self.product(p.symbol).maintenance_margin_rate for p in positions),
-            ZERO,
-        )
-        q = Decimal("0.01")
-        return {
-            "portfolio_uuid": self.portfolio_uuid(account_id),
-            "collateral": d(equity.quantize(q)),
-            "position_notional": d(notional.quantize(q)),
-            "open_position_notional": d(notional.quantize(q)),
-            "pending_fees": "0",
-            "borrow": "0",
-            "accrued_interest": "0",
-            "rolling_debt": "0",
-            "portfolio_initial_margin": d(im.quantize(q)),
-            "portfolio_im_notional": self._money(im.quantize(q)),
-            "portfolio_maintenance_margin": d(mm.quantize(q)),
-            "portfolio_mm_notional": self._money(mm.quantize(q)),
-            "liquidation_percentage": "0",
-            "liquidation_buffer": d((equity - mm).quantize(q)),
-            "margin_type": "MARGIN_TYPE_CROSS",
-            "margin_flags": "",
-            "liquidation_status": "",
-            "unrealized_pnl": self._money(upnl.quantize(q)),
-            "total_balance": self._money(equity.quantize(q)),
-            "buying_power": self._money(max(equity - im, ZERO).quantize(q)),
-        }
-
-    def intx_balances(self, account_id: str) -> dict[str, Any]:
-        balances = self.engine.balances(account_id)
-        return {
-            "portfolio_uuid": self.portfolio_uuid(account_id),
-            "balances": [
-                {
-                    "asset": {
-                        "asset_id": b.asset,
-                        "asset_uuid": str(uuid.uuid5(NS, b.asset)),
-                        "asset_name": b.asset,
-                        "status": "ACTIVE",
-                        "collateral_weight": "1",
-                        "account_collateral_limit": "",
-                        "ecosystem_collateral_limit_breached": False,
-                        "asset_icon_url": "",
-                        "supported_networks_enabled": False,
-                    },
-                    "quantity": d(b.total),
-                    "hold": d(b.hold),
-                    "transfer_hold": "0",
-                    "collateral_value": d(b.total) if b.asset == "USD" else "0",
-                    "collateral_weight": "1" if b.asset == "USD" else "0",
-                    "max_withdraw_amount": d(b.available),
-                    "loan": "0",
-                    "loan_collateral_requirement_usd": "0",
-                    "pledged_quantity": "0",
-                }
-                for b in balances
-            ],
-            "is_margin_limit_reached": False,
-        }
-
-    def futures_balance_summary(self, account_id: str) -> dict[str, Any]:
-        s = self.intx_summary(account_id)
-        usd = self.engine.balance(account_id, "USD")
-        return {
-            "futures_buying_power": s["buying_power"],
-            "total_usd_balance": self._money(usd.total),
-            "cbi_usd_balance": self._money(usd.total),
-            "cfm_usd_balance": self._money(ZERO),
-            "total_open_orders_hold_amount": self._money(usd.hold),
-            "unrealized_pnl": s["unrealized_pnl"],
-            "daily_realized_pnl": self._money(ZERO),
-            "initial_margin": self._money(Decimal(s["portfolio_initial_margin"])),
-            "available_margin": s["buying_power"],
-            "liquidation_threshold": self._money(Decimal(s["portfolio_maintenance_margin"])),
-            "liquidation_buffer_amount": self._money(Decimal(s["liquidation_buffer"])),
-            "liquidation_buffer_percentage": "0",
-        }
-
     # =========================================================================== events / WS
     def _on_event(self, event: Any) -> None:
         self._events.append(event)
@@ -914,36 +691,8 @@ class SimVenue:
             "user",
             account_id,
             order.symbol,
-            [{"type": "update", "orders": [event], "positions": self._user_positions(account_id)}],
+            [{"type": "update", "orders": [event], "positions": self.views.user_positions(account_id)}],
         )
-
-    def _user_positions(self, account_id: str) -> dict[str, Any]:
-        perps = []
-        for p in self.engine.positions(account_id):
-            if not self.product(p.symbol).is_perpetual:
-                continue
-            perps.append(
-                {
-                    "product_id": p.symbol,
-                    "portfolio_uuid": self.portfolio_uuid(account_id),
-                    "vwap": d(p.entry_price),
-                    "entry_vwap": d(p.entry_price),
-                    "position_side": "Long" if p.size > 0 else "Short",
-                    "margin_type": "Cross",
-                    "net_size": d(p.size),
-                    "buy_order_size": "0",
-                    "sell_order_size": "0",
-                    "leverage": d(p.leverage),
-                    "mark_price": d(p.mark_price),
-                    "liquidation_price": d(p.liquidation_price or ZERO),
-                    "im_notional": d(abs(p.size) * p.mark_price / (p.leverage or 1)),
-                    "mm_notional": d(abs(p.size) * p.mark_price * self.product(p.symbol).maintenance_margin_rate),
-                    "position_notional": d(abs(p.size) * p.mark_price),
-                    "unrealized_pnl": d(p.unrealized_pnl),
-                    "aggregated_pnl": d(p.unrealized_pnl + p.realized_pnl),
-                }
-            )
-        return {"perpetual_futures_positions": perps, "expiring_futures_positions": []}
 
     def _publish_balance_summary(self, account_id: str) -> None:
         if self.hub is None or not self.hub.has_private_subscribers("futures_balance_summary", account_id):
@@ -952,7 +701,7 @@ class SimVenue:
             "futures_balance_summary",
             account_id,
             None,
-            [{"type": "update", "fcm_balance_summary": self.futures_balance_summary(account_id)}],
+            [{"type": "update", "fcm_balance_summary": self.views.futures_balance_summary(account_id)}],
         )
 
     # ----------------------------------------------------------------------------- level2
@@ -1088,7 +837,7 @@ class SimVenue:
                     {
                         "type": "snapshot",
                         "orders": chunk,
-                        "positions": self._user_positions(principal.account_id),
+                        "positions": self.views.user_positions(principal.account_id),
                     }
                 )
             return events
@@ -1096,7 +845,7 @@ class SimVenue:
             return [
                 {
                     "type": "snapshot",
-                    "fcm_balance_summary": self.futures_balance_summary(principal.account_id),
+                    "fcm_balance_summary": self.views.futures_balance_summary(principal.account_id),
                 }
             ]
         return []
@@ -1117,70 +866,5 @@ class SimVenue:
 
     # ================================================================================ audit
     def audit(self, account_id: str) -> dict[str, Any]:
-        """Recompute every balance from deposits, fills, fees and funding; compare with the engine.
-
-        Spot fills move base and quote; perp fills realize PnL (average-entry, as the ledger) in the
-        quote asset. A mismatch means money was created or destroyed somewhere.
-        """
-        info = self.account(account_id)
-        expected: dict[str, Decimal] = defaultdict(lambda: ZERO)
-        for asset, amount in info.deposits.items():
-            expected[asset] += amount
-        perp: dict[str, tuple[Decimal, Decimal]] = {}
-        fees = ZERO
-        for f in self.engine.list_fills(account_id):
-            product = self.product(f.symbol)
-            fees += f.fee
-            quote = product.quote_asset
-            expected[quote] -= f.fee
-            if not product.is_perpetual:
-                sign = 1 if f.side is OrderSide.BUY else -1
-                expected[product.base_asset] += sign * f.size
-                expected[quote] -= sign * f.size * f.price
-                continue
-            size, entry = perp.get(f.symbol, (ZERO, ZERO))
-            signed = f.size if f.side is OrderSide.BUY else -f.size
-            new = size + signed
-            if size == 0 or (size > 0) == (signed > 0):
-                entry = (abs(size) * entry + abs(signed) * f.price) / abs(new)
-            else:
-                closed = min(abs(signed), abs(size))
-                direction = 1 if size > 0 else -1
-                expected[quote] += ((f.price - entry) * closed * direction).quantize(
-                    product.quote_increment, rounding=ROUND_HALF_EVEN
-                )
-                if new != 0 and (new > 0) != (size > 0):
-                    entry = f.price
-                elif new == 0:
-                    entry = ZERO
-            perp[f.symbol] = (new, entry)
-        for ev in self.funding_events:
-            if ev.account_id == account_id:
-                expected[self.product(ev.symbol).quote_asset] -= ev.payment
-        actual = {b.asset: b for b in self.engine.balances(account_id)}
-        assets = sorted(set(expected) | set(actual))
-        rows = {}
-        ok = True
-        has_perps = any(self.product(p.symbol).is_perpetual for p in self.engine.positions(account_id))
-        for asset in assets:
-            bal = actual.get(asset)
-            total = bal.total if bal else ZERO
-            # with open perps the collateral's hold also carries initial margin, so only spot-only
-            # accounts must satisfy available + hold == total exactly
-            hold_ok = bal is None or (bal.hold >= 0 and (has_perps or bal.available + bal.hold == bal.total))
-            row_ok = total == expected[asset] and hold_ok
-            ok = ok and row_ok
-            rows[asset] = {"expected": d(expected[asset]), "actual": d(total), "ok": row_ok}
-        positions_ok = all(
-            perp.get(p.symbol, (ZERO, ZERO))[0] == p.size
-            for p in self.engine.positions(account_id)
-            if self.product(p.symbol).is_perpetual
-        )
-        funding = sum((ev.payment for ev in self.funding_events if ev.account_id == account_id), ZERO)
-        return {
-            "ok": ok and positions_ok,
-            "assets": rows,
-            "fees": d(fees),
-            "funding_paid": d(funding),
-            "positions_ok": positions_ok,
-        }
+        """Balances recomputed from deposits, fills, fees and funding, compared with the engine."""
+        return audit_account(self, account_id)

@@ -7,6 +7,7 @@ Statuses map the DESIGN §5 lifecycle onto Coinbase's coarser set.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -34,6 +35,8 @@ from gpt_trader.features.brokerages.core.interfaces import (
 )
 
 EPOCH_ZERO = "0001-01-01T00:00:00Z"
+#: namespace for the stable uuid5 ids (users, portfolios, wallets, perp product ids)
+NS = uuid.UUID("5b0e7a8e-8d3c-4b7a-9a43-3c1f5b2f0c11")
 _encoder = msgspec.json.Encoder(decimal_format="string")
 
 
