@@ -2,7 +2,8 @@
 
 `perps-bot --profile dev --dev-fast` (or `perps-bot run ...`) runs the bot. Research and tooling
 commands live in their slices and are imported only when invoked, so the live process stays lean.
-Exit codes: 0 ok, 2 bad configuration, 3 stopped by a risk halt.
+Exit codes: 0 ok, 1 venue error at start, 2 bad configuration, 3 stopped by a risk halt,
+4 start-up reconciliation refused (see `perps-bot reconcile`).
 """
 
 from __future__ import annotations
@@ -103,7 +104,17 @@ def run_bot(
             loop.add_signal_handler(sig, bot.request_stop)
         await bot.run(cycles=config.cycles, interval_s=config.cycle_interval_s)
 
-    asyncio.run(_main())
+    from gpt_trader.features.brokerages.core.interfaces import BrokerageError
+    from gpt_trader.orchestration.reconciliation import ReconciliationRefusedError
+
+    try:
+        asyncio.run(_main())
+    except ReconciliationRefusedError as exc:
+        typer.echo(f"refusing to trade: {exc}", err=True)
+        return 4
+    except BrokerageError as exc:
+        typer.echo(f"cannot run: venue error {type(exc).__name__}: {exc}", err=True)
+        return 1
     print_summary(bot)
     return 3 if bot.halted else 0
 
@@ -241,6 +252,18 @@ def account(
     for notice in notices:
         typer.echo(f"notice: {notice}", err=True)
     raise typer.Exit(account_command(profile, json_output, broker=broker))
+
+
+@app.command("replay", context_settings=_FORWARD, add_help_option=False)
+def replay(ctx: typer.Context) -> None:
+    """Re-run a recorded session's decisions and report any that differ (determinism check)."""
+    _forward(ctx, "gpt_trader.orchestration.replay_cli", "replay_command", "replay")
+
+
+@app.command("reconcile", context_settings=_FORWARD, add_help_option=False)
+def reconcile(ctx: typer.Context) -> None:
+    """Compare the store with the exchange; --accept-exchange adopts the exchange's view."""
+    _forward(ctx, "gpt_trader.orchestration.reconcile_cli", "reconcile_command", "reconcile")
 
 
 def main() -> None:

@@ -64,7 +64,7 @@ def configure_logging(
             redact_secrets,
             structlog.processors.format_exc_info,
             _Tee(stream, file_level, con_level),
-            structlog.dev.ConsoleRenderer(colors=False, pad_event=40),
+            structlog.dev.ConsoleRenderer(colors=False, pad_event_to=40),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(min(file_level, con_level)),
         logger_factory=structlog.PrintLoggerFactory(console or sys.stderr),
