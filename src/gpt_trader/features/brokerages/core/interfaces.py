@@ -292,8 +292,9 @@ class OrderBook(msgspec.Struct, frozen=True, kw_only=True):
 class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
     """What the bot asks a venue to do. `size` is in base units (contracts x contract_size for perps).
 
-    Market BUYs may give `quote_size` instead of `size`. A bracket is a limit entry with attached
-    take-profit (`limit_price` of the exit) and stop (`stop_trigger_price`), as Coinbase's trigger_bracket.
+    Market BUYs may give `quote_size` instead of `size`. A bracket is an exit for an existing position,
+    as Coinbase's trigger_bracket: it rests as a take-profit limit at `limit_price` and turns into a stop
+    when the price crosses `stop_trigger_price` (one cancels the other).
     """
 
     symbol: str
@@ -324,9 +325,9 @@ class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
                 raise InvalidOrderError("quote_size is only allowed on market orders", reason="INVALID_SIZE")
             if self.quote_size <= 0:
                 raise InvalidOrderError(f"quote_size must be > 0, got {self.quote_size}", reason="INVALID_SIZE")
-        if self.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT, OrderType.BRACKET):
-            if self.limit_price is None or self.limit_price <= 0:
-                raise InvalidOrderError(f"{self.order_type.value} needs limit_price > 0", reason="INVALID_LIMIT_PRICE")
+        needs_limit = self.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT, OrderType.BRACKET)
+        if needs_limit and (self.limit_price is None or self.limit_price <= 0):
+            raise InvalidOrderError(f"{self.order_type.value} needs limit_price > 0", reason="INVALID_LIMIT_PRICE")
         if self.order_type is OrderType.STOP_LIMIT and (self.stop_price is None or self.stop_price <= 0):
             raise InvalidOrderError("STOP_LIMIT needs stop_price > 0", reason="INVALID_STOP_PRICE")
         if self.order_type is OrderType.BRACKET and (self.stop_trigger_price is None or self.stop_trigger_price <= 0):
