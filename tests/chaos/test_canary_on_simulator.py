@@ -4,6 +4,7 @@ inside its window within the canary limits, and stops cleanly on SIGINT and on S
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from gpt_trader.features.brokerages.core.interfaces import Order, OrderStatus
 from gpt_trader.orchestration.configuration import ConfigManager, load_symbol_limits
 from gpt_trader.persistence.orders_store import OrdersStore
 from gpt_trader.persistence.sqlite import open_database
+from gpt_trader.persistence.state_store import StateStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -81,6 +83,14 @@ def test_canary_trades_within_limits_and_stops_cleanly(tmp_path: Path, sig: sign
         # nothing left working at the venue after a clean stop (cancel_open_orders: true)
         assert not [o for o in venue_orders if o.status.is_working]
         assert any(o.status is OrderStatus.FILLED for o in orders), "no canary order filled"
+        # account telemetry (balances, fee tier, fees paid) reached the journal, the state store and metrics
+        conn = open_database(db)
+        telemetry = [r[0] for r in conn.execute("SELECT payload FROM events WHERE kind='account_telemetry'")]
+        assert telemetry and '"fee_tier"' in telemetry[0]
+        assert StateStore(conn).get("account.telemetry.latest") is not None
+        metrics = json.loads((config.metrics_dir / "metrics.json").read_text())
+        assert metrics["counters"]["account.telemetry_snapshots"] >= 1
+        assert "account.fee_tier.taker_fee_rate" in metrics["gauges"]
     finally:
         sim_thread.stop()
 

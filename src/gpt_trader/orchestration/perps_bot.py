@@ -51,6 +51,7 @@ log = structlog.get_logger("perps_bot")
 T = TypeVar("T")
 
 BOOK_DEPTH = 50
+TELEMETRY_INTERVAL_S = 60.0
 
 
 class GuardEventRecord(msgspec.Struct, kw_only=True):
@@ -104,6 +105,7 @@ class PerpsBot:
         self.start_equity: Decimal | None = None
         self.last_equity: Decimal | None = None
         self._started = False
+        self._last_telemetry: datetime | None = None
         self.reconciler: Reconciler | None = None
 
     # ------------------------------------------------------------------ plumbing
@@ -498,8 +500,36 @@ class PerpsBot:
         return float(var**0.5)
 
     # ------------------------------------------------------------------ end of cycle
+    async def _account_telemetry(self, now: datetime) -> None:
+        """Every TELEMETRY_INTERVAL_S of venue time: balances, fee tier, limits and fees paid go to the
+        event journal, the state store (latest) and the metrics."""
+        telemetry = self.registry.telemetry
+        if telemetry is None:
+            return
+        if self._last_telemetry is not None and (now - self._last_telemetry).total_seconds() < TELEMETRY_INTERVAL_S:
+            return
+        self._last_telemetry = now
+        try:
+            snap = await telemetry.snapshot()
+        except BrokerageError as exc:
+            self.metrics.inc("account.telemetry_failures")
+            log.warning("account telemetry unavailable", error=type(exc).__name__)
+            return
+        data = snap.to_builtins()
+        self.events.append("account_telemetry", data, ts=now)
+        self.registry.state.put("account.telemetry.latest", data)
+        self.metrics.inc("account.telemetry_snapshots")
+        for key, metric in (("total_fees_30d", "account.fees_30d_usd"), ("total_volume_30d", "account.volume_30d_usd")):
+            if data.get(key) is not None:
+                self.metrics.set_gauge(metric, float(data[key]))
+        tier = data.get("fee_tier") or {}
+        for key in ("maker_fee_rate", "taker_fee_rate"):
+            if tier.get(key) is not None:
+                self.metrics.set_gauge(f"account.fee_tier.{key}", float(tier[key]))
+
     async def _finish_cycle(self, snapshot: AccountSnapshot | None) -> None:
         now = self.broker.now()
+        await self._account_telemetry(now)
         if snapshot is not None:
             self.metrics.set_gauge("account.equity_usd", float(snapshot.equity))
         self.metrics.set_gauge("orders.working", float(len(self.execution.tracked)))

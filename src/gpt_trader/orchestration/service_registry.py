@@ -10,6 +10,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Protocol
 
 import structlog
 
@@ -30,6 +31,14 @@ log = structlog.get_logger("registry")
 MOCK_EPOCH = datetime(2025, 1, 6, 12, 0, tzinfo=UTC)
 
 
+class TelemetrySnapshot(Protocol):
+    def to_builtins(self) -> dict[str, Any]: ...
+
+
+class AccountTelemetry(Protocol):
+    async def snapshot(self) -> TelemetrySnapshot: ...
+
+
 @dataclass
 class ServiceRegistry:
     config: BotConfig
@@ -43,6 +52,8 @@ class ServiceRegistry:
     metrics: MetricsRegistry
     session_id: str
     notices: list[str] = field(default_factory=list)
+    #: venue account telemetry (balances, fee tier, limits, fees paid), when the venue offers it
+    telemetry: AccountTelemetry | None = None
 
     @property
     def is_simulated(self) -> bool:
@@ -143,8 +154,18 @@ def build_registry(
         metrics=metrics,
         session_id=session_id,
         notices=notices,
+        telemetry=_telemetry_for(venue),
     )
     return registry
+
+
+def _telemetry_for(venue: Broker) -> AccountTelemetry | None:
+    if venue.name != "coinbase":
+        return None
+    from gpt_trader.features.brokerages.coinbase.account import CoinbaseAccountManager
+    from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
+
+    return CoinbaseAccountManager(venue) if isinstance(venue, CoinbaseBroker) else None
 
 
 def _remove_db(path: Path) -> None:
