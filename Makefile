@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 BASE_STAMP := $(VENV)/.installed-base
 FULL_STAMP := $(VENV)/.installed-full
+FULL_SPEC := .[research,dev]
 
 .PHONY: run test setup setup-full lint typecheck bench clean
 
@@ -25,7 +26,7 @@ $(BASE_STAMP): pyproject.toml
 	@touch $(BASE_STAMP)
 
 $(FULL_STAMP): pyproject.toml
-	$(call install,.[research,dev])
+	$(call install,$(FULL_SPEC))
 	@touch $(BASE_STAMP) $(FULL_STAMP)
 
 setup: $(BASE_STAMP)
