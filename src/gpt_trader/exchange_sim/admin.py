@@ -11,6 +11,7 @@ POST   /admin/advance     {seconds}                     jump the simulated clock
 GET    /admin/faults  |  POST /admin/faults {spec}  |  DELETE /admin/faults
 POST   /admin/keys        {kind: ec|ed25519|hmac, account_id?}   new credentials
 GET    /admin/audit?account_id=                         balances recomputed from fills/fees/funding
+POST   /admin/intx    {access: bool, denial?: scopes|not_found}   grant/revoke INTX (perps) access
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ class AdminApi:
         r.add_delete("/admin/faults", self._wrap(self.clear_faults))
         r.add_post("/admin/keys", self._wrap(self.keys))
         r.add_get("/admin/audit", self._wrap(self.audit))
+        r.add_post("/admin/intx", self._wrap(self.intx))
 
     def _wrap(self, fn: Any) -> Any:
         async def handler(request: web.Request) -> web.Response:
@@ -138,6 +140,7 @@ class AdminApi:
                 for c in sim.hub.connections.values()
             ],
             "faults": sim.faults.snapshot(),
+            "intx": sim.venue.intx.snapshot(),
             "accounts": sim.engine.accounts(),
             "requests_served": sim.requests_served,
             "rest_server_ms": _percentiles(list(sim.rest_timings_ms)),
@@ -213,3 +216,13 @@ class AdminApi:
     def audit(self, request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
         account = request.query.get("account_id") or self.sim.account_id
         return self.sim.venue.audit(account)
+
+    def intx(self, request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
+        access = body.get("access")
+        if not isinstance(access, bool):
+            raise AdminError(f"access must be true or false, got {access!r}")
+        denial = body.get("denial")
+        if denial is not None and not isinstance(denial, str):
+            raise AdminError(f"denial must be a string (scopes or not_found), got {denial!r}")
+        self.sim.venue.intx.configure(access, denial)
+        return self.sim.venue.intx.snapshot()

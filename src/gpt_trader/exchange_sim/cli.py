@@ -17,6 +17,7 @@ from typing import Annotated
 
 import typer
 
+from gpt_trader.exchange_sim.intx import INTX_DENIALS
 from gpt_trader.exchange_sim.server import ExchangeSimulator, SimulatorConfig
 
 
@@ -34,6 +35,8 @@ class SimArgs:
     hmac_secret: str | None = None
     rate_limit_private: int = 30
     rate_limit_public: int = 10
+    intx_access: bool = True
+    intx_denial: str = "scopes"
 
 
 async def _serve(args: SimArgs, stop: asyncio.Event | None = None) -> None:
@@ -50,6 +53,8 @@ async def _serve(args: SimArgs, stop: asyncio.Event | None = None) -> None:
         hmac_secret=args.hmac_secret,
         rate_limit_private=args.rate_limit_private,
         rate_limit_public=args.rate_limit_public,
+        intx_access=args.intx_access,
+        intx_denial=args.intx_denial,
     )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -84,12 +89,20 @@ def exchange_sim_command(
     hmac_secret: Annotated[str | None, typer.Option(help="Legacy HMAC secret to accept")] = None,
     rate_limit_private: Annotated[int, typer.Option(help="Private req/s per key (0 = off)")] = 30,
     rate_limit_public: Annotated[int, typer.Option(help="Public req/s per IP (0 = off)")] = 10,
+    intx_access: Annotated[
+        bool, typer.Option("--intx-access/--no-intx-access", help="Account has INTX (perpetuals) access")
+    ] = True,
+    intx_denial: Annotated[
+        str, typer.Option(help="Without INTX access, INTX routes answer: scopes (403) or not_found (404)")
+    ] = "scopes",
 ) -> None:
     """Run the Coinbase-compatible exchange simulator."""
     if (hmac_key is None) != (hmac_secret is None):
         raise typer.BadParameter("--hmac-key and --hmac-secret must be given together")
     if speed <= 0:
         raise typer.BadParameter(f"--speed must be > 0, got {speed}")
+    if intx_denial not in INTX_DENIALS:
+        raise typer.BadParameter(f"--intx-denial={intx_denial!r} is not allowed; allowed: {', '.join(INTX_DENIALS)}")
     run_simulator(
         SimArgs(
             host=host,
@@ -104,6 +117,8 @@ def exchange_sim_command(
             hmac_secret=hmac_secret,
             rate_limit_private=rate_limit_private,
             rate_limit_public=rate_limit_public,
+            intx_access=intx_access,
+            intx_denial=intx_denial,
         )
     )
 

@@ -534,19 +534,25 @@ class RestApi:
             }
         )
 
-    async def intx_portfolio(self, request: web.Request) -> web.Response:
+    def _intx_portfolio(self, request: web.Request) -> str:
+        """The caller's account for an INTX route; refused like the venue does without INTX access."""
         account = self._own_portfolio(request)
+        self.venue.intx.check_portfolio(request.match_info["portfolio_uuid"])
+        return account
+
+    async def intx_portfolio(self, request: web.Request) -> web.Response:
+        account = self._intx_portfolio(request)
         summary = self.venue.views.intx_summary(account)
         return json_response({"portfolios": [summary], "summary": summary})
 
     async def intx_positions(self, request: web.Request) -> web.Response:
-        account = self._own_portfolio(request)
+        account = self._intx_portfolio(request)
         return json_response(
             {"positions": self.venue.views.intx_positions(account), "summary": self.venue.views.intx_summary(account)}
         )
 
     async def intx_position(self, request: web.Request) -> web.Response:
-        account = self._own_portfolio(request)
+        account = self._intx_portfolio(request)
         symbol = request.match_info["symbol"]
         self.venue.product(symbol)
         for pos in self.venue.views.intx_positions(account):
@@ -555,7 +561,7 @@ class RestApi:
         raise NotFoundError(f"no open position in {symbol}")
 
     async def intx_balances(self, request: web.Request) -> web.Response:
-        account = self._own_portfolio(request)
+        account = self._intx_portfolio(request)
         return json_response({"portfolio_balances": [self.venue.views.intx_balances(account)]})
 
     async def cfm_balance_summary(self, request: web.Request) -> web.Response:

@@ -93,6 +93,10 @@ class SimulatorConfig:
     ws: WsConfig = field(default_factory=WsConfig)
     jwt_leeway_s: float = 5.0
     hmac_window_s: float = 30.0
+    #: False: the account has no INTX (perps) access; INTX routes refuse, perp orders are rejected
+    intx_access: bool = True
+    #: how INTX routes refuse without access: "scopes" (403 Missing required scopes) | "not_found" (404)
+    intx_denial: str = "scopes"
 
 
 class ExchangeSimulator:
@@ -146,6 +150,7 @@ class ExchangeSimulator:
         self.venue = SimVenue(self.engine, self.clock, self.faults, config=cfg.venue, sources=sources)
         self.hub = WsHub(self.venue, self.auth, self.faults, cfg.ws)
         self.venue.hub = self.hub
+        self.venue.intx.configure(cfg.intx_access, cfg.intx_denial)
         self.private_limiter = FixedWindowLimiter(cfg.rate_limit_private)
         self.public_limiter = FixedWindowLimiter(cfg.rate_limit_public)
         self.rest = RestApi(self.venue)

@@ -23,6 +23,7 @@ from gpt_trader.exchange_sim.audit import audit_account
 from gpt_trader.exchange_sim.auth import Principal
 from gpt_trader.exchange_sim.candles import CandleStore
 from gpt_trader.exchange_sim.faults import FaultInjector
+from gpt_trader.exchange_sim.intx import IntxGate
 from gpt_trader.exchange_sim.marketdata import BookShaper, MarketSource, MarketStep, PinnedBooks
 from gpt_trader.exchange_sim.portfolio import PortfolioViews
 from gpt_trader.exchange_sim.schemas import OrderConfiguration
@@ -161,6 +162,7 @@ class SimVenue:
         self.liquidations: list[LiquidationEvent] = []
         self.malformed_events = 0
         self.views = PortfolioViews(self)
+        self.intx = IntxGate()
         engine.add_listener(self._on_event)
 
     # =============================================================================== basics
@@ -346,6 +348,7 @@ class SimVenue:
         self.account(account_id)
         if not self.has_product(req.symbol):
             raise OrderReject("INVALID_PRODUCT_ID", f"product {req.symbol!r} does not exist")
+        self.intx.check_order(self.product(req.symbol))
         delay = self.faults.fill_delay_s()
         if delay > 0:
             return self._hold_back(account_id, req, delay)
@@ -425,6 +428,7 @@ class SimVenue:
         self.account(account_id)
         if not self.has_product(req.symbol):
             raise OrderReject("INVALID_PRODUCT_ID", f"product {req.symbol!r} does not exist")
+        self.intx.check_order(self.product(req.symbol))
         p = self.engine.preview(account_id, req)
         product = self.product(req.symbol)
         lev = req.leverage or Decimal(1)
@@ -532,6 +536,7 @@ class SimVenue:
     def close_position(self, account_id: str, client_order_id: str, product_id: str, size: Decimal | None) -> Order:
         if not self.has_product(product_id):
             raise OrderReject("INVALID_PRODUCT_ID", f"product {product_id!r} does not exist")
+        self.intx.check_order(self.product(product_id))
         try:
             result = self.engine.close_position(account_id, product_id, size, client_order_id)
         except (InvalidOrderError, InsufficientFundsError) as exc:

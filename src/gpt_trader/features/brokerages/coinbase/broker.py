@@ -39,7 +39,7 @@ from gpt_trader.features.brokerages.coinbase.parsing import (
 )
 from gpt_trader.features.brokerages.coinbase.rate_limit import RateLimiter
 from gpt_trader.features.brokerages.coinbase.rest import CANDLES_MAX, CoinbaseRestClient
-from gpt_trader.features.brokerages.coinbase.symbols import SymbolMap, derivatives_allowed
+from gpt_trader.features.brokerages.coinbase.symbols import GATE_REASONS, SymbolMap, derivatives_allowed
 from gpt_trader.features.brokerages.coinbase.triggers import ClientTriggers
 from gpt_trader.features.brokerages.coinbase.ws import MarketDataStream, UserStream
 from gpt_trader.features.brokerages.core.interfaces import (
@@ -128,6 +128,8 @@ class CoinbaseBroker:
         self.funding_rates: dict[str, Decimal] = {}
         self.symbols = SymbolMap((), perps_enabled=False)
         self.perps_enabled = False
+        #: why perps are (not) tradable: enabled | no_intx_access | disabled_by_config | public_only
+        self.perps_gate = "not_connected"
         self.portfolio_uuid: str | None = None
         self.on_stale: Callable[[str, float], None] | None = None
         self.market_streams: list[MarketDataStream] = []
@@ -170,6 +172,13 @@ class CoinbaseBroker:
             with contextlib.suppress(BrokerageError):
                 self.portfolio_uuid = (await self.rest.key_permissions()).portfolio_uuid or None
         self.perps_enabled = derivatives_allowed(self.settings.enable_derivatives, intx_access)
+        if self.perps_enabled:
+            self.perps_gate = "enabled"
+        elif self.public_only:
+            self.perps_gate = "public_only"
+        else:
+            self.perps_gate = "no_intx_access" if self.settings.enable_derivatives else "disabled_by_config"
+        self.counters[f"perps.gate.{self.perps_gate}"] += 1
         for wp in page.products:
             if is_perp_wire(wp) and not self.perps_enabled:
                 continue
@@ -177,13 +186,19 @@ class CoinbaseBroker:
             rate = funding_rate(wp)
             if rate is not None:
                 self.funding_rates[wp.product_id] = rate
-        self.symbols = SymbolMap(self.products, perps_enabled=self.perps_enabled)
+        self.symbols = SymbolMap(
+            self.products,
+            perps_enabled=self.perps_enabled,
+            reason=GATE_REASONS.get(self.perps_gate, ""),
+            counters=self.counters,
+        )
         self._connected = True
         log.info(
             "coinbase connected",
             extra={
                 "products": len(self.products),
                 "perps": self.perps_enabled,
+            "perps_gate": self.perps_gate,
                 "auth": self.settings.signer.kind if self.settings.signer else "public",
             },
         )
@@ -197,6 +212,7 @@ class CoinbaseBroker:
             await self.rest.intx_portfolio(self.portfolio_uuid)
             return True
         except BrokerageError as exc:
+            self.counters["perps.intx_access_missing"] += 1
             log.warning(
                 "COINBASE_ENABLE_DERIVATIVES=1 but INTX access was not detected (%s); perps trade as spot",
                 exc.reason,

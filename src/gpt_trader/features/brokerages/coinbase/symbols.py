@@ -8,11 +8,19 @@ the caller's name back, so the bot's per-symbol state stays keyed the way it was
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable
 
 log = logging.getLogger(__name__)
 
 PERP_MARKERS = ("-PERP-INTX", "-PERP")
+#: why perps trade as spot, by `CoinbaseBroker.perps_gate`
+GATE_REASONS = {
+    "disabled_by_config": "derivatives are off (set COINBASE_ENABLE_DERIVATIVES=1; INTX access is needed too)",
+    "no_intx_access": "COINBASE_ENABLE_DERIVATIVES=1 but this key has no detected INTX (perpetuals) access",
+    "public_only": "no credentials, so INTX access cannot be checked",
+}
+_DEFAULT_REASON = "derivatives are not enabled (COINBASE_ENABLE_DERIVATIVES=1 and INTX access are both needed)"
 
 
 def is_perp_symbol(symbol: str) -> bool:
@@ -27,10 +35,20 @@ def perp_base(symbol: str) -> str:
 class SymbolMap:
     """Decides the venue product for a requested symbol and remembers the alias for replies."""
 
-    def __init__(self, venue_products: Iterable[str], *, perps_enabled: bool, spot_quote: str = "USD") -> None:
+    def __init__(
+        self,
+        venue_products: Iterable[str],
+        *,
+        perps_enabled: bool,
+        spot_quote: str = "USD",
+        reason: str = _DEFAULT_REASON,
+        counters: Counter[str] | None = None,
+    ) -> None:
         self.venue_products = set(venue_products)
         self.perps_enabled = perps_enabled
         self.spot_quote = spot_quote
+        self.reason = reason
+        self.counters = counters if counters is not None else Counter()
         self._to_caller: dict[str, str] = {}
         self._noticed: set[str] = set()
         self.notices: list[str] = []
@@ -39,6 +57,7 @@ class SymbolMap:
         if symbol not in self._noticed:
             self._noticed.add(symbol)
             self.notices.append(text)
+            self.counters["perps.normalized_to_spot"] += 1
             log.warning(text)
 
     def to_venue(self, symbol: str) -> str:
@@ -54,12 +73,7 @@ class SymbolMap:
                         return candidate
                 return s
             spot = f"{base}-{self.spot_quote}"
-            self._notice(
-                symbol,
-                "derivatives are not enabled (COINBASE_ENABLE_DERIVATIVES=1 and INTX access are both "
-                f"needed): "
-                f"{symbol} trades as spot {spot}",
-            )
+            self._notice(symbol, f"{self.reason}: {symbol} trades as spot {spot}")
             self._to_caller.setdefault(spot, symbol)
             return spot
         return s
