@@ -39,7 +39,12 @@ from gpt_trader.features.brokerages.coinbase.parsing import (
 )
 from gpt_trader.features.brokerages.coinbase.rate_limit import RateLimiter
 from gpt_trader.features.brokerages.coinbase.rest import CANDLES_MAX, CoinbaseRestClient
-from gpt_trader.features.brokerages.coinbase.symbols import GATE_REASONS, SymbolMap, derivatives_allowed
+from gpt_trader.features.brokerages.coinbase.symbols import (
+    DEFAULT_GATE_REASON,
+    GATE_REASONS,
+    SymbolMap,
+    derivatives_allowed,
+)
 from gpt_trader.features.brokerages.coinbase.triggers import ClientTriggers
 from gpt_trader.features.brokerages.coinbase.ws import MarketDataStream, UserStream
 from gpt_trader.features.brokerages.core.interfaces import (
@@ -189,7 +194,7 @@ class CoinbaseBroker:
         self.symbols = SymbolMap(
             self.products,
             perps_enabled=self.perps_enabled,
-            reason=GATE_REASONS.get(self.perps_gate, ""),
+            reason=GATE_REASONS.get(self.perps_gate, DEFAULT_GATE_REASON),
             counters=self.counters,
         )
         self._connected = True
@@ -198,7 +203,7 @@ class CoinbaseBroker:
             extra={
                 "products": len(self.products),
                 "perps": self.perps_enabled,
-            "perps_gate": self.perps_gate,
+                "perps_gate": self.perps_gate,
                 "auth": self.settings.signer.kind if self.settings.signer else "public",
             },
         )

@@ -20,7 +20,7 @@ GATE_REASONS = {
     "no_intx_access": "COINBASE_ENABLE_DERIVATIVES=1 but this key has no detected INTX (perpetuals) access",
     "public_only": "no credentials, so INTX access cannot be checked",
 }
-_DEFAULT_REASON = "derivatives are not enabled (COINBASE_ENABLE_DERIVATIVES=1 and INTX access are both needed)"
+DEFAULT_GATE_REASON = "derivatives are not enabled (COINBASE_ENABLE_DERIVATIVES=1 and INTX access are both needed)"
 
 
 def is_perp_symbol(symbol: str) -> bool:
@@ -41,7 +41,7 @@ class SymbolMap:
         *,
         perps_enabled: bool,
         spot_quote: str = "USD",
-        reason: str = _DEFAULT_REASON,
+        reason: str = DEFAULT_GATE_REASON,
         counters: Counter[str] | None = None,
     ) -> None:
         self.venue_products = set(venue_products)
