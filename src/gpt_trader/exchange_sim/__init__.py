@@ -29,6 +29,9 @@ Choices where Coinbase is not documented ([?] in COINBASE.md), all configurable:
 - Delayed fills (fault): the order is acknowledged (status OPEN) and reaches the engine later; it keeps
   the id it was acknowledged with.
 - One funded portfolio per account (DEFAULT); CFM lists no positions (the venue lists INTX perps only).
+- INTX access (`SimulatorConfig.intx_access`, `--no-intx-access`, POST /admin/intx): without it,
+  key_permissions is unchanged (DEFAULT), INTX routes answer 403 "Missing required scopes" (or 404 with
+  `intx_denial="not_found"`) and perp orders are refused INELIGIBLE_PAIR (see `intx.py`).
 """
 
 from gpt_trader.exchange_sim.cli import SimArgs, exchange_sim_command, run_simulator
