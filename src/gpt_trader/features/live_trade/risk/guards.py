@@ -6,6 +6,7 @@ remembers it. Account guards look at the whole book once per cycle, symbol guard
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import ClassVar
@@ -49,6 +50,7 @@ class GuardContext:
         "equity",
         "held",
         "held_set",
+        "marks",
         "max_move_pct",
         "now",
         "positions",
@@ -72,6 +74,7 @@ class GuardContext:
         products: dict[str, Product],
         api_calls: int,
         api_failures: int,
+        marks: Mapping[str, tuple[Decimal, float]] | None = None,
     ) -> None:
         self.config = config
         self.state = state
@@ -87,6 +90,8 @@ class GuardContext:
         self.max_move_pct = float(config.max_move_pct)
         self.held: list[tuple[str, int]] = [(s, 1 if p.size > 0 else -1) for s, p in positions.items() if p.size != 0]
         self.held_set = {s for s, _ in self.held}
+        #: symbol -> (mark, quote age in s) computed once for this snapshot (empty: guards compute them)
+        self.marks: Mapping[str, tuple[Decimal, float]] = marks if marks is not None else {}
 
 
 class AccountGuard:

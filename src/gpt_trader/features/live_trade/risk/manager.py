@@ -314,9 +314,17 @@ class RiskManager:
 
         stale_s = self.config.stale_mark_s
         quotes = snapshot.quotes
-        self._stats.update(
-            {s: float(q.mark_price) for s, q in quotes.items() if (now - q.ts).total_seconds() <= stale_s}
-        )
+        # each quote's mark and age once per snapshot: the guards and every check_order reuse them
+        marks: dict[str, tuple[Decimal, float]] = {}
+        fresh: dict[str, float] = {}
+        for s, q in quotes.items():
+            mark = q.mark_price
+            age = (now - q.ts).total_seconds()
+            marks[s] = (mark, age)
+            if age <= stale_s:
+                fresh[s] = float(mark)
+        self._stats.update(fresh)
+        self._pretrade.use_marks(snapshot, marks)
         self._prune_api(self._clock().timestamp())
         ctx = GuardContext(
             config=self.config,
@@ -330,6 +338,7 @@ class RiskManager:
             products=snapshot.products,
             api_calls=len(self._api_window),
             api_failures=self._api_failures,
+            marks=marks,
         )
         found: dict[str, RiskGuardError] = {}
         for guard in self._account_guards:

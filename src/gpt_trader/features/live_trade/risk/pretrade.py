@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
+from itertools import chain
 from typing import TYPE_CHECKING
 
 import msgspec
 
 from gpt_trader.features.brokerages.core.interfaces import (
     InvalidOrderError,
+    Order,
     OrderRequest,
     OrderSide,
     OrderType,
@@ -39,10 +41,35 @@ if TYPE_CHECKING:
 
 
 ZERO = Decimal(0)
+_BUY = OrderSide.BUY
+_MARKET = OrderType.MARKET
 
 
 def _reject(rule: str, message: str, symbol: str, **details: object) -> PreTradeRejectedError:
     return PreTradeRejectedError(message, rule=rule, symbol=symbol, details={k: str(v) for k, v in details.items()})
+
+
+def _power_of_ten(increment: Decimal) -> bool:
+    """True for 1, 0.1, 0.01, ... written as such: flooring to it is one `quantize`."""
+    return increment > 0 and increment.as_tuple().digits == (1,)
+
+
+class ProductRules:
+    """Constants the pre-trade rules derive from one product and its limits.
+
+    Products are frozen structs, so the rules are computed once per Product object (not per order).
+    """
+
+    __slots__ = ("grid", "leverage", "max_notional", "max_position_size", "perp", "product")
+
+    def __init__(self, product: Product, leverage: Decimal, max_notional: Decimal | None, limit: SymbolLimit | None):
+        self.product = product
+        self.perp = product.is_perpetual
+        self.leverage = leverage
+        self.max_notional = max_notional
+        self.max_position_size = limit.max_position_size if limit is not None else None
+        inc = product.base_increment
+        self.grid: Decimal | None = inc if _power_of_ten(inc) else None
 
 
 class PreTradeChecker:
@@ -73,6 +100,27 @@ class PreTradeChecker:
         self._inflight_im = ZERO
         self._now_ts = 0.0
         self._exposure_cache: dict[str, tuple[Decimal, Decimal]] = {}
+        self._orders_by_symbol: dict[str, list[Order]] = {}
+        self._rules: dict[str, ProductRules] = {}
+        # marks (and quote ages) RiskManager.evaluate already computed for this snapshot
+        self._marks_of: AccountSnapshot | None = None
+        self._marks: Mapping[str, tuple[Decimal, float]] = {}
+        self._max_open = config.max_open_orders_per_symbol
+        self._max_per_minute = config.max_orders_per_minute
+        self._stale_s = config.stale_mark_s
+
+    def rules_for(self, symbol: str, product: Product) -> ProductRules:
+        rules = self._rules.get(symbol)
+        if rules is None or rules.product is not product:
+            leverage = self.symbol_leverage(symbol, product)
+            rules = ProductRules(product, leverage, self.max_notional(symbol), self.symbol_limits.get(symbol))
+            self._rules[symbol] = rules
+        return rules
+
+    def use_marks(self, snapshot: AccountSnapshot, marks: Mapping[str, tuple[Decimal, float]]) -> None:
+        """(mark, quote age in s) per symbol of `snapshot`, as the runtime guards saw them."""
+        self._marks_of = snapshot
+        self._marks = marks
 
     def _exposure(self, snapshot: AccountSnapshot) -> dict[str, tuple[Decimal, Decimal]]:
         """Per-symbol (notional at mark, perp initial margin) of open positions; key "" holds the totals.
@@ -84,11 +132,17 @@ class PreTradeChecker:
         out: dict[str, tuple[Decimal, Decimal]] = {}
         total = ZERO
         total_im = ZERO
+        marks = self._marks if self._marks_of is snapshot else {}
         for sym, p in snapshot.positions.items():
             if p.size == 0:
                 continue
-            q = snapshot.quotes.get(sym)
-            n = abs(p.size) * (q.mark_price if q is not None else p.mark_price)
+            seen = marks.get(sym)
+            if seen is not None:
+                mark = seen[0]
+            else:
+                q = snapshot.quotes.get(sym)
+                mark = q.mark_price if q is not None else p.mark_price
+            n = abs(p.size) * mark
             product = snapshot.products.get(sym)
             perp = product is not None and product.is_perpetual
             im = n * initial_margin_rate(product, p.leverage) if perp and product is not None else ZERO
@@ -116,6 +170,14 @@ class PreTradeChecker:
         self._inflight_notional_total = ZERO
         self._inflight_cash = ZERO
         self._inflight_im = ZERO
+        by_symbol: dict[str, list[Order]] = {}
+        for o in snapshot.open_orders:
+            orders = by_symbol.get(o.symbol)
+            if orders is None:
+                by_symbol[o.symbol] = [o]
+            else:
+                orders.append(o)
+        self._orders_by_symbol = by_symbol
 
     def new_cycle(self, entry_scale: Mapping[str, Decimal]) -> None:
         self._cycle_entries = {}
@@ -148,7 +210,6 @@ class PreTradeChecker:
         reduce_only_reason: str,
         blocked: Mapping[str, str],
     ) -> OrderRequest:
-        cfg = self.config
         sym = request.symbol
         side = request.side
         if halted:
@@ -168,44 +229,51 @@ class PreTradeChecker:
             request.validate()
         except InvalidOrderError as exc:
             raise _reject("order_shape", str(exc), sym, venue_reason=exc.reason) from None
+        rules = self._rules.get(sym)
+        if rules is None or rules.product is not product:
+            rules = self.rules_for(sym, product)
 
         quote = snapshot.quotes.get(sym)
         if quote is None:
             raise _reject("stale_mark", f"{sym}: no quote", sym)
-        age = (snapshot.now - quote.ts).total_seconds()
-        mark = quote.mark_price
-        ref_price = (
-            request.limit_price
-            if request.order_type is not OrderType.MARKET
-            else (quote.ask if side is OrderSide.BUY else quote.bid)
-        )
+        seen = self._marks.get(sym) if self._marks_of is snapshot else None
+        if seen is not None:
+            mark, age = seen
+        else:
+            age = (snapshot.now - quote.ts).total_seconds()
+            mark = quote.mark_price
+        buy = side is _BUY
+        market = request.order_type is _MARKET
+        ref_price = request.limit_price if not market else (quote.ask if buy else quote.bid)
         if ref_price is None or ref_price <= 0:
             raise _reject("stale_mark", f"{sym}: no usable price", sym)
         size = request.size if request.size is not None else (request.quote_size or ZERO) / ref_price
 
-        # ---- does this order only shrink the position (counting working orders that also shrink it)?
-        pos = snapshot.positions.get(sym)
-        cur = pos.size if pos is not None else ZERO
-        sign = 1 if side is OrderSide.BUY else -1
-        pending_same = ZERO
-        pending_reduce = ZERO
-        n_open = 0
-        for o in snapshot.open_orders:
-            if o.symbol != sym or o.status.is_terminal:
-                continue
-            n_open += 1
-            if o.side is side:
-                pending_same += o.remaining_size
         # orders accepted since this snapshot was taken are not in it yet: count them as working
         if self._inflight_of is not snapshot:
             self._reset_inflight(snapshot)
+        # ---- does this order only shrink the position (counting working orders that also shrink it)?
+        pos = snapshot.positions.get(sym)
+        cur = pos.size if pos is not None else ZERO
+        sign = 1 if buy else -1
+        pending_same = ZERO
+        pending_reduce = ZERO
+        n_open = 0
+        working = self._orders_by_symbol.get(sym)
+        if working is not None:
+            for o in working:
+                if o.status.is_terminal:
+                    continue
+                n_open += 1
+                if o.side is side:
+                    pending_same += o.remaining_size
         key = (sym, sign)
         inflight = self._inflight.get(key)
         if inflight is not None:
             pending_same += inflight
         if self._inflight_resting:
             n_open += self._inflight_resting.get(sym, 0)
-        opposite = cur != ZERO and (cur > ZERO) != (sign > 0)
+        opposite = cur != ZERO and (cur > ZERO) != buy
         if opposite:
             pending_reduce = pending_same
         reducing = opposite and size + pending_reduce <= abs(cur)
@@ -231,15 +299,15 @@ class PreTradeChecker:
             block = blocked.get(sym)
             if block is not None:
                 raise _reject("blocked", f"{sym}: entries blocked by {block}", sym, guard=block.split(":", 1)[0])
-            if age > cfg.stale_mark_s:
+            if age > self._stale_s:
                 raise _reject(
                     "stale_mark",
                     f"{sym}: mark is {age:.1f}s old",
                     sym,
                     age_s=f"{age:.3f}",
-                    stale_mark_s=cfg.stale_mark_s,
+                    stale_mark_s=self._stale_s,
                 )
-            if not product.is_perpetual and sign < 0:
+            if not buy and not rules.perp:
                 raise _reject(
                     "spot_short",
                     f"{sym}: spot sell larger than the holding would open a short",
@@ -254,13 +322,13 @@ class PreTradeChecker:
         horizon = now_ts - 60.0
         while times and times[0] <= horizon:
             times.popleft()
-        if len(times) >= cfg.max_orders_per_minute:
+        if len(times) >= self._max_per_minute:
             raise _reject(
                 "rate_limit",
-                f"{len(times)} orders in the last 60s (limit {cfg.max_orders_per_minute})",
+                f"{len(times)} orders in the last 60s (limit {self._max_per_minute})",
                 sym,
                 orders_last_minute=len(times),
-                limit=cfg.max_orders_per_minute,
+                limit=self._max_per_minute,
             )
 
         # ---- correlation with the open book (and with entries accepted earlier this cycle)
@@ -269,10 +337,21 @@ class PreTradeChecker:
 
         # ---- quantization and venue minimums
         try:
-            if request.order_type is OrderType.MARKET and request.size is not None and request.quote_size is None:
-                on_grid = quantize_size(request.size, product)  # the common case, without a struct copy
-                check_min_size(on_grid, ref_price, product)
-                if on_grid != request.size:
+            grid = rules.grid
+            if market and request.size is not None and request.quote_size is None:
+                # the common case, without a struct copy; a size already on a power-of-ten grid needs
+                # one quantize (quantize_size gives the same Decimal), anything else the full rounding
+                raw = request.size
+                on_grid = raw.quantize(grid, ROUND_FLOOR) if grid is not None else None
+                if on_grid is None or on_grid != raw:
+                    on_grid = quantize_size(raw, product)
+                if not (
+                    product.base_min_size <= on_grid <= product.base_max_size
+                    and on_grid > 0
+                    and product.quote_min_size <= on_grid * ref_price <= product.quote_max_size
+                ):
+                    check_min_size(on_grid, ref_price, product)
+                if on_grid != raw:
                     request = msgspec.structs.replace(request, size=on_grid)
                 size = on_grid
             else:
@@ -292,20 +371,21 @@ class PreTradeChecker:
                 quote_min_size=product.quote_min_size,
             ) from None
 
-        committed = ZERO
         if not reducing:
             committed = self._entry_rules(
-                request, size, sym, side, sign, snapshot, product, cur, pending_same, n_open, mark, ref_price
+                request, size, sym, side, sign, snapshot, rules, cur, pending_same, n_open, mark, ref_price
             )
             self._cycle_entries[sym] = sign
             self._inflight_cash += committed
             added = size * mark
-            self._inflight_notional[sym] = self._inflight_notional.get(sym, ZERO) + added
+            notional_map = self._inflight_notional
+            notional_map[sym] = notional_map.get(sym, ZERO) + added
             self._inflight_notional_total += added
-            if product.is_perpetual:
-                self._inflight_im += size * mark * initial_margin_rate(product, request.leverage)
-        self._inflight[key] = self._inflight.get(key, ZERO) + size
-        if request.order_type is not OrderType.MARKET:
+            if rules.perp:
+                self._inflight_im += added * initial_margin_rate(product, request.leverage)
+        inflight_map = self._inflight
+        inflight_map[key] = inflight_map.get(key, ZERO) + size
+        if not market:
             self._inflight_resting[sym] = self._inflight_resting.get(sym, 0) + 1
         times.append(now_ts)
         return request
@@ -319,7 +399,7 @@ class PreTradeChecker:
         side: OrderSide,
         sign: int,
         snapshot: AccountSnapshot,
-        product: Product,
+        rules: ProductRules,
         cur: Decimal,
         pending_same: Decimal,
         n_open: int,
@@ -328,21 +408,23 @@ class PreTradeChecker:
     ) -> Decimal:
         """Raise on the first broken limit; return the cash (spot) or initial margin (perp) it commits."""
         cfg = self.config
+        product = rules.product
         equity = snapshot.equity
         if equity <= 0:
             raise _reject("equity", f"equity {equity} <= 0: no new risk", sym, equity=equity)
-        if n_open >= cfg.max_open_orders_per_symbol:
+        if n_open >= self._max_open:
             raise _reject(
                 "max_open_orders",
-                f"{sym}: {n_open} open orders (limit {cfg.max_open_orders_per_symbol})",
+                f"{sym}: {n_open} open orders (limit {self._max_open})",
                 sym,
                 open_orders=n_open,
-                limit=cfg.max_open_orders_per_symbol,
+                limit=self._max_open,
             )
 
         # impact cost: a market order (or a limit that crosses the book) walks the L2 book
         book = snapshot.books.get(sym)
-        marketable = request.order_type is OrderType.MARKET
+        market = request.order_type is _MARKET
+        marketable = market
         if not marketable and book is not None and request.limit_price is not None:
             best = book.best_ask if side is OrderSide.BUY else book.best_bid
             marketable = best is not None and (
@@ -350,11 +432,13 @@ class PreTradeChecker:
             )
         fill_price = ref_price
         if marketable:
-            if book is None or not book.bids or not book.asks:
+            bids = book.bids if book is not None else ()
+            asks = book.asks if book is not None else ()
+            if book is None or not bids or not asks:
                 if cfg.require_book_for_entries:
                     raise _reject("impact_cost", f"{sym}: no L2 book to estimate impact", sym)
             else:
-                mid = (book.bids[0].price + book.asks[0].price) / 2
+                mid = (bids[0].price + asks[0].price) / 2
                 avg = walk_book(book, side, size)
                 if avg is None:
                     depth = book.depth(side)
@@ -379,22 +463,22 @@ class PreTradeChecker:
                         order_size=size,
                         max_impact_bps=cfg.max_impact_bps,
                     )
-                if request.order_type is OrderType.MARKET:
+                if market:
                     fill_price = avg
 
         # exposure after this order and every working order on the same side fills
         projected = abs(cur + sign * (pending_same + size))
         notional = projected * mark
-        lim = self.symbol_limits.get(sym)
-        if lim is not None and lim.max_position_size is not None and projected > lim.max_position_size:
+        max_size = rules.max_position_size
+        if max_size is not None and projected > max_size:
             raise _reject(
                 "max_position_size",
-                f"{sym}: position would be {projected} (limit {lim.max_position_size})",
+                f"{sym}: position would be {projected} (limit {max_size})",
                 sym,
                 projected_size=projected,
-                max_position_size=lim.max_position_size,
+                max_position_size=max_size,
             )
-        cap = self.max_notional(sym)
+        cap = rules.max_notional
         if cap is not None and notional > cap:
             raise _reject(
                 "max_notional",
@@ -415,8 +499,9 @@ class PreTradeChecker:
             + notional
             - (own[0] if own is not None else ZERO)
         )
+        perp = rules.perp
         perp_im = exposure[""][1] + self._inflight_im - (own[1] if own is not None else ZERO)
-        if product.is_perpetual:
+        if perp:
             perp_im -= own_inflight * initial_margin_rate(product, request.leverage)
         cash = snapshot.cash - self._inflight_cash
         if cfg.max_total_notional is not None and total > cfg.max_total_notional:
@@ -427,7 +512,7 @@ class PreTradeChecker:
                 projected_total_notional=f"{total:.2f}",
                 max_total_notional=cfg.max_total_notional,
             )
-        sym_lev = self.symbol_leverage(sym, product)
+        sym_lev = rules.leverage
         if request.leverage is not None and request.leverage > sym_lev:
             raise _reject(
                 "leverage",
@@ -455,7 +540,7 @@ class PreTradeChecker:
                 max_leverage=cfg.max_leverage,
             )
         cost = size * fill_price
-        if product.is_perpetual:
+        if perp:
             im_rate = initial_margin_rate(product, request.leverage)
             order_im = cost * im_rate
             if order_im > cash:
@@ -512,15 +597,16 @@ class PreTradeChecker:
         """Refuse an entry that repeats an open bet; scale one that mostly repeats it (unless the cycle's
         verdict already scaled this symbol, which PerpsBot applied)."""
         cfg = self.config
-        held = dict(self._held_signs(snapshot))
-        held.pop(sym, None)
-        for s, sgn in self._cycle_entries.items():
-            if s != sym:
-                held.setdefault(s, sgn)
-        if not held:
+        held = self._held_signs(snapshot)
+        # the open book first, then entries accepted earlier this cycle in symbols not held (the order
+        # decides ties); `sym` itself has no pair with itself, so max_correlation skips it
+        entries = self._cycle_entries
+        extra = [(s, sgn) for s, sgn in entries.items() if s not in held and s != sym] if entries else []
+        if not extra and (not held or (len(held) == 1 and sym in held)):
             return request, size
         # same-direction exposure to the same moves: corr * position sign * entry sign
-        worst, worst_with = self.stats.max_correlation(sym, held.items(), cfg.correlation_min_samples, sign)
+        others = chain(held.items(), extra) if extra else held.items()
+        worst, worst_with = self.stats.max_correlation(sym, others, cfg.correlation_min_samples, sign)
         if worst >= cfg.correlation_refuse_threshold:
             self.metrics.inc("risk.guards.correlation.recoverable_failures")
             raise _reject(
