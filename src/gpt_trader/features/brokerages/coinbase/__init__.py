@@ -5,7 +5,8 @@ Entry points: `broker.CoinbaseBroker` (the live Broker; `CoinbaseBroker.from_env
 `cli.account_command` (`perps-bot account`). Below them: `config` (env settings), `auth` (JWT/HMAC
 signers), `rest` (async REST client + retry rules), `ws` (market/user WebSocket, L2 books, derived
 fills), `parsing` + `models` (wire structs -> domain types), `errors` (failure -> typed error),
-`rate_limit` (token buckets), `symbols` (perps gate), `triggers` (client-side stops/brackets).
+`rate_limit` (token buckets), `symbols` (perps gate), `triggers` (client-side stops/brackets),
+`trigger_store` (durable trigger records on the StateStore; `attach_trigger_store(broker, state)`).
 """
 
 from __future__ import annotations

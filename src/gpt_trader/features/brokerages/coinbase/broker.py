@@ -45,6 +45,7 @@ from gpt_trader.features.brokerages.coinbase.symbols import (
     SymbolMap,
     derivatives_allowed,
 )
+from gpt_trader.features.brokerages.coinbase.trigger_store import TriggerStore
 from gpt_trader.features.brokerages.coinbase.triggers import ClientTriggers
 from gpt_trader.features.brokerages.coinbase.ws import MarketDataStream, UserStream
 from gpt_trader.features.brokerages.core.interfaces import (
@@ -110,11 +111,21 @@ def _replace_symbol(obj: S, symbol: str) -> S:
 
 
 class CoinbaseBroker:
-    """Live venue. Build with `CoinbaseBroker(settings)` or `CoinbaseBroker.from_env()`; then `connect()`."""
+    """Live venue. Build with `CoinbaseBroker(settings)` or `CoinbaseBroker.from_env()`; then `connect()`.
+
+    Pass `trigger_store=` (or call `set_trigger_store` before connecting) to keep armed client-side
+    stops/brackets across restarts; `connect()` re-arms them.
+    """
 
     name = "coinbase"
 
-    def __init__(self, settings: CoinbaseSettings, *, rest: CoinbaseRestClient | None = None) -> None:
+    def __init__(
+        self,
+        settings: CoinbaseSettings,
+        *,
+        rest: CoinbaseRestClient | None = None,
+        trigger_store: TriggerStore | None = None,
+    ) -> None:
         self.settings = settings
         self._ssl: ssl.SSLContext | None = None
         verify: bool | ssl.SSLContext = True
@@ -146,7 +157,7 @@ class CoinbaseBroker:
         self._recent: deque[str] = deque(maxlen=500)  # ids this broker placed, newest last
         self._terminal_seen: set[str] = set()
         self._clock_offset = timedelta(0)
-        self.triggers = ClientTriggers(self)
+        self.triggers = ClientTriggers(self, store=trigger_store)
         self._connected = False
         #: without credentials only public market data works (a feed for PaperBroker)
         self.public_only = settings.signer is None
@@ -154,6 +165,12 @@ class CoinbaseBroker:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> CoinbaseBroker:
         return cls(CoinbaseSettings.from_env(env))
+
+    def set_trigger_store(self, store: TriggerStore | None) -> None:
+        """Make client-side stops/brackets durable; `connect()` re-arms what the store holds."""
+        if self._connected:
+            raise BrokerageError("set_trigger_store() must be called before connect()", reason="ALREADY_CONNECTED")
+        self.triggers.store = store
 
     # --------------------------------------------------------------------------------- lifecycle
     async def connect(self) -> None:
@@ -198,6 +215,8 @@ class CoinbaseBroker:
             counters=self.counters,
         )
         self._connected = True
+        if not self.public_only:
+            await self.triggers.restore()
         log.info(
             "coinbase connected",
             extra={

@@ -8,8 +8,12 @@ Semantics match the shared MatchingEngine, so strategies see one behaviour every
   trigger is sent for what remains.
 The synthetic order (id `cs-<client_order_id>`) mirrors its venue children. Child client ids are
 derived (`<coid>-sl`, `<coid>-tp`, `<coid>-st`), so a retried send never duplicates at the venue.
-Armed state lives in memory only: after a restart, armed (unsent) triggers are gone and the
-reconciler sees only the children already at the venue.
+
+Durability (optional `TriggerStore`, see `trigger_store`): the record is written before every step
+that sends (arm, fire, stop leg, cancel) and deleted when the order is terminal. `restore()` reloads
+the records after a restart and reconciles each with the children already at the venue (looked up by
+their derived client ids), sending only what the recorded phase promises and the venue lacks.
+Without a store, armed state lives in memory only.
 """
 
 from __future__ import annotations
@@ -17,13 +21,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from gpt_trader.features.brokerages.coinbase.parsing import to_order
+from gpt_trader.features.brokerages.coinbase.trigger_store import TriggerStore
 from gpt_trader.features.brokerages.core.interfaces import (
     ZERO,
     BrokerageError,
@@ -37,6 +44,7 @@ from gpt_trader.features.brokerages.core.interfaces import (
     ProductType,
     StopDirection,
     TimeInForce,
+    TransientError,
 )
 from gpt_trader.features.brokerages.core.quantization import quantize_price
 
@@ -46,6 +54,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 PREFIX = "cs-"
 DEFAULT_SLIPPAGE = Decimal("0.05")  # same default as the MatchingEngine's bracket stop leg
+RECORD_VERSION = 1
+#: child legs in the order they are sent; the last one present decides a finished order's status
+CHILD_TAGS = ("tp", "sl", "st")
+PHASES = ("armed", "working", "stopping", "cancelling", "done")
+#: how far before the parent's creation the venue is searched for its children on restore
+_CHILD_SEARCH_SLACK = timedelta(hours=1)
 
 
 @dataclass
@@ -53,23 +67,93 @@ class Emulated:
     order: Order
     request: OrderRequest
     product: Product
-    phase: str = "armed"  # armed | working | stopping | done
-    children: list[str] = field(default_factory=list)
+    phase: str = "armed"  # armed | working | stopping | cancelling | done
+    children: dict[str, str] = field(default_factory=dict)  # tag -> venue order id
     child_filled: dict[str, Decimal] = field(default_factory=dict)
     child_value: dict[str, Decimal] = field(default_factory=dict)
     child_fees: dict[str, Decimal] = field(default_factory=dict)
+    child_status: dict[str, OrderStatus] = field(default_factory=dict)
 
 
 def stop_crossed(direction: StopDirection, stop: Decimal, last: Decimal) -> bool:
     return last >= stop if direction is StopDirection.STOP_UP else last <= stop
 
 
+def _parent_order(req: OrderRequest, created_at: datetime | None) -> Order:
+    direction = req.stop_direction or (StopDirection.STOP_UP if req.side is OrderSide.BUY else StopDirection.STOP_DOWN)
+    return Order(
+        order_id=PREFIX + req.client_order_id,
+        client_order_id=req.client_order_id,
+        symbol=req.symbol,
+        side=req.side,
+        order_type=req.order_type,
+        size=req.size or ZERO,
+        status=OrderStatus.OPEN,
+        time_in_force=req.time_in_force,
+        limit_price=req.limit_price,
+        stop_price=req.stop_price,
+        stop_direction=direction if req.order_type is OrderType.STOP_LIMIT else None,
+        stop_trigger_price=req.stop_trigger_price,
+        created_at=created_at,
+        updated_at=created_at,
+    )
+
+
+def to_record(em: Emulated) -> dict[str, Any]:
+    """Plain JSON types only (Decimals as strings), so any key -> JSON store can hold it."""
+    return {
+        "v": RECORD_VERSION,
+        "order_id": em.order.order_id,
+        "request": msgspec.to_builtins(em.request),
+        "phase": em.phase,
+        "triggered": em.order.triggered,
+        "created_at": em.order.created_at.isoformat() if em.order.created_at else None,
+        "children": {tag: em.children[tag] for tag in CHILD_TAGS if tag in em.children},
+    }
+
+
+def from_record(record: Mapping[str, Any], products: Mapping[str, Product]) -> Emulated:
+    """Rebuild an emulated order; ValueError names what is wrong with the record."""
+    if record.get("v") != RECORD_VERSION:
+        raise ValueError(f"record version {record.get('v')!r} is not supported; allowed: {RECORD_VERSION}")
+    try:
+        req = msgspec.convert(record["request"], OrderRequest)
+    except (KeyError, msgspec.ValidationError) as exc:
+        raise ValueError(f"record request is not an OrderRequest ({exc})") from None
+    if req.order_type not in (OrderType.STOP_LIMIT, OrderType.BRACKET):
+        raise ValueError(f"record order_type {req.order_type.value} is not emulated; allowed: STOP_LIMIT, BRACKET")
+    phase = record.get("phase")
+    if phase not in PHASES or phase == "done":
+        raise ValueError(f"record phase {phase!r} is not allowed; allowed: {', '.join(PHASES[:-1])}")
+    product = products.get(req.symbol)
+    if product is None:
+        raise ValueError(f"product {req.symbol!r} is not listed by the venue now")
+    children = record.get("children") or {}
+    if not isinstance(children, dict) or any(
+        t not in CHILD_TAGS or not isinstance(v, str) for t, v in children.items()
+    ):
+        raise ValueError(f"record children {children!r} must map {', '.join(CHILD_TAGS)} to order ids")
+    raw_created = record.get("created_at")
+    created = datetime.fromisoformat(raw_created) if isinstance(raw_created, str) else None
+    order = _parent_order(req, created)
+    order.triggered = bool(record.get("triggered", False))
+    return Emulated(order=order, request=req, product=product, phase=str(phase), children=dict(children))
+
+
 class ClientTriggers:
-    def __init__(self, broker: CoinbaseBroker, *, poll_interval_s: float = 1.0, slippage: Decimal = DEFAULT_SLIPPAGE):
+    def __init__(
+        self,
+        broker: CoinbaseBroker,
+        *,
+        poll_interval_s: float = 1.0,
+        slippage: Decimal = DEFAULT_SLIPPAGE,
+        store: TriggerStore | None = None,
+    ):
         self.broker = broker
         self.mode = broker.settings.client_side_stops
         self.poll_interval_s = poll_interval_s
         self.slippage = slippage
+        self.store = store
         self._orders: dict[str, Emulated] = {}
         self._by_coid: dict[str, str] = {}
         self.unsupported: set[str] = set()  # products the venue refused native stops for (auto mode)
@@ -90,46 +174,88 @@ class ClientTriggers:
     def by_client_id(self, client_order_id: str) -> str | None:
         return self._by_coid.get(client_order_id)
 
+    # -------------------------------------------------------------------------------- persistence
+    def _save(self, em: Emulated) -> None:
+        """Write-ahead: called before anything is sent for the new phase; a done order is deleted."""
+        if self.store is None:
+            return
+        if em.phase == "done":
+            self.store.delete(em.order.order_id)
+        else:
+            self.store.save(em.order.order_id, to_record(em))
+
+    def _register(self, em: Emulated) -> None:
+        self._orders[em.order.order_id] = em
+        self._by_coid[em.order.client_order_id] = em.order.order_id
+
+    def _forget(self, em: Emulated) -> None:
+        self._orders.pop(em.order.order_id, None)
+        self._by_coid.pop(em.order.client_order_id, None)
+        if self.store is not None:
+            self.store.delete(em.order.order_id)
+
+    async def restore(self) -> int:
+        """After connect(): re-arm persisted triggers, adopting children already at the venue.
+
+        Returns how many are live again. A record that cannot be rebuilt is logged, counted and left
+        in the store for a human; a venue error while reconciling is retried by the poll loop.
+        """
+        if self.store is None:
+            return 0
+        restored: list[Emulated] = []
+        for trigger_id, record in self.store.load_all().items():
+            if trigger_id in self._orders:
+                continue
+            try:
+                em = from_record(record, self.broker.products)
+            except ValueError as exc:
+                self.broker.counters["triggers.restore_failed"] += 1
+                log.error("client trigger %s not re-armed: %s", trigger_id, exc)
+                continue
+            self._register(em)
+            restored.append(em)
+        async with self._lock:
+            for em in restored:
+                try:
+                    await self._resume(em)
+                    if em.phase != "done":
+                        await self._refresh_children(em)
+                except BrokerageError as exc:
+                    log.warning("client trigger %s: reconcile deferred (%s)", em.order.order_id, exc.reason)
+        self.broker.counters["triggers.restored"] += len(restored)
+        if restored:
+            log.info("client triggers: %d re-armed from the store", len(restored))
+            self._ensure_task()
+        return len(restored)
+
     # ---------------------------------------------------------------------------------- lifecycle
     async def submit(self, req: OrderRequest, product: Product) -> Order:
         oid = PREFIX + req.client_order_id
         if oid in self._orders:
             return self._orders[oid].order
-        now = self.broker.now()
-        direction = req.stop_direction or (
-            StopDirection.STOP_UP if req.side is OrderSide.BUY else StopDirection.STOP_DOWN
-        )
-        order = Order(
-            order_id=oid,
-            client_order_id=req.client_order_id,
-            symbol=req.symbol,
-            side=req.side,
-            order_type=req.order_type,
-            size=req.size or ZERO,
-            status=OrderStatus.OPEN,
-            time_in_force=req.time_in_force,
-            limit_price=req.limit_price,
-            stop_price=req.stop_price,
-            stop_direction=direction if req.order_type is OrderType.STOP_LIMIT else None,
-            stop_trigger_price=req.stop_trigger_price,
-            created_at=now,
-            updated_at=now,
-        )
-        em = Emulated(order=order, request=req, product=product)
-        self._orders[oid] = em
-        self._by_coid[req.client_order_id] = oid
+        em = Emulated(order=_parent_order(req, self.broker.now()), request=req, product=product)
+        if req.order_type is OrderType.BRACKET:
+            em.phase = "working"  # the take-profit is due now; recorded before it is sent
+        self._register(em)
+        self._save(em)
         self.broker.counters["triggers.emulated"] += 1
         if req.order_type is OrderType.BRACKET:
-            await self._send_child(em, "tp", req.limit_price, em.order.size)
-            em.phase = "working"
+            try:
+                await self._send_child(em, "tp", req.limit_price, em.order.size)
+            except TransientError as exc:
+                log.warning("%s: take-profit send unresolved (%s); reconciled by client id", oid, exc.reason)
+            except BrokerageError:
+                self._forget(em)
+                raise
         self._ensure_task()
-        return order
+        return em.order
 
     def _ensure_task(self) -> None:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
+        """Stop watching prices. Persisted records stay: the next start re-arms them."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -160,12 +286,16 @@ class ClientTriggers:
             client_order_id=f"{em.order.client_order_id}-{tag}",
         )
         child = await self.broker.submit_native(req)
-        em.children.append(child.order_id)
+        em.children[tag] = child.order_id
+        self._save(em)
         self.broker.counters[f"triggers.child.{tag}"] += 1
 
     async def check_all(self) -> None:
         async with self._lock:
             for em in list(self._orders.values()):
+                if em.phase == "done":
+                    continue
+                await self._resume(em)
                 if em.phase == "done":
                     continue
                 await self._refresh_children(em)
@@ -181,6 +311,7 @@ class ClientTriggers:
             if stop_crossed(em.order.stop_direction, req.stop_price, last):
                 em.order.triggered = True
                 em.phase = "working"
+                self._save(em)
                 await self._send_child(em, "sl", req.limit_price, em.order.size)
         elif em.phase == "working" and req.order_type is OrderType.BRACKET:
             assert req.stop_trigger_price is not None
@@ -188,23 +319,80 @@ class ClientTriggers:
             if stop_crossed(direction, req.stop_trigger_price, last):
                 em.order.triggered = True
                 em.phase = "stopping"
-                tp = em.children[0] if em.children else None
-                if tp is not None:
-                    await self.broker.cancel_orders([tp])
-                    await self._refresh_children(em)
-                remaining = em.order.size - em.order.filled_size
-                one = Decimal(1)
-                factor = one - self.slippage if req.side is OrderSide.SELL else one + self.slippage
-                protect = quantize_price(req.stop_trigger_price * factor, em.product, req.side)
-                await self._send_child(em, "st", protect, remaining)
+                self._save(em)
+                await self._stop_leg(em)
+
+    async def _stop_leg(self, em: Emulated) -> None:
+        """Bracket stop: cancel the take-profit if still working, then protect what remains (idempotent)."""
+        req = em.request
+        assert req.stop_trigger_price is not None
+        tp = em.children.get("tp")
+        if tp is not None:
+            await self._refresh_children(em)
+            if em.phase != "done" and not em.child_status[tp].is_terminal:
+                await self.broker.cancel_orders([tp])
+                await self._refresh_children(em)
+            if em.phase == "done":
+                return
+        remaining = em.order.size - em.order.filled_size
+        one = Decimal(1)
+        factor = one - self.slippage if req.side is OrderSide.SELL else one + self.slippage
+        protect = quantize_price(req.stop_trigger_price * factor, em.product, req.side)
+        await self._send_child(em, "st", protect, remaining)
+
+    # ------------------------------------------------------------------------------ reconciliation
+    def _due_tag(self, em: Emulated) -> str | None:
+        """The child the recorded phase promises has been sent."""
+        if em.request.order_type is OrderType.STOP_LIMIT:
+            return "sl" if em.phase == "working" else None
+        return {"working": "tp", "stopping": "st"}.get(em.phase)
+
+    async def _resume(self, em: Emulated) -> None:
+        """Finish what a crash (or an unresolved send) interrupted: adopt children the venue already
+        has under their derived client ids; send only a due child it does not have."""
+        if em.phase == "cancelling":
+            await self._finish_cancel(em)
+            return
+        due = self._due_tag(em)
+        if due is None or due in em.children:
+            return
+        found = await self._venue_children(em)
+        adopted = set(found) - set(em.children)
+        if adopted:
+            merged = {**found, **em.children}  # ids we already hold win
+            em.children = {tag: merged[tag] for tag in CHILD_TAGS if tag in merged}
+            self.broker.counters["triggers.children_adopted"] += len(adopted)
+            self._save(em)
+        if due in em.children:
+            return
+        self.broker.counters["triggers.resumed_sends"] += 1
+        if due == "st":
+            await self._stop_leg(em)
+        else:
+            price = em.request.limit_price
+            await self._send_child(em, due, price, em.order.size)
+
+    async def _venue_children(self, em: Emulated) -> dict[str, str]:
+        coids = {f"{em.order.client_order_id}-{tag}": tag for tag in CHILD_TAGS}
+        since = (em.order.created_at or self.broker.now()) - _CHILD_SEARCH_SLACK
+        found: dict[str, str] = {}
+        for w in await self.broker.rest.all_orders(product_ids=[em.product.symbol], start_date=since):
+            tag = coids.get(w.client_order_id)
+            if tag is not None:
+                found.setdefault(tag, w.order_id)
+        return found
 
     async def _refresh_children(self, em: Emulated) -> None:
         last_status: OrderStatus | None = None
-        for cid in em.children:
+        for tag in CHILD_TAGS:
+            cid = em.children.get(tag)
+            if cid is None:
+                continue
             o = to_order(await self.broker.rest.get_order(cid))
             em.child_filled[cid] = o.filled_size
             em.child_value[cid] = o.filled_size * (o.avg_fill_price or ZERO)
             em.child_fees[cid] = o.fees
+            em.child_status[cid] = o.status
             last_status = o.status
         filled = sum(em.child_filled.values(), ZERO)
         value = sum(em.child_value.values(), ZERO)
@@ -215,8 +403,9 @@ class ClientTriggers:
         new = self._status(em, last_status)
         if new is not None and new is not em.order.status:
             em.order = msgspec.structs.replace(em.order, status=new)
-        if em.order.is_terminal:
+        if em.order.is_terminal and em.phase != "done":
             em.phase = "done"
+            self._save(em)
 
     @staticmethod
     def _status(em: Emulated, last_child: OrderStatus | None) -> OrderStatus | None:
@@ -224,7 +413,7 @@ class ClientTriggers:
             return OrderStatus.FILLED
         ended = (OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.FAILED, OrderStatus.REJECTED)
         if last_child in ended:
-            if em.phase == "stopping" and len(em.children) < 2:
+            if em.phase == "stopping" and "st" not in em.children:
                 return None  # the take-profit was cancelled on purpose; the stop leg follows
             return last_child
         if em.order.filled_size > 0:
@@ -246,14 +435,22 @@ class ClientTriggers:
         if em is None or em.order.is_terminal:
             return False
         async with self._lock:
-            live = list(em.children)
-            if live:
-                await self.broker.cancel_orders(live)
-                await self._refresh_children(em)
-            if not em.order.is_terminal:
-                em.order = msgspec.structs.replace(em.order, status=OrderStatus.CANCELLED, updated_at=self.broker.now())
-            em.phase = "done"
+            em.phase = "cancelling"
+            self._save(em)
+            await self._finish_cancel(em)
         return em.order.status is OrderStatus.CANCELLED
+
+    async def _finish_cancel(self, em: Emulated) -> None:
+        live = [cid for cid in em.children.values() if not em.child_status.get(cid, OrderStatus.OPEN).is_terminal]
+        if live:
+            await self.broker.cancel_orders(live)
+        if em.children:
+            await self._refresh_children(em)
+        if not em.order.is_terminal:
+            em.order = msgspec.structs.replace(em.order, status=OrderStatus.CANCELLED, updated_at=self.broker.now())
+        if em.phase != "done":
+            em.phase = "done"
+            self._save(em)
 
     async def working(self, venue_symbol: str | None) -> list[Order]:
         return [
