@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
+from typing import Any
 
 from gpt_trader.features.brokerages.core.interfaces import OrderBook, OrderSide, Position, Product
 
@@ -23,6 +25,9 @@ SECONDS_PER_YEAR = 365.25 * 24 * 3600
 #: Variance below this is running-sum rounding noise (a flat price), not volatility: 1e-14 is a
 #: per-sample return stdev of 1e-7, far under any traded market's.
 _NOISE = 1e-14
+_append: Callable[[deque[float], float], None] = deque.append
+_popleft: Callable[[deque[float]], float] = deque.popleft
+_consume: Callable[[Iterable[Any]], None] = deque(maxlen=0).extend  # runs an iterator out at C speed
 
 
 # ---------------------------------------------------------------------------------- order book
@@ -171,11 +176,16 @@ class _Series:
 
 
 class _PairWindow:
-    __slots__ = ("s", "values")
+    """Products of two symbols' returns over the correlation window (their running sum is
+    MarketStats._psums[k]), plus the correlation computed from them, cached until the next update."""
 
-    def __init__(self) -> None:
+    __slots__ = ("corr", "k", "values", "version")
+
+    def __init__(self, k: int) -> None:
         self.values: deque[float] = deque()
-        self.s = 0.0
+        self.k = k
+        self.version = -1
+        self.corr: float | None = None
 
 
 def _stdev(s: float, ss: float, n: int) -> float | None:
@@ -203,18 +213,37 @@ class MarketStats:
         self._series: dict[str, _Series] = {}
         self._pairs: list[tuple[int, int, _PairWindow]] = []  # indexes into the series order
         self._pair_index: dict[tuple[str, str], tuple[_PairWindow, _Series, _Series]] = {}
+        # symbol -> other -> the same entries, so a scan over one symbol's pairs builds no key tuples
+        self._neighbors: dict[str, dict[str, tuple[_PairWindow, _Series, _Series]]] = {}
         self._corr_cache: dict[tuple[str, str], tuple[float | None, int]] = {}
         self._updates = 0
+        # running sums of the pair windows, in self._pairs order, and the pair windows' common length
+        # (None when they differ): every symbol priced and equal windows lets one cycle update all
+        # pairs with C-level maps instead of a Python loop over symbols^2 pairs
+        self._psums: list[float] = []
+        self._pair_values: list[deque[float]] = []
+        self._uniform: int | None = 0
+        self._take_a: Callable[[Sequence[float | None]], Any] | None = None
+        self._take_b: Callable[[Sequence[float | None]], Any] | None = None
 
     def _add_symbol(self, symbol: str) -> None:
         new = _Series(self.short_window)
         me = len(self._series)
         for j, (other, ser) in enumerate(self._series.items()):
-            window = _PairWindow()
+            window = _PairWindow(len(self._pairs))
             self._pairs.append((me, j, window))
+            self._psums.append(0.0)
+            self._pair_values.append(window.values)
             self._pair_index[(symbol, other)] = (window, new, ser)
             self._pair_index[(other, symbol)] = (window, ser, new)
+            self._neighbors.setdefault(symbol, {})[other] = (window, new, ser)
+            self._neighbors.setdefault(other, {})[symbol] = (window, ser, new)
         self._series[symbol] = new
+        self._uniform = _common_length(self._pair_values)
+        pairs = self._pairs
+        if len(pairs) >= 2:
+            self._take_a = operator.itemgetter(*[a for a, _, _ in pairs])
+            self._take_b = operator.itemgetter(*[b for _, b, _ in pairs])
 
     def update(self, prices: Mapping[str, float]) -> None:
         series = self._series
@@ -268,19 +297,38 @@ class MarketStats:
                 ser.mean_corr = mean
                 ser.inv_sd = 1.0 / math.sqrt(centered) if centered > _NOISE else 0.0
             window_prices.append(price)
-        for a, b, pw in self._pairs:
-            ra = rets[a]
-            if ra is None:
-                continue
-            rb = rets[b]
-            if rb is None:
-                continue
-            x = ra * rb
-            pvals = pw.values
-            pvals.append(x)
-            pw.s += x
-            if len(pvals) > corr:
-                pw.s -= pvals.popleft()
+        uniform = self._uniform
+        take_a = self._take_a
+        take_b = self._take_b
+        if uniform is not None and take_a is not None and take_b is not None and None not in rets:
+            # every pair gets this cycle's product and all windows have one length: the same
+            # additions and subtractions, in the same order, as the loop below, done by C maps
+            prods = list(map(operator.mul, take_a(rets), take_b(rets)))
+            windows = self._pair_values
+            _consume(map(_append, windows, prods))
+            psums = list(map(operator.add, self._psums, prods))
+            if uniform + 1 > corr:
+                psums = list(map(operator.sub, psums, map(_popleft, windows)))
+            else:
+                self._uniform = uniform + 1
+            self._psums = psums
+        elif self._pairs:
+            psums = self._psums
+            for a, b, pw in self._pairs:
+                ra = rets[a]
+                if ra is None:
+                    continue
+                rb = rets[b]
+                if rb is None:
+                    continue
+                x = ra * rb
+                pvals = pw.values
+                pvals.append(x)
+                k = pw.k
+                psums[k] += x
+                if len(pvals) > corr:
+                    psums[k] -= pvals.popleft()
+            self._uniform = _common_length(self._pair_values)
         self._corr_cache.clear()
         self._updates += 1
         if self._updates % self._RESUM_EVERY == 0:
@@ -294,7 +342,7 @@ class MarketStats:
                 setattr(ser, f"s_{attr}", math.fsum(tail))
                 setattr(ser, f"ss_{attr}", math.fsum(v * v for v in tail))
         for _, _, pw in self._pairs:
-            pw.s = math.fsum(pw.values)
+            self._psums[pw.k] = math.fsum(pw.values)
 
     def samples(self, symbol: str) -> int:
         ser = self._series.get(symbol)
@@ -326,6 +374,33 @@ class MarketStats:
         short = _stdev(ser.s_short, ser.ss_short, ser.n_short) if ser.n_short >= self.short_window else None
         return move, short, _stdev(ser.s_long, ser.ss_long, n_long), n_long
 
+    def volatile(self, symbols: Iterable[str], max_move_pct: float, min_samples: int, multiple: float) -> list[str]:
+        """The symbols whose `volatility` trips the volatility breaker (a short-window move above
+        max_move_pct, or with at least min_samples returns a short/long stdev ratio above multiple);
+        one pass with no per-symbol tuples, for the guard's scan."""
+        out: list[str] = []
+        series = self._series
+        short_window = self.short_window
+        for symbol in symbols:
+            ser = series.get(symbol)
+            if ser is None:
+                continue
+            prices = ser.prices
+            if len(prices) >= 2:
+                latest = prices[-1]
+                up = latest / min(prices) - 1.0
+                down = 1.0 - latest / max(prices)
+                if (up if up > down else down) * 100.0 > max_move_pct:
+                    out.append(symbol)
+                    continue
+            if ser.n_long < min_samples or ser.n_short < short_window:
+                continue
+            short = _stdev(ser.s_short, ser.ss_short, ser.n_short)
+            long = _stdev(ser.s_long, ser.ss_long, ser.n_long)
+            if short is not None and long is not None and long > 0 and short / long > multiple:
+                out.append(symbol)
+        return out
+
     def move_pct(self, symbol: str) -> float | None:
         """Largest |price change| in % between the latest price and any price in the short window."""
         ser = self._series.get(symbol)
@@ -348,7 +423,8 @@ class MarketStats:
             ser = self._series.get(a)
             result: tuple[float | None, int] = (1.0, ser.n_corr) if a == b and ser is not None else (None, 0)
         else:
-            result = _pair_correlation(*entry)
+            pw, sa, sb = entry
+            result = _pair_correlation(pw, self._psums[pw.k], sa, sb)
         self._corr_cache[key] = result
         return result
 
@@ -362,24 +438,38 @@ class MarketStats:
         """
         best = 0.0
         best_with = ""
-        index = self._pair_index
+        row = self._neighbors.get(symbol)
+        if row is None:
+            return best, best_with
+        version = self._updates
+        psums = self._psums
         for other, psign in others:
-            entry = index.get((symbol, other))
+            entry = row.get(other)
             if entry is None:
                 continue
             pw, sa, sb = entry
             n = len(pw.values)
             if n < min_samples or n < 2:
                 continue
-            if sa.n_corr == n and sb.n_corr == n:  # aligned windows: everything is precomputed
-                if sa.inv_sd == 0.0 or sb.inv_sd == 0.0:
+            if pw.version == version:  # already computed since the last update (guard, earlier order)
+                cached = pw.corr
+                if cached is None:
                     continue
-                corr = (pw.s - n * sa.mean_corr * sb.mean_corr) * sa.inv_sd * sb.inv_sd
+                corr = cached
             else:
-                result, _ = _pair_correlation(pw, sa, sb)
-                if result is None:
-                    continue
-                corr = result
+                pw.version = version
+                if sa.n_corr == n and sb.n_corr == n:  # aligned windows: everything is precomputed
+                    if sa.inv_sd == 0.0 or sb.inv_sd == 0.0:
+                        pw.corr = None
+                        continue
+                    corr = (psums[pw.k] - n * sa.mean_corr * sb.mean_corr) * sa.inv_sd * sb.inv_sd
+                else:
+                    result, _ = _pair_correlation(pw, psums[pw.k], sa, sb)
+                    pw.corr = result
+                    if result is None:
+                        continue
+                    corr = result
+                pw.corr = corr
             value = (corr if corr >= 0.0 else -corr) if sign == 0 else corr * psign * sign
             if value > best:
                 best, best_with = value, other
@@ -389,7 +479,12 @@ class MarketStats:
         return tuple(self._series)
 
 
-def _pair_correlation(pair: _PairWindow, sa_ser: _Series, sb_ser: _Series) -> tuple[float | None, int]:
+def _common_length(windows: Sequence[deque[float]]) -> int | None:
+    lengths = set(map(len, windows))
+    return lengths.pop() if len(lengths) == 1 else (0 if not lengths else None)
+
+
+def _pair_correlation(pair: _PairWindow, s: float, sa_ser: _Series, sb_ser: _Series) -> tuple[float | None, int]:
     n = len(pair.values)
     if n < 2:
         return None, n
@@ -404,5 +499,5 @@ def _pair_correlation(pair: _PairWindow, sa_ser: _Series, sb_ser: _Series) -> tu
     vb = sbb - sb * sb / n
     if va <= _NOISE or vb <= _NOISE:
         return None, n
-    corr = (pair.s - sa * sb / n) / math.sqrt(va * vb)
+    corr = (s - sa * sb / n) / math.sqrt(va * vb)
     return (1.0 if corr > 1.0 else -1.0 if corr < -1.0 else corr), n

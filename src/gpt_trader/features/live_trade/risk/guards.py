@@ -6,12 +6,19 @@ remembers it. Account guards look at the whole book once per cycle, symbol guard
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import ClassVar
 
-from gpt_trader.features.brokerages.core.interfaces import OrderBook, OrderSide, Position, Product, Quote
+from gpt_trader.features.brokerages.core.interfaces import (
+    OrderBook,
+    OrderSide,
+    Position,
+    Product,
+    ProductType,
+    Quote,
+)
 from gpt_trader.features.live_trade.risk.config import RiskConfig
 from gpt_trader.features.live_trade.risk.errors import (
     RiskGuardApiErrorsError,
@@ -19,6 +26,7 @@ from gpt_trader.features.live_trade.risk.errors import (
     RiskGuardCorrelationError,
     RiskGuardDailyLossError,
     RiskGuardDrawdownError,
+    RiskGuardError,
     RiskGuardErrorRateError,
     RiskGuardLiquidationBufferError,
     RiskGuardLiquidityError,
@@ -115,6 +123,21 @@ class SymbolGuard:
 
     def check(self, ctx: GuardContext, symbol: str) -> None:
         raise NotImplementedError(f"{type(self).__name__}.check")
+
+    def candidates(self, ctx: GuardContext, symbols: Iterable[str]) -> Iterable[str]:
+        """The symbols `check` may trip on. Guards override this with a cheap test that passes every
+        symbol it cannot prove safe; `check` stays the one place that decides and words the trip."""
+        return symbols
+
+    def scan(self, ctx: GuardContext, symbols: Iterable[str]) -> list[tuple[str, RiskGuardError]]:
+        """`check` on every symbol that needs it: (symbol, error) for each trip."""
+        out: list[tuple[str, RiskGuardError]] = []
+        for symbol in self.candidates(ctx, symbols):
+            try:
+                self.check(ctx, symbol)
+            except RiskGuardError as exc:
+                out.append((symbol, exc))
+        return out
 
 
 # ------------------------------------------------------------------------------ account guards
@@ -231,6 +254,16 @@ class ConsecutiveLossesGuard(AccountGuard):
 class StaleMarkGuard(SymbolGuard):
     name = "stale_mark"
 
+    def candidates(self, ctx: GuardContext, symbols: Iterable[str]) -> Iterable[str]:
+        limit = ctx.config.stale_mark_s
+        marks = ctx.marks
+        out = []
+        for symbol in symbols:
+            seen = marks.get(symbol)
+            if seen is None or seen[1] > limit:
+                out.append(symbol)
+        return out
+
     def check(self, ctx: GuardContext, symbol: str) -> None:
         quote = ctx.quotes.get(symbol)
         limit = ctx.config.stale_mark_s
@@ -253,6 +286,22 @@ class LiquidationBufferGuard(SymbolGuard):
     """Perps: distance from mark to the liquidation price, in % of mark."""
 
     name = "liquidation_buffer"
+
+    def candidates(self, ctx: GuardContext, symbols: Iterable[str]) -> Iterable[str]:
+        positions = ctx.positions
+        if not positions:
+            return ()
+        products = ctx.products
+        out = []
+        for symbol in symbols:
+            pos = positions.get(symbol)
+            if pos is None or pos.size == 0:
+                continue
+            product = products.get(symbol)
+            if product is not None and not product.is_perpetual and pos.product_type != ProductType.PERPETUAL:
+                continue  # spot cannot be liquidated
+            out.append(symbol)
+        return out
 
     def check(self, ctx: GuardContext, symbol: str) -> None:
         pos = ctx.positions.get(symbol)
@@ -295,6 +344,10 @@ class VolatilityGuard(SymbolGuard):
     def hold_s(self, config: RiskConfig) -> float:
         return config.volatility_cooldown_s
 
+    def candidates(self, ctx: GuardContext, symbols: Iterable[str]) -> Iterable[str]:
+        cfg = ctx.config
+        return ctx.stats.volatile(symbols, ctx.max_move_pct, cfg.volatility_min_samples, cfg.volatility_multiple)
+
     def check(self, ctx: GuardContext, symbol: str) -> None:
         cfg = ctx.config
         move, short, long, samples = ctx.stats.volatility(symbol)
@@ -329,6 +382,36 @@ class LiquidityGuard(SymbolGuard):
 
     name = "liquidity"
     breaker = True
+
+    def candidates(self, ctx: GuardContext, symbols: Iterable[str]) -> Iterable[str]:
+        cfg = ctx.config
+        books = ctx.books
+        max_spread = cfg.max_spread_bps
+        need = cfg.min_depth_usd
+        check_depth = need > 0
+        out = []
+        for symbol in symbols:
+            book = books.get(symbol)
+            if book is None:
+                continue
+            bids = book.bids
+            asks = book.asks
+            if not bids or not asks:
+                out.append(symbol)
+                continue
+            b0 = bids[0]
+            a0 = asks[0]
+            bid = b0.price
+            ask = a0.price
+            if (
+                bid <= 0
+                or ask <= 0
+                or (ask - bid) * _TWO_BPS > max_spread * (ask + bid)
+                # the best level alone holding the minimum on both sides settles the depth test
+                or (check_depth and (bid * b0.size < need or ask * a0.size < need))
+            ):
+                out.append(symbol)
+        return out
 
     def check(self, ctx: GuardContext, symbol: str) -> None:
         book = ctx.books.get(symbol)
@@ -373,6 +456,13 @@ class CorrelationGuard(SymbolGuard):
     """A symbol whose returns move with an open position: a new entry there adds the same risk twice."""
 
     name = "correlation"
+
+    def candidates(self, ctx: GuardContext, symbols: Iterable[str]) -> Iterable[str]:
+        held = ctx.held
+        if not held:
+            return ()
+        held_set = ctx.held_set
+        return [s for s in symbols if s not in held_set]
 
     def check(self, ctx: GuardContext, symbol: str) -> None:
         held = ctx.held

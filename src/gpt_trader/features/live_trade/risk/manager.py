@@ -347,12 +347,17 @@ class RiskManager:
             except RiskGuardError as exc:
                 found[guard.name] = exc
         universe = _universe(snapshot)
-        for symbol in universe:
-            for sguard in self._symbol_guards:
-                try:
-                    sguard.check(ctx, symbol)
-                except RiskGuardError as exc:
-                    found[f"{sguard.name}:{symbol}"] = exc
+        # each guard scans the universe at once (cheap tests first); trips are then ordered symbol by
+        # symbol, guard by guard, as checking every pair in that order would find them
+        tripped: list[tuple[int, str, RiskGuardError]] = []
+        for i, sguard in enumerate(self._symbol_guards):
+            for symbol, trip_err in sguard.scan(ctx, universe):
+                tripped.append((i, symbol, trip_err))
+        if tripped:
+            rank = {s: n for n, s in enumerate(universe)}
+            tripped.sort(key=lambda t: (rank[t[1]], t[0]))
+            for i, symbol, trip_err in tripped:
+                found[f"{self._symbol_guards[i].name}:{symbol}"] = trip_err
 
         events: list[GuardEvent] = []
         trips = st.trips
