@@ -277,7 +277,9 @@ class Reconciler:
             ts=self.broker.now(),
             symbol=correction.symbol,
         )
-        log.warning(
+        # The first run's baseline is bookkeeping, not a discrepancy: keep it out of the warnings.
+        emit = log.info if correction.kind == "baseline_recorded" else log.warning
+        emit(
             "reconciliation correction",
             kind=correction.kind,
             detail=correction.detail,
@@ -580,7 +582,7 @@ class Reconciler:
                     Correction(
                         kind="baseline_recorded",
                         detail="holdings not attributed to the bot: "
-                        + ", ".join(f"{k}={v}" for k, v in sorted(spot.items())),
+                        + (", ".join(f"{k}={v}" for k, v in sorted(spot.items()) if v) or "none"),
                     ),
                 )
                 baseline = spot
