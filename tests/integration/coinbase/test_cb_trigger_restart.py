@@ -134,7 +134,15 @@ async def test_armed_stop_survives_restart_and_fires_once(
     done = await second.get_order("cs-rs-1")
     assert done.triggered and done.filled_size == D("0.5")
     assert second.counters["orders.placed"] == 1 and not second.counters["orders.rejected.INVALID_REQUEST"]
-    assert stored(store_path) == {}  # terminal: the record is gone
+    record = stored(store_path)["cs-rs-1"]
+    assert record["phase"] == "done" and record["final"]["status"] == "FILLED"
+    await crash(second)
+
+    third = await new_broker()  # how it ended is still answerable after another restart; nothing is re-armed
+    assert third.counters["triggers.restored"] == 0 and third.counters["triggers.restored_terminal"] == 1
+    again = await third.get_order("cs-rs-1")
+    assert again.status is OrderStatus.FILLED and again.filled_size == D("0.5") and again.triggered
+    assert len(venue_orders(sim, "rs-1-sl")) == 1 and third.counters["orders.placed"] == 0
 
 
 async def test_fired_before_crash_is_adopted_not_resent(
@@ -144,7 +152,7 @@ async def test_fired_before_crash_is_adopted_not_resent(
     await first.place_order(stop_request("rs-2"))
     await admin(sim, "/book", {"product_id": BTC, "bids": [["90000", "0.1"]], "asks": [["94900", "1"]]})
     await move_price_via_print(sim, first, "94900")
-    await eventually(lambda: len(venue_orders(sim, "rs-2-sl")) == 1, timeout=10, what="first broker fires")
+    await eventually(lambda: stored(store_path)["cs-rs-2"]["children"], timeout=10, what="first broker fires")
     await crash(first)
     assert stored(store_path)["cs-rs-2"]["children"] == {"sl": venue_orders(sim, "rs-2-sl")[0].order_id}
 
@@ -225,7 +233,7 @@ async def test_bracket_survives_restart(sim: ExchangeSimulator, new_broker: Fact
     tps, sts = venue_orders(sim, "rb-1-tp"), venue_orders(sim, "rb-1-st")
     assert len(tps) == 1 and tps[0].status is OrderStatus.CANCELLED
     assert len(sts) == 1 and sts[0].status is OrderStatus.FILLED
-    assert second.counters["orders.placed"] == 1 and stored(store_path) == {}
+    assert second.counters["orders.placed"] == 1 and stored(store_path)["cs-rb-1"]["phase"] == "done"
 
 
 async def test_cancelled_trigger_is_not_rearmed_and_bad_records_are_reported(
@@ -234,15 +242,21 @@ async def test_cancelled_trigger_is_not_rearmed_and_bad_records_are_reported(
     first = await new_broker()
     stop = await first.place_order(stop_request("rs-4"))
     assert (await first.cancel_orders([stop.order_id])) == {stop.order_id: True}
-    assert stored(store_path) == {}
+    cancelled = stored(store_path)["cs-rs-4"]
+    assert cancelled["phase"] == "done" and cancelled["final"]["status"] == "CANCELLED"
     raw = StateTriggerStore(StateStore(open_database(store_path)))
     raw.save("cs-ghost", {"v": 1, "phase": "armed", "request": {"symbol": "DOGE-USD"}})
+    old = {**cancelled, "final": {**cancelled["final"], "updated_at": "2020-01-01T00:00:00+00:00"}}
+    raw.save("cs-old", old)  # finished long ago: pruned at the next start
     await crash(first)
 
     caplog.set_level(logging.ERROR, logger="gpt_trader.features.brokerages.coinbase")
     second = await new_broker()
     assert second.counters["triggers.restored"] == 0 and second.counters["triggers.restore_failed"] == 1
+    assert second.counters["triggers.restored_terminal"] == 1 and second.counters["triggers.pruned"] == 1
+    assert (await second.get_order(stop.order_id)).status is OrderStatus.CANCELLED
+    assert venue_orders(sim, "rs-4-sl") == [] and second.counters["orders.placed"] == 0
     assert any("cs-ghost not re-armed" in r.getMessage() for r in caplog.records)
-    assert set(stored(store_path)) == {"cs-ghost"}  # left for a human, never deleted silently
+    assert set(stored(store_path)) == {"cs-ghost", "cs-rs-4"}  # the bad one is left for a human
     with pytest.raises(BrokerageError, match="before connect"):
         second.set_trigger_store(raw)

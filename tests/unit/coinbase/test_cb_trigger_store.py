@@ -17,8 +17,14 @@ from gpt_trader.features.brokerages.coinbase.trigger_store import (
     TriggerStore,
     attach_trigger_store,
 )
-from gpt_trader.features.brokerages.coinbase.triggers import Emulated, _parent_order, from_record, to_record
-from gpt_trader.features.brokerages.core.interfaces import OrderRequest, OrderSide, OrderType, StopDirection
+from gpt_trader.features.brokerages.coinbase.triggers import Emulated, from_record, parent_order, to_record
+from gpt_trader.features.brokerages.core.interfaces import (
+    OrderRequest,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    StopDirection,
+)
 from gpt_trader.features.brokerages.core.products import default_products
 from gpt_trader.persistence.sqlite import open_database
 from gpt_trader.persistence.state_store import StateStore
@@ -68,7 +74,7 @@ def _emulated(order_type: OrderType, **extra: Any) -> Emulated:
         client_order_id="c-1",
         **extra,
     )
-    return Emulated(order=_parent_order(req, T0), request=req, product=PRODUCTS["BTC-USD"])
+    return Emulated(order=parent_order(req, T0), request=req, product=PRODUCTS["BTC-USD"])
 
 
 def test_record_round_trips_through_json() -> None:
@@ -88,8 +94,8 @@ def test_record_round_trips_through_json() -> None:
     ("change", "needle"),
     [
         ({"v": 2}, "record version 2 is not supported; allowed: 1"),
-        ({"phase": "done"}, "record phase 'done' is not allowed"),
-        ({"phase": "sleeping"}, "allowed: armed, working, stopping, cancelling"),
+        ({"phase": "done"}, "finished record has no final Order"),
+        ({"phase": "sleeping"}, "allowed: armed, working, stopping, cancelling, done"),
         ({"request": {"symbol": "BTC-USD"}}, "record request is not an OrderRequest"),
         ({"children": {"xx": "id"}}, "must map tp, sl, st to order ids"),
     ],
@@ -100,6 +106,19 @@ def test_bad_records_name_the_problem(change: dict[str, Any], needle: str) -> No
     record = {**to_record(em), **change}
     with pytest.raises(ValueError, match=needle):
         from_record(record, PRODUCTS)
+
+
+def test_finished_record_round_trips_its_final_state() -> None:
+    em = _emulated(OrderType.BRACKET, stop_trigger_price=D("96000"))
+    em.phase = "done"
+    em.order.filled_size = D("0.5")
+    em.order.avg_fill_price = D("91200")
+    em.order.transition(OrderStatus.FILLED, at=T0)
+    back = from_record(json.loads(json.dumps(to_record(em))), PRODUCTS)
+    assert back.phase == "done" and back.order == em.order
+    em.order.status = OrderStatus.OPEN
+    with pytest.raises(ValueError, match="final status OPEN is not terminal"):
+        from_record(to_record(em), PRODUCTS)
 
 
 def test_record_for_an_unlisted_product_is_refused() -> None:

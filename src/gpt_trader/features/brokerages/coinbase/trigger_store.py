@@ -1,10 +1,11 @@
 """Durable client-side triggers: armed stops/brackets survive a restart of the bot.
 
-`ClientTriggers` writes one plain JSON-able record per live emulated order BEFORE each step that
-sends something to the venue (write-ahead), and deletes it once the order is terminal. On `connect()`
-the broker reloads the records and reconciles them with the children already at the venue (by their
-derived client ids), so nothing is sent twice. `StateTriggerStore` keeps the records in the bot's
-SQLite `StateStore` under `coinbase.trigger.<order id>`.
+`ClientTriggers` writes one plain JSON-able record per emulated order BEFORE each step that sends
+something to the venue (write-ahead); a finished order's record keeps its final state for a retention
+period, then a later start deletes it. On `connect()` the broker reloads the records and reconciles
+them with the children already at the venue (by their derived client ids), so nothing is sent twice.
+`StateTriggerStore` keeps the records in the bot's SQLite `StateStore` under
+`coinbase.trigger.<order id>`.
 
 Wiring (orchestrator, after the StateStore exists and before `broker.connect()`):
 `attach_trigger_store(venue, state)`.

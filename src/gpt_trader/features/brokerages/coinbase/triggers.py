@@ -10,10 +10,11 @@ The synthetic order (id `cs-<client_order_id>`) mirrors its venue children. Chil
 derived (`<coid>-sl`, `<coid>-tp`, `<coid>-st`), so a retried send never duplicates at the venue.
 
 Durability (optional `TriggerStore`, see `trigger_store`): the record is written before every step
-that sends (arm, fire, stop leg, cancel) and deleted when the order is terminal. `restore()` reloads
-the records after a restart and reconciles each with the children already at the venue (looked up by
-their derived client ids), sending only what the recorded phase promises and the venue lacks.
-Without a store, armed state lives in memory only.
+that sends (arm, fire, stop leg, cancel). `restore()` reloads the records after a restart and
+reconciles each with the children already at the venue (looked up by their derived client ids),
+sending only what the recorded phase promises and the venue lacks. A finished order's record keeps
+its final state for `terminal_retention` (so the bot can still read how it ended after a restart)
+and is pruned by a later `restore()`. Without a store, armed state lives in memory only.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ CHILD_TAGS = ("tp", "sl", "st")
 PHASES = ("armed", "working", "stopping", "cancelling", "done")
 #: how far before the parent's creation the venue is searched for its children on restore
 _CHILD_SEARCH_SLACK = timedelta(hours=1)
+TERMINAL_RETENTION = timedelta(days=7)
 
 
 @dataclass
@@ -79,7 +81,7 @@ def stop_crossed(direction: StopDirection, stop: Decimal, last: Decimal) -> bool
     return last >= stop if direction is StopDirection.STOP_UP else last <= stop
 
 
-def _parent_order(req: OrderRequest, created_at: datetime | None) -> Order:
+def parent_order(req: OrderRequest, created_at: datetime | None) -> Order:
     direction = req.stop_direction or (StopDirection.STOP_UP if req.side is OrderSide.BUY else StopDirection.STOP_DOWN)
     return Order(
         order_id=PREFIX + req.client_order_id,
@@ -109,6 +111,7 @@ def to_record(em: Emulated) -> dict[str, Any]:
         "triggered": em.order.triggered,
         "created_at": em.order.created_at.isoformat() if em.order.created_at else None,
         "children": {tag: em.children[tag] for tag in CHILD_TAGS if tag in em.children},
+        "final": msgspec.to_builtins(em.order) if em.phase == "done" else None,
     }
 
 
@@ -123,8 +126,8 @@ def from_record(record: Mapping[str, Any], products: Mapping[str, Product]) -> E
     if req.order_type not in (OrderType.STOP_LIMIT, OrderType.BRACKET):
         raise ValueError(f"record order_type {req.order_type.value} is not emulated; allowed: STOP_LIMIT, BRACKET")
     phase = record.get("phase")
-    if phase not in PHASES or phase == "done":
-        raise ValueError(f"record phase {phase!r} is not allowed; allowed: {', '.join(PHASES[:-1])}")
+    if phase not in PHASES:
+        raise ValueError(f"record phase {phase!r} is not allowed; allowed: {', '.join(PHASES)}")
     product = products.get(req.symbol)
     if product is None:
         raise ValueError(f"product {req.symbol!r} is not listed by the venue now")
@@ -133,10 +136,18 @@ def from_record(record: Mapping[str, Any], products: Mapping[str, Product]) -> E
         t not in CHILD_TAGS or not isinstance(v, str) for t, v in children.items()
     ):
         raise ValueError(f"record children {children!r} must map {', '.join(CHILD_TAGS)} to order ids")
-    raw_created = record.get("created_at")
-    created = datetime.fromisoformat(raw_created) if isinstance(raw_created, str) else None
-    order = _parent_order(req, created)
-    order.triggered = bool(record.get("triggered", False))
+    if phase == "done":
+        try:
+            order = msgspec.convert(record["final"], Order)
+        except (KeyError, msgspec.ValidationError) as exc:
+            raise ValueError(f"finished record has no final Order ({exc})") from None
+        if not order.is_terminal:
+            raise ValueError(f"finished record's final status {order.status.value} is not terminal")
+    else:
+        raw_created = record.get("created_at")
+        created = datetime.fromisoformat(raw_created) if isinstance(raw_created, str) else None
+        order = parent_order(req, created)
+        order.triggered = bool(record.get("triggered", False))
     return Emulated(order=order, request=req, product=product, phase=str(phase), children=dict(children))
 
 
@@ -148,12 +159,14 @@ class ClientTriggers:
         poll_interval_s: float = 1.0,
         slippage: Decimal = DEFAULT_SLIPPAGE,
         store: TriggerStore | None = None,
+        terminal_retention: timedelta = TERMINAL_RETENTION,
     ):
         self.broker = broker
         self.mode = broker.settings.client_side_stops
         self.poll_interval_s = poll_interval_s
         self.slippage = slippage
         self.store = store
+        self.terminal_retention = terminal_retention
         self._orders: dict[str, Emulated] = {}
         self._by_coid: dict[str, str] = {}
         self.unsupported: set[str] = set()  # products the venue refused native stops for (auto mode)
@@ -176,13 +189,19 @@ class ClientTriggers:
 
     # -------------------------------------------------------------------------------- persistence
     def _save(self, em: Emulated) -> None:
-        """Write-ahead: called before anything is sent for the new phase; a done order is deleted."""
-        if self.store is None:
-            return
-        if em.phase == "done":
-            self.store.delete(em.order.order_id)
-        else:
+        """Write-ahead: called before anything is sent for the new phase (and once more when done)."""
+        if self.store is not None:
             self.store.save(em.order.order_id, to_record(em))
+
+    def _expired(self, record: Mapping[str, Any]) -> bool:
+        final = record.get("final")
+        if record.get("phase") != "done" or not isinstance(final, dict):
+            return False
+        try:
+            ended = datetime.fromisoformat(str(final.get("updated_at")))
+        except ValueError:
+            return False
+        return ended < self.broker.now() - self.terminal_retention
 
     def _register(self, em: Emulated) -> None:
         self._orders[em.order.order_id] = em
@@ -206,6 +225,10 @@ class ClientTriggers:
         for trigger_id, record in self.store.load_all().items():
             if trigger_id in self._orders:
                 continue
+            if self._expired(record):
+                self.store.delete(trigger_id)
+                self.broker.counters["triggers.pruned"] += 1
+                continue
             try:
                 em = from_record(record, self.broker.products)
             except ValueError as exc:
@@ -213,7 +236,10 @@ class ClientTriggers:
                 log.error("client trigger %s not re-armed: %s", trigger_id, exc)
                 continue
             self._register(em)
-            restored.append(em)
+            if em.phase == "done":
+                self.broker.counters["triggers.restored_terminal"] += 1
+            else:
+                restored.append(em)
         async with self._lock:
             for em in restored:
                 try:
@@ -233,7 +259,7 @@ class ClientTriggers:
         oid = PREFIX + req.client_order_id
         if oid in self._orders:
             return self._orders[oid].order
-        em = Emulated(order=_parent_order(req, self.broker.now()), request=req, product=product)
+        em = Emulated(order=parent_order(req, self.broker.now()), request=req, product=product)
         if req.order_type is OrderType.BRACKET:
             em.phase = "working"  # the take-profit is due now; recorded before it is sent
         self._register(em)
