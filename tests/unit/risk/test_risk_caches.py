@@ -1,5 +1,6 @@
-"""The risk cycle's shortcuts (C-level pair updates, per-cycle caches, per-product constants) give the
-same answers as the plain paths they stand in for, and drop what they cached when the input changes."""
+"""The risk cycle's shortcuts (guard scans, per-update correlation cache, per-product constants, shared
+marks) give the same answers as the plain paths they stand in for, and drop what they cached when the
+input changes."""
 
 from __future__ import annotations
 
@@ -21,58 +22,7 @@ from gpt_trader.features.live_trade.risk.state import RiskState
 from gpt_trader.features.live_trade.risk_calculations import MarketStats
 from gpt_trader.features.monitor.metrics import MetricsRegistry
 
-SYMS = ["A", "B", "C", "D"]
 MIDS = {"BTC-USD": "95000", "ETH-USD": "3300"}
-
-
-class LoopOnlyStats(MarketStats):
-    """MarketStats without the C-map pair update: every cycle takes the per-pair Python loop."""
-
-    def _add_symbol(self, symbol: str) -> None:
-        super()._add_symbol(symbol)
-        self._take_a = None
-        self._take_b = None
-
-
-def _feed(stats_list: list[MarketStats], cycles: int, seed: int) -> None:
-    rng = random.Random(seed)
-    px = {s: 100.0 * (i + 1) for i, s in enumerate(SYMS)}
-    for c in range(cycles):
-        prices: dict[str, float] = {}
-        for i, s in enumerate(SYMS):
-            px[s] *= 1 + rng.gauss(0, 0.01)
-            joined = i < 3 or c >= 40  # D joins late
-            gap = rng.random() < 0.03  # a stale mark now and then
-            if joined and not gap:
-                prices[s] = px[s]
-        for stats in stats_list:
-            stats.update(prices)
-
-
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_c_map_pair_update_equals_the_loop_bit_for_bit(seed: int) -> None:
-    fast = MarketStats(short_window=5, long_window=40, corr_window=20)
-    slow = LoopOnlyStats(short_window=5, long_window=40, corr_window=20)
-    _feed([fast, slow], 2300, seed)  # past the periodic re-sum at 2000
-    assert fast._psums == slow._psums
-    assert [list(v) for v in fast._pair_values] == [list(v) for v in slow._pair_values]
-    for a in SYMS:
-        for b in SYMS:
-            assert fast.correlation(a, b) == slow.correlation(a, b)
-        others = [(s, 1 if i % 2 else -1) for i, s in enumerate(SYMS) if s != a]
-        for sign in (0, 1, -1):
-            assert fast.max_correlation(a, others, 5, sign) == slow.max_correlation(a, others, 5, sign)
-
-
-def test_fast_pair_update_is_used_once_windows_line_up() -> None:
-    stats = MarketStats(short_window=5, long_window=40, corr_window=20)
-    for i in range(30):
-        stats.update({"A": 100.0 + i, "B": 50.0 + (i % 3), "C": 10.0 + (i % 5)})
-    assert stats._uniform == 20
-    stats.update({"A": 131.0, "B": 51.0})  # C has no price: its pairs skip the cycle, lengths stay 20
-    assert stats._uniform == 20
-    stats.update({"A": 132.0, "B": 52.0, "C": 11.0, "D": 5.0})  # D joins: its pairs start empty
-    assert stats._uniform is None
 
 
 def test_pair_correlation_cache_drops_on_update() -> None:

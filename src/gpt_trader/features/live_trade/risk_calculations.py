@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import itertools
 import math
-import operator
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
 
 from gpt_trader.features.brokerages.core.interfaces import OrderBook, OrderSide, Position, Product
 
@@ -25,9 +23,6 @@ SECONDS_PER_YEAR = 365.25 * 24 * 3600
 #: Variance below this is running-sum rounding noise (a flat price), not volatility: 1e-14 is a
 #: per-sample return stdev of 1e-7, far under any traded market's.
 _NOISE = 1e-14
-_append: Callable[[deque[float], float], None] = deque.append
-_popleft: Callable[[deque[float]], float] = deque.popleft
-_consume: Callable[[Iterable[Any]], None] = deque(maxlen=0).extend  # runs an iterator out at C speed
 
 
 # ---------------------------------------------------------------------------------- order book
@@ -176,14 +171,14 @@ class _Series:
 
 
 class _PairWindow:
-    """Products of two symbols' returns over the correlation window (their running sum is
-    MarketStats._psums[k]), plus the correlation computed from them, cached until the next update."""
+    """Products of two symbols' returns over the correlation window and their running sum, plus the
+    correlation computed from them, cached until the next update (`version`)."""
 
-    __slots__ = ("corr", "k", "values", "version")
+    __slots__ = ("corr", "s", "values", "version")
 
-    def __init__(self, k: int) -> None:
+    def __init__(self) -> None:
         self.values: deque[float] = deque()
-        self.k = k
+        self.s = 0.0
         self.version = -1
         self.corr: float | None = None
 
@@ -217,33 +212,18 @@ class MarketStats:
         self._neighbors: dict[str, dict[str, tuple[_PairWindow, _Series, _Series]]] = {}
         self._corr_cache: dict[tuple[str, str], tuple[float | None, int]] = {}
         self._updates = 0
-        # running sums of the pair windows, in self._pairs order, and the pair windows' common length
-        # (None when they differ): every symbol priced and equal windows lets one cycle update all
-        # pairs with C-level maps instead of a Python loop over symbols^2 pairs
-        self._psums: list[float] = []
-        self._pair_values: list[deque[float]] = []
-        self._uniform: int | None = 0
-        self._take_a: Callable[[Sequence[float | None]], Any] | None = None
-        self._take_b: Callable[[Sequence[float | None]], Any] | None = None
 
     def _add_symbol(self, symbol: str) -> None:
         new = _Series(self.short_window)
         me = len(self._series)
         for j, (other, ser) in enumerate(self._series.items()):
-            window = _PairWindow(len(self._pairs))
+            window = _PairWindow()
             self._pairs.append((me, j, window))
-            self._psums.append(0.0)
-            self._pair_values.append(window.values)
             self._pair_index[(symbol, other)] = (window, new, ser)
             self._pair_index[(other, symbol)] = (window, ser, new)
             self._neighbors.setdefault(symbol, {})[other] = (window, new, ser)
             self._neighbors.setdefault(other, {})[symbol] = (window, ser, new)
         self._series[symbol] = new
-        self._uniform = _common_length(self._pair_values)
-        pairs = self._pairs
-        if len(pairs) >= 2:
-            self._take_a = operator.itemgetter(*[a for a, _, _ in pairs])
-            self._take_b = operator.itemgetter(*[b for _, b, _ in pairs])
 
     def update(self, prices: Mapping[str, float]) -> None:
         series = self._series
@@ -251,8 +231,10 @@ class MarketStats:
             if symbol not in series:
                 self._add_symbol(symbol)
         short, long, corr, keep = self.short_window, self.long_window, self.corr_window, self._keep
+        i_short, i_long, i_corr = -short - 1, -long - 1, -corr - 1  # the return leaving each window
         rets: list[float | None] = [None] * len(series)
         log = math.log
+        sqrt = math.sqrt
         for i, (symbol, ser) in enumerate(series.items()):
             price = prices.get(symbol)
             if price is None or price <= 0:
@@ -272,19 +254,19 @@ class MarketStats:
                 ser.s_corr += r
                 ser.ss_corr += r2
                 if n > short:
-                    o = values[-short - 1]
+                    o = values[i_short]
                     ser.s_short -= o
                     ser.ss_short -= o * o
                 else:
                     ser.n_short = n
                 if n > long:
-                    o = values[-long - 1]
+                    o = values[i_long]
                     ser.s_long -= o
                     ser.ss_long -= o * o
                 else:
                     ser.n_long = n
                 if n > corr:
-                    o = values[-corr - 1]
+                    o = values[i_corr]
                     ser.s_corr -= o
                     ser.ss_corr -= o * o
                 else:
@@ -295,40 +277,21 @@ class MarketStats:
                 mean = ser.s_corr / nc
                 centered = ser.ss_corr - ser.s_corr * mean
                 ser.mean_corr = mean
-                ser.inv_sd = 1.0 / math.sqrt(centered) if centered > _NOISE else 0.0
+                ser.inv_sd = 1.0 / sqrt(centered) if centered > _NOISE else 0.0
             window_prices.append(price)
-        uniform = self._uniform
-        take_a = self._take_a
-        take_b = self._take_b
-        if uniform is not None and take_a is not None and take_b is not None and None not in rets:
-            # every pair gets this cycle's product and all windows have one length: the same
-            # additions and subtractions, in the same order, as the loop below, done by C maps
-            prods = list(map(operator.mul, take_a(rets), take_b(rets)))
-            windows = self._pair_values
-            _consume(map(_append, windows, prods))
-            psums = list(map(operator.add, self._psums, prods))
-            if uniform + 1 > corr:
-                psums = list(map(operator.sub, psums, map(_popleft, windows)))
-            else:
-                self._uniform = uniform + 1
-            self._psums = psums
-        elif self._pairs:
-            psums = self._psums
-            for a, b, pw in self._pairs:
-                ra = rets[a]
-                if ra is None:
-                    continue
-                rb = rets[b]
-                if rb is None:
-                    continue
-                x = ra * rb
-                pvals = pw.values
-                pvals.append(x)
-                k = pw.k
-                psums[k] += x
-                if len(pvals) > corr:
-                    psums[k] -= pvals.popleft()
-            self._uniform = _common_length(self._pair_values)
+        for a, b, pw in self._pairs:
+            ra = rets[a]
+            if ra is None:
+                continue
+            rb = rets[b]
+            if rb is None:
+                continue
+            x = ra * rb
+            pvals = pw.values
+            pvals.append(x)
+            pw.s += x
+            if len(pvals) > corr:
+                pw.s -= pvals.popleft()
         self._corr_cache.clear()
         self._updates += 1
         if self._updates % self._RESUM_EVERY == 0:
@@ -342,7 +305,7 @@ class MarketStats:
                 setattr(ser, f"s_{attr}", math.fsum(tail))
                 setattr(ser, f"ss_{attr}", math.fsum(v * v for v in tail))
         for _, _, pw in self._pairs:
-            self._psums[pw.k] = math.fsum(pw.values)
+            pw.s = math.fsum(pw.values)
 
     def samples(self, symbol: str) -> int:
         ser = self._series.get(symbol)
@@ -381,6 +344,7 @@ class MarketStats:
         out: list[str] = []
         series = self._series
         short_window = self.short_window
+        sqrt = math.sqrt
         for symbol in symbols:
             ser = series.get(symbol)
             if ser is None:
@@ -393,11 +357,19 @@ class MarketStats:
                 if (up if up > down else down) * 100.0 > max_move_pct:
                     out.append(symbol)
                     continue
-            if ser.n_long < min_samples or ser.n_short < short_window:
+            n_long = ser.n_long
+            n_short = ser.n_short
+            if n_long < min_samples or n_short < short_window or n_long < 2 or n_short < 2:
                 continue
-            short = _stdev(ser.s_short, ser.ss_short, ser.n_short)
-            long = _stdev(ser.s_long, ser.ss_long, ser.n_long)
-            if short is not None and long is not None and long > 0 and short / long > multiple:
+            # _stdev inlined (same expressions): a flat long window (variance at noise level) never trips
+            s = ser.s_long
+            var_long = (ser.ss_long - s * s / n_long) / (n_long - 1)
+            if var_long <= _NOISE:
+                continue
+            s = ser.s_short
+            var_short = (ser.ss_short - s * s / n_short) / (n_short - 1)
+            short = sqrt(var_short) if var_short > _NOISE else 0.0
+            if short / sqrt(var_long) > multiple:
                 out.append(symbol)
         return out
 
@@ -423,8 +395,7 @@ class MarketStats:
             ser = self._series.get(a)
             result: tuple[float | None, int] = (1.0, ser.n_corr) if a == b and ser is not None else (None, 0)
         else:
-            pw, sa, sb = entry
-            result = _pair_correlation(pw, self._psums[pw.k], sa, sb)
+            result = _pair_correlation(*entry)
         self._corr_cache[key] = result
         return result
 
@@ -442,7 +413,6 @@ class MarketStats:
         if row is None:
             return best, best_with
         version = self._updates
-        psums = self._psums
         for other, psign in others:
             entry = row.get(other)
             if entry is None:
@@ -462,9 +432,9 @@ class MarketStats:
                     if sa.inv_sd == 0.0 or sb.inv_sd == 0.0:
                         pw.corr = None
                         continue
-                    corr = (psums[pw.k] - n * sa.mean_corr * sb.mean_corr) * sa.inv_sd * sb.inv_sd
+                    corr = (pw.s - n * sa.mean_corr * sb.mean_corr) * sa.inv_sd * sb.inv_sd
                 else:
-                    result, _ = _pair_correlation(pw, psums[pw.k], sa, sb)
+                    result, _ = _pair_correlation(pw, sa, sb)
                     pw.corr = result
                     if result is None:
                         continue
@@ -479,12 +449,7 @@ class MarketStats:
         return tuple(self._series)
 
 
-def _common_length(windows: Sequence[deque[float]]) -> int | None:
-    lengths = set(map(len, windows))
-    return lengths.pop() if len(lengths) == 1 else (0 if not lengths else None)
-
-
-def _pair_correlation(pair: _PairWindow, s: float, sa_ser: _Series, sb_ser: _Series) -> tuple[float | None, int]:
+def _pair_correlation(pair: _PairWindow, sa_ser: _Series, sb_ser: _Series) -> tuple[float | None, int]:
     n = len(pair.values)
     if n < 2:
         return None, n
@@ -499,5 +464,5 @@ def _pair_correlation(pair: _PairWindow, s: float, sa_ser: _Series, sb_ser: _Ser
     vb = sbb - sb * sb / n
     if va <= _NOISE or vb <= _NOISE:
         return None, n
-    corr = (s - sa * sb / n) / math.sqrt(va * vb)
+    corr = (pair.s - sa * sb / n) / math.sqrt(va * vb)
     return (1.0 if corr > 1.0 else -1.0 if corr < -1.0 else corr), n

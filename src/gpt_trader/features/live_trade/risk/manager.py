@@ -49,8 +49,11 @@ CRITICAL_ACTIONS = frozenset({"reduce_only", "flatten", "halt"})
 FLATTEN_ALL = "*"
 
 
-class AccountSnapshot(msgspec.Struct, kw_only=True):
-    """What PerpsBot knows about the account at the start of a cycle."""
+class AccountSnapshot(msgspec.Struct, kw_only=True, weakref=True):
+    """What PerpsBot knows about the account at the start of a cycle.
+
+    Weakly referenceable: the risk manager remembers which snapshot its per-cycle caches belong to
+    without keeping it alive."""
 
     now: datetime
     equity: Decimal
@@ -660,6 +663,9 @@ class RiskManager:
 
 
 def _universe(snapshot: AccountSnapshot) -> list[str]:
+    products = snapshot.products.keys()
+    if snapshot.quotes.keys() <= products and snapshot.positions.keys() <= products:
+        return list(products)  # the usual case: everything quoted or held is a known product
     seen = dict.fromkeys(snapshot.products)
     for sym in snapshot.quotes:
         seen.setdefault(sym)

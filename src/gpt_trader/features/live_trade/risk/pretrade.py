@@ -8,6 +8,7 @@ still pass halt, shape, quantization and the rate limit.
 
 from __future__ import annotations
 
+import weakref
 from collections import deque
 from collections.abc import Mapping
 from decimal import ROUND_FLOOR, Decimal
@@ -87,11 +88,11 @@ class PreTradeChecker:
         self._order_times: deque[float] = deque()
         self._cycle_entries: dict[str, int] = {}  # symbol -> side sign of entries accepted this cycle
         self._scaled: Mapping[str, Decimal] = {}
-        self._exposure_of: AccountSnapshot | None = None
-        self._held_of: AccountSnapshot | None = None
-        self._held: dict[str, int] = {}
+        # the snapshot the per-snapshot state below belongs to, held weakly: keeping last cycle's
+        # snapshot alive would only move its deallocation into the next cycle's risk checks
+        self._bound: weakref.ref[AccountSnapshot] | None = None
+        self._held: dict[str, int] | None = None
         # accepted since the snapshot in use was taken (the snapshot cannot show them yet)
-        self._inflight_of: AccountSnapshot | None = None
         self._inflight: dict[tuple[str, int], Decimal] = {}  # (symbol, side sign) -> size
         self._inflight_resting: dict[str, int] = {}
         self._inflight_notional: dict[str, Decimal] = {}
@@ -99,11 +100,10 @@ class PreTradeChecker:
         self._inflight_cash = ZERO
         self._inflight_im = ZERO
         self._now_ts = 0.0
-        self._exposure_cache: dict[str, tuple[Decimal, Decimal]] = {}
+        self._exposure_cache: dict[str, tuple[Decimal, Decimal]] | None = None
         self._orders_by_symbol: dict[str, list[Order]] = {}
         self._rules: dict[str, ProductRules] = {}
-        # marks (and quote ages) RiskManager.evaluate already computed for this snapshot
-        self._marks_of: AccountSnapshot | None = None
+        # marks (and quote ages) RiskManager.evaluate already computed for the bound snapshot
         self._marks: Mapping[str, tuple[Decimal, float]] = {}
         self._max_open = config.max_open_orders_per_symbol
         self._max_per_minute = config.max_orders_per_minute
@@ -119,20 +119,43 @@ class PreTradeChecker:
 
     def use_marks(self, snapshot: AccountSnapshot, marks: Mapping[str, tuple[Decimal, float]]) -> None:
         """(mark, quote age in s) per symbol of `snapshot`, as the runtime guards saw them."""
-        self._marks_of = snapshot
+        self._bind(snapshot)
         self._marks = marks
+
+    def _bind(self, snapshot: AccountSnapshot) -> None:
+        """Start the per-snapshot state: nothing in flight yet, caches empty, open orders indexed."""
+        self._bound = weakref.ref(snapshot)
+        self._marks = {}
+        self._exposure_cache = None
+        self._held = None
+        self._now_ts = snapshot.now.timestamp()
+        self._inflight = {}
+        self._inflight_resting = {}
+        self._inflight_notional = {}
+        self._inflight_notional_total = ZERO
+        self._inflight_cash = ZERO
+        self._inflight_im = ZERO
+        by_symbol: dict[str, list[Order]] = {}
+        for o in snapshot.open_orders:
+            orders = by_symbol.get(o.symbol)
+            if orders is None:
+                by_symbol[o.symbol] = [o]
+            else:
+                orders.append(o)
+        self._orders_by_symbol = by_symbol
 
     def _exposure(self, snapshot: AccountSnapshot) -> dict[str, tuple[Decimal, Decimal]]:
         """Per-symbol (notional at mark, perp initial margin) of open positions; key "" holds the totals.
 
         Computed once per snapshot: PerpsBot checks every order of a cycle against the same snapshot.
         """
-        if self._exposure_of is snapshot:
-            return self._exposure_cache
+        cached = self._exposure_cache
+        if cached is not None:
+            return cached
         out: dict[str, tuple[Decimal, Decimal]] = {}
         total = ZERO
         total_im = ZERO
-        marks = self._marks if self._marks_of is snapshot else {}
+        marks = self._marks
         for sym, p in snapshot.positions.items():
             if p.size == 0:
                 continue
@@ -150,34 +173,16 @@ class PreTradeChecker:
             total += n
             total_im += im
         out[""] = (total, total_im)
-        self._exposure_of = snapshot
         self._exposure_cache = out
         return out
 
     def _held_signs(self, snapshot: AccountSnapshot) -> dict[str, int]:
         """Symbol -> +1/-1 for every open position in the snapshot (computed once per snapshot)."""
-        if self._held_of is not snapshot:
-            self._held_of = snapshot
-            self._held = {s: (1 if p.size > ZERO else -1) for s, p in snapshot.positions.items() if p.size != ZERO}
-        return self._held
-
-    def _reset_inflight(self, snapshot: AccountSnapshot) -> None:
-        self._inflight_of = snapshot
-        self._now_ts = snapshot.now.timestamp()
-        self._inflight = {}
-        self._inflight_resting = {}
-        self._inflight_notional = {}
-        self._inflight_notional_total = ZERO
-        self._inflight_cash = ZERO
-        self._inflight_im = ZERO
-        by_symbol: dict[str, list[Order]] = {}
-        for o in snapshot.open_orders:
-            orders = by_symbol.get(o.symbol)
-            if orders is None:
-                by_symbol[o.symbol] = [o]
-            else:
-                orders.append(o)
-        self._orders_by_symbol = by_symbol
+        held = self._held
+        if held is None:
+            held = {s: (1 if p.size > ZERO else -1) for s, p in snapshot.positions.items() if p.size != ZERO}
+            self._held = held
+        return held
 
     def new_cycle(self, entry_scale: Mapping[str, Decimal]) -> None:
         self._cycle_entries = {}
@@ -236,7 +241,10 @@ class PreTradeChecker:
         quote = snapshot.quotes.get(sym)
         if quote is None:
             raise _reject("stale_mark", f"{sym}: no quote", sym)
-        seen = self._marks.get(sym) if self._marks_of is snapshot else None
+        bound = self._bound
+        if bound is None or bound() is not snapshot:
+            self._bind(snapshot)
+        seen = self._marks.get(sym)
         if seen is not None:
             mark, age = seen
         else:
@@ -249,9 +257,6 @@ class PreTradeChecker:
             raise _reject("stale_mark", f"{sym}: no usable price", sym)
         size = request.size if request.size is not None else (request.quote_size or ZERO) / ref_price
 
-        # orders accepted since this snapshot was taken are not in it yet: count them as working
-        if self._inflight_of is not snapshot:
-            self._reset_inflight(snapshot)
         # ---- does this order only shrink the position (counting working orders that also shrink it)?
         pos = snapshot.positions.get(sym)
         cur = pos.size if pos is not None else ZERO
@@ -267,6 +272,7 @@ class PreTradeChecker:
                 n_open += 1
                 if o.side is side:
                     pending_same += o.remaining_size
+        # orders accepted since this snapshot was taken are not in it yet: count them as working
         key = (sym, sign)
         inflight = self._inflight.get(key)
         if inflight is not None:
