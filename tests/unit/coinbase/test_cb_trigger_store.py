@@ -138,3 +138,18 @@ def test_attach_only_touches_coinbase_brokers(tmp_path: Path) -> None:
     assert broker.triggers.store is None
     assert attach_trigger_store(broker, state) is True
     assert isinstance(broker.triggers.store, StateTriggerStore) and broker.triggers.store.state is state
+
+
+@pytest.mark.parametrize(
+    ("record", "expired"),
+    [
+        ({"phase": "done", "final": {"updated_at": "2020-01-01T00:00:00Z"}}, True),
+        ({"phase": "done", "final": {"updated_at": "2020-01-01T00:00:00"}}, True),  # naive: read as UTC
+        ({"phase": "done", "final": {"updated_at": datetime.now(UTC).isoformat()}}, False),
+        ({"phase": "done", "final": {"updated_at": "yesterday"}}, False),  # unreadable: kept, reported later
+        ({"phase": "armed", "final": {"updated_at": "2020-01-01T00:00:00Z"}}, False),  # live: never pruned
+    ],
+)
+def test_only_long_finished_records_are_pruned(record: dict[str, Any], expired: bool) -> None:
+    triggers = CoinbaseBroker(CoinbaseSettings()).triggers
+    assert triggers._expired(record) is expired

@@ -216,7 +216,11 @@ class CoinbaseBroker:
         )
         self._connected = True
         if not self.public_only:
-            await self.triggers.restore()
+            try:
+                await self.triggers.restore()
+            except BaseException:
+                self._connected = False  # a retried connect() must re-arm again
+                raise
         log.info(
             "coinbase connected",
             extra={

@@ -24,7 +24,7 @@ import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -201,6 +201,8 @@ class ClientTriggers:
             ended = datetime.fromisoformat(str(final.get("updated_at")))
         except ValueError:
             return False
+        if ended.tzinfo is None:
+            ended = ended.replace(tzinfo=UTC)
         return ended < self.broker.now() - self.terminal_retention
 
     def _register(self, em: Emulated) -> None:
