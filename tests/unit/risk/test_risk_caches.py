@@ -17,7 +17,7 @@ from gpt_trader.features.brokerages.core.quantization import quantize_size
 from gpt_trader.features.live_trade.risk.config import RiskConfig, SymbolLimit
 from gpt_trader.features.live_trade.risk.errors import RiskGuardError
 from gpt_trader.features.live_trade.risk.guards import SYMBOL_GUARDS, GuardContext
-from gpt_trader.features.live_trade.risk.manager import RiskManager
+from gpt_trader.features.live_trade.risk.manager import AccountSnapshot, RiskManager
 from gpt_trader.features.live_trade.risk.state import RiskState
 from gpt_trader.features.live_trade.risk_calculations import MarketStats
 from gpt_trader.features.monitor.metrics import MetricsRegistry
@@ -175,3 +175,56 @@ def test_marks_are_shared_only_with_the_snapshot_they_came_from() -> None:
     moved = snapshot(products=products, mids={**MIDS, "BTC-USD": "200000"}, equity="1000000")
     res = rm.check_order(market("BTC-USD", OrderSide.BUY, "1"), moved, is_reducing=False)
     assert not res.ok and res.rule == "max_notional" and res.details["mark"] == "200000.00"
+
+
+def test_entry_correlation_from_the_guard_table_equals_a_full_scan() -> None:
+    """check_order on the evaluated snapshot continues from the correlation guard's scan of the open book;
+    on a copy of that snapshot (nothing shared) it scans everything itself. Same answers either way."""
+    syms = ["BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD", "ADA-USD", "LTC-USD"]
+    products = [spot(s) for s in syms]
+    cfg = RiskConfig(actions={"correlation": "warn"}, max_orders_per_minute=100000)
+    shared = RiskManager(cfg, {}, MetricsRegistry(), None, lambda: T0)
+    plain = RiskManager(cfg, {}, MetricsRegistry(), None, lambda: T0)
+    rng = random.Random(3)
+    px = dict.fromkeys(syms, 100.0)
+    held = [position("BTC-USD", "1", entry="100"), position("LTC-USD", "2", entry="100")]
+
+    def snap_at(i: int) -> AccountSnapshot:
+        mids = {s: str(round(px[s], 4)) for s in syms}
+        pos = [msgspec.structs.replace(p, mark_price=D(mids[p.symbol])) for p in held]
+        return snapshot(now=T0 + timedelta(seconds=i), products=products, mids=mids, positions=pos, equity="10000000")
+
+    outcomes = []
+    for i in range(80):
+        a, b = rng.gauss(0, 0.01), rng.gauss(0, 0.01)
+        moves = {
+            "BTC-USD": a,
+            "ETH-USD": a + rng.gauss(0, 0.001),  # repeats BTC
+            "SOL-USD": 0.85 * a + rng.gauss(0, 0.006),  # partly BTC
+            "XRP-USD": b,
+            "ADA-USD": b + rng.gauss(0, 0.001),  # repeats XRP (not held: only an entry this cycle counts)
+            "LTC-USD": -a + rng.gauss(0, 0.004),  # held long, moves against BTC
+        }
+        for s in syms:
+            px[s] *= 1 + moves[s]
+        snap = snap_at(i)
+        shared.evaluate(snap)
+        plain.evaluate(snap)
+        if i < 30:
+            continue
+        copy = fresh(snap)
+        order = syms[2:5] if i % 2 else [syms[4], syms[1], syms[3], syms[2]]
+        for s in order:
+            req = market(s, OrderSide.BUY, "0.5")
+            one = shared.check_order(req, snap, is_reducing=False)
+            two = plain.check_order(req, copy, is_reducing=False)
+            assert (one.ok, one.rule, one.reason, one.details, one.request) == (
+                two.ok,
+                two.rule,
+                two.reason,
+                two.details,
+                two.request,
+            )
+            outcomes.append((one.ok, one.rule))
+    assert (True, None) in outcomes and (False, "correlation") in outcomes
+    assert shared._pretrade._correlations  # the guard table was there to use

@@ -399,54 +399,99 @@ class MarketStats:
         self._corr_cache[key] = result
         return result
 
+    @property
+    def version(self) -> int:
+        """Changes with every update: results computed from the stats are valid while it stays put."""
+        return self._updates
+
     def max_correlation(
-        self, symbol: str, others: Iterable[tuple[str, int]], min_samples: int, sign: int = 0
+        self,
+        symbol: str,
+        others: Iterable[tuple[str, int]],
+        min_samples: int,
+        sign: int = 0,
+        *,
+        start: tuple[float, str] = (0.0, ""),
     ) -> tuple[float, str]:
         """Strongest correlation of `symbol` with any of `others` ((symbol, position sign) pairs).
 
         sign=0 compares |corr| (direction unknown); +1/-1 is the entry's direction, so only exposure to the
         same moves counts (a long BTC and a short ETH entry hedge each other). Returns (0.0, "") if none.
+        `start` continues a scan whose earlier part `signed_correlations` already did (unclamped).
         """
-        best = 0.0
-        best_with = ""
+        best, best_with = start
         row = self._neighbors.get(symbol)
         if row is None:
-            return best, best_with
+            return (1.0 if best > 1.0 else best), best_with
         version = self._updates
         for other, psign in others:
             entry = row.get(other)
             if entry is None:
                 continue
-            pw, sa, sb = entry
+            pw = entry[0]
             n = len(pw.values)
             if n < min_samples or n < 2:
                 continue
-            if pw.version == version:  # already computed since the last update (guard, earlier order)
-                cached = pw.corr
-                if cached is None:
-                    continue
-                corr = cached
-            else:
-                pw.version = version
-                if sa.n_corr == n and sb.n_corr == n:  # aligned windows: everything is precomputed
-                    if sa.inv_sd == 0.0 or sb.inv_sd == 0.0:
-                        pw.corr = None
-                        continue
-                    corr = (pw.s - n * sa.mean_corr * sb.mean_corr) * sa.inv_sd * sb.inv_sd
-                else:
-                    result, _ = _pair_correlation(pw, sa, sb)
-                    pw.corr = result
-                    if result is None:
-                        continue
-                    corr = result
-                pw.corr = corr
+            corr = pw.corr if pw.version == version else _fresh_correlation(entry, n, version)
+            if corr is None:
+                continue
             value = (corr if corr >= 0.0 else -corr) if sign == 0 else corr * psign * sign
             if value > best:
                 best, best_with = value, other
         return (1.0 if best > 1.0 else best), best_with
 
+    def signed_correlations(
+        self, symbol: str, others: Iterable[tuple[str, int]], min_samples: int
+    ) -> tuple[float, str, float, str, float, str]:
+        """max_correlation for sign 0, +1 and -1 in one pass, unclamped: (best, with) three times.
+
+        The correlation guard scans the open book once per symbol; a later entry in that symbol picks
+        up its direction's result as `start` instead of scanning the open book again."""
+        b0, w0, bu, wu, bd, wd = 0.0, "", 0.0, "", 0.0, ""
+        row = self._neighbors.get(symbol)
+        if row is None:
+            return b0, w0, bu, wu, bd, wd
+        version = self._updates
+        for other, psign in others:
+            entry = row.get(other)
+            if entry is None:
+                continue
+            pw = entry[0]
+            n = len(pw.values)
+            if n < min_samples or n < 2:
+                continue
+            corr = pw.corr if pw.version == version else _fresh_correlation(entry, n, version)
+            if corr is None:
+                continue
+            value = corr if corr >= 0.0 else -corr
+            if value > b0:
+                b0, w0 = value, other
+            value = corr * psign
+            if value > bu:
+                bu, wu = value, other
+            value = -value
+            if value > bd:
+                bd, wd = value, other
+        return b0, w0, bu, wu, bd, wd
+
     def symbols(self) -> Iterable[str]:
         return tuple(self._series)
+
+
+def _fresh_correlation(entry: tuple[_PairWindow, _Series, _Series], n: int, version: int) -> float | None:
+    """A pair's correlation over its n-sample window, stored on the window for the rest of `version`."""
+    pw, sa, sb = entry
+    corr: float | None
+    if sa.n_corr == n and sb.n_corr == n:  # aligned windows: everything is precomputed
+        if sa.inv_sd == 0.0 or sb.inv_sd == 0.0:
+            corr = None
+        else:
+            corr = (pw.s - n * sa.mean_corr * sb.mean_corr) * sa.inv_sd * sb.inv_sd
+    else:
+        corr, _ = _pair_correlation(pw, sa, sb)
+    pw.version = version
+    pw.corr = corr
+    return corr
 
 
 def _pair_correlation(pair: _PairWindow, sa_ser: _Series, sb_ser: _Series) -> tuple[float | None, int]:

@@ -6,7 +6,7 @@ remembers it. Account guards look at the whole book once per cycle, symbol guard
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, ItemsView, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import ClassVar
@@ -55,9 +55,11 @@ class GuardContext:
         "api_failures",
         "books",
         "config",
+        "correlations",
         "equity",
         "held",
         "held_set",
+        "held_signs",
         "marks",
         "max_move_pct",
         "now",
@@ -96,8 +98,13 @@ class GuardContext:
         self.api_calls = api_calls
         self.api_failures = api_failures
         self.max_move_pct = float(config.max_move_pct)
-        self.held: list[tuple[str, int]] = [(s, 1 if p.size > 0 else -1) for s, p in positions.items() if p.size != 0]
-        self.held_set = {s for s, _ in self.held}
+        #: symbol -> +1/-1 of every open position (the pre-trade correlation rule reuses it)
+        self.held_signs: dict[str, int] = {s: 1 if p.size > 0 else -1 for s, p in positions.items() if p.size != 0}
+        self.held: ItemsView[str, int] = self.held_signs.items()
+        self.held_set: Container[str] = self.held_signs
+        #: symbol not held -> MarketStats.signed_correlations against the open book (the correlation
+        #: guard fills it during its scan; valid while stats.version is unchanged)
+        self.correlations: dict[str, tuple[float, str, float, str, float, str]] = {}
         #: symbol -> (mark, quote age in s) computed once for this snapshot (empty: guards compute them)
         self.marks: Mapping[str, tuple[Decimal, float]] = marks if marks is not None else {}
 
@@ -462,7 +469,19 @@ class CorrelationGuard(SymbolGuard):
         if not held:
             return ()
         held_set = ctx.held_set
-        return [s for s in symbols if s not in held_set]
+        threshold = ctx.config.correlation_threshold
+        min_samples = ctx.config.correlation_min_samples
+        signed = ctx.stats.signed_correlations
+        table = ctx.correlations
+        out = []
+        for symbol in symbols:
+            if symbol in held_set:
+                continue
+            row = signed(symbol, held, min_samples)
+            table[symbol] = row
+            if row[1] and row[0] >= threshold:  # check's max_correlation is min(row[0], 1.0); threshold <= 1
+                out.append(symbol)
+        return out
 
     def check(self, ctx: GuardContext, symbol: str) -> None:
         held = ctx.held

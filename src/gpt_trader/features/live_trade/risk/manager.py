@@ -144,6 +144,7 @@ class RiskManager:
         self._entry_scale: dict[str, Decimal] = {}
         self._flatten: set[str] = set()
         self._pretrade = PreTradeChecker(config, self.symbol_limits, metrics, self._stats)
+        self._forced_reduce_only = config.reduce_only_mode
 
     # ------------------------------------------------------------------------------ properties
     @property
@@ -327,7 +328,6 @@ class RiskManager:
             if age <= stale_s:
                 fresh[s] = float(mark)
         self._stats.update(fresh)
-        self._pretrade.use_marks(snapshot, marks)
         self._prune_api(self._clock().timestamp())
         ctx = GuardContext(
             config=self.config,
@@ -343,6 +343,7 @@ class RiskManager:
             api_failures=self._api_failures,
             marks=marks,
         )
+        self._pretrade.use_snapshot(snapshot, marks, ctx.held_signs, ctx.correlations)
         found: dict[str, RiskGuardError] = {}
         for guard in self._account_guards:
             try:
@@ -516,8 +517,8 @@ class RiskManager:
                 is_reducing=is_reducing,
                 halted=st.halted,
                 halt_reason=st.halt_reason,
-                reduce_only=st.reduce_only or self.config.reduce_only_mode,
-                reduce_only_reason=st.reduce_only_reason or "risk.reduce_only_mode is set",
+                reduce_only=st.reduce_only or self._forced_reduce_only,
+                reduce_only_reason=st.reduce_only_reason,
                 blocked=self._blocked,
             )
         except PreTradeRejectedError as err:

@@ -105,6 +105,8 @@ class PreTradeChecker:
         self._rules: dict[str, ProductRules] = {}
         # marks (and quote ages) RiskManager.evaluate already computed for the bound snapshot
         self._marks: Mapping[str, tuple[Decimal, float]] = {}
+        self._correlations: Mapping[str, tuple[float, str, float, str, float, str]] = {}
+        self._correlations_version = -1
         self._max_open = config.max_open_orders_per_symbol
         self._max_per_minute = config.max_orders_per_minute
         self._stale_s = config.stale_mark_s
@@ -117,15 +119,27 @@ class PreTradeChecker:
             self._rules[symbol] = rules
         return rules
 
-    def use_marks(self, snapshot: AccountSnapshot, marks: Mapping[str, tuple[Decimal, float]]) -> None:
-        """(mark, quote age in s) per symbol of `snapshot`, as the runtime guards saw them."""
+    def use_snapshot(
+        self,
+        snapshot: AccountSnapshot,
+        marks: Mapping[str, tuple[Decimal, float]],
+        held: dict[str, int],
+        correlations: Mapping[str, tuple[float, str, float, str, float, str]],
+    ) -> None:
+        """What the runtime guards computed for `snapshot`: (mark, quote age in s) per symbol, the sign
+        of every open position, and each other symbol's signed correlations with them (filled while the
+        guards run). check_order on the same snapshot reuses them."""
         self._bind(snapshot)
         self._marks = marks
+        self._held = held
+        self._correlations = correlations
+        self._correlations_version = self.stats.version
 
     def _bind(self, snapshot: AccountSnapshot) -> None:
         """Start the per-snapshot state: nothing in flight yet, caches empty, open orders indexed."""
         self._bound = weakref.ref(snapshot)
         self._marks = {}
+        self._correlations = {}
         self._exposure_cache = None
         self._held = None
         self._now_ts = snapshot.now.timestamp()
@@ -297,7 +311,7 @@ class PreTradeChecker:
             if reduce_only:
                 raise _reject(
                     "reduce_only",
-                    f"reduce-only mode ({reduce_only_reason}): entries refused",
+                    f"reduce-only mode ({reduce_only_reason or 'risk.reduce_only_mode is set'}): entries refused",
                     sym,
                     position=cur,
                     side=side.value,
@@ -611,8 +625,14 @@ class PreTradeChecker:
         if not extra and (not held or (len(held) == 1 and sym in held)):
             return request, size
         # same-direction exposure to the same moves: corr * position sign * entry sign
-        others = chain(held.items(), extra) if extra else held.items()
-        worst, worst_with = self.stats.max_correlation(sym, others, cfg.correlation_min_samples, sign)
+        stats = self.stats
+        row = self._correlations.get(sym) if self._correlations_version == stats.version else None
+        if row is not None:  # the guard already scanned the open book: continue from its result
+            start = (row[2], row[3]) if sign > 0 else (row[4], row[5])
+            worst, worst_with = stats.max_correlation(sym, extra, cfg.correlation_min_samples, sign, start=start)
+        else:
+            others = chain(held.items(), extra) if extra else held.items()
+            worst, worst_with = stats.max_correlation(sym, others, cfg.correlation_min_samples, sign)
         if worst >= cfg.correlation_refuse_threshold:
             self.metrics.inc("risk.guards.correlation.recoverable_failures")
             raise _reject(
