@@ -260,3 +260,37 @@ async def test_cancelled_trigger_is_not_rearmed_and_bad_records_are_reported(
     assert set(stored(store_path)) == {"cs-ghost", "cs-rs-4"}  # the bad one is left for a human
     with pytest.raises(BrokerageError, match="before connect"):
         second.set_trigger_store(raw)
+
+
+@pytest.mark.parametrize(
+    ("venue", "needle"),
+    [
+        ({"url": "http://127.0.0.1:1", "portfolio": None}, "armed against 'http://127.0.0.1:1'"),
+        ({"url": None, "portfolio": "another-portfolio"}, "armed in portfolio another-portfolio"),
+    ],
+)
+async def test_records_from_another_venue_are_never_armed_here(
+    sim: ExchangeSimulator,
+    new_broker: Factory,
+    store_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    venue: dict[str, Any],
+    needle: str,
+) -> None:
+    """A store reused across venues (a previous simulator, a different key) must not arm money here."""
+    first = await new_broker()
+    await first.place_order(stop_request("rs-5"))
+    record = stored(store_path)["cs-rs-5"]
+    assert record["venue"] == {"url": sim.rest_url, "portfolio": first.portfolio_uuid}
+    theirs = {**venue, "url": venue["url"] or sim.rest_url}
+    StateTriggerStore(StateStore(open_database(store_path))).save("cs-rs-5", {**record, "venue": theirs})
+    await crash(first)
+
+    caplog.set_level(logging.ERROR, logger="gpt_trader.features.brokerages.coinbase")
+    second = await new_broker()
+    assert second.counters["triggers.restored"] == 0 and second.counters["triggers.restore_other_venue"] == 1
+    assert not second.triggers.owns("cs-rs-5")
+    assert any(needle in r.getMessage() for r in caplog.records)
+    await move_price(sim, second, "94500")  # would have fired
+    assert venue_orders(sim, "rs-5-sl") == [] and second.counters["orders.placed"] == 0
+    assert "cs-rs-5" in stored(store_path)  # left for a human

@@ -191,7 +191,24 @@ class ClientTriggers:
     def _save(self, em: Emulated) -> None:
         """Write-ahead: called before anything is sent for the new phase (and once more when done)."""
         if self.store is not None:
-            self.store.save(em.order.order_id, to_record(em))
+            record = to_record(em)
+            record["venue"] = self._venue_identity()
+            self.store.save(em.order.order_id, record)
+
+    def _venue_identity(self) -> dict[str, str | None]:
+        return {"url": self.broker.settings.api_base_url, "portfolio": self.broker.portfolio_uuid}
+
+    def _other_venue(self, record: Mapping[str, Any]) -> str | None:
+        """Why a record belongs to another venue/account (e.g. a previous simulator), or None."""
+        theirs = record.get("venue")
+        if not isinstance(theirs, dict):
+            return None
+        ours = self._venue_identity()
+        if theirs.get("url") != ours["url"]:
+            return f"armed against {theirs.get('url')!r}, connected to {ours['url']!r}"
+        if theirs.get("portfolio") and ours["portfolio"] and theirs.get("portfolio") != ours["portfolio"]:
+            return f"armed in portfolio {theirs.get('portfolio')}, this key trades {ours['portfolio']}"
+        return None
 
     def _expired(self, record: Mapping[str, Any]) -> bool:
         final = record.get("final")
@@ -230,6 +247,12 @@ class ClientTriggers:
             if self._expired(record):
                 self.store.delete(trigger_id)
                 self.broker.counters["triggers.pruned"] += 1
+                continue
+            elsewhere = self._other_venue(record)
+            if elsewhere is not None:
+                self.broker.counters["triggers.restore_other_venue"] += 1
+                level = logging.INFO if record.get("phase") == "done" else logging.ERROR
+                log.log(level, "client trigger %s not re-armed: %s (record left in the store)", trigger_id, elsewhere)
                 continue
             try:
                 em = from_record(record, self.broker.products)
