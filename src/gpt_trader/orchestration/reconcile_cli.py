@@ -48,7 +48,7 @@ def reconcile_command(
                 f"profile {profile!r} trades the in-memory mock venue, which does not outlive the bot: "
                 "there is nothing to reconcile against (use a coinbase or paper profile)"
             )
-        registry = build_registry(config, manager.credentials(), fresh_store=False)
+        registry = build_registry(config, manager.credentials(), fresh_store=False, arm_triggers=False)
     except (ConfigError, ValueError) as exc:
         typer.echo(f"configuration error: {exc}", err=True)
         raise typer.Exit(code=2) from None

@@ -118,11 +118,13 @@ def build_registry(
     broker: Broker | None = None,
     metrics: MetricsRegistry | None = None,
     fresh_store: bool | None = None,
+    arm_triggers: bool = True,
 ) -> ServiceRegistry:
     """Assemble everything. `broker` overrides the profile's venue (tests, backtest replay).
 
     The mock venue lives in memory, so its store is reset each run (`fresh_store` defaults to True for
-    it): orders from a previous mock session refer to a venue that no longer exists.
+    it): orders from a previous mock session refer to a venue that no longer exists. `arm_triggers=False`
+    leaves persisted client-side stops unarmed (tools such as `reconcile` must not fire them).
     """
     notices: list[str] = []
     venue = broker if broker is not None else build_broker(config, credentials or Credentials(), notices)
@@ -136,6 +138,11 @@ def build_registry(
     conn = open_database(db_path)
     session_id = new_session_id(venue.now())
     state = StateStore(conn)
+    if arm_triggers and venue.name == "coinbase":
+        # Client-side stops/brackets are durable: the venue re-arms them from the store on connect.
+        from gpt_trader.features.brokerages.coinbase.trigger_store import attach_trigger_store
+
+        attach_trigger_store(venue, state)
     limits = load_symbol_limits(config.risk)
     registry = ServiceRegistry(
         config=config,
