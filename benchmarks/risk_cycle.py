@@ -242,8 +242,13 @@ def main() -> int:
         print(f"  {len(rounds)} rounds of {args.cycles} cycles (the lines above are the last round; p50 / p99 in us):")
         for k, (w50, w99, c50, c99, load) in enumerate(rounds, 1):
             print(f"    round {k}: wall {w50:6.1f} / {w99:6.1f}   CPU {c50:6.1f} / {c99:6.1f}   load avg {load[0]:.2f}")
-        for label, idx in (("wall p50", 0), ("wall p99", 1), ("CPU p50", 2), ("CPU p99", 3)):
-            xs = [r[idx] for r in rounds]
+        columns = {
+            "wall p50": [r[0] for r in rounds],
+            "wall p99": [r[1] for r in rounds],
+            "CPU p50": [r[2] for r in rounds],
+            "CPU p99": [r[3] for r in rounds],
+        }
+        for label, xs in columns.items():
             print(f"    {label:8s}: min {min(xs):6.1f}   median {statistics.median(xs):6.1f}   max {max(xs):6.1f}")
     # the verdict uses the median round, so one quiet (or one disturbed) round does not decide it
     p99 = statistics.median(r[1] for r in rounds)
