@@ -376,27 +376,7 @@ class SimVenue:
             raise OrderReject(blocking[0], f"order refused: {blocking[0]}")
         public_id = str(uuid.uuid4())
         now = self.now()
-        order = Order(
-            order_id=public_id,
-            client_order_id=req.client_order_id,
-            symbol=req.symbol,
-            side=req.side,
-            order_type=req.order_type,
-            size=req.size if req.size is not None else ZERO,
-            status=OrderStatus.OPEN,
-            time_in_force=req.time_in_force,
-            limit_price=req.limit_price,
-            stop_price=req.stop_price,
-            stop_direction=req.stop_direction,
-            stop_trigger_price=req.stop_trigger_price,
-            quote_size=req.quote_size,
-            end_time=req.end_time,
-            post_only=req.post_only,
-            reduce_only=req.reduce_only,
-            leverage=req.leverage,
-            created_at=now,
-            updated_at=now,
-        )
+        order = Order.from_request(req, order_id=public_id, status=OrderStatus.OPEN, at=now)
         pending = PendingOrder(public_id, account_id, req, order)
         self._pending[public_id] = pending
         self._pending_by_client[(account_id, req.client_order_id)] = public_id

@@ -127,3 +127,27 @@ def test_valid_request_passes() -> None:
         limit_price=Decimal("100"),
         post_only=True,
     ).validate()
+
+
+def test_order_from_request_copies_the_request_and_takes_overrides() -> None:
+    req = OrderRequest(
+        symbol="BTC-USD",
+        side=OrderSide.SELL,
+        order_type=OrderType.LIMIT,
+        size=Decimal("0.5"),
+        limit_price=Decimal("100"),
+        post_only=True,
+        client_order_id="c9",
+    )
+    at = datetime(2025, 1, 1, tzinfo=UTC)
+    o = Order.from_request(req, order_id="o9", status=S.OPEN, at=at, size=Decimal("0.4"))
+    assert (o.order_id, o.client_order_id, o.symbol, o.side, o.limit_price, o.post_only) == (
+        "o9",
+        "c9",
+        "BTC-USD",
+        OrderSide.SELL,
+        Decimal("100"),
+        True,
+    )
+    assert o.size == Decimal("0.4") and o.status is S.OPEN and o.created_at == o.updated_at == at
+    assert Order.from_request(req, order_id="x").status is S.PENDING_SUBMIT

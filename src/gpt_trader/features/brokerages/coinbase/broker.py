@@ -468,27 +468,7 @@ class CoinbaseBroker:
 
     def _ack_order(self, req: OrderRequest, order_id: str) -> Order:
         now = self.now()
-        return Order(
-            order_id=order_id,
-            client_order_id=req.client_order_id,
-            symbol=req.symbol,
-            side=req.side,
-            order_type=req.order_type,
-            size=req.size if req.size is not None else ZERO,
-            status=OrderStatus.OPEN,
-            time_in_force=req.time_in_force,
-            limit_price=req.limit_price,
-            stop_price=req.stop_price,
-            stop_direction=req.stop_direction,
-            stop_trigger_price=req.stop_trigger_price,
-            quote_size=req.quote_size,
-            end_time=req.end_time,
-            post_only=req.post_only,
-            reduce_only=req.reduce_only,
-            leverage=req.leverage,
-            created_at=now,
-            updated_at=now,
-        )
+        return Order.from_request(req, order_id=order_id, status=OrderStatus.OPEN, at=now)
 
     def _out(self, order: Order) -> Order:
         caller = self._caller(order.symbol)

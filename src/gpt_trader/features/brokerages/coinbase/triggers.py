@@ -83,21 +83,17 @@ def stop_crossed(direction: StopDirection, stop: Decimal, last: Decimal) -> bool
 
 def parent_order(req: OrderRequest, created_at: datetime | None) -> Order:
     direction = req.stop_direction or (StopDirection.STOP_UP if req.side is OrderSide.BUY else StopDirection.STOP_DOWN)
-    return Order(
+    return Order.from_request(
+        req,
         order_id=PREFIX + req.client_order_id,
-        client_order_id=req.client_order_id,
-        symbol=req.symbol,
-        side=req.side,
-        order_type=req.order_type,
-        size=req.size or ZERO,
         status=OrderStatus.OPEN,
-        time_in_force=req.time_in_force,
-        limit_price=req.limit_price,
-        stop_price=req.stop_price,
+        at=created_at,
         stop_direction=direction if req.order_type is OrderType.STOP_LIMIT else None,
-        stop_trigger_price=req.stop_trigger_price,
-        created_at=created_at,
-        updated_at=created_at,
+        quote_size=None,
+        end_time=None,
+        post_only=False,
+        reduce_only=False,
+        leverage=None,
     )
 
 

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
@@ -378,6 +378,41 @@ class Order(msgspec.Struct, kw_only=True):
     updated_at: datetime | None = None
     reject_reason: str | None = None
     triggered: bool = False  # stop orders: trigger fired
+
+    @classmethod
+    def from_request(
+        cls,
+        request: OrderRequest,
+        *,
+        order_id: str,
+        status: OrderStatus = OrderStatus.PENDING_SUBMIT,
+        at: datetime | None = None,
+        **overrides: Any,
+    ) -> Order:
+        """A venue's new order for `request`; `overrides` replace any field (e.g. a quantized size)."""
+        fields: dict[str, Any] = {
+            "order_id": order_id,
+            "client_order_id": request.client_order_id,
+            "symbol": request.symbol,
+            "side": request.side,
+            "order_type": request.order_type,
+            "size": request.size if request.size is not None else ZERO,
+            "status": status,
+            "time_in_force": request.time_in_force,
+            "limit_price": request.limit_price,
+            "stop_price": request.stop_price,
+            "stop_direction": request.stop_direction,
+            "stop_trigger_price": request.stop_trigger_price,
+            "quote_size": request.quote_size,
+            "end_time": request.end_time,
+            "post_only": request.post_only,
+            "reduce_only": request.reduce_only,
+            "leverage": request.leverage,
+            "created_at": at,
+            "updated_at": at,
+        }
+        fields.update(overrides)
+        return cls(**fields)
 
     @property
     def remaining_size(self) -> Decimal:

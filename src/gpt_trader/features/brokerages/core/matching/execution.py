@@ -36,25 +36,15 @@ class _ExecutionMixin(_EngineCore):
         order_id = self._new_id()
         coid = request.client_order_id or self._new_id()
         product = st.product
-        order = Order(
+        order = Order.from_request(
+            request,
             order_id=order_id,
+            at=now,
             client_order_id=coid,
             symbol=product.symbol,
-            side=request.side,
-            order_type=request.order_type,
             size=prep.size if prep.size is not None else ZERO,
-            time_in_force=request.time_in_force,
-            limit_price=request.limit_price,
-            stop_price=request.stop_price,
             stop_direction=prep.stop_direction,
-            stop_trigger_price=request.stop_trigger_price,
-            quote_size=request.quote_size,
-            end_time=request.end_time,
-            post_only=request.post_only,
-            reduce_only=request.reduce_only,
             leverage=prep.leverage if product.is_perpetual else None,
-            created_at=now,
-            updated_at=now,
         )
         self._seq += 1
         hold = (prep.size or ZERO) * prep.hold_unit
