@@ -456,11 +456,22 @@ class MarketStats:
             entry = row.get(other)
             if entry is None:
                 continue
-            pw = entry[0]
+            pw, sa, sb = entry
             n = len(pw.values)
             if n < min_samples or n < 2:
                 continue
-            corr = pw.corr if pw.version == version else _fresh_correlation(entry, n, version)
+            if pw.version == version:
+                corr = pw.corr
+            elif sa.n_corr == n and sb.n_corr == n:  # the usual fresh case, as _fresh_correlation does it
+                corr = (
+                    (pw.s - n * sa.mean_corr * sb.mean_corr) * sa.inv_sd * sb.inv_sd
+                    if sa.inv_sd != 0.0 and sb.inv_sd != 0.0
+                    else None
+                )
+                pw.version = version
+                pw.corr = corr
+            else:
+                corr = _fresh_correlation(entry, n, version)
             if corr is None:
                 continue
             value = corr if corr >= 0.0 else -corr

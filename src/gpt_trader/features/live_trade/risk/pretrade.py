@@ -629,7 +629,10 @@ class PreTradeChecker:
         row = self._correlations.get(sym) if self._correlations_version == stats.version else None
         if row is not None:  # the guard already scanned the open book: continue from its result
             start = (row[2], row[3]) if sign > 0 else (row[4], row[5])
-            worst, worst_with = stats.max_correlation(sym, extra, cfg.correlation_min_samples, sign, start=start)
+            if extra:
+                worst, worst_with = stats.max_correlation(sym, extra, cfg.correlation_min_samples, sign, start=start)
+            else:
+                worst, worst_with = (1.0 if start[0] > 1.0 else start[0]), start[1]
         else:
             others = chain(held.items(), extra) if extra else held.items()
             worst, worst_with = stats.max_correlation(sym, others, cfg.correlation_min_samples, sign)
