@@ -1,0 +1,121 @@
+"""LiveExecutionEngine on the MockBroker: limit orders worked to the end (amend, cancel, partial
+fills), every move through the validated lifecycle and into the store, ambiguous sends resolved by
+client_order_id without a second order at the venue."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from gpt_trader.features.brokerages.core.interfaces import (
+    OrderRequest,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    TransientError,
+)
+from gpt_trader.features.brokerages.mock import MockBroker
+from gpt_trader.features.monitor.metrics import MetricsRegistry
+from gpt_trader.orchestration.live_execution import LiveExecutionEngine, client_order_id_for
+from gpt_trader.orchestration.positions import PositionBook
+from gpt_trader.persistence.event_store import EventStore
+from gpt_trader.persistence.orders_store import OrdersStore
+from gpt_trader.persistence.sqlite import open_database
+
+SYM = "BTC-USD"
+
+
+@pytest.fixture
+async def setup(tmp_path: Path) -> tuple[MockBroker, LiveExecutionEngine, OrdersStore, MetricsRegistry]:
+    broker = MockBroker(symbols=[SYM], seed=3, start=datetime(2025, 1, 6, 12, tzinfo=UTC))
+    await broker.connect()
+    conn = open_database(tmp_path / "bot.sqlite3")
+    store = OrdersStore(conn)
+    metrics = MetricsRegistry()
+    engine = LiveExecutionEngine(broker, store, EventStore(conn, "s1"), metrics, PositionBook(), bot_id="t")
+    return broker, engine, store, metrics
+
+
+def _limit(price: Decimal, size: str = "0.01", side: OrderSide = OrderSide.BUY) -> OrderRequest:
+    return OrderRequest(symbol=SYM, side=side, order_type=OrderType.LIMIT, size=Decimal(size), limit_price=price)
+
+
+async def _below_mid(broker: MockBroker, pct: str) -> Decimal:
+    quote = await broker.get_quote(SYM)
+    return (quote.mid * (1 - Decimal(pct))).quantize(Decimal("0.01"))
+
+
+async def test_resting_limit_amend_then_cancel(setup) -> None:  # type: ignore[no-untyped-def]
+    broker, engine, store, _ = setup
+    price = await _below_mid(broker, "0.05")
+    result = await engine.submit(_limit(price), intent_id="i-amend")
+    assert result.status == "sent" and result.order is not None and result.order.status is OrderStatus.OPEN
+    coid = result.client_order_id
+    assert coid == client_order_id_for("t", "i-amend")
+
+    new_price = await _below_mid(broker, "0.06")
+    amended = await engine.amend(coid, price=new_price)
+    assert amended.limit_price == new_price and amended.status is OrderStatus.OPEN
+    assert (await broker.get_order(amended.order_id)).limit_price == new_price
+
+    assert await engine.cancel(coid)
+    stored = store.get(coid)
+    assert stored is not None and stored.status is OrderStatus.CANCELLED
+    moves = [to for _, to in store.transitions(coid)]
+    assert moves == ["PENDING_SUBMIT", "OPEN", "PENDING_AMEND", "OPEN", "PENDING_CANCEL", "CANCELLED"]
+    assert coid not in engine.tracked
+    assert [o for o in await broker.list_orders(SYM) if o.client_order_id == coid] == []
+
+
+async def test_resting_order_filled_when_market_crosses_is_tracked_to_the_end(setup) -> None:  # type: ignore[no-untyped-def]
+    broker, engine, store, metrics = setup
+    price = await _below_mid(broker, "0.02")
+    result = await engine.submit(_limit(price), intent_id="i-fill")
+    broker.set_price(SYM, price * Decimal("0.97"))  # the market falls through the bid
+    await broker.advance_time(5)
+    await engine.poll()
+    stored = store.get(result.client_order_id)
+    assert stored is not None and stored.status is OrderStatus.FILLED
+    assert stored.filled_size == Decimal("0.01")
+    fills = store.fills(order_id=stored.order_id)
+    assert sum(f.size for f in fills) == Decimal("0.01") and all(f.price <= price for f in fills)
+    assert engine.positions.size(SYM) == Decimal("0.01")
+    assert metrics.counter("fills.count") == len(fills)
+
+
+async def test_failed_send_stays_pending_and_is_resent_with_the_same_id(setup) -> None:  # type: ignore[no-untyped-def]
+    broker, engine, store, metrics = setup
+    broker.fail_next(1, TransientError)
+    request = OrderRequest(symbol=SYM, side=OrderSide.BUY, order_type=OrderType.MARKET, size=Decimal("0.001"))
+    result = await engine.submit(request, intent_id="i-ambiguous")
+    assert result.status == "pending"
+    assert store.get(result.client_order_id).status is OrderStatus.PENDING_SUBMIT  # type: ignore[union-attr]
+    await engine.poll()  # looks it up by client_order_id, finds nothing, resends the same id
+    await engine.poll()
+    venue = [o for o in await broker.list_orders(SYM, open_only=False) if o.client_order_id == result.client_order_id]
+    assert len(venue) == 1 and venue[0].status is OrderStatus.FILLED
+    assert store.get(result.client_order_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
+    assert metrics.counter("orders.ambiguous") == 1 and engine.pending_count == 0
+
+
+async def test_same_intent_twice_sends_once(setup) -> None:  # type: ignore[no-untyped-def]
+    broker, engine, _, metrics = setup
+    request = OrderRequest(symbol=SYM, side=OrderSide.BUY, order_type=OrderType.MARKET, size=Decimal("0.001"))
+    first = await engine.submit(request, intent_id="same")
+    second = await engine.submit(request, intent_id="same")
+    assert first.status == "sent" and second.status == "duplicate"
+    orders = [o for o in await broker.list_orders(SYM, open_only=False) if o.client_order_id == first.client_order_id]
+    assert len(orders) == 1 and metrics.counter("orders.duplicate_intents") == 1
+
+
+async def test_venue_rejection_is_recorded_with_its_reason(setup) -> None:  # type: ignore[no-untyped-def]
+    broker, engine, store, metrics = setup
+    huge = OrderRequest(symbol=SYM, side=OrderSide.BUY, order_type=OrderType.MARKET, size=Decimal("50"))
+    result = await engine.submit(huge, intent_id="too-big")
+    assert result.status == "rejected" and result.reason
+    stored = store.get(result.client_order_id)
+    assert stored is not None and stored.status is OrderStatus.REJECTED and stored.reject_reason == result.reason
+    assert metrics.counter("orders.rejected") == 1
