@@ -112,7 +112,7 @@ async def test_same_intent_twice_sends_once(setup) -> None:  # type: ignore[no-u
 
 
 async def test_venue_rejection_is_recorded_with_its_reason(setup) -> None:  # type: ignore[no-untyped-def]
-    broker, engine, store, metrics = setup
+    _, engine, store, metrics = setup
     huge = OrderRequest(symbol=SYM, side=OrderSide.BUY, order_type=OrderType.MARKET, size=Decimal("50"))
     result = await engine.submit(huge, intent_id="too-big")
     assert result.status == "rejected" and result.reason
