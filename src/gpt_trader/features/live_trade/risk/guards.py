@@ -1,7 +1,9 @@
 """Runtime guards and circuit breakers: small named checks that raise `RiskGuard<Name>Error` on a trip.
 
 A guard only detects; the RiskManager decides what a trip does (the configured action), counts it and
-remembers it. Account guards look at the whole book once per cycle, symbol guards once per symbol.
+remembers it. Account guards look at the whole book once per cycle, symbol guards once per symbol:
+`scan` runs a guard's cheap `candidates` pre-test over every symbol and `check` (the one place that
+decides and words a trip) only on the symbols the pre-test could not clear.
 """
 
 from __future__ import annotations

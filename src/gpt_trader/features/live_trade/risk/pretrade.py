@@ -4,6 +4,10 @@ Rules run in a fixed order and the first failure raises `PreTradeRejectedError(r
 numbers that failed. Orders that only shrink a position skip the exposure rules (caps, leverage,
 margin, impact, correlation, open-order count) so a guard can always get the bot out of risk; they
 still pass halt, shape, quantization and the rate limit.
+
+Every order of a cycle is checked against the same snapshot, so what does not change within it is
+computed once: per-product constants (per Product object), the marks, position signs and open-book
+correlations the runtime guards already computed (per snapshot), and the open-order index.
 """
 
 from __future__ import annotations
