@@ -4,6 +4,7 @@ input changes."""
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import timedelta
 from decimal import ROUND_FLOOR
@@ -228,3 +229,32 @@ def test_entry_correlation_from_the_guard_table_equals_a_full_scan() -> None:
             outcomes.append((one.ok, one.rule))
     assert (True, None) in outcomes and (False, "correlation") in outcomes
     assert shared._pretrade._correlations  # the guard table was there to use
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_volatile_equals_the_guard_rule_on_calm_and_wild_paths(seed: int) -> None:
+    """`volatile` skips min()/max() for windows too calm to reach the move limit; it must list exactly the
+    symbols the plain rule (volatility() then the guard's comparisons) trips on."""
+    rng = random.Random(seed)
+    stats = MarketStats(short_window=10, long_window=60, corr_window=30)
+    syms = [f"S{i}" for i in range(6)]
+    px = dict.fromkeys(syms, 100.0)
+    scales = [0.0005, 0.002, 0.01, 0.03]
+    hits = 0
+    for step in range(400):
+        for i, s in enumerate(syms):
+            jump = rng.choice([-0.2, 0.2]) if rng.random() < 0.01 else 0.0
+            px[s] *= math.exp(rng.gauss(0, scales[(i + step // 100) % 4]) + jump)
+        stats.update({s: p for s, p in px.items() if rng.random() > 0.05})
+        for max_move in (0.5, 2.0, 10.0):
+            expected = []
+            for s in syms:
+                move, short, long, samples = stats.volatility(s)
+                if (move is not None and move > max_move) or (
+                    samples >= 30 and short is not None and long is not None and long > 0 and short / long > 4.0
+                ):
+                    expected.append(s)
+            got = stats.volatile(syms, max_move, 30, 4.0)
+            assert got == expected, (step, max_move)
+            hits += len(got)
+    assert hits > 0

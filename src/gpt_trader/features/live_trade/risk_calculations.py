@@ -345,12 +345,23 @@ class MarketStats:
         series = self._series
         short_window = self.short_window
         sqrt = math.sqrt
+        exp = math.exp
+        # below this bound no price in the window can be max_move_pct away from the latest (see below)
+        calm = max_move_pct / 100.0 * (1.0 - 1e-9)
         for symbol in symbols:
             ser = series.get(symbol)
             if ser is None:
                 continue
             prices = ser.prices
-            if len(prices) >= 2:
+            k = len(prices) - 1  # the window's returns: exactly the short window's (ss_short)
+            # |log(latest / p)| <= sum |r| <= sqrt(k * sum r^2) for every p in the window (Cauchy-Schwarz),
+            # and both the up move latest/min - 1 and the down move 1 - latest/max are at most
+            # exp(that) - 1; only a window that might reach the limit pays for min() and max(). The
+            # 1e-9 absorbs the running sum's float drift; NaN, a negative sum or a bound past 1 (a move
+            # over 170 %, beyond any allowed max_move_pct; exp could overflow) fail the test: no skip.
+            ss = ser.ss_short
+            bound = k * (ss + 1e-9)
+            if k >= 1 and not (ss >= 0.0 and bound < 1.0 and exp(sqrt(bound)) - 1.0 < calm):
                 latest = prices[-1]
                 up = latest / min(prices) - 1.0
                 down = 1.0 - latest / max(prices)
