@@ -101,7 +101,9 @@ class GuardContext:
         self.api_failures = api_failures
         self.max_move_pct = float(config.max_move_pct)
         #: symbol -> +1/-1 of every open position (the pre-trade correlation rule reuses it)
-        self.held_signs: dict[str, int] = {s: 1 if p.size > 0 else -1 for s, p in positions.items() if p.size != 0}
+        self.held_signs: dict[str, int] = {
+            s: 1 if p.size > ZERO else -1 for s, p in positions.items() if p.size != ZERO
+        }
         self.held: ItemsView[str, int] = self.held_signs.items()
         self.held_set: Container[str] = self.held_signs
         #: symbol not held -> MarketStats.signed_correlations against the open book (the correlation
@@ -157,10 +159,10 @@ class DailyLossGuard(AccountGuard):
 
     def check(self, ctx: GuardContext) -> None:
         start = ctx.state.day_start_equity
-        if start is None or start <= 0:
+        if start is None or start <= ZERO:
             return
         loss = start - ctx.equity
-        if loss <= 0:
+        if loss <= ZERO:
             return
         cfg = ctx.config
         pct = loss / start * HUNDRED
@@ -186,7 +188,7 @@ class DrawdownGuard(AccountGuard):
 
     def check(self, ctx: GuardContext) -> None:
         peak = ctx.state.peak_equity
-        if peak is None or peak <= 0 or ctx.equity >= peak:
+        if peak is None or peak <= ZERO or ctx.equity >= peak:
             return
         dd = (peak - ctx.equity) / peak * HUNDRED
         if dd >= ctx.config.max_drawdown_pct:
@@ -304,7 +306,7 @@ class LiquidationBufferGuard(SymbolGuard):
         out = []
         for symbol in symbols:
             pos = positions.get(symbol)
-            if pos is None or pos.size == 0:
+            if pos is None or pos.size == ZERO:
                 continue
             product = products.get(symbol)
             if product is not None and not product.is_perpetual and pos.product_type != ProductType.PERPETUAL:
@@ -397,7 +399,7 @@ class LiquidityGuard(SymbolGuard):
         books = ctx.books
         max_spread = cfg.max_spread_bps
         need = cfg.min_depth_usd
-        check_depth = need > 0
+        check_depth = need > ZERO
         out = []
         for symbol in symbols:
             book = books.get(symbol)
@@ -413,8 +415,8 @@ class LiquidityGuard(SymbolGuard):
             bid = b0.price
             ask = a0.price
             if (
-                bid <= 0
-                or ask <= 0
+                bid <= ZERO
+                or ask <= ZERO
                 or (ask - bid) * _TWO_BPS > max_spread * (ask + bid)
                 # the best level alone holding the minimum on both sides settles the depth test
                 or (check_depth and (bid * b0.size < need or ask * a0.size < need))

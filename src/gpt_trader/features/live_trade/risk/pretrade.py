@@ -91,6 +91,9 @@ class PreTradeChecker:
         self.stats = stats
         self._order_times: deque[float] = deque()
         self._cycle_entries: dict[str, int] = {}  # symbol -> side sign of entries accepted this cycle
+        # the same, only for symbols `_flat_held` (the open book they were filtered against) does not hold
+        self._flat_entries: dict[str, int] = {}
+        self._flat_held: dict[str, int] | None = None
         self._scaled: Mapping[str, Decimal] = {}
         # the snapshot the per-snapshot state below belongs to, held weakly: keeping last cycle's
         # snapshot alive would only move its deallocation into the next cycle's risk checks
@@ -175,7 +178,7 @@ class PreTradeChecker:
         total_im = ZERO
         marks = self._marks
         for sym, p in snapshot.positions.items():
-            if p.size == 0:
+            if p.size == ZERO:
                 continue
             seen = marks.get(sym)
             if seen is not None:
@@ -204,6 +207,8 @@ class PreTradeChecker:
 
     def new_cycle(self, entry_scale: Mapping[str, Decimal]) -> None:
         self._cycle_entries = {}
+        self._flat_entries = {}
+        self._flat_held = None
         self._scaled = entry_scale
 
     def symbol_leverage(self, symbol: str, product: Product) -> Decimal:
@@ -271,7 +276,7 @@ class PreTradeChecker:
         buy = side is _BUY
         market = request.order_type is _MARKET
         ref_price = request.limit_price if not market else (quote.ask if buy else quote.bid)
-        if ref_price is None or ref_price <= 0:
+        if ref_price is None or ref_price <= ZERO:
             raise _reject("stale_mark", f"{sym}: no usable price", sym)
         size = request.size if request.size is not None else (request.quote_size or ZERO) / ref_price
 
@@ -371,7 +376,7 @@ class PreTradeChecker:
                     on_grid = quantize_size(raw, product)
                 if not (
                     product.base_min_size <= on_grid <= product.base_max_size
-                    and on_grid > 0
+                    and on_grid > ZERO
                     and product.quote_min_size <= on_grid * ref_price <= product.quote_max_size
                 ):
                     check_min_size(on_grid, ref_price, product)
@@ -400,6 +405,9 @@ class PreTradeChecker:
                 request, size, sym, side, sign, snapshot, rules, cur, pending_same, n_open, mark, ref_price
             )
             self._cycle_entries[sym] = sign
+            held = self._held
+            if held is not None and self._flat_held is held and sym not in held:
+                self._flat_entries[sym] = sign
             self._inflight_cash += committed
             added = size * mark
             notional_map = self._inflight_notional
@@ -434,7 +442,7 @@ class PreTradeChecker:
         cfg = self.config
         product = rules.product
         equity = snapshot.equity
-        if equity <= 0:
+        if equity <= ZERO:
             raise _reject("equity", f"equity {equity} <= 0: no new risk", sym, equity=equity)
         if n_open >= self._max_open:
             raise _reject(
@@ -624,9 +632,12 @@ class PreTradeChecker:
         held = self._held_signs(snapshot)
         # the open book first, then entries accepted earlier this cycle in symbols not held (the order
         # decides ties); `sym` itself has no pair with itself, so max_correlation skips it
-        entries = self._cycle_entries
-        extra = [(s, sgn) for s, sgn in entries.items() if s not in held and s != sym] if entries else []
-        if not extra and (not held or (len(held) == 1 and sym in held)):
+        if self._flat_held is not held:
+            self._flat_held = held
+            self._flat_entries = {s: sgn for s, sgn in self._cycle_entries.items() if s not in held}
+        flat = self._flat_entries
+        extra = flat.items()
+        if not flat and (not held or (len(held) == 1 and sym in held)):
             return request, size
         # same-direction exposure to the same moves: corr * position sign * entry sign
         stats = self.stats
