@@ -99,9 +99,12 @@ def reference_tail(target_us: float, samples: int = 2000) -> tuple[float, float,
             acc += step * i
         return acc
 
-    t0 = time.perf_counter_ns()
-    work(1000)
-    n = max(10, int(1000 * target_us * 1000 / max(1, time.perf_counter_ns() - t0)))
+    per_1000 = []
+    for _ in range(20):
+        t0 = time.perf_counter_ns()
+        work(1000)
+        per_1000.append(time.perf_counter_ns() - t0)
+    n = max(10, int(1000 * target_us * 1000 / max(1, statistics.median(per_1000))))
     xs: list[float] = []
     gc.disable()
     for _ in range(samples):
