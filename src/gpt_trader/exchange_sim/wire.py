@@ -41,7 +41,7 @@ _encoder = msgspec.json.Encoder(decimal_format="string")
 
 
 def dumps(body: Any) -> bytes:
-    """JSON for responses; Decimals that slip through are strings, as Coinbase sends amounts."""
+    """JSON for reply bodies; Decimals that slip through are strings, as Coinbase sends amounts."""
     return _encoder.encode(body)
 
 
