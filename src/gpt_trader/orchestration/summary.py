@@ -33,7 +33,10 @@ def print_banner(registry: ServiceRegistry) -> None:
     table.add_row("sizing", cfg.sizing.method)
     window = cfg.trading_window
     table.add_row("trading window", f"{window.start}-{window.end} UTC" if window else "always open")
+    universe = set(cfg.symbols)
     for name, value in registry.risk.describe_limits():
+        if "-" in name and name.isupper() and name not in universe:
+            continue  # a per-symbol cap for a market this profile does not trade
         table.add_row(f"limit: {name}", value)
     for notice in registry.notices:
         table.add_row("notice", notice)
