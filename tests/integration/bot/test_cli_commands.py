@@ -70,3 +70,32 @@ def test_reconcile_refuses_the_in_memory_mock(tmp_path: Path) -> None:
     proc = cli(tmp_path, "reconcile", "--profile", "dev")
     assert proc.returncode == 2
     assert "mock" in (proc.stdout + proc.stderr).lower()
+
+
+def test_canary_dry_run_banner_shows_every_active_limit(tmp_path: Path) -> None:
+    proc = cli(tmp_path, "--profile", "canary", "--dry-run", "--cycles", "2", "--interval", "0.01")
+    assert proc.returncode == 0, proc.stderr
+    out = " ".join(proc.stdout.split())  # the table wraps long cells
+    assert "no Coinbase credentials are set" in out and "mock" in out and "DRY RUN" in out
+    for needle in (
+        "max daily loss",
+        "$10",
+        "max drawdown",
+        "max leverage",
+        "max impact cost",
+        "50 bps",
+        "max open orders per symbol",
+        "max orders per minute",
+        "stale mark",
+        "error rate",
+        "liquidation buffer",
+        "api errors",
+        "volatility breaker",
+        "liquidity breaker",
+        "consecutive losses",
+        "correlation",
+        "14:00-15:00 UTC",
+        "size 0.01",
+    ):
+        assert needle in out, needle
+    assert "limit: ADA-USD" not in proc.stdout  # caps are listed for the traded universe only
