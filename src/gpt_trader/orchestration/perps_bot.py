@@ -353,8 +353,7 @@ class PerpsBot:
         counts = self.decisions.setdefault(sym, {})
         counts[decision.action.value] = counts.get(decision.action.value, 0) + 1
         bar_key = bar.start.strftime("%Y%m%dT%H%M%S")
-        if decision.action is Action.HOLD:
-            return
+        # Every decision is journaled, HOLDs included, so `perps-bot replay` checks every bar.
         self.events.append(
             "decision",
             {
@@ -368,6 +367,8 @@ class PerpsBot:
             ts=self.broker.now(),
             symbol=sym,
         )
+        if decision.action is Action.HOLD:
+            return
         log.info("decision", symbol=sym, action=decision.action.value, reason=decision.reason)
 
         reducing = decision.action is Action.CLOSE or (

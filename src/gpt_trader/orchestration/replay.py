@@ -7,8 +7,8 @@ CoinbaseBroker) and `ParquetCandleSource` (the Parquet market data store), chose
 For every `decision` event of the session, the strategy named in the session's config snapshot is run
 again on the closes of the completed bars up to that bar, with the recorded position, and the action
 is compared. A recorded close that differs from the market data is reported too (the data, not the
-strategy, changed). HOLD decisions are not journaled by the bot, so a bar with no recorded decision is
-not checked.
+strategy, changed). The bot journals every decision, HOLDs included, so every completed bar of every
+symbol is checked (sessions recorded before HOLDs were journaled are checked on their non-HOLD bars).
 """
 
 from __future__ import annotations

@@ -98,3 +98,11 @@ def test_sigterm_finishes_cycle_and_exits_zero(tmp_path: Path) -> None:
     assert proc.returncode == 0, err[-2000:]
     assert "Session" in out and "TOTAL" in out
     assert '"status"' in health.read_text()
+
+
+async def test_every_decision_is_journaled_holds_included(tmp_path: Path) -> None:
+    bot = await _run(_config(tmp_path, cycles=60))
+    journaled = list(bot.registry.events.iter_events(kind="decision"))
+    made = sum(sum(counts.values()) for counts in bot.decisions.values())
+    assert made > 0 and len(journaled) == made
+    assert any(e["payload"]["action"] == "HOLD" for e in journaled)
