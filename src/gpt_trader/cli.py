@@ -136,19 +136,7 @@ def main_callback(
     """Without a command: run the bot (same options as `perps-bot run`)."""
     if ctx.invoked_subcommand is not None:
         return
-    code = run_bot(
-        profile,
-        dev_fast=dev_fast,
-        cycles=cycles,
-        interval=interval,
-        dry_run=dry_run,
-        symbols=symbols,
-        reduce_only=reduce_only,
-        clear_reduce_only=clear_reduce_only,
-        log_level=log_level,
-        verbose=verbose,
-    )
-    raise typer.Exit(code=code)
+    run_command(**ctx.params)
 
 
 @app.command("run")

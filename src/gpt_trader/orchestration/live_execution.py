@@ -330,8 +330,7 @@ class LiveExecutionEngine:
         if local.status == remote.status and remote.status is not OrderStatus.PARTIALLY_FILLED:
             return True
         try:
-            if local.status != remote.status or remote.status is OrderStatus.PARTIALLY_FILLED:
-                local.transition(remote.status, at=self.broker.now())
+            local.transition(remote.status, at=self.broker.now())
             return True
         except IllegalTransitionError as exc:
             self.metrics.inc("orders.illegal_transitions")
