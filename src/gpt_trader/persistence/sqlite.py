@@ -64,23 +64,28 @@ def migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[Migra
     Each component keeps its own version row so stores can share one database file. Each step runs in
     its own transaction with its version bump, so a crash mid-migration resumes at that step.
     """
-    current = schema_version(conn, component)
-    if current > len(migrations):
-        raise RuntimeError(
-            f"database schema for {component!r} is version {current}, newer than this code knows "
-            f"({len(migrations)}); refusing to run an older bot against a newer store"
-        )
-    for version in range(current + 1, len(migrations) + 1):
+    target = len(migrations)
+    while True:
+        # Read the version inside the write lock: another process (a second bot, a CLI reader) may be
+        # migrating the same file at this moment, and a version read outside the lock goes stale.
         conn.execute("BEGIN IMMEDIATE")
         try:
-            migrations[version - 1](conn)
+            current = schema_version(conn, component)
+            if current > target:
+                raise RuntimeError(
+                    f"database schema for {component!r} is version {current}, newer than this code knows "
+                    f"({target}); refusing to run an older bot against a newer store"
+                )
+            if current == target:
+                conn.execute("COMMIT")
+                return target
+            migrations[current](conn)
             conn.execute(
                 "INSERT INTO schema_versions(component, version) VALUES(?, ?) "
                 "ON CONFLICT(component) DO UPDATE SET version=excluded.version",
-                (component, version),
+                (component, current + 1),
             )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-    return len(migrations)

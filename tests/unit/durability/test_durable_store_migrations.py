@@ -1,6 +1,8 @@
 """Schema migrations run forward from every earlier version, keep data, and are idempotent."""
 
 import sqlite3
+import threading
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -124,6 +126,42 @@ def test_a_failed_migration_rolls_back_and_keeps_the_old_version(tmp_path: Path)
     assert conn.execute("SELECT name FROM sqlite_master WHERE name='half_done'").fetchone() is None
     OrdersStore(conn)  # the real migrations still apply afterwards
     assert schema_version(conn, "orders_store") == len(orders_store.MIGRATIONS)
+
+
+def test_two_connections_migrating_one_file_apply_each_step_once(tmp_path: Path) -> None:
+    """A reader (CLI, test, second bot) may open the store while the bot is still migrating it."""
+    path = tmp_path / "db.sqlite3"
+    inside_first = threading.Event()
+    applied: list[str] = []
+
+    def slow_first(c: sqlite3.Connection) -> None:
+        applied.append("v1")
+        c.execute("CREATE TABLE t (x INTEGER)")
+        inside_first.set()
+        time.sleep(0.3)  # hold the write lock while the other connection starts its own migrate()
+
+    def second(c: sqlite3.Connection) -> None:
+        applied.append("v2")
+        c.execute("ALTER TABLE t ADD COLUMN y TEXT")
+
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            migrate(open_database(path), "demo", [slow_first, second])
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    first = threading.Thread(target=run)
+    first.start()
+    assert inside_first.wait(5)
+    other = threading.Thread(target=run)
+    other.start()
+    first.join(10)
+    other.join(10)
+    assert errors == []
+    assert applied == ["v1", "v2"]
+    assert schema_version(open_database(path), "demo") == 2
 
 
 def test_open_database_rejects_an_unknown_synchronous_mode(tmp_path: Path) -> None:
