@@ -28,7 +28,10 @@ Choices where Coinbase is not documented ([?] in COINBASE.md), all configurable:
   lifetime (exp - nbf) <= 300 s; nonces are not tracked. HMAC window +-30 s; signature lowercase hex.
 - Delayed fills (fault): the order is acknowledged (status OPEN) and reaches the engine later; it keeps
   the id it was acknowledged with.
-- One funded portfolio per account (DEFAULT); CFM lists no positions (the venue lists INTX perps only).
+- Portfolios: the DEFAULT one plus any CONSUMER ones created over REST, each its own ledger; orders
+  trade in the DEFAULT portfolio only (another `retail_portfolio_id` is refused INVALID_REQUEST).
+  move_funds / delete / naming rules in `portfolio_book.py`, convert pricing and fees in `convert.py`,
+  payment methods in `payments.py`. CFM lists no positions (the venue lists INTX perps only).
 - INTX access (`SimulatorConfig.intx_access`, `--no-intx-access`, POST /admin/intx): without it,
   key_permissions is unchanged (DEFAULT), INTX routes answer 403 "Missing required scopes" (or 404 with
   `intx_denial="not_found"`) and perp orders are refused INELIGIBLE_PAIR (see `intx.py`).

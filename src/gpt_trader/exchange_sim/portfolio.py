@@ -13,6 +13,7 @@ from gpt_trader.exchange_sim.wire import NS, d, rfc3339
 from gpt_trader.features.brokerages.core.interfaces import ZERO, Balance, Position, Product
 
 if TYPE_CHECKING:
+    from gpt_trader.exchange_sim.portfolio_book import SimPortfolio
     from gpt_trader.exchange_sim.venue import SimVenue
 
 
@@ -20,9 +21,12 @@ class PortfolioViews:
     def __init__(self, venue: SimVenue) -> None:
         self.venue = venue
 
-    def wire_accounts(self, account_id: str) -> list[dict[str, Any]]:
-        info = self.venue.account(account_id)
-        balances = {b.asset: b for b in self.venue.engine.balances(account_id)}
+    def wire_accounts(self, account_id: str, portfolio: SimPortfolio | None = None) -> list[dict[str, Any]]:
+        """Wallets of one portfolio (the DEFAULT one unless given); each portfolio is its own ledger."""
+        pf = portfolio or self.venue.portfolios.default(account_id)
+        ledger = pf.ledger_id
+        info = self.venue.account(ledger)
+        balances = {b.asset: b for b in self.venue.engine.balances(ledger)}
         assets = sorted(
             {p.base_asset for p in self.venue.products()}
             | {p.quote_asset for p in self.venue.products()}
@@ -47,7 +51,7 @@ class PortfolioViews:
                     "type": "ACCOUNT_TYPE_FIAT" if fiat else "ACCOUNT_TYPE_CRYPTO",
                     "ready": True,
                     "hold": {"value": d(bal.hold), "currency": asset},
-                    "retail_portfolio_id": info.portfolio_uuid,
+                    "retail_portfolio_id": pf.uuid,
                     "platform": "ACCOUNT_PLATFORM_CONSUMER",
                 }
             )
@@ -81,17 +85,14 @@ class PortfolioViews:
         }
 
     def portfolio_wire(self, account_id: str) -> dict[str, Any]:
-        return {
-            "name": "Default",
-            "uuid": self.venue.portfolio_uuid(account_id),
-            "type": "DEFAULT",
-            "deleted": False,
-        }
+        return self.venue.portfolios.default(account_id).wire()
 
     def _money(self, value: Decimal, currency: str = "USD") -> dict[str, str]:
         return {"value": d(value), "currency": currency}
 
-    def portfolio_breakdown(self, account_id: str) -> dict[str, Any]:
+    def portfolio_breakdown(self, account_id: str, portfolio: SimPortfolio | None = None) -> dict[str, Any]:
+        pf = portfolio or self.venue.portfolios.default(account_id)
+        account_id = pf.ledger_id
         positions = self.venue.engine.positions(account_id)
         balances = {b.asset: b for b in self.venue.engine.balances(account_id)}
         usd = balances.get("USD", Balance(asset="USD", total=ZERO, available=ZERO))
@@ -100,7 +101,7 @@ class PortfolioViews:
         )
         upnl = sum((p.unrealized_pnl for p in positions if self.venue.product(p.symbol).is_perpetual), ZERO)
         return {
-            "portfolio": self.portfolio_wire(account_id),
+            "portfolio": pf.wire(),
             "portfolio_balances": {
                 "total_balance": self._money(usd.total + spot_value + upnl),
                 "total_futures_balance": self._money(ZERO),

@@ -11,11 +11,16 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from gpt_trader.exchange_sim.auth import Principal
+from gpt_trader.exchange_sim.payments import payment_method, payment_methods
 from gpt_trader.exchange_sim.schemas import (
     CancelBody,
     ClosePositionBody,
+    ConvertCommitBody,
+    ConvertQuoteBody,
     CreateOrderBody,
     EditBody,
+    MoveFundsBody,
+    PortfolioBody,
     PreviewOrderBody,
     RequestError,
     decode_body,
@@ -142,7 +147,16 @@ class RestApi:
             ("GET", f"{API}/orders/historical/{{order_id}}", v.get_order, False),
             ("GET", f"{API}/transaction_summary", v.transaction_summary, False),
             ("GET", f"{API}/portfolios", v.list_portfolios, False),
+            ("POST", f"{API}/portfolios", v.create_portfolio, False),
+            ("POST", f"{API}/portfolios/move_funds", v.move_funds, False),
             ("GET", f"{API}/portfolios/{{portfolio_uuid}}", v.portfolio_breakdown, False),
+            ("PUT", f"{API}/portfolios/{{portfolio_uuid}}", v.rename_portfolio, False),
+            ("DELETE", f"{API}/portfolios/{{portfolio_uuid}}", v.delete_portfolio, False),
+            ("GET", f"{API}/payment_methods", v.list_payment_methods, False),
+            ("GET", f"{API}/payment_methods/{{payment_method_id}}", v.get_payment_method, False),
+            ("POST", f"{API}/convert/quote", v.convert_quote, False),
+            ("GET", f"{API}/convert/trade/{{trade_id}}", v.get_convert_trade, False),
+            ("POST", f"{API}/convert/trade/{{trade_id}}", v.commit_convert_trade, False),
             ("GET", f"{API}/key_permissions", v.key_permissions, False),
             ("GET", f"{API}/intx/portfolio/{{portfolio_uuid}}", v.intx_portfolio, False),
             ("GET", f"{API}/intx/positions/{{portfolio_uuid}}", v.intx_positions, False),
@@ -289,17 +303,44 @@ class RestApi:
     # -------------------------------------------------------------------------------- accounts
     async def list_accounts(self, request: web.Request) -> web.Response:
         p = principal_of(request)
-        accounts = self.venue.views.wire_accounts(p.account_id)
+        wanted = request.query.get("retail_portfolio_id", "")
+        portfolio = self.venue.portfolios.get(p.account_id, wanted) if wanted else None
+        accounts = self.venue.views.wire_accounts(p.account_id, portfolio)
         page, nxt = cursor_page(accounts, request, 49, 250)
         return json_response({"accounts": page, "has_next": bool(nxt), "cursor": nxt, "size": len(page)})
 
     async def get_account(self, request: web.Request) -> web.Response:
         p = principal_of(request)
         wanted = request.match_info["account_uuid"]
-        for acct in self.venue.views.wire_accounts(p.account_id):
-            if acct["uuid"] == wanted:
-                return json_response({"account": acct})
+        for portfolio in self.venue.portfolios.listing(p.account_id):
+            for acct in self.venue.views.wire_accounts(p.account_id, portfolio):
+                if acct["uuid"] == wanted:
+                    return json_response({"account": acct})
         raise NotFoundError(f"account {wanted} not found")
+
+    def _trading_portfolio(self, account_id: str, retail_portfolio_id: str | None) -> None:
+        """Orders trade in the DEFAULT portfolio only; another (or unknown) portfolio id is refused."""
+        if not retail_portfolio_id:
+            return
+        default = self.venue.portfolios.default(account_id)
+        if retail_portfolio_id == default.uuid:
+            return
+        try:
+            self.venue.portfolios.get(account_id, retail_portfolio_id)
+        except NotFoundError:
+            raise OrderReject("INVALID_REQUEST", f"retail_portfolio_id {retail_portfolio_id} not found") from None
+        raise OrderReject(
+            "INVALID_REQUEST",
+            f"retail_portfolio_id {retail_portfolio_id}: this venue trades only in the DEFAULT portfolio "
+            f"{default.uuid}; move funds there first",
+        )
+
+    def _in_default(self, request: web.Request, account_id: str) -> bool:
+        """False when `retail_portfolio_id` names another of the caller's portfolios (it has no orders)."""
+        wanted = request.query.get("retail_portfolio_id", "")
+        if not wanted:
+            return True
+        return self.venue.portfolios.get(account_id, wanted).is_default
 
     # ---------------------------------------------------------------------------------- orders
     async def create_order(self, request: web.Request) -> web.Response:
@@ -311,6 +352,7 @@ class RestApi:
             forced = self.venue.faults.take_reject()
             if forced:
                 raise OrderReject(forced, f"order rejected by fault injection ({forced})")
+            self._trading_portfolio(p.account_id, body.retail_portfolio_id)
             req = order_request_from_wire(body, client_id)
             order, duplicate = await self.venue.create_order(p.account_id, req)
         except OrderReject as rej:
@@ -360,6 +402,7 @@ class RestApi:
         p = principal_of(request)
         body = decode_body(await request.read(), PreviewOrderBody)
         try:
+            self._trading_portfolio(p.account_id, body.retail_portfolio_id)
             req = order_request_from_wire(body, "")
             preview = self.venue.preview(p.account_id, req)
         except OrderReject as rej:
@@ -428,7 +471,7 @@ class RestApi:
 
     async def list_orders(self, request: web.Request) -> web.Response:
         p = principal_of(request)
-        orders = self.venue.all_orders(p.account_id)
+        orders = self.venue.all_orders(p.account_id) if self._in_default(request, p.account_id) else []
         ids = set(q_list(request, "order_ids"))
         if ids:
             orders = [o for o in orders if self.venue.public_id(o.order_id) in ids]
@@ -473,7 +516,7 @@ class RestApi:
 
     async def list_fills(self, request: web.Request) -> web.Response:
         p = principal_of(request)
-        fills = self.venue.fills(p.account_id)
+        fills = self.venue.fills(p.account_id) if self._in_default(request, p.account_id) else []
         ids = set(q_list(request, "order_ids"))
         if ids:
             fills = [f for f in fills if self.venue.public_id(f.order_id) in ids]
@@ -509,9 +552,41 @@ class RestApi:
 
     async def list_portfolios(self, request: web.Request) -> web.Response:
         p = principal_of(request)
-        return json_response({"portfolios": [self.venue.views.portfolio_wire(p.account_id)]})
+        listed = self.venue.portfolios.listing(p.account_id, request.query.get("portfolio_type", ""))
+        return json_response({"portfolios": [pf.wire() for pf in listed]})
+
+    async def create_portfolio(self, request: web.Request) -> web.Response:
+        p = principal_of(request)
+        body = decode_body(await request.read(), PortfolioBody)
+        return json_response({"portfolio": self.venue.portfolios.create(p.account_id, body.name).wire()})
+
+    async def rename_portfolio(self, request: web.Request) -> web.Response:
+        p = principal_of(request)
+        body = decode_body(await request.read(), PortfolioBody)
+        renamed = self.venue.portfolios.rename(p.account_id, request.match_info["portfolio_uuid"], body.name)
+        return json_response({"portfolio": renamed.wire()})
+
+    async def delete_portfolio(self, request: web.Request) -> web.Response:
+        p = principal_of(request)
+        self.venue.portfolios.delete(p.account_id, request.match_info["portfolio_uuid"])
+        return json_response({})
+
+    async def move_funds(self, request: web.Request) -> web.Response:
+        p = principal_of(request)
+        body = decode_body(await request.read(), MoveFundsBody)
+        self.venue.portfolios.move_funds(
+            p.account_id,
+            body.funds.value,
+            body.funds.currency,
+            body.source_portfolio_uuid,
+            body.target_portfolio_uuid,
+        )
+        return json_response(
+            {"source_portfolio_uuid": body.source_portfolio_uuid, "target_portfolio_uuid": body.target_portfolio_uuid}
+        )
 
     def _own_portfolio(self, request: web.Request) -> str:
+        """The caller's account when the path names its DEFAULT portfolio (INTX lives there)."""
         p = principal_of(request)
         wanted = request.match_info["portfolio_uuid"]
         if wanted != self.venue.portfolio_uuid(p.account_id):
@@ -519,8 +594,41 @@ class RestApi:
         return p.account_id
 
     async def portfolio_breakdown(self, request: web.Request) -> web.Response:
-        account = self._own_portfolio(request)
-        return json_response({"breakdown": self.venue.views.portfolio_breakdown(account)})
+        p = principal_of(request)
+        portfolio = self.venue.portfolios.get(p.account_id, request.match_info["portfolio_uuid"])
+        return json_response({"breakdown": self.venue.views.portfolio_breakdown(p.account_id, portfolio)})
+
+    async def list_payment_methods(self, request: web.Request) -> web.Response:
+        p = principal_of(request)
+        return json_response({"payment_methods": payment_methods(self.venue, p.account_id)})
+
+    async def get_payment_method(self, request: web.Request) -> web.Response:
+        p = principal_of(request)
+        method = payment_method(self.venue, p.account_id, request.match_info["payment_method_id"])
+        return json_response({"payment_method": method})
+
+    async def convert_quote(self, request: web.Request) -> web.Response:
+        p = principal_of(request)
+        body = decode_body(await request.read(), ConvertQuoteBody)
+        trade = self.venue.convert.quote(p.account_id, body.from_account, body.to_account, body.amount)
+        return json_response({"trade": self.venue.convert.wire(trade)})
+
+    async def get_convert_trade(self, request: web.Request) -> web.Response:
+        p = principal_of(request)
+        trade = self.venue.convert.get(
+            p.account_id,
+            request.match_info["trade_id"],
+            request.query.get("from_account", ""),
+            request.query.get("to_account", ""),
+        )
+        return json_response({"trade": self.venue.convert.wire(trade)})
+
+    async def commit_convert_trade(self, request: web.Request) -> web.Response:
+        p = principal_of(request)
+        body = decode_body(await request.read(), ConvertCommitBody)
+        trade_id = request.match_info["trade_id"]
+        trade = self.venue.convert.commit(p.account_id, trade_id, body.from_account, body.to_account)
+        return json_response({"trade": self.venue.convert.wire(trade)})
 
     async def key_permissions(self, request: web.Request) -> web.Response:
         p = principal_of(request)

@@ -157,6 +157,34 @@ class PortfolioBody(_Strict):
     name: str
 
 
+class FundsBody(_Strict):
+    value: str
+    currency: str
+
+
+class MoveFundsBody(_Strict):
+    funds: FundsBody
+    source_portfolio_uuid: str
+    target_portfolio_uuid: str
+
+
+class TradeIncentiveBody(_Strict):
+    user_incentive_id: str | None = None
+    code_val: str | None = None
+
+
+class ConvertQuoteBody(_Strict):
+    from_account: str
+    to_account: str
+    amount: str
+    trade_incentive_metadata: TradeIncentiveBody | None = None
+
+
+class ConvertCommitBody(_Strict):
+    from_account: str = ""
+    to_account: str = ""
+
+
 class AllocateBody(_Strict):
     portfolio_uuid: str
     symbol: str

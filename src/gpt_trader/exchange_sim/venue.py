@@ -22,10 +22,12 @@ import msgspec
 from gpt_trader.exchange_sim.audit import audit_account
 from gpt_trader.exchange_sim.auth import Principal
 from gpt_trader.exchange_sim.candles import CandleStore
+from gpt_trader.exchange_sim.convert import ConvertDesk
 from gpt_trader.exchange_sim.faults import FaultInjector
 from gpt_trader.exchange_sim.intx import IntxGate
 from gpt_trader.exchange_sim.marketdata import BookShaper, MarketSource, MarketStep, PinnedBooks
 from gpt_trader.exchange_sim.portfolio import PortfolioViews
+from gpt_trader.exchange_sim.portfolio_book import PortfolioBook
 from gpt_trader.exchange_sim.schemas import OrderConfiguration
 from gpt_trader.exchange_sim.wire import (
     NS,
@@ -162,6 +164,8 @@ class SimVenue:
         self.liquidations: list[LiquidationEvent] = []
         self.malformed_events = 0
         self.views = PortfolioViews(self)
+        self.portfolios = PortfolioBook(self)
+        self.convert = ConvertDesk(self)
         self.intx = IntxGate()
         engine.add_listener(self._on_event)
 
@@ -204,6 +208,13 @@ class SimVenue:
     def fund(self, account_id: str, asset: str, amount: Decimal) -> Balance:
         balance = self.engine.fund(account_id, asset, amount)
         self.account(account_id).deposits[asset] += amount
+        self._schedule_flush()
+        return balance
+
+    def ledger_transfer(self, ledger_id: str, asset: str, amount: Decimal) -> Balance:
+        """Credit (or, negative, debit available) one portfolio ledger; the audit counts it as a deposit."""
+        balance = self.engine.fund(ledger_id, asset, amount)
+        self.account(ledger_id).deposits[asset] += amount
         self._schedule_flush()
         return balance
 

@@ -109,7 +109,7 @@ def error_for_http(status: int, text: str, headers: Mapping[str, str], *, what: 
         return RateLimitError(msg, retry_after=parse_retry_after(headers), reason="RATE_LIMITED")
     if status >= 500 or status == 408:
         return TransientError(msg, reason=f"HTTP_{status}")
-    if status == 400 and body is not None:
+    if status in (400, 409) and body is not None:
         err = error_for_reason(code or "INVALID_REQUEST", detail)
         err.args = (msg,)
         return err

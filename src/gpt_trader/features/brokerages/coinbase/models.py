@@ -336,6 +336,67 @@ class PortfolioBreakdownResponse(Wire):
     breakdown: dict[str, Any] = {}
 
 
+class PortfolioResponse(Wire):
+    portfolio: Portfolio = msgspec.field(default_factory=Portfolio)
+
+
+class MoveFundsResponse(Wire):
+    source_portfolio_uuid: str = ""
+    target_portfolio_uuid: str = ""
+
+
+class PaymentMethod(Wire):
+    id: str = ""
+    type: str = ""
+    name: str = ""
+    currency: str = ""
+    verified: bool = False
+    allow_buy: bool = False
+    allow_sell: bool = False
+    allow_deposit: bool = False
+    allow_withdraw: bool = False
+    created_at: str = ""
+    updated_at: str = ""
+
+
+class PaymentMethodsResponse(Wire):
+    payment_methods: list[PaymentMethod] = []
+
+
+class PaymentMethodResponse(Wire):
+    payment_method: PaymentMethod = msgspec.field(default_factory=PaymentMethod)
+
+
+class ConvertFee(Wire):
+    title: str = ""
+    description: str = ""
+    amount: Money = msgspec.field(default_factory=Money)
+    label: str = ""
+
+
+class ConvertTrade(Wire):
+    """A convert quote / trade: `user_entered_amount` and `total` in the source currency, `amount` received."""
+
+    id: str = ""
+    status: str = ""
+    user_entered_amount: Money = msgspec.field(default_factory=Money)
+    amount: Money = msgspec.field(default_factory=Money)
+    subtotal: Money = msgspec.field(default_factory=Money)
+    total: Money = msgspec.field(default_factory=Money)
+    fees: list[ConvertFee] = []
+    total_fee: ConvertFee = msgspec.field(default_factory=ConvertFee)
+    exchange_rate: Money = msgspec.field(default_factory=Money)
+    source_currency: str = ""
+    target_currency: str = ""
+    source_id: str = ""
+    target_id: str = ""
+    cancellation_reason: dict[str, Any] | None = None
+
+
+class ConvertTradeResponse(Wire):
+    trade: ConvertTrade = msgspec.field(default_factory=ConvertTrade)
+
+
 # --------------------------------------------------------------------------------------- INTX / CFM
 class IntxPosition(Wire):
     product_id: str = ""
@@ -349,6 +410,8 @@ class IntxPosition(Wire):
     liquidation_price: Money | None = None
     unrealized_pnl: Money | None = None
     aggregated_pnl: Money | None = None
+    #: [?] not in Coinbase's documented INTX position; the simulator sends it (cumulative, + = paid)
+    funding_paid: Money | None = None
     leverage: str = ""
     margin_type: str = ""
 

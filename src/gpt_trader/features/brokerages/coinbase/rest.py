@@ -17,6 +17,7 @@ import ssl
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -264,14 +265,18 @@ class CoinbaseRestClient:
         )
 
     # ---------------------------------------------------------------------------------- accounts
-    async def list_accounts(self, limit: int = 250, cursor: str | None = None) -> m.AccountsPage:
-        return await self._get("/accounts", m.AccountsPage, {"limit": limit, "cursor": cursor})
+    async def list_accounts(
+        self, limit: int = 250, cursor: str | None = None, *, retail_portfolio_id: str | None = None
+    ) -> m.AccountsPage:
+        params = {"limit": limit, "cursor": cursor, "retail_portfolio_id": retail_portfolio_id}
+        return await self._get("/accounts", m.AccountsPage, params)
 
-    async def all_accounts(self) -> list[m.Account]:
+    async def all_accounts(self, *, retail_portfolio_id: str | None = None) -> list[m.Account]:
+        """Every wallet of one portfolio (the key's default portfolio when not given)."""
         out: list[m.Account] = []
         cursor: str | None = None
         while True:
-            page = await self.list_accounts(cursor=cursor)
+            page = await self.list_accounts(cursor=cursor, retail_portfolio_id=retail_portfolio_id)
             out.extend(page.accounts)
             if not page.has_next or not page.cursor:
                 return out
@@ -395,6 +400,54 @@ class CoinbaseRestClient:
 
     async def portfolio_breakdown(self, portfolio_uuid: str) -> m.PortfolioBreakdownResponse:
         return await self._get(f"/portfolios/{portfolio_uuid}", m.PortfolioBreakdownResponse)
+
+    async def _send(self, method: str, path: str, typ: type[T], body: Any, kind: str) -> T:
+        raw = await self.request(method, path, body=body, kind=kind)
+        return self._decode(raw, typ, f"{method} {path}")
+
+    async def create_portfolio(self, name: str) -> m.Portfolio:
+        """Not retried after send: a lost reply may still have created it (look it up by name)."""
+        return (await self._send("POST", "/portfolios", m.PortfolioResponse, {"name": name}, WRITE)).portfolio
+
+    async def rename_portfolio(self, portfolio_uuid: str, name: str) -> m.Portfolio:
+        resp = await self._send("PUT", f"/portfolios/{portfolio_uuid}", m.PortfolioResponse, {"name": name}, WRITE)
+        return resp.portfolio
+
+    async def delete_portfolio(self, portfolio_uuid: str) -> None:
+        await self.request("DELETE", f"/portfolios/{portfolio_uuid}", kind=WRITE)
+
+    async def move_portfolio_funds(
+        self, value: Decimal | str, currency: str, source_portfolio_uuid: str, target_portfolio_uuid: str
+    ) -> m.MoveFundsResponse:
+        """Move available funds between two portfolios. Never retried after send (it is not idempotent)."""
+        amount = format(value, "f") if isinstance(value, Decimal) else value
+        body = {
+            "funds": {"value": amount, "currency": currency},
+            "source_portfolio_uuid": source_portfolio_uuid,
+            "target_portfolio_uuid": target_portfolio_uuid,
+        }
+        return await self._send("POST", "/portfolios/move_funds", m.MoveFundsResponse, body, WRITE)
+
+    async def list_payment_methods(self) -> list[m.PaymentMethod]:
+        return (await self._get("/payment_methods", m.PaymentMethodsResponse)).payment_methods
+
+    async def get_payment_method(self, payment_method_id: str) -> m.PaymentMethod:
+        return (await self._get(f"/payment_methods/{payment_method_id}", m.PaymentMethodResponse)).payment_method
+
+    async def create_convert_quote(self, from_account: str, to_account: str, amount: Decimal | str) -> m.ConvertTrade:
+        """A quote moves nothing, so it is retried like a read (a repeat just makes another quote)."""
+        value = format(amount, "f") if isinstance(amount, Decimal) else amount
+        body = {"from_account": from_account, "to_account": to_account, "amount": value}
+        return (await self._send("POST", "/convert/quote", m.ConvertTradeResponse, body, READ)).trade
+
+    async def get_convert_trade(self, trade_id: str, from_account: str, to_account: str) -> m.ConvertTrade:
+        params = {"from_account": from_account, "to_account": to_account}
+        return (await self._get(f"/convert/trade/{trade_id}", m.ConvertTradeResponse, params)).trade
+
+    async def commit_convert_trade(self, trade_id: str, from_account: str, to_account: str) -> m.ConvertTrade:
+        """Never retried after send; after an unclear outcome, `get_convert_trade` tells whether it ran."""
+        body = {"from_account": from_account, "to_account": to_account}
+        return (await self._send("POST", f"/convert/trade/{trade_id}", m.ConvertTradeResponse, body, WRITE)).trade
 
     async def intx_portfolio(self, portfolio_uuid: str) -> m.IntxPortfolioResponse:
         return await self._get(f"/intx/portfolio/{portfolio_uuid}", m.IntxPortfolioResponse)
