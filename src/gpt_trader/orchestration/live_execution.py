@@ -31,6 +31,7 @@ import msgspec
 import structlog
 
 from gpt_trader.features.brokerages.core.interfaces import (
+    ZERO,
     AmbiguousOrderStateError,
     Broker,
     BrokerageError,
@@ -94,6 +95,7 @@ class SubmitResult(msgspec.Struct, kw_only=True):
 
 TradeClosedHook = Callable[[str, Decimal], None]
 ApiHook = Callable[[bool, str], None]
+FillHook = Callable[[Fill, Decimal], object]  # (fill, its realized PnL in the ledger)
 
 
 class LiveExecutionEngine:
@@ -109,6 +111,7 @@ class LiveExecutionEngine:
         dry_run: bool = False,
         on_api_call: ApiHook | None = None,
         on_trade_closed: TradeClosedHook | None = None,
+        on_fill: FillHook | None = None,
     ) -> None:
         self.broker = broker
         self.orders = orders
@@ -119,6 +122,7 @@ class LiveExecutionEngine:
         self.dry_run = dry_run
         self._on_api = on_api_call or (lambda ok, endpoint: None)
         self._on_trade_closed = on_trade_closed or (lambda symbol, pnl: None)
+        self._on_fill = on_fill
         self.tracked: dict[str, Order] = {}  # client_order_id -> latest known order (non-terminal)
         self._pending: dict[str, OrderRequest] = {}  # client_order_id -> request awaiting resolution
         self.fills: list[Fill] = []
@@ -290,12 +294,17 @@ class LiveExecutionEngine:
             self.record_fill(fill)
 
     def record_fill(self, fill: Fill) -> None:
-        """A fill already stored: journal it, apply it to positions, report a closed round trip."""
+        """A fill already stored: journal it, apply it to positions, tell the cash-flow hook what it realized,
+        report a closed round trip."""
         self.fills.append(fill)
         self.metrics.inc("fills.count")
         self.metrics.inc("fills.fees_usd", float(fill.fee))
         self.events.append("fill", msgspec.to_builtins(fill), ts=fill.ts, symbol=fill.symbol)
+        led = self.positions.ledgers.get(fill.symbol)
+        realized_before = led.realized_pnl if led is not None else ZERO
         trip = self.positions.apply_fill(fill)
+        if self._on_fill is not None:  # the cash-flow detector: what this fill did to the quote balance
+            self._on_fill(fill, self.positions.ledger(fill.symbol).realized_pnl - realized_before)
         log.info(
             "fill",
             symbol=fill.symbol,

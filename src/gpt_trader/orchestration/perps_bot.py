@@ -40,6 +40,7 @@ from gpt_trader.features.brokerages.core.interfaces import (
 from gpt_trader.features.live_trade.risk.manager import AccountSnapshot, RuntimeVerdict
 from gpt_trader.features.live_trade.strategies import Action, Decision
 from gpt_trader.features.monitor.health import write_health
+from gpt_trader.orchestration.cash_flows import CashFlowDetector, Transfer
 from gpt_trader.orchestration.live_execution import LiveExecutionEngine, client_order_id_for, stable_intent_id
 from gpt_trader.orchestration.market_monitor import MarketMonitor
 from gpt_trader.orchestration.positions import PositionBook
@@ -52,6 +53,8 @@ T = TypeVar("T")
 
 BOOK_DEPTH = 50
 TELEMETRY_INTERVAL_S = 60.0
+#: extra balance reads a cycle may take to confirm (or explain) an unexplained quote-cash change
+CASH_CONFIRM_READS = 2
 
 
 class GuardEventRecord(msgspec.Struct, kw_only=True):
@@ -77,6 +80,11 @@ class PerpsBot:
         if callable(hook):  # venues with a streaming feed report silence as it happens
             hook(self.monitor.report_stale)
         self.positions = PositionBook()
+        self.cash_flows = CashFlowDetector(state=registry.state, metrics=self.metrics)
+        self.transfers: list[Transfer] = []  # booked this session (start-up included)
+        self._transfers_before_start = 0
+        self._read_balances: list[Balance] = []
+        self._read_positions: list[Position] = []
         self.execution = LiveExecutionEngine(
             self.broker,
             registry.orders,
@@ -87,6 +95,7 @@ class PerpsBot:
             dry_run=self.config.dry_run,
             on_api_call=self._record_api,
             on_trade_closed=self.risk.record_trade_result,
+            on_fill=self.cash_flows.record_fill,
         )
         self.symbols = list(self.config.symbols)
         self.products: dict[str, Product] = {}
@@ -144,6 +153,8 @@ class PerpsBot:
         if missing:
             raise BrokerageError(f"venue {self.broker.name} does not list {missing}; refusing to start")
         self.products = {s: by_symbol[s] for s in self.symbols}
+        # before reconciliation: fills it finds are accounted against the balances read before a crash
+        self.cash_flows.bind(self.products)
         self.reconciler = Reconciler(
             self.execution,
             self.products,
@@ -159,7 +170,10 @@ class PerpsBot:
             )
             self._ingest_candles(sym, candles, initial=True)
         snapshot = await self._snapshot()
+        # a transfer made while the bot was down moves the persisted baselines before `start` rolls the day
+        snapshot = await self._account_cash_flows(snapshot)
         self.start_equity = snapshot.equity
+        self._transfers_before_start = len(self.transfers)
         self.risk.start(snapshot)
         self.execution.release_trade_results()  # trades closed by fills reconciliation found
         self._started = True
@@ -209,6 +223,7 @@ class PerpsBot:
         balances: list[Balance] = await self._call("list_balances", self.broker.list_balances)
         venue_positions: list[Position] = await self._call("list_positions", self.broker.list_positions)
         open_orders: list[Order] = await self._call("list_orders", lambda: self.broker.list_orders(open_only=True))
+        self._read_balances, self._read_positions = balances, venue_positions
         positions = self._positions(venue_positions)
         cash, equity = self._equity(balances, positions)
         self.last_equity = equity
@@ -260,6 +275,63 @@ class PerpsBot:
         perp_upnl = sum((p.unrealized_pnl for s, p in positions.items() if self.products[s].is_perpetual), ZERO)
         return available, cash + held + perp_upnl
 
+    # ------------------------------------------------------------------ external cash flows
+    def _settled(self) -> bool:
+        """No order of the bot is working or unresolved: every fill of ours the venue applied is recorded."""
+        return not self.execution.tracked and self.execution.pending_count == 0
+
+    async def _account_cash_flows(self, snapshot: AccountSnapshot) -> AccountSnapshot:
+        """Feed the snapshot's balances to the cash-flow detector; an unexplained change is confirmed (or
+        explained by a late fill) by refreshing working orders and reading again, within this cycle, so a
+        withdrawal moves the guard baselines before they are evaluated. Returns the latest snapshot."""
+        obs = self.cash_flows.observe(
+            self._read_balances, self._read_positions, at=snapshot.now, settled=self._settled()
+        )
+        booked = list(obs.transfers)
+        reads = 0
+        while obs.pending and reads < CASH_CONFIRM_READS:
+            reads += 1
+            self.metrics.inc("cash_flows.confirm_reads")
+            try:
+                await self.execution.poll()
+                snapshot = await self._snapshot()
+            except BrokerageError as exc:
+                log.warning("cash-flow confirming read failed; retrying next cycle", error=type(exc).__name__)
+                break
+            obs = self.cash_flows.observe(
+                self._read_balances, self._read_positions, at=snapshot.now, settled=self._settled()
+            )
+            booked.extend(obs.transfers)
+        for transfer in booked:
+            self._book_transfer(transfer)
+        if obs.pending:
+            log.warning(
+                "unexplained quote-cash change awaiting confirmation",
+                pending={k: str(v) for k, v in obs.pending.items()},
+                working_orders=len(self.execution.tracked),
+            )
+        return snapshot
+
+    @property
+    def transfers_in_session(self) -> Decimal:
+        """Net external flow since `start_equity` was taken (start-up transfers are already in it)."""
+        return sum((t.amount for t in self.transfers[self._transfers_before_start :]), ZERO)
+
+    def _book_transfer(self, transfer: Transfer) -> None:
+        self.transfers.append(transfer)
+        self.risk.record_transfer(transfer.amount, details=transfer.details())
+        st = self.risk.state
+        self.events.append(
+            "transfer",
+            {
+                **transfer.payload(),
+                "cycle": str(self.cycle),
+                "day_start_equity": str(st.day_start_equity),
+                "peak_equity": str(st.peak_equity),
+            },
+            ts=transfer.at,
+        )
+
     # ------------------------------------------------------------------ the cycle
     async def run_cycle(self) -> None:
         if not self._started:
@@ -279,6 +351,7 @@ class PerpsBot:
             await self._finish_cycle(None)
             return
 
+        snapshot = await self._account_cash_flows(snapshot)  # baselines move before the guards look
         verdict = self.risk.evaluate(snapshot)
         self._record_verdict(verdict)
         if verdict.mode == "halt":

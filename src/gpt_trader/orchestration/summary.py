@@ -92,9 +92,20 @@ def print_summary(bot: PerpsBot) -> None:
         console.print(events)
     else:
         console.print("Guard events: none")
+    if bot.transfers:
+        flows = Table(title="External transfers (guard baselines moved; not trading PnL)", title_justify="left")
+        for col in ("at", "kind", "amount", "balance after"):
+            flows.add_column(col, justify="right" if col in ("amount", "balance after") else "left")
+        for t in bot.transfers:
+            flows.add_row(t.at.isoformat(), t.kind, f"{_money(t.amount)} {t.asset}", f"{_money(t.balance)} {t.asset}")
+        console.print(flows)
     start, end = bot.start_equity, bot.last_equity
     if start is not None and end is not None:
-        console.print(f"Equity: {_money(start)} -> {_money(end)} ({_money(end - start)})")
+        line = f"Equity: {_money(start)} -> {_money(end)} ({_money(end - start)})"
+        moved = bot.transfers_in_session
+        if moved:
+            line += f"; external transfers {_money(moved)}, trading {_money(end - start - moved)}"
+        console.print(line)
     if bot.halted:
         console.print(f"[bold red]HALTED by risk guard: {bot.halt_reason}[/bold red]")
     console.print(

@@ -3,8 +3,8 @@
 Same seed and same calls give the same fills, ids and balances. Time moves only through
 `advance_time`; each sub-step moves every market, and the engine sees every intermediate book for the
 symbols where that matters (working orders or an open perps position), otherwise the final book.
-Scenario hooks (`set_price`, `fail_next`, `freeze_feed`, `set_liquidity`) let risk tests stage flash
-crashes, API error bursts, stale feeds and thin books.
+Scenario hooks (`set_price`, `fail_next`, `freeze_feed`, `set_liquidity`, `transfer`) let risk tests stage
+flash crashes, API error bursts, stale feeds, thin books and user deposits/withdrawals.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from gpt_trader.features.brokerages.core.interfaces import (
     BrokerageError,
     Candle,
     Fill,
+    InsufficientFundsError,
     MarketEvent,
     NotFoundError,
     Order,
@@ -155,6 +156,23 @@ class MockBroker:
         self._push_book(symbol)
         self.engine.advance(self.now())
         self._publish_quotes([symbol])
+
+    def transfer(self, asset: str, amount: Decimal) -> Balance:
+        """An external deposit (amount > 0) or withdrawal (amount < 0) of `asset`, as a user moving money in
+        or out of the account. A withdrawal larger than the available balance raises InsufficientFundsError."""
+        if not isinstance(amount, Decimal) or not amount.is_finite() or amount == 0:
+            raise ValueError(f"transfer amount must be a non-zero finite Decimal, got {amount!r}")
+        known = {p.quote_asset for p in self._products.values()} | {p.base_asset for p in self._products.values()}
+        if asset not in known:
+            raise ValueError(f"unknown asset {asset!r}; allowed: {', '.join(sorted(known))}")
+        if amount < 0:
+            available = self.engine.balance(ACCOUNT, asset).available
+            if -amount > available:
+                raise InsufficientFundsError(
+                    f"cannot withdraw {-amount} {asset}: only {available} {asset} available",
+                    reason="INSUFFICIENT_FUND",
+                )
+        return self.engine.fund(ACCOUNT, asset, amount)
 
     def fail_next(self, n: int, error_cls: type[BrokerageError] = TransientError) -> None:
         """The next `n` broker API calls raise `error_cls` (an API-failure burst)."""

@@ -1,9 +1,9 @@
 """RiskManager: runtime guards every cycle, pre-trade rules on every order, latched modes that persist.
 
 PerpsBot calls `start` once, `evaluate` each cycle (-> RuntimeVerdict), `check_order` before every send
-(-> PreTradeResult), `record_api_call` after every exchange call and `record_trade_result` after every
-closed round trip. Reduce-only and halt latch: only `clear_reduce_only()` (CLI `--clear-reduce-only`)
-leaves them.
+(-> PreTradeResult), `record_api_call` after every exchange call, `record_trade_result` after every
+closed round trip and `record_transfer` for an external cash flow (before `evaluate` of that snapshot).
+Reduce-only and halt latch: only `clear_reduce_only()` (CLI `--clear-reduce-only`) leaves them.
 """
 
 from __future__ import annotations
@@ -302,6 +302,29 @@ class RiskManager:
             log.warning("losing streak: entries paused", symbol=symbol, until=until.isoformat())
         self._dirty = True
         self._persist()
+
+    def record_transfer(self, amount: Decimal, *, details: Mapping[str, str]) -> None:
+        """An external cash flow (deposit > 0, withdrawal < 0, quote currency): move the day-start and peak
+        baselines by it so the daily-loss and drawdown guards judge trading only. Call it before `evaluate`
+        of the snapshot that shows the flow (evaluate would otherwise lift the peak by a deposit first).
+        May be called before `start`: the persisted state is loaded first, and `start` rolls the day after."""
+        if not self._loaded:
+            self._load()
+        st = self._state
+        if st.day_start_equity is not None:
+            st.day_start_equity += amount
+        if st.peak_equity is not None:
+            st.peak_equity += amount
+        self._dirty = True
+        self._persist()
+        self.metrics.inc("risk.transfers")
+        log.warning(
+            "external transfer: daily-loss and drawdown baselines moved",
+            amount=str(amount),
+            day_start_equity=str(st.day_start_equity),
+            peak_equity=str(st.peak_equity),
+            **{k: v for k, v in details.items() if k not in ("amount", "day_start_equity", "peak_equity")},
+        )
 
     # ------------------------------------------------------------------------------- runtime
     def evaluate(self, snapshot: AccountSnapshot) -> RuntimeVerdict:
