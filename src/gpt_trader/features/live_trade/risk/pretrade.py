@@ -12,6 +12,7 @@ correlations the runtime guards already computed (per snapshot), and the open-or
 
 from __future__ import annotations
 
+import weakref
 from collections import deque
 from collections.abc import Mapping
 from decimal import ROUND_FLOOR, Decimal
@@ -96,7 +97,9 @@ class PreTradeChecker:
         self._scaled: Mapping[str, Decimal] = {}
         # the snapshot the per-snapshot state below belongs to, held weakly: keeping last cycle's
         # snapshot alive would only move its deallocation into the next cycle's risk checks
-        self._bound: AccountSnapshot | None = None  # the snapshot the per-cycle caches belong to
+        # weak: a strong reference would free the previous cycle's snapshot (its quotes and books)
+        # inside the next cycle's first check instead of where the caller drops it
+        self._bound: weakref.ref[AccountSnapshot] | None = None
         self._held: dict[str, int] | None = None
         # accepted since the snapshot in use was taken (the snapshot cannot show them yet)
         self._inflight: dict[tuple[str, int], Decimal] = {}  # (symbol, side sign) -> size
@@ -143,7 +146,7 @@ class PreTradeChecker:
 
     def _bind(self, snapshot: AccountSnapshot) -> None:
         """Start the per-snapshot state: nothing in flight yet, caches empty, open orders indexed."""
-        self._bound = snapshot
+        self._bound = weakref.ref(snapshot)
         self._marks = {}
         self._correlations = {}
         self._exposure_cache = None
@@ -263,7 +266,8 @@ class PreTradeChecker:
         quote = snapshot.quotes.get(sym)
         if quote is None:
             raise _reject("stale_mark", f"{sym}: no quote", sym)
-        if self._bound is not snapshot:
+        bound = self._bound
+        if bound is None or bound() is not snapshot:
             self._bind(snapshot)
         seen = self._marks.get(sym)
         if seen is not None:
