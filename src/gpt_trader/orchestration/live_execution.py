@@ -294,17 +294,19 @@ class LiveExecutionEngine:
             self.record_fill(fill)
 
     def record_fill(self, fill: Fill) -> None:
-        """A fill already stored: journal it, apply it to positions, tell the cash-flow hook what it realized,
+        """A fill already stored: apply it to positions, tell the cash-flow hook what it realized, journal it,
         report a closed round trip."""
         self.fills.append(fill)
         self.metrics.inc("fills.count")
         self.metrics.inc("fills.fees_usd", float(fill.fee))
-        self.events.append("fill", msgspec.to_builtins(fill), ts=fill.ts, symbol=fill.symbol)
         led = self.positions.ledgers.get(fill.symbol)
         realized_before = led.realized_pnl if led is not None else ZERO
         trip = self.positions.apply_fill(fill)
-        if self._on_fill is not None:  # the cash-flow detector: what this fill did to the quote balance
+        if self._on_fill is not None:
+            # The cash-flow detector persists it first: the fewer writes between the store's commit of the
+            # fill and this one, the smaller the window in which a crash leaves the fill unaccounted.
             self._on_fill(fill, self.positions.ledger(fill.symbol).realized_pnl - realized_before)
+        self.events.append("fill", msgspec.to_builtins(fill), ts=fill.ts, symbol=fill.symbol)
         log.info(
             "fill",
             symbol=fill.symbol,
@@ -356,14 +358,16 @@ class LiveExecutionEngine:
             log.error("venue reported an illegal status move; not applied", error=str(exc))
             return False
 
-    async def resolve_pending(self) -> None:
-        """Resolve every pending submit now: adopt what the venue has, resend (same id) what it has not."""
+    async def resolve_pending(self, *, resend: bool = True) -> None:
+        """Resolve every pending submit now: adopt what the venue has, resend (same id) what it has not
+        (unless `resend` is False: then it stays pending)."""
         for coid, request in list(self._pending.items()):
-            await self._resolve_pending(coid, request)
+            await self._resolve_pending(coid, request, resend=resend)
 
-    async def poll(self) -> None:
-        """Refresh every working order and resolve every pending submit."""
-        await self.resolve_pending()
+    async def poll(self, *, resend: bool = True) -> None:
+        """Refresh every working order and resolve every pending submit. `resend=False` only looks (a
+        mid-cycle refresh before the guards have spoken must not send anything)."""
+        await self.resolve_pending(resend=resend)
         for coid, local in list(self.tracked.items()):
             try:
                 remote = self._keyed(await self.broker.get_order(local.order_id), local)
@@ -379,7 +383,7 @@ class LiveExecutionEngine:
             else:
                 self.tracked[coid] = remote
 
-    async def _resolve_pending(self, coid: str, request: OrderRequest) -> None:
+    async def _resolve_pending(self, coid: str, request: OrderRequest, *, resend: bool = True) -> None:
         try:
             found = await self.broker.get_order_by_client_id(coid)
             self._on_api(True, "get_order_by_client_id")
@@ -397,6 +401,8 @@ class LiveExecutionEngine:
                 symbol=request.symbol,
             )
             await self._adopt(found, note="resolved by client_order_id")
+            return
+        if not resend:
             return
         # The venue never saw it: resend with the SAME client_order_id (the venue de-duplicates).
         self.metrics.inc("orders.resent_same_id")

@@ -293,7 +293,7 @@ class PerpsBot:
             reads += 1
             self.metrics.inc("cash_flows.confirm_reads")
             try:
-                await self.execution.poll()
+                await self.execution.poll(resend=False)  # record fills the venue has applied; send nothing
                 snapshot = await self._snapshot()
             except BrokerageError as exc:
                 log.warning("cash-flow confirming read failed; retrying next cycle", error=type(exc).__name__)

@@ -57,6 +57,7 @@ def reconcile_command(
 
 async def run_reconcile(registry: ServiceRegistry, settings: ReconcileSettings, *, accept_exchange: bool) -> int:
     """The command's body (tests call it with their own registry); returns the exit code."""
+    from gpt_trader.orchestration.cash_flows import CashFlowDetector
     from gpt_trader.orchestration.live_execution import LiveExecutionEngine
     from gpt_trader.orchestration.positions import PositionBook
     from gpt_trader.orchestration.reconciliation import Reconciler, ReconciliationRefusedError
@@ -65,6 +66,11 @@ async def run_reconcile(registry: ServiceRegistry, settings: ReconcileSettings, 
     await broker.connect()
     try:
         products = {p.symbol: p for p in await broker.list_products() if p.symbol in registry.config.symbols}
+        # Fills found here moved the quote cash: account them, or the bot's next balance read would take
+        # them for a withdrawal or deposit.
+        cash_flows = CashFlowDetector(state=registry.state, metrics=registry.metrics)
+        if products:
+            cash_flows.bind(products)
         engine = LiveExecutionEngine(
             broker,
             registry.orders,
@@ -72,6 +78,7 @@ async def run_reconcile(registry: ServiceRegistry, settings: ReconcileSettings, 
             registry.metrics,
             PositionBook(),
             bot_id=registry.config.bot_id,
+            on_fill=cash_flows.record_fill,
         )
         reconciler = Reconciler(
             engine, products, state=registry.state, settings=settings, profile=registry.config.profile

@@ -11,6 +11,8 @@ from gpt_trader.features.brokerages.core.interfaces import ZERO, OrderRequest, O
 from gpt_trader.features.brokerages.mock import MockBroker
 from gpt_trader.orchestration.configuration import BotConfig, ConfigManager
 from gpt_trader.orchestration.perps_bot import PerpsBot
+from gpt_trader.orchestration.reconcile_cli import run_reconcile
+from gpt_trader.orchestration.reconciliation import ReconcileSettings
 from gpt_trader.orchestration.service_registry import build_registry
 from gpt_trader.orchestration.summary import console, print_summary
 
@@ -161,3 +163,45 @@ async def test_a_fill_the_venue_applied_before_the_read_is_not_booked_as_a_trans
     assert bot.metrics.counter("cash_flows.pending_explained") == 1
     assert bot.registry.events.count("transfer") == 0
     await bot.shutdown()
+
+
+async def test_fills_recorded_by_the_reconcile_command_while_the_bot_is_down_are_not_transfers(
+    tmp_path: Path,
+) -> None:
+    """The bot dies with an order working; it fills; the operator runs `perps-bot reconcile`, which records
+    the fill. The restarted bot must count that fill's cash, not take it for a withdrawal."""
+    config = _config(tmp_path)
+    first = PerpsBot(build_registry(config))
+    broker = first.broker
+    assert isinstance(broker, MockBroker)
+    await first.start()
+    await _cycles(first, 3)
+    sym = "BTC-USD"
+    mark = first.quotes[sym].mark_price
+    inc = first.products[sym].price_increment
+    request = OrderRequest(
+        symbol=sym,
+        side=OrderSide.BUY,
+        order_type=OrderType.LIMIT,
+        size=D("0.01"),
+        limit_price=(mark * D("0.99")).quantize(inc),
+    )
+    assert (await first.execution.submit(request, intent_id="left-working")).status == "sent"
+    await first.run_cycle()  # one more balance read with the order still working; then the process dies
+    assert first.execution.tracked
+    broker.set_price(sym, (mark * D("0.98")).quantize(inc))  # fills while nobody watches
+
+    settings = ReconcileSettings()
+    assert (
+        await run_reconcile(build_registry(config, broker=broker, fresh_store=False), settings, accept_exchange=False)
+        == 0
+    )
+    await broker.connect()  # the command closed the (shared, in-memory) venue's session
+
+    second = PerpsBot(build_registry(config, broker=broker, fresh_store=False))
+    await second.start()
+    await _cycles(second, 2)
+    assert second.transfers == []
+    assert second.registry.events.count("transfer") == 0
+    assert second.risk.state.day_start_equity == first.risk.state.day_start_equity
+    await second.shutdown()

@@ -304,3 +304,22 @@ def test_mock_broker_transfer_moves_cash_and_refuses_overdrafts() -> None:
         broker.transfer("EUR", D("1"))
     with pytest.raises(ValueError, match="non-zero"):
         broker.transfer("USD", D("0"))
+
+
+async def test_the_confirming_refresh_sends_nothing(tmp_path: Path) -> None:
+    """`poll(resend=False)` (the mid-cycle refresh the confirming read uses) leaves an unsent intent pending."""
+    from gpt_trader.features.brokerages.core.interfaces import OrderRequest, OrderType, TransientError
+
+    conn = open_database(tmp_path / "bot.sqlite3")
+    broker = MockBroker(symbols=["BTC-USD"], seed=1, start=T0)
+    await broker.connect()
+    engine = LiveExecutionEngine(
+        broker, OrdersStore(conn), EventStore(conn, "s"), MetricsRegistry(), PositionBook(), bot_id="t"
+    )
+    broker.fail_next(1, TransientError)
+    request = OrderRequest(symbol="BTC-USD", side=OrderSide.BUY, order_type=OrderType.MARKET, size=D("0.001"))
+    assert (await engine.submit(request, intent_id="ambiguous")).status == "pending"
+    await engine.poll(resend=False)
+    assert engine.pending_count == 1 and await broker.list_orders(open_only=False) == []
+    await engine.poll()
+    assert engine.pending_count == 0 and len(await broker.list_orders(open_only=False)) == 1
