@@ -161,6 +161,9 @@ class PortfolioViews:
             "mm_notional": self._money((notional * product.maintenance_margin_rate).quantize(product.quote_increment)),
             "position_notional": self._money(notional.quantize(product.quote_increment)),
             "aggregated_pnl": self._money((p.unrealized_pnl + p.realized_pnl).quantize(product.quote_increment)),
+            # [?] Coinbase documents no funding field on INTX positions; this extension carries the
+            # cumulative funding settled on the position (positive = paid by the account).
+            "funding_paid": self._money(p.funding_paid),
         }
 
     def intx_summary(self, account_id: str) -> dict[str, Any]:
@@ -271,6 +274,7 @@ class PortfolioViews:
                     "position_notional": d(abs(p.size) * p.mark_price),
                     "unrealized_pnl": d(p.unrealized_pnl),
                     "aggregated_pnl": d(p.unrealized_pnl + p.realized_pnl),
+                    "funding_paid": d(p.funding_paid),  # [?] extension, as on the REST position
                 }
             )
         return {"perpetual_futures_positions": perps, "expiring_futures_positions": []}

@@ -154,7 +154,9 @@ async def test_perp_lifecycle_with_funding(sim) -> None:
         assert pos.product_type is ProductType.PERPETUAL and pos.size == D("0.5") and pos.leverage == D("5")
         sim.engine.set_funding_rate(PERP, D("0.001"))
         assert await broker.get_funding_rate("BTC-PERP") == D("0.001")
-        sim.clock.advance(3700)
+        boundary = sim.engine.next_funding_time(PERP)
+        assert boundary is not None
+        sim.clock.advance((boundary - sim.clock.now()).total_seconds() + 1)  # exactly one funding boundary
         sim.venue.step_market()
         await eventually(lambda: sim.venue.funding_events, what="a funding payment")
         (event,) = sim.venue.funding_events

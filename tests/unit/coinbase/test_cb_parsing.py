@@ -284,3 +284,15 @@ def test_scalars() -> None:
     assert parse_time("2024-01-01T00:00:00.123456789+00:00") == datetime(2024, 1, 1, 0, 0, 0, 123456, tzinfo=UTC)
     with pytest.raises(ParseError):
         parse_time("yesterday")
+
+
+def test_intx_position_funding_paid() -> None:
+    """The live sample has no funding field (funding_paid stays 0); the simulator's extension maps, signed."""
+    live = intx_to_position(msgspec.json.decode(s.INTX_POSITIONS, type=m.IntxPositionsResponse).positions[0])
+    assert live.funding_paid == 0
+    raw = (
+        b'{"symbol":"BTC-PERP-INTX","position_side":"POSITION_SIDE_SHORT","net_size":"0.5",'
+        b'"funding_paid":{"value":"-12.34","currency":"USD"}}'
+    )
+    p = intx_to_position(msgspec.json.decode(raw, type=m.IntxPosition))
+    assert p.size == D("-0.5") and p.funding_paid == D("-12.34")

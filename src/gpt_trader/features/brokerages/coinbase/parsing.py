@@ -479,6 +479,7 @@ def intx_to_position(p: m.IntxPosition) -> Position:
         entry_price=_money(p.entry_vwap) or _money(p.vwap) or ZERO,
         mark_price=_money(p.mark_price) or ZERO,
         unrealized_pnl=_money(p.unrealized_pnl) or ZERO,
+        funding_paid=_money(p.funding_paid) or ZERO,  # cumulative, positive = paid by us
         liquidation_price=_money(p.liquidation_price) or None,  # "0" means none
         leverage=dec(p.leverage) or Decimal("1"),
         margin_type=_margin(p.margin_type),
