@@ -7,6 +7,9 @@ each `NAME[:ARG[:ARG...]]`:
     http429:COUNT                     the next COUNT REST requests get 429 (x-ratelimit-remaining 0)
     http5xx:COUNT[:STATUS[:after]]    the next COUNT REST requests get STATUS (default 503); with
                                       `after`, the request is executed first (ambiguous outcome)
+    http_path:COUNT:FRAGMENT[:STATUS] the next COUNT REST requests whose path contains FRAGMENT (e.g.
+                                      /intx/portfolio) get STATUS (default 503; 429 or 500..599),
+                                      before they run; other paths are served normally
     drop_ws[:TARGET[:EVERY_S]]        abort open WS sockets (TARGET market|user|all, default all);
                                       with EVERY_S, again every EVERY_S seconds until cleared
     seq_gap[:SKIP[:EVERY_S]]          skip SKIP (default 1) sequence numbers on every open WS
@@ -29,7 +32,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-FAULT_NAMES = ("latency", "http429", "http5xx", "drop_ws", "seq_gap", "stall", "delay_fills", "reject_orders")
+FAULT_NAMES = (
+    "latency",
+    "http429",
+    "http5xx",
+    "http_path",
+    "drop_ws",
+    "seq_gap",
+    "stall",
+    "delay_fills",
+    "reject_orders",
+)
 WS_TARGETS = ("market", "user", "all")
 REJECT_REASONS = (
     "UNKNOWN_FAILURE_REASON",
@@ -104,6 +117,7 @@ def _validate(raw: str, item: FaultItem) -> None:
         "latency": 2,
         "http429": 1,
         "http5xx": 3,
+        "http_path": 3,
         "drop_ws": 2,
         "seq_gap": 2,
         "stall": 2,
@@ -112,7 +126,7 @@ def _validate(raw: str, item: FaultItem) -> None:
     }[item.name]
     if len(a) > max_args:
         raise FaultSpecError(f"fault {raw!r}: at most {max_args} arguments")
-    if item.name in ("latency", "http429", "http5xx", "delay_fills", "reject_orders") and not a:
+    if item.name in ("latency", "http429", "http5xx", "http_path", "delay_fills", "reject_orders") and not a:
         raise FaultSpecError(f"fault {raw!r}: needs an argument")
     if item.name == "latency":
         for v in a:
@@ -129,6 +143,14 @@ def _validate(raw: str, item: FaultItem) -> None:
                 raise FaultSpecError(f"fault {raw!r}: status must be 500..599")
         if len(a) > 2 and a[2] not in ("before", "after"):
             raise FaultSpecError(f"fault {raw!r}: third argument must be 'before' or 'after'")
+    elif item.name == "http_path":
+        _num(raw, a[0], "count", integer=True, minimum=1)
+        if len(a) < 2 or not a[1].startswith("/"):
+            raise FaultSpecError(f"fault {raw!r}: needs a path fragment starting with '/', e.g. /intx/portfolio")
+        if len(a) > 2:
+            status = _num(raw, a[2], "status", integer=True)
+            if status != 429 and not 500 <= status <= 599:
+                raise FaultSpecError(f"fault {raw!r}: status must be 429 or 500..599")
     elif item.name == "drop_ws":
         if a and a[0] not in WS_TARGETS:
             raise FaultSpecError(f"fault {raw!r}: target must be one of {', '.join(WS_TARGETS)}")
@@ -154,6 +176,8 @@ class FaultState:
     http5xx_remaining: int = 0
     http5xx_status: int = 503
     http5xx_after: bool = False
+    #: [remaining, path fragment, status] per armed `http_path` item, consumed in order
+    path_faults: list[list[Any]] = field(default_factory=list)
     stall_until: float | None = None  # monotonic; inf = until cleared
     stall_products: frozenset[str] | None = None  # None = all
     delay_fills_s: float = 0.0
@@ -195,6 +219,8 @@ class FaultInjector:
             s.http5xx_remaining += int(a[0])
             s.http5xx_status = int(a[1]) if len(a) > 1 else 503
             s.http5xx_after = len(a) > 2 and a[2] == "after"
+        elif item.name == "http_path":
+            s.path_faults.append([int(a[0]), a[1], int(a[2]) if len(a) > 2 else 503])
         elif item.name in ("drop_ws", "seq_gap"):
             arg = a[0] if a else ("all" if item.name == "drop_ws" else "1")
             self.fire_ws(item.name, arg)
@@ -250,6 +276,15 @@ class FaultInjector:
             return self.state.http5xx_status, self.state.http5xx_after
         return None
 
+    def take_path_fault(self, path: str) -> int | None:
+        """The status this request must fail with when an armed `http_path` fault matches its path."""
+        for armed in self.state.path_faults:
+            if armed[0] > 0 and armed[1] in path:
+                armed[0] -= 1
+                self._count("http_path")
+                return int(armed[2])
+        return None
+
     def take_reject(self) -> str | None:
         if self.state.reject_remaining > 0:
             self.state.reject_remaining -= 1
@@ -282,6 +317,7 @@ class FaultInjector:
             "http5xx_remaining": s.http5xx_remaining,
             "http5xx_status": s.http5xx_status,
             "http5xx_after": s.http5xx_after,
+            "http_path": [{"remaining": r, "path": p, "status": st} for r, p, st in s.path_faults if r > 0],
             "stall_seconds_left": stall_left,
             "stall_products": sorted(s.stall_products) if s.stall_products is not None else None,
             "delay_fills_s": s.delay_fills_s,

@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 import tempfile
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -162,6 +162,8 @@ class ExchangeSimulator:
         self.host = cfg.host
         self.port = cfg.port
         self.requests_served = 0
+        #: "METHOD /path" -> API requests received, injected failures included
+        self.requests_by_path: Counter[str] = Counter()
         self.rest_timings_ms: deque[float] = deque(maxlen=20_000)  # server-side handling time per request
 
     @staticmethod
@@ -334,10 +336,14 @@ class ExchangeSimulator:
     async def _serve_api(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]], path: str
     ) -> web.StreamResponse:
+        self.requests_by_path[f"{request.method} {path}"] += 1
         delay = self.faults.latency_s()
         if delay:
             await asyncio.sleep(delay)
-        if self.faults.take_429():
+        forced = self.faults.take_path_fault(path)
+        if forced is not None and forced != 429:
+            return error_response(forced, "INTERNAL", f"injected server error on {path}")
+        if forced == 429 or self.faults.take_429():
             return web.Response(
                 status=429,
                 text="<html><body><h1>429 Too Many Requests</h1></body></html>",

@@ -96,6 +96,10 @@ class CoinbaseAccountManager:
         intx: dict[str, Any] = {}
         cfm: dict[str, Any] = {}
         try:
+            await b.recheck_intx()  # the periodic re-check while INTX access is unverified
+        except BrokerageError as exc:
+            errors.append(f"intx_recheck: {exc.reason}")
+        try:
             balances = await b.list_balances()
             positions = await b.list_positions()
         except BrokerageError as exc:

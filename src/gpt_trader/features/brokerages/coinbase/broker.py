@@ -7,6 +7,7 @@ open orders are re-fetched over REST and any fills missed while away are emitted
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import ssl
@@ -22,6 +23,7 @@ import msgspec
 from gpt_trader.features.brokerages.coinbase import models as m
 from gpt_trader.features.brokerages.coinbase.config import CoinbaseSettings
 from gpt_trader.features.brokerages.coinbase.errors import error_for_reason
+from gpt_trader.features.brokerages.coinbase.intx_access import NO, UNKNOWN, YES, IntxAccess
 from gpt_trader.features.brokerages.coinbase.parsing import (
     build_create_body,
     cfm_to_position,
@@ -44,6 +46,7 @@ from gpt_trader.features.brokerages.coinbase.symbols import (
     GATE_REASONS,
     SymbolMap,
     derivatives_allowed,
+    is_perp_symbol,
 )
 from gpt_trader.features.brokerages.coinbase.trigger_store import TriggerStore
 from gpt_trader.features.brokerages.coinbase.triggers import ClientTriggers
@@ -68,6 +71,7 @@ from gpt_trader.features.brokerages.core.interfaces import (
     Product,
     ProductType,
     Quote,
+    TransientError,
 )
 from gpt_trader.features.brokerages.core.quantization import (
     check_min_size,
@@ -144,7 +148,8 @@ class CoinbaseBroker:
         self.funding_rates: dict[str, Decimal] = {}
         self.symbols = SymbolMap((), perps_enabled=False)
         self.perps_enabled = False
-        #: why perps are (not) tradable: enabled | no_intx_access | disabled_by_config | public_only
+        #: why perps are (not) tradable: enabled | no_intx_access | intx_unverified | disabled_by_config
+        #: | public_only
         self.perps_gate = "not_connected"
         self.portfolio_uuid: str | None = None
         self.on_stale: Callable[[str, float], None] | None = None
@@ -158,6 +163,8 @@ class CoinbaseBroker:
         self._terminal_seen: set[str] = set()
         self._clock_offset = timedelta(0)
         self.triggers = ClientTriggers(self, store=trigger_store)
+        self.intx = IntxAccess(self.rest, settings, self.counters)
+        self._intx_lock = asyncio.Lock()
         self._connected = False
         #: without credentials only public market data works (a feed for PaperBroker)
         self.public_only = settings.signer is None
@@ -185,35 +192,25 @@ class CoinbaseBroker:
                 venue_now = parse_time(st.iso)
                 if venue_now is not None:
                     self._clock_offset = venue_now - datetime.now(UTC)
-        intx_access = False
+        intx = NO
         if self.public_only:
             log.info("coinbase: no credentials, public market data only (paper trading feed)")
         elif self.settings.enable_derivatives:
-            intx_access = await self._detect_intx()
+            intx = await self._detect_intx()
         else:
             with contextlib.suppress(BrokerageError):
                 self.portfolio_uuid = (await self.rest.key_permissions()).portfolio_uuid or None
-        self.perps_enabled = derivatives_allowed(self.settings.enable_derivatives, intx_access)
-        if self.perps_enabled:
-            self.perps_gate = "enabled"
+        if derivatives_allowed(self.settings.enable_derivatives, intx == YES):
+            gate = "enabled"
         elif self.public_only:
-            self.perps_gate = "public_only"
+            gate = "public_only"
+        elif not self.settings.enable_derivatives:
+            gate = "disabled_by_config"
         else:
-            self.perps_gate = "no_intx_access" if self.settings.enable_derivatives else "disabled_by_config"
-        self.counters[f"perps.gate.{self.perps_gate}"] += 1
-        for wp in page.products:
-            if is_perp_wire(wp) and not self.perps_enabled:
-                continue
-            self.products[wp.product_id] = to_product(wp)
-            rate = funding_rate(wp)
-            if rate is not None:
-                self.funding_rates[wp.product_id] = rate
-        self.symbols = SymbolMap(
-            self.products,
-            perps_enabled=self.perps_enabled,
-            reason=GATE_REASONS.get(self.perps_gate, DEFAULT_GATE_REASON),
-            counters=self.counters,
-        )
+            gate = "intx_unverified" if intx == UNKNOWN else "no_intx_access"
+        self.perps_enabled = gate == "enabled"
+        self._load_products(page)
+        self._set_gate(gate)
         self._connected = True
         if not self.public_only:
             try:
@@ -231,21 +228,78 @@ class CoinbaseBroker:
             },
         )
 
-    async def _detect_intx(self) -> bool:
-        try:
-            perms = await self.rest.key_permissions()
-            self.portfolio_uuid = perms.portfolio_uuid or None
-            if not perms.can_trade or not self.portfolio_uuid:
-                raise BrokerageError("key cannot trade or has no portfolio")
-            await self.rest.intx_portfolio(self.portfolio_uuid)
+    def _load_products(self, page: m.ProductsPage) -> None:
+        for wp in page.products:
+            if is_perp_wire(wp) and not self.perps_enabled:
+                continue
+            self.products[wp.product_id] = to_product(wp)
+            rate = funding_rate(wp)
+            if rate is not None:
+                self.funding_rates[wp.product_id] = rate
+
+    def _set_gate(self, gate: str) -> None:
+        self.perps_gate = gate
+        self.perps_enabled = gate == "enabled"
+        self.counters[f"perps.gate.{gate}"] += 1
+        self.symbols = SymbolMap(
+            self.products,
+            perps_enabled=self.perps_enabled,
+            reason=GATE_REASONS.get(gate, DEFAULT_GATE_REASON),
+            counters=self.counters,
+        )
+
+    def _no_access(self) -> None:
+        self.counters["perps.intx_access_missing"] += 1
+        log.warning(
+            "COINBASE_ENABLE_DERIVATIVES=1 but INTX access was not detected (%s); perps trade as spot",
+            self.intx.reason,
+        )
+
+    async def _detect_intx(self) -> str:
+        outcome = await self.intx.detect()
+        self.portfolio_uuid = self.intx.portfolio_uuid
+        if outcome == NO:
+            self._no_access()
+        return outcome
+
+    async def recheck_intx(self, *, force: bool = False) -> bool:
+        """While INTX access is unverified (start-up probes kept failing transiently), probe again when
+        due (or `force`d) and turn perps on or settle on spot. Returns whether perps are enabled.
+        Called by perp orders, `list_positions` and the account manager's periodic snapshot."""
+        if self.perps_gate != "intx_unverified" or not (force or self.intx.due()):
+            return self.perps_enabled
+        async with self._intx_lock:
+            if self.perps_gate != "intx_unverified":
+                return self.perps_enabled
+            outcome = await self.intx.recheck(force=force)
+            if outcome == UNKNOWN:
+                return False
+            self.portfolio_uuid = self.intx.portfolio_uuid or self.portfolio_uuid
+            if outcome == NO:
+                self._no_access()
+                self._set_gate("no_intx_access")
+                return False
+            try:
+                page = await self.rest.list_products(public=self.public_only)
+            except BrokerageError as exc:
+                self.intx.defer(f"catalogue: {exc.reason}")
+                return False
+            self.perps_enabled = True
+            self._load_products(page)
+            self._set_gate("enabled")
+            log.warning("INTX access verified on re-check; perps are enabled from now on")
             return True
-        except BrokerageError as exc:
-            self.counters["perps.intx_access_missing"] += 1
-            log.warning(
-                "COINBASE_ENABLE_DERIVATIVES=1 but INTX access was not detected (%s); perps trade as spot",
-                exc.reason,
+
+    async def _perp_order_gate(self, symbol: str) -> None:
+        """Never trade a perp symbol as spot while access is merely unverified: re-check or refuse."""
+        if self.perps_gate != "intx_unverified" or not is_perp_symbol(symbol):
+            return
+        if not await self.recheck_intx():
+            self.counters["perps.orders_refused_unverified"] += 1
+            raise TransientError(
+                f"{symbol}: INTX (perpetuals) access is not verified yet ({self.intx.reason}); retry later",
+                reason="INTX_UNVERIFIED",
             )
-            return False
 
     async def close(self) -> None:
         await self.triggers.stop()
@@ -386,6 +440,7 @@ class CoinbaseBroker:
 
     async def place_order(self, request: OrderRequest) -> Order:
         self._require()
+        await self._perp_order_gate(request.symbol)
         venue = self._venue(request.symbol)
         product = self.products.get(venue)
         if product is None:
@@ -430,6 +485,7 @@ class CoinbaseBroker:
     async def preview_order(self, request: OrderRequest) -> OrderPreview:
         """What the venue says the order would cost, without placing it. Refusals raise typed errors."""
         self._require()
+        await self._perp_order_gate(request.symbol)
         venue = self._venue(request.symbol)
         product = self.products.get(venue)
         if product is None:
@@ -452,6 +508,7 @@ class CoinbaseBroker:
     async def close_position(self, symbol: str, *, client_order_id: str, size: Decimal | None = None) -> Order:
         """Flatten a perp position with the venue's close_position (idempotent by client_order_id)."""
         self._require()
+        await self._perp_order_gate(symbol)
         venue = self._venue(symbol)
         product = self.products.get(venue)
         if product is None or not product.is_perpetual:
@@ -585,6 +642,7 @@ class CoinbaseBroker:
     async def list_positions(self) -> list[Position]:
         """Spot holdings (as long positions marked at mid) plus INTX perps when derivatives are on."""
         self._require()
+        await self.recheck_intx()
         balances = await self.list_balances()
         positions: list[Position] = []
         spot_syms: dict[str, Decimal] = {}

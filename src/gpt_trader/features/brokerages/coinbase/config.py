@@ -3,7 +3,9 @@
 Env keys: COINBASE_API_BASE_URL, COINBASE_WS_URL, COINBASE_WS_USER_URL, COINBASE_ENABLE_DERIVATIVES,
 COINBASE_AUTH_TYPE + credentials (see `auth`), COINBASE_CA_BUNDLE (trust a local TLS cert, e.g. the
 simulator's), COINBASE_RATE_LIMIT_PRIVATE / _PUBLIC (req/s), COINBASE_STALE_AFTER_S,
-COINBASE_CLIENT_SIDE_STOPS (auto|always|never).
+COINBASE_CLIENT_SIDE_STOPS (auto|always|never), COINBASE_INTX_DETECT_ATTEMPTS /
+COINBASE_INTX_DETECT_BACKOFF_S (start-up INTX probes on transient failures, doubling backoff) and
+COINBASE_INTX_RECHECK_S (first re-check delay while access stays unverified; doubles up to 8x).
 """
 
 from __future__ import annotations
@@ -58,6 +60,19 @@ def _float(env: Mapping[str, str], key: str, default: float) -> float:
     return value
 
 
+def _int(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{key}={raw!r} is not an integer") from None
+    if value < 1:
+        raise ValueError(f"{key}={raw!r} must be >= 1")
+    return value
+
+
 @dataclass
 class CoinbaseSettings:
     api_base_url: str = DEFAULT_BASE_URL
@@ -72,8 +87,19 @@ class CoinbaseSettings:
     client_side_stops: str = "auto"
     request_timeout_s: float = 10.0
     confirm_orders: bool = True
+    intx_detect_attempts: int = 3
+    intx_detect_backoff_s: float = 0.5
+    intx_recheck_s: float = 60.0
 
     def __post_init__(self) -> None:
+        if self.intx_detect_attempts < 1:
+            raise ValueError(f"COINBASE_INTX_DETECT_ATTEMPTS={self.intx_detect_attempts} must be >= 1")
+        for key, seconds in (
+            ("COINBASE_INTX_DETECT_BACKOFF_S", self.intx_detect_backoff_s),
+            ("COINBASE_INTX_RECHECK_S", self.intx_recheck_s),
+        ):
+            if seconds <= 0:
+                raise ValueError(f"{key}={seconds} must be > 0")
         if self.client_side_stops not in CLIENT_SIDE_STOP_MODES:
             raise ValueError(
                 f"COINBASE_CLIENT_SIDE_STOPS={self.client_side_stops!r} is not allowed; "
@@ -101,6 +127,9 @@ class CoinbaseSettings:
             public_rps=_float(e, "COINBASE_RATE_LIMIT_PUBLIC", DEFAULT_PUBLIC_RPS),
             stale_after_s=_float(e, "COINBASE_STALE_AFTER_S", 30.0),
             client_side_stops=(e.get("COINBASE_CLIENT_SIDE_STOPS") or "auto").strip().lower(),
+            intx_detect_attempts=_int(e, "COINBASE_INTX_DETECT_ATTEMPTS", 3),
+            intx_detect_backoff_s=_float(e, "COINBASE_INTX_DETECT_BACKOFF_S", 0.5),
+            intx_recheck_s=_float(e, "COINBASE_INTX_RECHECK_S", 60.0),
         )
 
     @classmethod

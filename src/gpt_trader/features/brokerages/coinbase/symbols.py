@@ -19,6 +19,10 @@ GATE_REASONS = {
     "disabled_by_config": "derivatives are off (set COINBASE_ENABLE_DERIVATIVES=1; INTX access is needed too)",
     "no_intx_access": "COINBASE_ENABLE_DERIVATIVES=1 but this key has no detected INTX (perpetuals) access",
     "public_only": "no credentials, so INTX access cannot be checked",
+    "intx_unverified": (
+        "COINBASE_ENABLE_DERIVATIVES=1 but INTX access is not verified yet (the venue kept failing); "
+        "perp orders are refused until a re-check succeeds, perp market data comes from spot"
+    ),
 }
 DEFAULT_GATE_REASON = "derivatives are not enabled (COINBASE_ENABLE_DERIVATIVES=1 and INTX access are both needed)"
 

@@ -1,0 +1,40 @@
+"""The `http_path` fault: fails only requests whose path contains the fragment, COUNT times each."""
+
+from __future__ import annotations
+
+import pytest
+
+from gpt_trader.exchange_sim.faults import FaultInjector, FaultSpecError
+
+
+def test_http_path_fails_only_matching_paths_count_times() -> None:
+    faults = FaultInjector(seed=1)
+    faults.apply("http_path:2:/intx/portfolio, http_path:1:/key_permissions:429")
+    base = "/api/v3/brokerage"
+    assert faults.take_path_fault(f"{base}/products") is None
+    assert faults.take_path_fault(f"{base}/intx/portfolio/abc") == 503
+    assert faults.take_path_fault(f"{base}/key_permissions") == 429
+    assert faults.take_path_fault(f"{base}/key_permissions") is None
+    assert faults.snapshot()["http_path"] == [{"remaining": 1, "path": "/intx/portfolio", "status": 503}]
+    assert faults.take_path_fault(f"{base}/intx/portfolio/abc") == 503
+    assert faults.take_path_fault(f"{base}/intx/portfolio/abc") is None
+    assert faults.snapshot()["fired"]["http_path"] == 3
+    faults.apply("http_path:1:/intx")
+    faults.clear()
+    assert faults.take_path_fault(f"{base}/intx/portfolio/abc") is None
+
+
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [
+        ("http_path", "needs an argument"),
+        ("http_path:2", "path fragment starting with '/'"),
+        ("http_path:2:intx", "path fragment starting with '/'"),
+        ("http_path:0:/intx", "count must be >= 1"),
+        ("http_path:1:/intx:404", "status must be 429 or 500..599"),
+        ("http_path:1:/intx:600", "status must be 429 or 500..599"),
+    ],
+)
+def test_http_path_spec_errors(spec: str, match: str) -> None:
+    with pytest.raises(FaultSpecError, match=match):
+        FaultInjector().apply(spec)
