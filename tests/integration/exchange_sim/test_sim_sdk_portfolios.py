@@ -18,6 +18,11 @@ def client(sim_handle: Any) -> Any:
     return sim_handle.sdk_rest()
 
 
+def response(err: pytest.ExceptionInfo[requests.HTTPError]) -> requests.Response:
+    assert err.value.response is not None
+    return err.value.response
+
+
 def usd(client: Any, portfolio: str | None = None) -> Decimal:
     accounts = client.get_accounts(limit=250, retail_portfolio_id=portfolio).accounts
     return next(Decimal(a["available_balance"]["value"]) for a in accounts if a["currency"] == "USD")
@@ -40,10 +45,10 @@ def test_portfolio_lifecycle_and_move_funds(client: Any, sim_handle: Any) -> Non
 
     with pytest.raises(requests.HTTPError) as err:
         client.move_portfolio_funds("1000000000", "USD", created["uuid"], default["uuid"])
-    assert err.value.response.status_code == 400 and err.value.response.json()["error"] == "INSUFFICIENT_FUND"
+    assert response(err).status_code == 400 and response(err).json()["error"] == "INSUFFICIENT_FUND"
     with pytest.raises(requests.HTTPError) as err:
         client.delete_portfolio(created["uuid"])
-    assert err.value.response.json()["error"] == "FAILED_PRECONDITION"
+    assert response(err).json()["error"] == "FAILED_PRECONDITION"
 
     client.move_portfolio_funds("123.45", "USD", created["uuid"], default["uuid"])
     client.delete_portfolio(created["uuid"])
@@ -67,5 +72,5 @@ def test_payment_methods_and_convert(client: Any, sim_handle: Any) -> None:
     assert done["status"] == "TRADE_STATUS_COMPLETED"
     with pytest.raises(requests.HTTPError) as err:
         client.commit_convert_trade(quote["id"], ids["USD"], ids["BTC"])
-    assert err.value.response.status_code == 400
+    assert response(err).status_code == 400 and "already committed" in response(err).json()["message"]
     assert sim_handle.audit()["ok"] is True
