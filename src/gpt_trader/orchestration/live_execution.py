@@ -18,11 +18,13 @@ acknowledgement not yet stored). Unset in production; reading it costs one dict 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -96,6 +98,7 @@ class SubmitResult(msgspec.Struct, kw_only=True):
 TradeClosedHook = Callable[[str, Decimal], None]
 ApiHook = Callable[[bool, str], None]
 FillHook = Callable[[Fill, Decimal], object]  # (fill, its realized PnL in the ledger)
+Atomic = Callable[[], AbstractContextManager[object]]
 
 
 class LiveExecutionEngine:
@@ -112,6 +115,7 @@ class LiveExecutionEngine:
         on_api_call: ApiHook | None = None,
         on_trade_closed: TradeClosedHook | None = None,
         on_fill: FillHook | None = None,
+        atomic: Atomic | None = None,
     ) -> None:
         self.broker = broker
         self.orders = orders
@@ -123,6 +127,7 @@ class LiveExecutionEngine:
         self._on_api = on_api_call or (lambda ok, endpoint: None)
         self._on_trade_closed = on_trade_closed or (lambda symbol, pnl: None)
         self._on_fill = on_fill
+        self._atomic = atomic
         self.tracked: dict[str, Order] = {}  # client_order_id -> latest known order (non-terminal)
         self._pending: dict[str, OrderRequest] = {}  # client_order_id -> request awaiting resolution
         self.fills: list[Fill] = []
@@ -290,8 +295,15 @@ class LiveExecutionEngine:
             for f in fills
             if f.order_id == order.order_id
         ]
-        for fill in self.orders.add_fills(fills):
-            self.record_fill(fill)
+        with self.fill_transaction():
+            for fill in self.orders.add_fills(fills):
+                self.record_fill(fill)
+
+    def fill_transaction(self) -> AbstractContextManager[object]:
+        """Wrap storing fills and `record_fill` of them: with a shared store connection (`atomic`), the fill
+        rows and the state they change (cash-flow cursor, guard state, journal) commit together, so a crash
+        cannot leave a stored fill the cash-flow detector never accounted."""
+        return self._atomic() if self._atomic is not None else contextlib.nullcontext()
 
     def record_fill(self, fill: Fill) -> None:
         """A fill already stored: apply it to positions, tell the cash-flow hook what it realized, journal it,

@@ -96,6 +96,7 @@ class PerpsBot:
             on_api_call=self._record_api,
             on_trade_closed=self.risk.record_trade_result,
             on_fill=self.cash_flows.record_fill,
+            atomic=registry.store_transaction,
         )
         self.symbols = list(self.config.symbols)
         self.products: dict[str, Product] = {}

@@ -79,6 +79,7 @@ async def run_reconcile(registry: ServiceRegistry, settings: ReconcileSettings, 
             PositionBook(),
             bot_id=registry.config.bot_id,
             on_fill=cash_flows.record_fill,
+            atomic=registry.store_transaction,
         )
         reconciler = Reconciler(
             engine, products, state=registry.state, settings=settings, profile=registry.config.profile

@@ -413,10 +413,11 @@ class Reconciler:
                 if stored is None:
                     continue
             keyed = msgspec.structs.replace(fill, client_order_id=stored.client_order_id)
-            if not self.orders.add_fills([keyed]):
-                continue
-            added += 1
-            self.engine.record_fill(keyed)
+            with self.engine.fill_transaction():
+                if not self.orders.add_fills([keyed]):
+                    continue
+                added += 1
+                self.engine.record_fill(keyed)
             self._correct(
                 report,
                 Correction(

@@ -6,7 +6,10 @@ the sizer and the stores. Tests and the backtest replay build one with their own
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+import sqlite3
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +25,7 @@ from gpt_trader.features.position_sizing import PositionSizer
 from gpt_trader.orchestration.configuration import BotConfig, ConfigError, Credentials, load_symbol_limits
 from gpt_trader.persistence.event_store import EventStore
 from gpt_trader.persistence.orders_store import OrdersStore
-from gpt_trader.persistence.sqlite import open_database
+from gpt_trader.persistence.sqlite import open_database, transaction
 from gpt_trader.persistence.state_store import StateStore
 
 log = structlog.get_logger("registry")
@@ -54,10 +57,16 @@ class ServiceRegistry:
     notices: list[str] = field(default_factory=list)
     #: venue account telemetry (balances, fee tier, limits, fees paid), when the venue offers it
     telemetry: AccountTelemetry | None = None
+    #: the stores' shared SQLite connection: a fill and what it changes commit in one transaction
+    db: sqlite3.Connection | None = None
 
     @property
     def is_simulated(self) -> bool:
         return isinstance(self.broker, SimulatedVenue)
+
+    def store_transaction(self) -> AbstractContextManager[object]:
+        """One commit for the writes inside it (orders, events, state share `db`); joins an open one."""
+        return transaction(self.db) if self.db is not None else contextlib.nullcontext()
 
 
 def new_session_id(now: datetime) -> str:
@@ -162,6 +171,7 @@ def build_registry(
         session_id=session_id,
         notices=notices,
         telemetry=_telemetry_for(venue),
+        db=conn,
     )
     return registry
 

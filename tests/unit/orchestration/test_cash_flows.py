@@ -323,3 +323,35 @@ async def test_the_confirming_refresh_sends_nothing(tmp_path: Path) -> None:
     assert engine.pending_count == 1 and await broker.list_orders(open_only=False) == []
     await engine.poll()
     assert engine.pending_count == 0 and len(await broker.list_orders(open_only=False)) == 1
+
+
+@pytest.mark.parametrize("atomic", [True, False])
+async def test_a_stored_fill_and_its_accounting_commit_together(tmp_path: Path, atomic: bool) -> None:
+    """With the shared connection's transaction, a failure while accounting a fill leaves no stored fill
+    (the next poll or reconciliation records it again); without it, the fill would be stored unaccounted."""
+    from gpt_trader.features.brokerages.core.interfaces import OrderRequest, OrderType
+    from gpt_trader.persistence.sqlite import transaction
+
+    conn = open_database(tmp_path / "bot.sqlite3")
+    broker = MockBroker(symbols=["BTC-USD"], seed=1, start=T0)
+    await broker.connect()
+    store = OrdersStore(conn)
+
+    def crash(fill: Fill, realized: Decimal) -> None:
+        raise RuntimeError("process died while accounting the fill")
+
+    engine = LiveExecutionEngine(
+        broker,
+        store,
+        EventStore(conn, "s"),
+        MetricsRegistry(),
+        PositionBook(),
+        bot_id="t",
+        on_fill=crash,
+        atomic=(lambda: transaction(conn)) if atomic else None,
+    )
+    request = OrderRequest(symbol="BTC-USD", side=OrderSide.BUY, order_type=OrderType.MARKET, size=D("0.001"))
+    with pytest.raises(RuntimeError, match="process died"):
+        await engine.submit(request, intent_id="atomic")
+    assert len(store.fills()) == (0 if atomic else 1)
+    assert not conn.in_transaction
