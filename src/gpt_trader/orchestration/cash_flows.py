@@ -10,8 +10,10 @@ Expected cash change (quantized to the product's quote increment, as venues sett
 spot BUY -(size*price) - fee; spot SELL +(size*price) - fee; perp fill: the fill's realized PnL (from
 the bot's ledger, before/after the fill) - fee; perp funding: -(increase of Position.funding_paid).
 A perp position first listed after the baseline starts its funding count there (the venue's figure may
-be cumulative over earlier positions, which must not count). Residuals under the tolerance (one cent,
-or the largest quote increment of that currency if coarser) are dropped: they are rounding.
+be cumulative over earlier positions, which must not count). Residuals under the tolerance are dropped
+as rounding: one cent (or the currency's largest quote increment if coarser), plus half an increment per
+fill accounted since the previous read (a venue that settles a fill unrounded differs from the quantized
+figure by at most that).
 Base-asset (crypto) transfers are out of scope: reconciliation treats a holdings difference as a
 mismatch (`perps-bot reconcile --accept-exchange`).
 
@@ -32,9 +34,11 @@ its balances while the order still shows as working cannot fool rule 4; while th
 order, booking waits (the guards see the change meanwhile: fail closed).
 
 Restarts: the last balances, pending residuals, funding counts and the fills accounted since the last
-read (trade ids: the cursor) are persisted in the StateStore at every read and every fill, so fills that
-start-up reconciliation finds after a crash are accounted against the pre-crash balances, and a transfer
-made while the bot was down is booked at the first reads after the restart.
+read (trade ids: the cursor) are persisted in the StateStore whenever they change. A fill is accounted in
+the same SQLite transaction that stores it (`LiveExecutionEngine.fill_transaction`), so no crash leaves a
+stored fill unaccounted; fills that start-up reconciliation (or `perps-bot reconcile`) finds are accounted
+against the balances read before the crash, and a transfer made while the bot was down is booked by the
+reads at start-up, before the risk manager rolls its day.
 """
 
 from __future__ import annotations
@@ -88,6 +92,7 @@ class DetectorState(msgspec.Struct, kw_only=True):
     pending: dict[str, Decimal] = {}
     funding: dict[str, Decimal] = {}  # perp symbol -> last funding_paid seen
     accounted: list[str] = []  # trade ids folded into `expected` since the last read (the cursor)
+    fills: dict[str, int] = {}  # quote asset -> fills accounted since the last read (rounding allowance)
     observed_at: datetime | None = None
 
 
@@ -113,6 +118,8 @@ class CashFlowDetector:
         self._key = key
         self._products: dict[str, Product] = {}
         self._tolerance: dict[str, Decimal] = {}
+        self._half_increment: dict[str, Decimal] = {}
+        self._written: dict[str, Any] | None = None  # the last document persisted
         self._state = DetectorState()
         self._accounted: set[str] = set()
 
@@ -123,9 +130,12 @@ class CashFlowDetector:
             raise ValueError("CashFlowDetector.bind needs at least one product")
         self._products = dict(products)
         tol: dict[str, Decimal] = {}
+        inc: dict[str, Decimal] = {}
         for p in self._products.values():
             tol[p.quote_asset] = max(tol.get(p.quote_asset, MIN_TOLERANCE), p.quote_increment)
+            inc[p.quote_asset] = max(inc.get(p.quote_asset, ZERO), p.quote_increment)
         self._tolerance = tol
+        self._half_increment = {a: i / 2 for a, i in inc.items()}
         self._load()
 
     @property
@@ -137,7 +147,8 @@ class CashFlowDetector:
         return self._state
 
     def tolerance(self, asset: str) -> Decimal:
-        return self._tolerance[asset]
+        """The residual under which a change of `asset` is rounding, at this point of the window."""
+        return self._tolerance[asset] + self._state.fills.get(asset, 0) * self._half_increment[asset]
 
     def _load(self) -> None:
         self._state = DetectorState()
@@ -153,7 +164,9 @@ class CashFlowDetector:
             self._metrics.inc("cash_flows.state_errors")
             log.error("cash-flow state malformed; the next read sets a new baseline", error=str(exc))
             self._state = DetectorState()
+            return
         self._accounted = set(self._state.accounted)
+        self._written = msgspec.to_builtins(self._state)
         log.info(
             "cash-flow state restored",
             balances={k: str(v) for k, v in (self._state.balances or {}).items()},
@@ -162,11 +175,16 @@ class CashFlowDetector:
         )
 
     def _persist(self) -> None:
+        """Write the state when it changed (a quiet cycle, same balances and nothing pending, costs no
+        write; the read time alone is not worth one)."""
         if self._store is None:
             return
+        doc: dict[str, Any] = msgspec.to_builtins(self._state)
+        if self._written is not None and {**doc, "observed_at": None} == {**self._written, "observed_at": None}:
+            return
         try:
-            doc: dict[str, Any] = msgspec.to_builtins(self._state)
             self._store.put(self._key, doc)
+            self._written = doc
         except Exception as exc:  # keep going in memory; say loudly that the store failed
             self._metrics.inc("cash_flows.state_errors")
             log.error("cash-flow state not persisted", error=str(exc))
@@ -187,6 +205,7 @@ class CashFlowDetector:
             return False
         asset = product.quote_asset
         st.expected[asset] = st.expected.get(asset, ZERO) + fill_cash_effect(fill, product, realized)
+        st.fills[asset] = st.fills.get(asset, 0) + 1
         st.accounted.append(fill.trade_id)
         self._accounted.add(fill.trade_id)
         self._persist()
@@ -211,7 +230,7 @@ class CashFlowDetector:
             return Observation(transfers=[], pending={}, baseline=True)
         transfers: list[Transfer] = []
         for asset, now in totals.items():
-            tol = self._tolerance[asset]
+            tol = self.tolerance(asset)
             expected = st.expected.get(asset, ZERO) + funding.get(asset, ZERO)
             residual = now - st.balances.get(asset, ZERO) - expected
             held = st.pending.get(asset, ZERO)
@@ -252,6 +271,7 @@ class CashFlowDetector:
         st = self._state
         st.balances = dict(totals)
         st.expected = {}
+        st.fills = {}
         st.accounted = []
         st.observed_at = at
         self._accounted.clear()

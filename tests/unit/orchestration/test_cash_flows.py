@@ -355,3 +355,35 @@ async def test_a_stored_fill_and_its_accounting_commit_together(tmp_path: Path, 
         await engine.submit(request, intent_id="atomic")
     assert len(store.fills()) == (0 if atomic else 1)
     assert not conn.in_transaction
+
+
+def test_the_rounding_allowance_grows_half_an_increment_per_fill() -> None:
+    det = detector()
+    read = Reads(det)
+    read("10000")
+    assert det.tolerance("USD") == D("0.01")
+    for n in range(4):  # a venue that debits unrounded notionals: up to half a cent off per fill
+        det.record_fill(fill(OrderSide.BUY, "0.0001", "100", "0", trade=f"r{n}"), D(0))
+    assert det.tolerance("USD") == D("0.03")
+    assert read("9999.9403") == ([], {})  # expected 9999.96, off by 0.0197: rounding of four fills
+    assert det.tolerance("USD") == D("0.01")
+
+
+def test_a_quiet_read_costs_no_write(tmp_path: Path) -> None:
+    writes: list[str] = []
+
+    class Counting(StateStore):
+        def put(self, key: str, value: dict[str, object]) -> None:
+            writes.append(key)
+            super().put(key, value)
+
+    counting = Counting(open_database(tmp_path / "counted.db"))
+    det = detector(counting)
+    read = Reads(det)
+    read("1000")
+    assert len(writes) == 1
+    read("1000")
+    read("1000")
+    assert len(writes) == 1  # same balances, nothing pending: nothing new to keep
+    read("900")
+    assert len(writes) == 2 and det.state.pending == {"USD": D("-100")}
