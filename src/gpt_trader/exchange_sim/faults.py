@@ -10,6 +10,8 @@ each `NAME[:ARG[:ARG...]]`:
     http_path:COUNT:FRAGMENT[:STATUS] the next COUNT REST requests whose path contains FRAGMENT (e.g.
                                       /intx/portfolio) get STATUS (default 503; 429 or 500..599),
                                       before they run; other paths are served normally
+    slow_path:COUNT:FRAGMENT:MS       the next COUNT REST requests whose path contains FRAGMENT are held
+                                      MS milliseconds before being served (client timeouts)
     drop_ws[:TARGET[:EVERY_S]]        abort open WS sockets (TARGET market|user|all, default all);
                                       with EVERY_S, again every EVERY_S seconds until cleared
     seq_gap[:SKIP[:EVERY_S]]          skip SKIP (default 1) sequence numbers on every open WS
@@ -37,6 +39,7 @@ FAULT_NAMES = (
     "http429",
     "http5xx",
     "http_path",
+    "slow_path",
     "drop_ws",
     "seq_gap",
     "stall",
@@ -118,6 +121,7 @@ def _validate(raw: str, item: FaultItem) -> None:
         "http429": 1,
         "http5xx": 3,
         "http_path": 3,
+        "slow_path": 3,
         "drop_ws": 2,
         "seq_gap": 2,
         "stall": 2,
@@ -126,7 +130,8 @@ def _validate(raw: str, item: FaultItem) -> None:
     }[item.name]
     if len(a) > max_args:
         raise FaultSpecError(f"fault {raw!r}: at most {max_args} arguments")
-    if item.name in ("latency", "http429", "http5xx", "http_path", "delay_fills", "reject_orders") and not a:
+    needs_args = ("latency", "http429", "http5xx", "http_path", "slow_path", "delay_fills", "reject_orders")
+    if item.name in needs_args and not a:
         raise FaultSpecError(f"fault {raw!r}: needs an argument")
     if item.name == "latency":
         for v in a:
@@ -143,10 +148,15 @@ def _validate(raw: str, item: FaultItem) -> None:
                 raise FaultSpecError(f"fault {raw!r}: status must be 500..599")
         if len(a) > 2 and a[2] not in ("before", "after"):
             raise FaultSpecError(f"fault {raw!r}: third argument must be 'before' or 'after'")
-    elif item.name == "http_path":
+    elif item.name in ("http_path", "slow_path"):
         _num(raw, a[0], "count", integer=True, minimum=1)
         if len(a) < 2 or not a[1].startswith("/"):
             raise FaultSpecError(f"fault {raw!r}: needs a path fragment starting with '/', e.g. /intx/portfolio")
+        if item.name == "slow_path":
+            if len(a) < 3:
+                raise FaultSpecError(f"fault {raw!r}: needs the delay in milliseconds")
+            _num(raw, a[2], "milliseconds")
+            return
         if len(a) > 2:
             status = _num(raw, a[2], "status", integer=True)
             if status != 429 and not 500 <= status <= 599:
@@ -178,6 +188,8 @@ class FaultState:
     http5xx_after: bool = False
     #: [remaining, path fragment, status] per armed `http_path` item, consumed in order
     path_faults: list[list[Any]] = field(default_factory=list)
+    #: [remaining, path fragment, milliseconds] per armed `slow_path` item
+    slow_paths: list[list[Any]] = field(default_factory=list)
     stall_until: float | None = None  # monotonic; inf = until cleared
     stall_products: frozenset[str] | None = None  # None = all
     delay_fills_s: float = 0.0
@@ -221,6 +233,8 @@ class FaultInjector:
             s.http5xx_after = len(a) > 2 and a[2] == "after"
         elif item.name == "http_path":
             s.path_faults.append([int(a[0]), a[1], int(a[2]) if len(a) > 2 else 503])
+        elif item.name == "slow_path":
+            s.slow_paths.append([int(a[0]), a[1], float(a[2])])
         elif item.name in ("drop_ws", "seq_gap"):
             arg = a[0] if a else ("all" if item.name == "drop_ws" else "1")
             self.fire_ws(item.name, arg)
@@ -285,6 +299,15 @@ class FaultInjector:
                 return int(armed[2])
         return None
 
+    def take_slow_path(self, path: str) -> float:
+        """Seconds to hold this request when an armed `slow_path` fault matches its path (else 0)."""
+        for armed in self.state.slow_paths:
+            if armed[0] > 0 and armed[1] in path:
+                armed[0] -= 1
+                self._count("slow_path")
+                return float(armed[2]) / 1000.0
+        return 0.0
+
     def take_reject(self) -> str | None:
         if self.state.reject_remaining > 0:
             self.state.reject_remaining -= 1
@@ -318,6 +341,7 @@ class FaultInjector:
             "http5xx_status": s.http5xx_status,
             "http5xx_after": s.http5xx_after,
             "http_path": [{"remaining": r, "path": p, "status": st} for r, p, st in s.path_faults if r > 0],
+            "slow_path": [{"remaining": r, "path": p, "ms": ms} for r, p, ms in s.slow_paths if r > 0],
             "stall_seconds_left": stall_left,
             "stall_products": sorted(s.stall_products) if s.stall_products is not None else None,
             "delay_fills_s": s.delay_fills_s,

@@ -337,7 +337,7 @@ class ExchangeSimulator:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]], path: str
     ) -> web.StreamResponse:
         self.requests_by_path[f"{request.method} {path}"] += 1
-        delay = self.faults.latency_s()
+        delay = self.faults.latency_s() + self.faults.take_slow_path(path)
         if delay:
             await asyncio.sleep(delay)
         forced = self.faults.take_path_fault(path)

@@ -112,6 +112,16 @@ async def test_persistent_429_is_transient_too(sim: ExchangeSimulator, make_brok
     assert intx_probes(sim) == 5
 
 
+@pytest.mark.slow
+async def test_probe_timeouts_are_transient(sim: ExchangeSimulator, make_broker: Any) -> None:
+    # each of the first probe's 4 HTTP attempts outlives the client's 0.3 s timeout; the second is served
+    await admin(sim, "POST", "/faults", {"spec": "slow_path:4:/intx/portfolio:1000"})
+    broker: CoinbaseBroker = await make_broker(request_timeout_s=0.3, **FAST)
+    assert broker.perps_enabled and broker.perps_gate == "enabled"
+    assert broker.counters["perps.intx_detect_retries"] == 1 and broker.counters["perps.intx_access_missing"] == 0
+    assert broker.rest.counters["errors.after_send"] == 4
+
+
 @pytest.mark.parametrize("denial", ["scopes", "not_found"])
 async def test_definite_denial_is_final_without_retries(sim: ExchangeSimulator, make_broker: Any, denial: str) -> None:
     await admin(sim, "POST", "/intx", {"access": False, "denial": denial})

@@ -1,4 +1,4 @@
-"""The `http_path` fault: fails only requests whose path contains the fragment, COUNT times each."""
+"""The `http_path` / `slow_path` faults: fail or hold only requests whose path contains the fragment."""
 
 from __future__ import annotations
 
@@ -33,8 +33,18 @@ def test_http_path_fails_only_matching_paths_count_times() -> None:
         ("http_path:0:/intx", "count must be >= 1"),
         ("http_path:1:/intx:404", "status must be 429 or 500..599"),
         ("http_path:1:/intx:600", "status must be 429 or 500..599"),
+        ("slow_path:1:/intx", "needs the delay in milliseconds"),
+        ("slow_path:1:/intx:soon", "milliseconds must be a number"),
     ],
 )
 def test_http_path_spec_errors(spec: str, match: str) -> None:
     with pytest.raises(FaultSpecError, match=match):
         FaultInjector().apply(spec)
+
+
+def test_slow_path_holds_only_matching_paths() -> None:
+    faults = FaultInjector()
+    faults.apply("slow_path:1:/intx:250")
+    assert faults.take_slow_path("/api/v3/brokerage/products") == 0
+    assert faults.take_slow_path("/api/v3/brokerage/intx/portfolio/x") == 0.25
+    assert faults.take_slow_path("/api/v3/brokerage/intx/portfolio/x") == 0
