@@ -98,6 +98,7 @@ async def test_persistent_5xx_keeps_perps_off_then_a_recheck_enables_them(
     assert order.status is OrderStatus.FILLED and order.symbol == "BTC-PERP"
     assert [o.symbol for o in venue_orders(sim, "verified-1")] == [PERP]
     assert broker.perps_enabled and broker.perps_gate == "enabled" and broker.counters["perps.intx_rechecks"] == 2
+    assert broker.counters["perps.enabled_late"] == 1
     assert (await broker.get_product("BTC-PERP")).product_type is ProductType.PERPETUAL
     positions = {p.symbol: p for p in await broker.list_positions()}
     assert positions["BTC-PERP"].product_type is ProductType.PERPETUAL

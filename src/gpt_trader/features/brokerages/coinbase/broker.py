@@ -287,7 +287,11 @@ class CoinbaseBroker:
             self.perps_enabled = True
             self._load_products(page)
             self._set_gate("enabled")
-            log.warning("INTX access verified on re-check; perps are enabled from now on")
+            self.counters["perps.enabled_late"] += 1
+            log.warning(
+                "INTX access verified on re-check; perps are enabled from now on (market streams opened "
+                "before this for perp symbols still carry their spot product until reopened)"
+            )
             return True
 
     async def _perp_order_gate(self, symbol: str) -> None:
