@@ -28,6 +28,11 @@ between the balance and position reads). So a residual is never booked on the re
      (|R| under the tolerance: no new fill moved it) AND that read was `settled`, i.e. the bot had no
      working or unresolved order, so no fill of its own could have been applied and still be unknown;
   5. otherwise U stays pending for the next read.
+A booked transfer carries the time of the last read before it appeared (`after`): a guard baseline taken
+from a later equity reading (a new peak or a day roll while it awaited confirmation) already holds it, so
+`RiskManager.record_transfer` leaves that baseline alone instead of moving it twice. (A venue clock that
+does not move between reads makes every baseline look as old as the flow: they all move, as they would
+without this rule.)
 PerpsBot takes the confirming read in the same cycle (refresh working orders, read again), so a
 withdrawal moves the baselines before the guards evaluate. A venue whose order and fill endpoints lag
 its balances while the order still shows as working cannot fool rule 4; while the bot has a working
@@ -67,14 +72,21 @@ class Transfer(msgspec.Struct, frozen=True, kw_only=True):
     asset: str
     amount: Decimal
     balance: Decimal  # the balance of the read that confirmed it
-    at: datetime
+    at: datetime  # the read that confirmed it
+    after: datetime | None  # the last read before it appeared (every later equity reading holds it)
 
     @property
     def kind(self) -> str:
         return "deposit" if self.amount > 0 else "withdrawal"
 
     def details(self) -> dict[str, str]:
-        return {"asset": self.asset, "kind": self.kind, "balance": str(self.balance), "at": self.at.isoformat()}
+        return {
+            "asset": self.asset,
+            "kind": self.kind,
+            "balance": str(self.balance),
+            "at": self.at.isoformat(),
+            "after": self.after.isoformat() if self.after is not None else "",
+        }
 
     def payload(self) -> dict[str, str]:
         return {"amount": str(self.amount), **self.details()}
@@ -90,6 +102,7 @@ class DetectorState(msgspec.Struct, kw_only=True):
     balances: dict[str, Decimal] | None = None  # None until the first read (the baseline)
     expected: dict[str, Decimal] = {}  # cash change explained by fills since the last read
     pending: dict[str, Decimal] = {}
+    pending_after: dict[str, datetime | None] = {}  # the last read before the pending amount appeared
     funding: dict[str, Decimal] = {}  # perp symbol -> last funding_paid seen
     accounted: list[str] = []  # trade ids folded into `expected` since the last read (the cursor)
     fills: dict[str, int] = {}  # quote asset -> fills accounted since the last read (rounding allowance)
@@ -229,6 +242,7 @@ class CashFlowDetector:
             log.info("cash-flow baseline", balances={k: str(v) for k, v in totals.items()})
             return Observation(transfers=[], pending={}, baseline=True)
         transfers: list[Transfer] = []
+        previous = st.observed_at
         for asset, now in totals.items():
             tol = self.tolerance(asset)
             expected = st.expected.get(asset, ZERO) + funding.get(asset, ZERO)
@@ -240,12 +254,15 @@ class CashFlowDetector:
                     self._metrics.inc("cash_flows.pending_explained")
                     log.info("unexplained cash change explained by later fills", asset=asset, amount=str(held))
                 st.pending.pop(asset, None)
+                st.pending_after.pop(asset, None)
             elif held and abs(residual) < tol and settled:
                 st.pending.pop(asset, None)
-                transfers.append(Transfer(asset=asset, amount=unexplained, balance=now, at=at))
+                after = st.pending_after.pop(asset, previous)
+                transfers.append(Transfer(asset=asset, amount=unexplained, balance=now, at=at, after=after))
                 self._metrics.inc("cash_flows.transfers")
             else:
                 st.pending[asset] = unexplained
+                st.pending_after.setdefault(asset, previous)
         self._fold(totals, at)
         return Observation(transfers=transfers, pending=dict(st.pending))
 

@@ -320,7 +320,7 @@ class PerpsBot:
 
     def _book_transfer(self, transfer: Transfer) -> None:
         self.transfers.append(transfer)
-        self.risk.record_transfer(transfer.amount, details=transfer.details())
+        self.risk.record_transfer(transfer.amount, details=transfer.details(), after=transfer.after)
         st = self.risk.state
         self.events.append(
             "transfer",

@@ -205,3 +205,34 @@ async def test_fills_recorded_by_the_reconcile_command_while_the_bot_is_down_are
     assert second.registry.events.count("transfer") == 0
     assert second.risk.state.day_start_equity == first.risk.state.day_start_equity
     await second.shutdown()
+
+
+async def test_a_deposit_seen_while_an_order_works_lifts_the_peak_once(tmp_path: Path) -> None:
+    """With an order working, the deposit waits for confirmation; the guards meanwhile see it and lift the
+    peak. Booked once the order is done, it moves the older day start but not the peak again."""
+    bot = PerpsBot(build_registry(_config(tmp_path)))
+    broker = bot.broker
+    assert isinstance(broker, MockBroker)
+    await bot.start()
+    await _cycles(bot, 2)
+    sym = "BTC-USD"
+    far = (bot.quotes[sym].mark_price * D("0.5")).quantize(bot.products[sym].price_increment)
+    request = OrderRequest(symbol=sym, side=OrderSide.BUY, order_type=OrderType.LIMIT, size=D("0.001"), limit_price=far)
+    result = await bot.execution.submit(request, intent_id="resting-far-below")
+    assert result.status == "sent" and bot.execution.tracked
+    day_start = bot.risk.state.day_start_equity
+    assert day_start is not None
+
+    broker.transfer("USD", D("5000"))
+    await _cycles(bot, 1)
+    assert bot.transfers == [] and bot.cash_flows.state.pending == {"USD": D("5000")}
+    peak = bot.risk.state.peak_equity
+    assert peak is not None and peak > day_start + 4000  # the guards saw the deposit
+
+    assert await bot.execution.cancel(result.client_order_id)
+    await _cycles(bot, 1)
+    assert [(t.asset, t.amount) for t in bot.transfers] == [("USD", D("5000"))]
+    assert bot.risk.state.day_start_equity == day_start + 5000
+    assert bot.risk.state.peak_equity is not None and bot.risk.state.peak_equity < peak + 1000
+    assert "drawdown" not in _guards(bot) and "daily_loss" not in _guards(bot)
+    await bot.shutdown()

@@ -387,3 +387,18 @@ def test_a_quiet_read_costs_no_write(tmp_path: Path) -> None:
     assert len(writes) == 1  # same balances, nothing pending: nothing new to keep
     read("900")
     assert len(writes) == 2 and det.state.pending == {"USD": D("-100")}
+
+
+def test_a_transfer_says_after_which_read_it_appeared() -> None:
+    """`after` is the last read before the flow: a baseline from any later reading already holds it."""
+    det = detector()
+    bal = [Balance(asset="USD", total=D("1000"), available=D("1000"))]
+    t = [T0 + timedelta(minutes=n) for n in range(4)]
+    det.observe(bal, [], at=t[0], settled=True)
+    det.observe(bal, [], at=t[1], settled=True)
+    low = [Balance(asset="USD", total=D("900"), available=D("900"))]
+    assert det.observe(low, [], at=t[2], settled=False).pending == {"USD": D("-100")}
+    assert det.observe(low, [], at=t[3], settled=False).transfers == []  # still working: waits
+    (transfer,) = det.observe(low, [], at=t[3] + timedelta(seconds=1), settled=True).transfers
+    assert (transfer.amount, transfer.after, transfer.at) == (D("-100"), t[1], t[3] + timedelta(seconds=1))
+    assert transfer.payload()["after"] == t[1].isoformat() and transfer.kind == "withdrawal"

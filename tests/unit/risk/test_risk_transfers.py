@@ -79,3 +79,39 @@ def test_transfer_on_a_fresh_state_leaves_unset_baselines_to_start() -> None:
     assert rm.state.day_start_equity is None and rm.state.peak_equity is None
     rm.start(snapshot(equity="980"))
     assert (rm.state.day_start_equity, rm.state.peak_equity) == (D("980"), D("980"))
+
+
+def test_a_baseline_taken_after_the_flow_appeared_is_not_moved_again(tmp_path: Path) -> None:
+    """A deposit first seen while an order worked: that cycle's evaluate already lifted the peak with it;
+    booking it one cycle later must not lift the peak a second time. The day start, older, moves."""
+    from datetime import timedelta
+
+    from risk_builders import T0
+
+    store = _store(tmp_path)
+    rm, _, clock = manager(CANARY_LIKE, store=store)
+    rm.start(snapshot(equity="1000", now=T0))
+    t1 = clock.advance(60)
+    rm.evaluate(snapshot(equity="1500", now=t1))  # the deposit, not yet confirmed
+    assert rm.state.peak_equity == D("1500") and rm.state.peak_at == t1
+    rm.record_transfer(D("500"), details={}, after=T0)  # the last reading before it was at T0
+    assert rm.state.peak_equity == D("1500")  # not 2000: no phantom drawdown
+    assert rm.state.day_start_equity == D("1500")  # taken at T0, before the flow: moved
+    again, _, _ = manager(CANARY_LIKE, store=_store(tmp_path))
+    again.start(snapshot(equity="1500", now=t1 + timedelta(seconds=60)))
+    assert (again.state.day_start_at, again.state.peak_at) == (T0, t1)  # persisted
+
+
+def test_a_day_started_after_the_flow_appeared_keeps_its_baseline() -> None:
+    """Restart on a new UTC day with a withdrawal still unconfirmed: the day starts from equity that is
+    already net of it, so booking it later leaves the day start alone."""
+    from datetime import timedelta
+
+    from risk_builders import T0
+
+    rm, _, _ = manager(CANARY_LIKE)
+    rm.start(snapshot(equity="1000", now=T0))
+    next_day = T0 + timedelta(days=1)
+    rm.evaluate(snapshot(equity="980", now=next_day))  # rolls the day at 980 (peak stays 1000)
+    rm.record_transfer(D("-20"), details={}, after=T0)
+    assert (rm.state.day_start_equity, rm.state.peak_equity) == (D("980"), D("980"))

@@ -174,13 +174,16 @@ class RiskManager:
         if not self._loaded:
             self._load()
         st = self._state
+        now = _utc(snapshot.now)
         if self._rebase_on_start:
             st.day_start_equity = snapshot.equity
             st.peak_equity = snapshot.equity
+            st.day_start_at = st.peak_at = now
             self._rebase_on_start = False
-        self._roll_day(_utc(snapshot.now), snapshot.equity)
+        self._roll_day(now, snapshot.equity)
         if st.peak_equity is None:
             st.peak_equity = snapshot.equity
+            st.peak_at = now
         self._last_equity = snapshot.equity
         if self.config.reduce_only_mode:
             log.warning("reduce-only mode set by configuration (risk.reduce_only_mode / RISK_REDUCE_ONLY_MODE)")
@@ -227,6 +230,7 @@ class RiskManager:
                 log.info("new UTC day: daily loss baseline reset", day=day, day_start_equity=str(equity))
             st.day = day
             st.day_start_equity = equity
+            st.day_start_at = now
             self._dirty = True
 
     def _persist(self, now: datetime | None = None) -> None:
@@ -303,17 +307,20 @@ class RiskManager:
         self._dirty = True
         self._persist()
 
-    def record_transfer(self, amount: Decimal, *, details: Mapping[str, str]) -> None:
+    def record_transfer(self, amount: Decimal, *, details: Mapping[str, str], after: datetime | None = None) -> None:
         """An external cash flow (deposit > 0, withdrawal < 0, quote currency): move the day-start and peak
         baselines by it so the daily-loss and drawdown guards judge trading only. Call it before `evaluate`
         of the snapshot that shows the flow (evaluate would otherwise lift the peak by a deposit first).
-        May be called before `start`: the persisted state is loaded first, and `start` rolls the day after."""
+        `after`: the last reading before the flow appeared; a baseline taken from a later reading (a day
+        roll, a new peak, a fresh start while the flow awaited confirmation) already holds it and stays.
+        May be called before `start`: the persisted state is loaded first, and `start` rolls the day."""
         if not self._loaded:
             self._load()
         st = self._state
-        if st.day_start_equity is not None:
+        when = _utc(after) if after is not None else None
+        if st.day_start_equity is not None and not _holds(st.day_start_at, when):
             st.day_start_equity += amount
-        if st.peak_equity is not None:
+        if st.peak_equity is not None and not _holds(st.peak_at, when):
             st.peak_equity += amount
         self._dirty = True
         self._persist()
@@ -337,6 +344,7 @@ class RiskManager:
         self._roll_day(now, equity)
         if st.peak_equity is None or equity > st.peak_equity:
             st.peak_equity = equity
+            st.peak_at = now
             self._soft_dirty = True
 
         stale_s = self.config.stale_mark_s
@@ -583,6 +591,7 @@ class RiskManager:
         if self._last_equity is not None:
             st.peak_equity = self._last_equity
             st.day_start_equity = self._last_equity
+            st.day_start_at = st.peak_at = _utc(self._clock())
         else:
             self._rebase_on_start = True
         for key in [k for k, t in st.trips.items() if t.action in CRITICAL_ACTIONS and t.symbol is None]:
@@ -697,6 +706,11 @@ def _universe(snapshot: AccountSnapshot) -> list[str]:
         if pos.size != 0:
             seen.setdefault(sym)
     return list(seen)
+
+
+def _holds(taken_at: datetime | None, after: datetime | None) -> bool:
+    """A baseline taken at `taken_at` already includes a flow that appeared after the reading at `after`."""
+    return taken_at is not None and after is not None and taken_at > after
 
 
 def _utc(ts: datetime) -> datetime:

@@ -30,6 +30,10 @@ class RiskState(msgspec.Struct, kw_only=True):
     day: str = ""  # UTC date the day-start equity belongs to
     day_start_equity: Decimal | None = None
     peak_equity: Decimal | None = None
+    # when each baseline was last taken from an equity reading: a transfer already in that reading
+    # must not move it again (see RiskManager.record_transfer)
+    day_start_at: datetime | None = None
+    peak_at: datetime | None = None
     last_equity: Decimal | None = None
     reduce_only: bool = False
     reduce_only_reason: str = ""
