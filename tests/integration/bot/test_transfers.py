@@ -236,3 +236,37 @@ async def test_a_deposit_seen_while_an_order_works_lifts_the_peak_once(tmp_path:
     assert bot.risk.state.peak_equity is not None and bot.risk.state.peak_equity < peak + 1000
     assert "drawdown" not in _guards(bot) and "daily_loss" not in _guards(bot)
     await bot.shutdown()
+
+
+async def test_perps_realized_pnl_and_funding_are_not_transfers_and_a_withdrawal_is(tmp_path: Path) -> None:
+    """Perpetuals on the mock: fills realize PnL into cash and hourly funding is paid from it; none of it
+    is a transfer. A withdrawal in the same session is booked exactly."""
+    from gpt_trader.features.brokerages.core.matching import FundingEvent
+
+    perps = ["BTC-PERP-INTX", "ETH-PERP-INTX", "SOL-PERP-INTX"]
+    config = ConfigManager(env={}, dotenv_path=None).load(
+        "dev",
+        {
+            "data_root": str(tmp_path / "data"),
+            "log_dir": str(tmp_path / "logs"),
+            "cycle_interval_s": 0.001,
+            "symbols": perps,
+            "sizing.sizes": {"BTC-PERP-INTX": "0.002", "ETH-PERP-INTX": "0.05", "SOL-PERP-INTX": "1"},
+            "risk.max_leverage": "5",
+        },
+    )
+    bot = PerpsBot(build_registry(config))
+    broker = bot.broker
+    assert isinstance(broker, MockBroker)
+    for sym in perps:
+        broker.engine.set_funding_rate(sym, D("0.001"))
+    await bot.start()
+    await _cycles(bot, 200)
+    broker.transfer("USD", D("-1234.56"))
+    await _cycles(bot, 200)
+    funding = [e for e in broker.engine_events if isinstance(e, FundingEvent)]
+    realized = [led.realized_pnl for led in bot.positions.ledgers.values()]
+    assert len(bot.execution.fills) >= 10 and funding and any(r != 0 for r in realized)
+    assert [(t.asset, t.amount) for t in bot.transfers] == [("USD", D("-1234.56"))]
+    assert bot.metrics.counter("cash_flows.pending_explained") == 0
+    await bot.shutdown()
