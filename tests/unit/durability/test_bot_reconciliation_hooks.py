@@ -59,23 +59,24 @@ async def test_periodic_reconciliation_halts_on_a_persistent_difference(
 
 async def test_guard_state_survives_a_restart(tmp_path: Path) -> None:
     """Daily-loss baseline (day-start equity) and peak equity come back from the StateStore: a restart
-    must not reset the loss budget or the drawdown reference."""
+    must not reset the loss budget or the drawdown reference. Equity here moves by trading only; cash
+    moved in or out is a transfer that shifts both baselines (tests/integration/bot/ covers that)."""
     cfg = _config(tmp_path)
     broker = MockBroker(symbols=cfg.symbols, seed=3, start=MOCK_EPOCH)
     first = _bot(cfg, broker)
     await first.start()
-    day_start = first.risk.state.day_start_equity
-    assert day_start is not None
-    broker.engine.fund(ACCOUNT, "USD", Decimal("5000"))  # equity rises: a new peak
-    await first.run_cycle()
-    peak = first.risk.state.peak_equity
-    assert peak is not None and peak > day_start
-    # cash moves are not positions, so the restart starts; equity is now below the day start
-    broker.engine.fund(ACCOUNT, "USD", Decimal("-7000"))
+    equity = first.risk.state.day_start_equity
+    assert equity is not None
+    # the day so far: it started 300 above today's equity and peaked 1,234 above it (a fresh start
+    # would take both from the current equity instead)
+    snapshot = await first._snapshot()
+    first.risk.state.day_start_equity = equity + 300
+    first.risk.evaluate(msgspec.structs.replace(snapshot, equity=equity + 1234))  # a new peak: state saved
     second = _bot(cfg, broker)
     await second.start()
-    assert second.risk.state.day_start_equity == day_start
-    assert second.risk.state.peak_equity == peak
+    assert second.risk.state.day_start_equity == equity + 300
+    assert second.risk.state.peak_equity == equity + 1234
+    assert second.events.count("transfer") == 0
 
 
 async def test_a_trade_closed_during_start_up_reconciliation_keeps_the_guard_state(tmp_path: Path) -> None:
