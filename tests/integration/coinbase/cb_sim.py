@@ -6,13 +6,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from gpt_trader.exchange_sim import ExchangeSimulator
+from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
 from gpt_trader.features.brokerages.core.interfaces import BookLevel
 
 #: a small catalogue keeps simulator start-up (history seeding) fast
 SIM_PRODUCTS = frozenset({"BTC-USD", "ETH-USD", "BTC-PERP-INTX"})
+
+
+class MakeBroker(Protocol):
+    """The `make_broker` fixture: a connected CoinbaseBroker on the simulator; keywords override settings
+    (`env=` adds environment entries)."""
+
+    async def __call__(self, **overrides: Any) -> CoinbaseBroker: ...
 
 
 def sim_env(sim: ExchangeSimulator, **extra: str) -> dict[str, str]:

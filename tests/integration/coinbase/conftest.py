@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from cb_sim import SIM_PRODUCTS, sim_env
+from cb_sim import SIM_PRODUCTS, MakeBroker, sim_env
 
 from gpt_trader.exchange_sim import ExchangeSimulator
 from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
@@ -36,7 +36,7 @@ async def live_sim() -> AsyncIterator[ExchangeSimulator]:
 
 
 @pytest.fixture
-async def make_broker(sim: ExchangeSimulator) -> AsyncIterator[Callable[..., Any]]:
+async def make_broker(sim: ExchangeSimulator) -> AsyncIterator[MakeBroker]:
     made: list[CoinbaseBroker] = []
 
     async def make(**overrides: Any) -> CoinbaseBroker:
@@ -55,6 +55,5 @@ async def make_broker(sim: ExchangeSimulator) -> AsyncIterator[Callable[..., Any
 
 
 @pytest.fixture
-async def broker(make_broker: Callable[..., Any]) -> CoinbaseBroker:
-    b: CoinbaseBroker = await make_broker()
-    return b
+async def broker(make_broker: MakeBroker) -> CoinbaseBroker:
+    return await make_broker()

@@ -11,6 +11,7 @@ from decimal import Decimal as D
 import pytest
 from cb_sim import eventually, pin, sim_env
 
+from gpt_trader.exchange_sim import ExchangeSimulator
 from gpt_trader.features.brokerages.coinbase.account import CoinbaseAccountManager
 from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
 from gpt_trader.features.brokerages.coinbase.cli import account_command
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.integration
 BTC = "BTC-USD"
 
 
-async def test_account_snapshot(sim, broker) -> None:
+async def test_account_snapshot(sim: ExchangeSimulator, broker: CoinbaseBroker) -> None:
     pin(sim, BTC, [("99990", "5")], [("100010", "5")])
     await broker.place_order(
         OrderRequest(symbol=BTC, side=OrderSide.BUY, order_type=OrderType.MARKET, size=D("0.1"), client_order_id="a1")
@@ -50,7 +51,7 @@ async def test_account_snapshot(sim, broker) -> None:
     task.cancel()
 
 
-async def test_account_command_json(sim, broker) -> None:
+async def test_account_command_json(sim: ExchangeSimulator, broker: CoinbaseBroker) -> None:
     pin(sim, BTC, [("99990", "5")], [("100010", "5")])
     await broker.place_order(
         OrderRequest(symbol=BTC, side=OrderSide.BUY, order_type=OrderType.MARKET, size=D("0.1"), client_order_id="c1")
@@ -84,7 +85,9 @@ async def test_account_command_json(sim, broker) -> None:
     assert code == 0 and "Open orders" in text.getvalue() and "Fee tier" in text.getvalue()
 
 
-def test_account_command_without_credentials_is_a_clear_error(monkeypatch, capsys) -> None:
+def test_account_command_without_credentials_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     for key in list(os.environ):
         if key.startswith("COINBASE_"):
             monkeypatch.delenv(key)
@@ -92,7 +95,7 @@ def test_account_command_without_credentials_is_a_clear_error(monkeypatch, capsy
     assert "no Coinbase credentials" in capsys.readouterr().err
 
 
-async def test_paper_broker_real_data_simulated_fills(live_sim) -> None:
+async def test_paper_broker_real_data_simulated_fills(live_sim: ExchangeSimulator) -> None:
     sim = live_sim
     env = {k: v for k, v in sim_env(sim).items() if "CDP" not in k and "AUTH" not in k}
     feed = CoinbaseBroker(CoinbaseSettings.from_env(env, require_credentials=False))
@@ -111,6 +114,7 @@ async def test_paper_broker_real_data_simulated_fills(live_sim) -> None:
         await eventually(lambda: paper.book_pushes > 2, what="feed books reaching the engine")
         venue_book = (await feed.rest.product_book(BTC, 5, public=True)).pricebook
         book = await paper.get_order_book(BTC, 5)
+        assert book.best_ask is not None
         assert abs(book.best_ask - venue_book.asks[0].price) < book.best_ask * D("0.01")
         order = await paper.place_order(
             OrderRequest(
@@ -123,7 +127,8 @@ async def test_paper_broker_real_data_simulated_fills(live_sim) -> None:
         balances = {b.asset: b for b in await paper.list_balances()}
         assert balances["BTC"].total == D("0.1") and balances["USD"].total < D("50000")
         assert sim.venue.all_orders(sim.account_id) == []  # nothing reached the real venue
-        assert (await paper.get_order_by_client_id("p1")).order_id == order.order_id
+        found = await paper.get_order_by_client_id("p1")
+        assert found is not None and found.order_id == order.order_id
         resting = await paper.place_order(
             OrderRequest(
                 symbol=BTC,

@@ -10,11 +10,12 @@ from decimal import Decimal as D
 
 import httpx
 import pytest
-from cb_sim import eventually, pin, sim_env, venue_orders
+from cb_sim import MakeBroker, eventually, pin, sim_env, venue_orders
 
 from gpt_trader.exchange_sim import ExchangeSimulator
 from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
 from gpt_trader.features.brokerages.coinbase.config import CoinbaseSettings
+from gpt_trader.features.brokerages.coinbase.ws import MarketDataStream
 from gpt_trader.features.brokerages.core.interfaces import (
     AmbiguousOrderStateError,
     OrderRequest,
@@ -53,7 +54,7 @@ async def assert_converged(sim: ExchangeSimulator, broker: CoinbaseBroker) -> No
     assert {o.order_id for o in await broker.list_orders()} == venue_open
 
 
-async def test_429_burst_is_retried_once_at_the_venue(sim, broker) -> None:
+async def test_429_burst_is_retried_once_at_the_venue(sim: ExchangeSimulator, broker: CoinbaseBroker) -> None:
     pin(sim, BTC, [("99990", "5")], [("100010", "5")])
     await fault(sim, "http429:3")
     order = await broker.place_order(market_buy("rl-1"))
@@ -68,7 +69,9 @@ async def test_429_burst_is_retried_once_at_the_venue(sim, broker) -> None:
     await assert_converged(sim, broker)
 
 
-async def test_5xx_after_execution_is_resolved_by_client_order_id(sim, broker) -> None:
+async def test_5xx_after_execution_is_resolved_by_client_order_id(
+    sim: ExchangeSimulator, broker: CoinbaseBroker
+) -> None:
     pin(sim, BTC, [("99990", "5")], [("100010", "5")])
     await fault(sim, "http5xx:2:503:after")
     order = await broker.place_order(market_buy("x5-1"))
@@ -82,7 +85,7 @@ async def test_5xx_after_execution_is_resolved_by_client_order_id(sim, broker) -
     await assert_converged(sim, broker)
 
 
-async def test_latency_spike_and_timeout_after_send(sim, make_broker) -> None:
+async def test_latency_spike_and_timeout_after_send(sim: ExchangeSimulator, make_broker: MakeBroker) -> None:
     pin(sim, BTC, [("99990", "5")], [("100010", "5")])
     broker = await make_broker(request_timeout_s=0.5)
     await fault(sim, "latency:200")
@@ -109,7 +112,7 @@ async def _broker(sim: ExchangeSimulator, **env: str) -> CoinbaseBroker:
     return b
 
 
-async def books_match(sim: ExchangeSimulator, broker: CoinbaseBroker, stream, symbol: str) -> bool:
+async def books_match(sim: ExchangeSimulator, broker: CoinbaseBroker, stream: MarketDataStream, symbol: str) -> bool:
     ours = stream.book(symbol, depth=50)
     theirs = (await broker.rest.product_book(symbol, 50)).pricebook
     return (
@@ -130,7 +133,7 @@ async def drain_user(broker: CoinbaseBroker, sink: list[OrderUpdate]) -> None:
         sink.append(u)
 
 
-async def test_dropped_sockets_reconnect_resubscribe_and_recover_missed_fills(sim) -> None:
+async def test_dropped_sockets_reconnect_resubscribe_and_recover_missed_fills(sim: ExchangeSimulator) -> None:
     broker = await _broker(sim)
     updates: list[OrderUpdate] = []
     task = asyncio.create_task(drain_user(broker, updates))
@@ -167,7 +170,7 @@ async def test_dropped_sockets_reconnect_resubscribe_and_recover_missed_fills(si
         await broker.close()
 
 
-async def test_sequence_gap_resubscribes_for_a_fresh_snapshot(sim) -> None:
+async def test_sequence_gap_resubscribes_for_a_fresh_snapshot(sim: ExchangeSimulator) -> None:
     broker = await _broker(sim)
     updates: list[OrderUpdate] = []
     task = asyncio.create_task(drain_user(broker, updates))
@@ -213,7 +216,7 @@ async def test_sequence_gap_resubscribes_for_a_fresh_snapshot(sim) -> None:
         await broker.close()
 
 
-async def test_stalled_feed_reports_staleness_and_falls_back_to_rest(live_sim) -> None:
+async def test_stalled_feed_reports_staleness_and_falls_back_to_rest(live_sim: ExchangeSimulator) -> None:
     sim = live_sim
     broker = await _broker(sim, COINBASE_STALE_AFTER_S="0.5")
     stale: list[tuple[str, float]] = []

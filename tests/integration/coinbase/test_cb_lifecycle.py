@@ -9,6 +9,8 @@ from decimal import Decimal as D
 import pytest
 from cb_sim import eventually, pin, venue_orders
 
+from gpt_trader.exchange_sim import ExchangeSimulator
+from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
 from gpt_trader.features.brokerages.core.interfaces import (
     Broker,
     InsufficientFundsError,
@@ -34,14 +36,14 @@ def req(coid: str, **kw: object) -> OrderRequest:
     return OrderRequest(**base)  # type: ignore[arg-type]
 
 
-async def test_broker_satisfies_protocol(broker) -> None:
+async def test_broker_satisfies_protocol(broker: CoinbaseBroker) -> None:
     assert isinstance(broker, Broker)
     products = {p.symbol: p for p in await broker.list_products()}
     assert products[BTC].price_increment > 0 and products[BTC].base_min_size > 0
     assert "BTC-PERP-INTX" in products and products["BTC-PERP-INTX"].is_perpetual
 
 
-async def test_market_orders_quote_and_base_sized(sim, broker) -> None:
+async def test_market_orders_quote_and_base_sized(sim: ExchangeSimulator, broker: CoinbaseBroker) -> None:
     pin(sim, BTC, BOOK_BIDS, BOOK_ASKS)
     buy = await broker.place_order(req("mkt-buy", order_type=OrderType.MARKET, quote_size=D("1000")))
     assert buy.status is OrderStatus.FILLED
@@ -55,7 +57,7 @@ async def test_market_orders_quote_and_base_sized(sim, broker) -> None:
     assert len(venue_orders(sim, "mkt-buy")) == 1
 
 
-async def test_limit_gtc_rest_amend_cancel(sim, broker) -> None:
+async def test_limit_gtc_rest_amend_cancel(sim: ExchangeSimulator, broker: CoinbaseBroker) -> None:
     pin(sim, BTC, BOOK_BIDS, BOOK_ASKS)
     o = await broker.place_order(req("lim-1", order_type=OrderType.LIMIT, size=D("0.01"), limit_price=D("99000")))
     assert o.status is OrderStatus.OPEN and o.limit_price == D("99000")
@@ -70,7 +72,7 @@ async def test_limit_gtc_rest_amend_cancel(sim, broker) -> None:
     assert await broker.get_order_by_client_id("never-sent") is None
 
 
-async def test_partial_fill_then_complete(sim, broker) -> None:
+async def test_partial_fill_then_complete(sim: ExchangeSimulator, broker: CoinbaseBroker) -> None:
     pin(sim, BTC, BOOK_BIDS, BOOK_ASKS)
     o = await broker.place_order(req("part-1", order_type=OrderType.LIMIT, size=D("1.5"), limit_price=D("100010")))
     assert o.status is OrderStatus.PARTIALLY_FILLED and o.filled_size == D("1")
@@ -82,11 +84,11 @@ async def test_partial_fill_then_complete(sim, broker) -> None:
     assert {f.liquidity.value for f in fills} == {"TAKER", "MAKER"}
 
 
-async def _status(broker, order_id: str, status: OrderStatus) -> bool:
+async def _status(broker: CoinbaseBroker, order_id: str, status: OrderStatus) -> bool:
     return (await broker.get_order(order_id)).status is status
 
 
-async def test_ioc_fok_and_post_only(sim, broker) -> None:
+async def test_ioc_fok_and_post_only(sim: ExchangeSimulator, broker: CoinbaseBroker) -> None:
     pin(sim, BTC, BOOK_BIDS, BOOK_ASKS)
     ioc = await broker.place_order(
         req("ioc-1", order_type=OrderType.LIMIT, size=D("2"), limit_price=D("100010"), time_in_force=TimeInForce.IOC)
@@ -103,7 +105,7 @@ async def test_ioc_fok_and_post_only(sim, broker) -> None:
     assert e.value.reason == "INVALID_LIMIT_PRICE_POST_ONLY"
 
 
-async def test_gtd_expires(sim, broker) -> None:
+async def test_gtd_expires(sim: ExchangeSimulator, broker: CoinbaseBroker) -> None:
     pin(sim, BTC, BOOK_BIDS, BOOK_ASKS)
     end = broker.now() + timedelta(minutes=5)
     o = await broker.place_order(
@@ -122,7 +124,7 @@ async def test_gtd_expires(sim, broker) -> None:
     await eventually(lambda: _status(broker, o.order_id, OrderStatus.EXPIRED), what="GTD expiry")
 
 
-async def test_native_stop_limit_triggers(sim, broker) -> None:
+async def test_native_stop_limit_triggers(sim: ExchangeSimulator, broker: CoinbaseBroker) -> None:
     sim.fund("BTC", "1")
     pin(sim, BTC, BOOK_BIDS, BOOK_ASKS)
     o = await broker.place_order(
@@ -142,10 +144,11 @@ async def test_native_stop_limit_triggers(sim, broker) -> None:
     sim.venue.step_market()
     await eventually(lambda: _status(broker, o.order_id, OrderStatus.FILLED), what="stop to trigger and fill")
     done = await broker.get_order(o.order_id)
-    assert done.triggered and done.filled_size == D("0.5") and done.avg_fill_price >= D("94000")
+    assert done.triggered and done.filled_size == D("0.5")
+    assert done.avg_fill_price is not None and done.avg_fill_price >= D("94000")
 
 
-async def test_native_bracket_take_profit(sim, broker) -> None:
+async def test_native_bracket_take_profit(sim: ExchangeSimulator, broker: CoinbaseBroker) -> None:
     sim.fund("BTC", "1")
     pin(sim, BTC, BOOK_BIDS, BOOK_ASKS)
     o = await broker.place_order(
@@ -161,10 +164,11 @@ async def test_native_bracket_take_profit(sim, broker) -> None:
     assert o.status is OrderStatus.OPEN and o.stop_trigger_price == D("98000")
     pin(sim, BTC, [("101500", "2"), *BOOK_BIDS], [("101600", "1")])
     await eventually(lambda: _status(broker, o.order_id, OrderStatus.FILLED), what="take profit")
-    assert (await broker.get_order(o.order_id)).avg_fill_price >= D("101000")
+    filled = await broker.get_order(o.order_id)
+    assert filled.avg_fill_price is not None and filled.avg_fill_price >= D("101000")
 
 
-async def test_rejections_are_typed(sim, broker) -> None:
+async def test_rejections_are_typed(sim: ExchangeSimulator, broker: CoinbaseBroker) -> None:
     pin(sim, BTC, BOOK_BIDS, BOOK_ASKS)
     with pytest.raises(InsufficientFundsError) as e:
         await broker.place_order(req("big-1", order_type=OrderType.MARKET, quote_size=D("50000000")))
@@ -175,7 +179,7 @@ async def test_rejections_are_typed(sim, broker) -> None:
     assert venue_orders(sim, "big-1") == []
 
 
-async def test_balances_and_open_orders_converge_with_exchange(sim, broker) -> None:
+async def test_balances_and_open_orders_converge_with_exchange(sim: ExchangeSimulator, broker: CoinbaseBroker) -> None:
     pin(sim, BTC, BOOK_BIDS, BOOK_ASKS)
     await broker.place_order(req("conv-1", order_type=OrderType.MARKET, quote_size=D("5000")))
     resting = await broker.place_order(req("conv-2", order_type=OrderType.LIMIT, size=D("0.1"), limit_price=D("90000")))
@@ -194,7 +198,7 @@ async def test_balances_and_open_orders_converge_with_exchange(sim, broker) -> N
     assert positions[BTC].size == ours["BTC"].total and positions[BTC].mark_price > 0
 
 
-async def test_candles_paginate_past_350(sim, broker) -> None:
+async def test_candles_paginate_past_350(sim: ExchangeSimulator, broker: CoinbaseBroker) -> None:
     bars = await broker.get_candles(BTC, 60, limit=800)
     assert len(bars) == 800
     starts = [b.start for b in bars]
@@ -205,7 +209,7 @@ async def test_candles_paginate_past_350(sim, broker) -> None:
         await broker.get_candles(BTC, 42)
 
 
-async def test_edit_and_cancel_refusals_are_typed(sim, broker) -> None:
+async def test_edit_and_cancel_refusals_are_typed(sim: ExchangeSimulator, broker: CoinbaseBroker) -> None:
     pin(sim, BTC, BOOK_BIDS, BOOK_ASKS)
     filled = await broker.place_order(req("done-1", order_type=OrderType.MARKET, size=D("0.1")))
     assert filled.status is OrderStatus.FILLED
@@ -218,7 +222,7 @@ async def test_edit_and_cancel_refusals_are_typed(sim, broker) -> None:
         await broker.get_order("00000000-0000-0000-0000-000000000000")
 
 
-async def test_preview_order(sim, broker) -> None:
+async def test_preview_order(sim: ExchangeSimulator, broker: CoinbaseBroker) -> None:
     pin(sim, BTC, BOOK_BIDS, BOOK_ASKS)
     pv = await broker.preview_order(req("pv-1", order_type=OrderType.MARKET, size=D("0.5")))
     assert pv.order_total > D("0.5") * D("100000") * D("0.99") and pv.commission_total > 0
@@ -228,7 +232,9 @@ async def test_preview_order(sim, broker) -> None:
 
 
 @pytest.mark.parametrize("kind", ["stop_gtd", "bracket_gtd"])
-async def test_gtd_stop_and_bracket_variants_rest_and_cancel(sim, broker, kind: str) -> None:
+async def test_gtd_stop_and_bracket_variants_rest_and_cancel(
+    sim: ExchangeSimulator, broker: CoinbaseBroker, kind: str
+) -> None:
     sim.fund("BTC", "1")
     pin(sim, BTC, BOOK_BIDS, BOOK_ASKS)
     end = broker.now() + timedelta(hours=1)

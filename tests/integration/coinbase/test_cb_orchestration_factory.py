@@ -3,6 +3,7 @@ the orchestrator's own config types, against the simulator."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from decimal import Decimal as D
 
 import pytest
@@ -10,6 +11,7 @@ from cb_sim import sim_env
 
 from gpt_trader.exchange_sim import ExchangeSimulator
 from gpt_trader.features.brokerages.coinbase import build_coinbase_broker
+from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
 from gpt_trader.features.paper_trade import build_paper_broker
 from gpt_trader.orchestration.configuration import ConfigManager
 
@@ -17,13 +19,13 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def full_sim():
+async def full_sim() -> AsyncIterator[ExchangeSimulator]:
     """The whole default catalogue (the canary universe is wider than the other tests' three products)."""
     async with ExchangeSimulator(port=0, seed=3, tick_interval_s=3600) as s:
         yield s
 
 
-async def test_canary_profile_builds_a_working_coinbase_broker(full_sim) -> None:
+async def test_canary_profile_builds_a_working_coinbase_broker(full_sim: ExchangeSimulator) -> None:
     sim = full_sim
     manager = ConfigManager(env=sim_env(sim), dotenv_path=None)
     config = manager.load("canary")
@@ -40,7 +42,7 @@ async def test_canary_profile_builds_a_working_coinbase_broker(full_sim) -> None
         await broker.close()
 
 
-async def test_paper_factory_without_credentials(full_sim) -> None:
+async def test_paper_factory_without_credentials(full_sim: ExchangeSimulator) -> None:
     sim = full_sim
     env = {k: v for k, v in sim_env(sim).items() if "CDP" not in k and "AUTH" not in k}
     manager = ConfigManager(env=env, dotenv_path=None)
@@ -48,7 +50,7 @@ async def test_paper_factory_without_credentials(full_sim) -> None:
     paper = build_paper_broker(config, manager.credentials())
     await paper.connect()
     try:
-        assert paper.feed.public_only
+        assert isinstance(paper.feed, CoinbaseBroker) and paper.feed.public_only
         assert (await paper.list_balances())[0].total == D(config.paper.starting_cash)
     finally:
         await paper.close()

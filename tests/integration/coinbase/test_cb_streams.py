@@ -8,11 +8,14 @@ import logging
 from decimal import Decimal as D
 
 import pytest
-from cb_sim import SIM_PRODUCTS, eventually, pin, sim_env, venue_orders
+from cb_sim import SIM_PRODUCTS, MakeBroker, eventually, pin, sim_env, venue_orders
 
 from gpt_trader.exchange_sim import ExchangeSimulator
+from gpt_trader.exchange_sim.auth import CdpKey, HmacKey
+from gpt_trader.exchange_sim.ws import WsConnection
 from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
 from gpt_trader.features.brokerages.coinbase.config import CoinbaseSettings
+from gpt_trader.features.brokerages.coinbase.ws import MarketDataStream
 from gpt_trader.features.brokerages.core.interfaces import (
     AuthError,
     OrderRequest,
@@ -36,18 +39,18 @@ async def _broker(sim: ExchangeSimulator, **env: str) -> CoinbaseBroker:
     return b
 
 
-def market_conn(sim: ExchangeSimulator):
+def market_conn(sim: ExchangeSimulator) -> WsConnection:
     conns = [c for c in sim.hub.connections.values() if "level2" in c.subscriptions]
     assert len(conns) == 1
     return conns[0]
 
 
-async def caught_up(sim: ExchangeSimulator, stream) -> None:
+async def caught_up(sim: ExchangeSimulator, stream: MarketDataStream) -> None:
     await asyncio.sleep(0.05)  # let the simulator assign sequence numbers to what it publishes
     await eventually(lambda: stream.conn.last_seq == market_conn(sim).seq - 1, what="stream to catch up")
 
 
-async def assert_books_equal(broker: CoinbaseBroker, stream, symbol: str) -> None:
+async def assert_books_equal(broker: CoinbaseBroker, stream: MarketDataStream, symbol: str) -> None:
     ours = stream.book(symbol, depth=50)
     theirs = (await broker.rest.product_book(symbol, 50)).pricebook
     assert ours is not None
@@ -55,7 +58,7 @@ async def assert_books_equal(broker: CoinbaseBroker, stream, symbol: str) -> Non
     assert [(lv.price, lv.size) for lv in ours.asks] == [(lv.price, lv.size) for lv in theirs.asks]
 
 
-async def test_ws_book_equals_simulator_book_after_n_updates(sim) -> None:
+async def test_ws_book_equals_simulator_book_after_n_updates(sim: ExchangeSimulator) -> None:
     broker = await _broker(sim)
     try:
         stream = await broker.open_market_stream([BTC, ETH])
@@ -82,7 +85,7 @@ async def collect(broker: CoinbaseBroker, sink: list[OrderUpdate]) -> None:
         sink.append(update)
 
 
-async def test_user_event_fills_equal_rest_fills(sim, broker) -> None:
+async def test_user_event_fills_equal_rest_fills(sim: ExchangeSimulator, broker: CoinbaseBroker) -> None:
     pin(sim, BTC, [("99990", "1"), ("99980", "2")], [("100010", "1"), ("100020", "2")])
     updates: list[OrderUpdate] = []
     task = asyncio.create_task(collect(broker, updates))
@@ -134,7 +137,7 @@ async def test_user_event_fills_equal_rest_fills(sim, broker) -> None:
             await task
 
 
-async def test_perp_lifecycle_with_funding(sim) -> None:
+async def test_perp_lifecycle_with_funding(sim: ExchangeSimulator) -> None:
     broker = await _broker(sim)
     try:
         assert broker.perps_enabled
@@ -190,7 +193,9 @@ async def test_perp_lifecycle_with_funding(sim) -> None:
         await broker.close()
 
 
-async def test_perps_normalize_to_spot_without_derivatives(sim, make_broker, caplog) -> None:
+async def test_perps_normalize_to_spot_without_derivatives(
+    sim: ExchangeSimulator, make_broker: MakeBroker, caplog: pytest.LogCaptureFixture
+) -> None:
     broker = await make_broker(env={"COINBASE_ENABLE_DERIVATIVES": "0"})
     assert not broker.perps_enabled
     assert all(not p.is_perpetual for p in await broker.list_products())
@@ -214,7 +219,7 @@ async def print_trade(broker: CoinbaseBroker, side: OrderSide, coid: str) -> Non
     assert o.status is OrderStatus.FILLED
 
 
-async def test_client_side_stop_limit_and_bracket(sim, make_broker) -> None:
+async def test_client_side_stop_limit_and_bracket(sim: ExchangeSimulator, make_broker: MakeBroker) -> None:
     broker = await make_broker(client_side_stops="always")
     broker.triggers.poll_interval_s = 0.05
     sim.fund("BTC", "2")
@@ -268,13 +273,15 @@ async def test_client_side_stop_limit_and_bracket(sim, make_broker) -> None:
 
 
 @pytest.mark.parametrize("kind", ["ed25519", "hmac"])
-async def test_other_key_types_authenticate(sim, kind: str) -> None:
+async def test_other_key_types_authenticate(sim: ExchangeSimulator, kind: str) -> None:
     key = sim.add_account_key(kind)
     env = sim_env(sim)
     if kind == "hmac":
+        assert isinstance(key, HmacKey)
         env = {k: v for k, v in env.items() if "CDP" not in k}
         env.update({"COINBASE_AUTH_TYPE": "hmac", "COINBASE_API_KEY": key.key, "COINBASE_API_SECRET": key.secret})
     else:
+        assert isinstance(key, CdpKey)
         env.update({"COINBASE_PROD_CDP_API_KEY": key.name, "COINBASE_PROD_CDP_PRIVATE_KEY": key.private_key})
     broker = CoinbaseBroker(CoinbaseSettings.from_env(env))
     await broker.connect()
@@ -287,7 +294,9 @@ async def test_other_key_types_authenticate(sim, kind: str) -> None:
         await broker.close()
 
 
-async def test_wrong_key_is_an_auth_error_without_secret(sim, caplog) -> None:
+async def test_wrong_key_is_an_auth_error_without_secret(
+    sim: ExchangeSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec

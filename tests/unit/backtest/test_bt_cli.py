@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from bt_helpers import OHLCV
@@ -19,7 +20,7 @@ runner = CliRunner()
 BITSTAMP = OHLCV + "bitstamp_BTC-USD_1m_2020-01-01.csv.gz"
 
 
-def _json(args: list[str]) -> dict:  # type: ignore[type-arg]
+def _json(args: list[str]) -> dict[str, Any]:
     res = runner.invoke(app, ["backtest", *args, "--json"])
     assert res.exit_code == 0, res.output
     return json.loads(res.stdout)

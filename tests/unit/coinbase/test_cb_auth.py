@@ -1,11 +1,13 @@
 import base64
 import json
 import logging
+from pathlib import Path
+from typing import Any
 
 import cb_keys as keys
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from gpt_trader.features.brokerages.coinbase.auth import (
@@ -28,10 +30,18 @@ def _clock() -> float:
     return float(NOW)
 
 
-def _decode(token: str, public_key: object, alg: str) -> tuple[dict, dict]:
+def _decode(
+    token: str, public_key: ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey, alg: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
     header = jwt.get_unverified_header(token)
     claims = jwt.decode(token, public_key, algorithms=[alg], options={"verify_nbf": False, "verify_exp": False})
     return header, claims
+
+
+def _ec_public() -> ec.EllipticCurvePublicKey:
+    key = load_pem_public_key(keys.EC_PUBLIC_PEM.encode())
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    return key
 
 
 @pytest.mark.parametrize("pem", [keys.EC_SEC1_PEM, keys.EC_PKCS8_PEM])
@@ -39,7 +49,7 @@ def test_ec_key_signs_es256_verifiable_with_known_public_key(pem: str) -> None:
     signer = CdpJwtSigner(keys.KEY_NAME, pem, clock=_clock)
     assert signer.algorithm == "ES256"
     token = signer.build_jwt("GET api.coinbase.com/api/v3/brokerage/accounts")
-    header, claims = _decode(token, load_pem_public_key(keys.EC_PUBLIC_PEM.encode()), "ES256")
+    header, claims = _decode(token, _ec_public(), "ES256")
     assert header["alg"] == "ES256"
     assert header["kid"] == keys.KEY_NAME
     assert len(header["nonce"]) == 64
@@ -73,8 +83,9 @@ def _ed_public() -> ed25519.Ed25519PublicKey:
 def test_ed25519_rfc8032_key_signs_eddsa(material: str) -> None:
     signer = CdpJwtSigner(keys.KEY_NAME, material, clock=_clock)
     assert signer.algorithm == "EdDSA"
-    assert isinstance(signer.public_key(), ed25519.Ed25519PublicKey)
-    raw_pub = signer.public_key().public_bytes_raw()  # type: ignore[union-attr]
+    public_key = signer.public_key()
+    assert isinstance(public_key, ed25519.Ed25519PublicKey)
+    raw_pub = public_key.public_bytes_raw()
     assert raw_pub.hex() == keys.ED25519_PUBLIC_HEX
     token = signer.build_jwt("POST api.coinbase.com/api/v3/brokerage/orders")
     header, claims = _decode(token, _ed_public(), "EdDSA")
@@ -85,6 +96,7 @@ def test_ed25519_rfc8032_key_signs_eddsa(material: str) -> None:
 
 def test_ed25519_signature_matches_rfc8032_vector() -> None:
     signer = CdpJwtSigner(keys.KEY_NAME, base64.b64encode(bytes.fromhex(keys.ED25519_SEED_HEX)).decode())
+    assert isinstance(signer._key, ed25519.Ed25519PrivateKey)
     assert signer._key.sign(b"").hex() == keys.ED25519_EMPTY_MSG_SIG_HEX
 
 
@@ -94,14 +106,14 @@ def test_rest_uri_has_no_scheme_and_no_query_and_is_fresh_per_request() -> None:
     h2 = signer.rest_headers("get", "127.0.0.1:8443", BATCH, b"")
     assert h1["Authorization"] != h2["Authorization"]  # fresh nonce + signature each time
     token = h1["Authorization"].removeprefix("Bearer ")
-    _, claims = _decode(token, load_pem_public_key(keys.EC_PUBLIC_PEM.encode()), "ES256")
+    _, claims = _decode(token, _ec_public(), "ES256")
     assert claims["uri"] == "GET 127.0.0.1:8443/api/v3/brokerage/orders/historical/batch"
 
 
 def test_ws_jwt_has_no_uri() -> None:
     signer = CdpJwtSigner(keys.KEY_NAME, keys.EC_SEC1_PEM, clock=_clock)
     fields = signer.ws_fields("user", [])
-    _, claims = _decode(fields["jwt"], load_pem_public_key(keys.EC_PUBLIC_PEM.encode()), "ES256")
+    _, claims = _decode(fields["jwt"], _ec_public(), "ES256")
     assert "uri" not in claims
     assert claims["sub"] == keys.KEY_NAME
 
@@ -127,7 +139,7 @@ def test_hmac_headers_drop_query_and_include_body() -> None:
     assert post["CB-ACCESS-SIGN"] != keys.HMAC_VECTOR_SIG
 
 
-def test_key_file_json_name_or_id(tmp_path) -> None:
+def test_key_file_json_name_or_id(tmp_path: Path) -> None:
     f1 = tmp_path / "k1.json"
     f1.write_text(json.dumps({"name": keys.KEY_NAME, "privateKey": keys.EC_SEC1_PEM}))
     assert load_cdp_key_file(f1).key_name == keys.KEY_NAME
@@ -194,7 +206,9 @@ SECRET_MARKER = "MHcCAQEEIHKKGU4JXxLuudDlimSLAd34ocOw"
         ({"COINBASE_AUTH_TYPE": "hmac", "COINBASE_API_SECRET": SECRET_MARKER}, "COINBASE_API_KEY"),
     ],
 )
-def test_bad_credentials_give_clear_error_without_secret(env, expected, caplog) -> None:
+def test_bad_credentials_give_clear_error_without_secret(
+    env: dict[str, str], expected: str, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     with pytest.raises(CredentialError) as info:
         load_signer(env)

@@ -1,5 +1,6 @@
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import cb_samples as s
 import msgspec
@@ -101,7 +102,7 @@ def _req(**kw: object) -> OrderRequest:
     return r
 
 
-CASES = [
+CASES: list[tuple[OrderRequest, dict[str, dict[str, Any]]]] = [
     (
         _req(order_type=OrderType.MARKET, quote_size=D("25.5")),
         {"market_market_ioc": {"quote_size": "25.5"}},
@@ -207,7 +208,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("req", "expected"), CASES, ids=[next(iter(c[1])) + str(i) for i, c in enumerate(CASES)])
-def test_order_configuration_variants_round_trip(req: OrderRequest, expected: dict) -> None:
+def test_order_configuration_variants_round_trip(req: OrderRequest, expected: dict[str, dict[str, Any]]) -> None:
     cfg = build_order_configuration(req)
     assert cfg == expected
     back = parse_order_configuration(msgspec.json.decode(msgspec.json.encode(cfg)))

@@ -17,6 +17,7 @@ from gpt_trader.features.brokerages.core.interfaces import (
 )
 
 S = OrderStatus
+TERMINALS_BY_VALUE: list[OrderStatus] = sorted(TERMINAL_STATUSES, key=lambda s: s.value)
 
 
 def _order(status: OrderStatus = S.PENDING_SUBMIT) -> Order:
@@ -39,7 +40,7 @@ def test_happy_path_lifecycle() -> None:
     assert o.updated_at == datetime(2025, 1, 1, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("terminal", sorted(TERMINAL_STATUSES, key=lambda s: s.value))
+@pytest.mark.parametrize("terminal", TERMINALS_BY_VALUE)
 def test_terminal_states_are_final(terminal: OrderStatus) -> None:
     for nxt in OrderStatus:
         o = _order(terminal)

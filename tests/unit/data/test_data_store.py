@@ -66,7 +66,8 @@ def test_gap_report() -> None:
     assert [g.missing_bars for g in report.gaps] == [2, 1]
     assert report.gaps[0].after == pd.Timestamp("2024-01-01 00:02", tz="UTC")
     assert not report.complete
-    assert report.to_dict()["gaps"][1]["missing_bars"] == 1
+    gaps = report.to_dict()["gaps"]
+    assert isinstance(gaps, list) and gaps[1]["missing_bars"] == 1
     assert find_gaps(df.index, 60).complete
 
 

@@ -26,10 +26,11 @@ from gpt_trader.persistence.orders_store import OrdersStore
 from gpt_trader.persistence.sqlite import open_database
 
 SYM = "BTC-USD"
+Setup = tuple[MockBroker, LiveExecutionEngine, OrdersStore, MetricsRegistry]
 
 
 @pytest.fixture
-async def setup(tmp_path: Path) -> tuple[MockBroker, LiveExecutionEngine, OrdersStore, MetricsRegistry]:
+async def setup(tmp_path: Path) -> Setup:
     broker = MockBroker(symbols=[SYM], seed=3, start=datetime(2025, 1, 6, 12, tzinfo=UTC))
     await broker.connect()
     conn = open_database(tmp_path / "bot.sqlite3")
@@ -48,7 +49,7 @@ async def _below_mid(broker: MockBroker, pct: str) -> Decimal:
     return (quote.mid * (1 - Decimal(pct))).quantize(Decimal("0.01"))
 
 
-async def test_resting_limit_amend_then_cancel(setup) -> None:  # type: ignore[no-untyped-def]
+async def test_resting_limit_amend_then_cancel(setup: Setup) -> None:
     broker, engine, store, _ = setup
     price = await _below_mid(broker, "0.05")
     result = await engine.submit(_limit(price), intent_id="i-amend")
@@ -70,7 +71,7 @@ async def test_resting_limit_amend_then_cancel(setup) -> None:  # type: ignore[n
     assert [o for o in await broker.list_orders(SYM) if o.client_order_id == coid] == []
 
 
-async def test_resting_order_filled_when_market_crosses_is_tracked_to_the_end(setup) -> None:  # type: ignore[no-untyped-def]
+async def test_resting_order_filled_when_market_crosses_is_tracked_to_the_end(setup: Setup) -> None:
     broker, engine, store, metrics = setup
     price = await _below_mid(broker, "0.02")
     result = await engine.submit(_limit(price), intent_id="i-fill")
@@ -86,22 +87,24 @@ async def test_resting_order_filled_when_market_crosses_is_tracked_to_the_end(se
     assert metrics.counter("fills.count") == len(fills)
 
 
-async def test_failed_send_stays_pending_and_is_resent_with_the_same_id(setup) -> None:  # type: ignore[no-untyped-def]
+async def test_failed_send_stays_pending_and_is_resent_with_the_same_id(setup: Setup) -> None:
     broker, engine, store, metrics = setup
     broker.fail_next(1, TransientError)
     request = OrderRequest(symbol=SYM, side=OrderSide.BUY, order_type=OrderType.MARKET, size=Decimal("0.001"))
     result = await engine.submit(request, intent_id="i-ambiguous")
     assert result.status == "pending"
-    assert store.get(result.client_order_id).status is OrderStatus.PENDING_SUBMIT  # type: ignore[union-attr]
+    pending = store.get(result.client_order_id)
+    assert pending is not None and pending.status is OrderStatus.PENDING_SUBMIT
     await engine.poll()  # looks it up by client_order_id, finds nothing, resends the same id
     await engine.poll()
     venue = [o for o in await broker.list_orders(SYM, open_only=False) if o.client_order_id == result.client_order_id]
     assert len(venue) == 1 and venue[0].status is OrderStatus.FILLED
-    assert store.get(result.client_order_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
+    resent = store.get(result.client_order_id)
+    assert resent is not None and resent.status is OrderStatus.FILLED
     assert metrics.counter("orders.ambiguous") == 1 and engine.pending_count == 0
 
 
-async def test_same_intent_twice_sends_once(setup) -> None:  # type: ignore[no-untyped-def]
+async def test_same_intent_twice_sends_once(setup: Setup) -> None:
     broker, engine, _, metrics = setup
     request = OrderRequest(symbol=SYM, side=OrderSide.BUY, order_type=OrderType.MARKET, size=Decimal("0.001"))
     first = await engine.submit(request, intent_id="same")
@@ -111,7 +114,7 @@ async def test_same_intent_twice_sends_once(setup) -> None:  # type: ignore[no-u
     assert len(orders) == 1 and metrics.counter("orders.duplicate_intents") == 1
 
 
-async def test_venue_rejection_is_recorded_with_its_reason(setup) -> None:  # type: ignore[no-untyped-def]
+async def test_venue_rejection_is_recorded_with_its_reason(setup: Setup) -> None:
     _, engine, store, metrics = setup
     huge = OrderRequest(symbol=SYM, side=OrderSide.BUY, order_type=OrderType.MARKET, size=Decimal("50"))
     result = await engine.submit(huge, intent_id="too-big")

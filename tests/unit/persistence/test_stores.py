@@ -43,7 +43,8 @@ def test_order_intent_then_ack_then_fill(conn: sqlite3.Connection) -> None:
     )
     assert store.record_intent(req, intent_id="i1", session_id="s1", at=T0)
     assert not store.record_intent(req, intent_id="i1", session_id="s1", at=T0)  # same id: nothing new
-    assert store.get("coid-1").status is OrderStatus.PENDING_SUBMIT
+    intent = store.get("coid-1")
+    assert intent is not None and intent.status is OrderStatus.PENDING_SUBMIT
     order = Order(
         order_id="X1",
         client_order_id="coid-1",
@@ -58,6 +59,7 @@ def test_order_intent_then_ack_then_fill(conn: sqlite3.Connection) -> None:
     )
     store.update_from_order(order, at=T0)
     got = store.get("coid-1")
+    assert got is not None
     assert got.status is OrderStatus.FILLED and got.order_id == "X1" and got.avg_fill_price == Decimal("100.5")
     assert store.transitions("coid-1") == [(None, "PENDING_SUBMIT"), ("PENDING_SUBMIT", "FILLED")]
     fill = Fill(
