@@ -7,9 +7,9 @@ import secrets
 import time
 from pathlib import Path
 
+import coinbase.jwt_generator as jwt_generator
 import jwt
 import pytest
-from coinbase import jwt_generator
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from gpt_trader.exchange_sim.auth import (
