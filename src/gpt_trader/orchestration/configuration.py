@@ -116,6 +116,25 @@ class ShutdownConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     cancel_open_orders: bool = True
 
 
+class ReconciliationConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Start-up and periodic reconciliation with the exchange (orchestration/reconciliation.py).
+
+    unknown_orders: adopt exchange orders the store never saw (track them, count their fills as the
+    bot's) or only flag them. resend_max_age_s: an intent the exchange never received is resent (same
+    client_order_id) only while younger than this; older ones are marked FAILED (a stale decision)."""
+
+    unknown_orders: Literal["adopt", "flag"] = "flag"
+    resend_max_age_s: PositiveFloat = 120.0
+    fill_lookback_s: PositiveFloat = 300.0
+    position_tolerance: Decimal = Decimal(0)
+    periodic_every_cycles: PositiveInt = 10
+    lookup_attempts: PositiveInt = 3
+
+    def __post_init__(self) -> None:
+        if self.position_tolerance < 0:
+            raise ValueError(f"position_tolerance must be >= 0, got {self.position_tolerance}")
+
+
 class BotConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     profile: str
     broker: BrokerKind = "mock"
@@ -134,6 +153,7 @@ class BotConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     paper: PaperConfig = PaperConfig()
     coinbase: CoinbaseConfig = CoinbaseConfig()
     shutdown: ShutdownConfig = ShutdownConfig()
+    reconciliation: ReconciliationConfig = ReconciliationConfig()
     spot_force_live: bool = False
     perps_paper: bool = False
     data_root: str = "var/data"
@@ -206,6 +226,9 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "COINBASE_WS_USER_URL": ("coinbase.ws_user_url", "str"),
     "SPOT_FORCE_LIVE": ("spot_force_live", "bool"),
     "PERPS_PAPER": ("perps_paper", "bool"),
+    "GPT_TRADER_RECONCILE_UNKNOWN_ORDERS": ("reconciliation.unknown_orders", "str"),
+    "GPT_TRADER_RECONCILE_EVERY_CYCLES": ("reconciliation.periodic_every_cycles", "int"),
+    "GPT_TRADER_RECONCILE_RESEND_MAX_AGE_S": ("reconciliation.resend_max_age_s", "float"),
 }
 SECRET_ENV = {
     "COINBASE_PROD_CDP_API_KEY": "cdp_api_key",
@@ -377,6 +400,11 @@ class ConfigManager:
                     value = Decimal(raw)
                 except InvalidOperation:
                     raise ConfigError(f"{var}={raw!r} is not a number (it sets {dotted})") from None
+            elif kind in ("int", "float"):
+                try:
+                    value = int(raw) if kind == "int" else float(raw)
+                except ValueError:
+                    raise ConfigError(f"{var}={raw!r} is not a valid {kind} (it sets {dotted})") from None
             _set_dotted(tree, dotted, value)
             sources[dotted] = f"env {var}"
 

@@ -160,7 +160,7 @@ class PerpsBot:
             self.execution,
             self.products,
             state=self.registry.state,
-            settings=ReconcileSettings.from_env(),
+            settings=ReconcileSettings(**msgspec.structs.asdict(self.config.reconciliation)),
             profile=self.config.profile,
         )
         await self.reconciler.startup()  # raises ReconciliationRefusedError on an unexplained difference

@@ -39,7 +39,7 @@ def reconcile_command(
     manager = ConfigManager()
     try:
         config = manager.load(profile)
-        settings = ReconcileSettings.from_env()
+        settings = ReconcileSettings(**msgspec.structs.asdict(config.reconciliation))
         if unknown_orders is not None:
             settings = msgspec.structs.replace(settings, unknown_orders=unknown_orders)
             settings.__post_init__()

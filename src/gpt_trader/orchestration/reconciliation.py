@@ -55,8 +55,9 @@ class ReconcileSettings(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ReconcileSettings:
-        """Overrides: GPT_TRADER_RECONCILE_UNKNOWN_ORDERS (adopt|flag), GPT_TRADER_RECONCILE_EVERY_CYCLES,
-        GPT_TRADER_RECONCILE_RESEND_MAX_AGE_S."""
+        """Settings from GPT_TRADER_RECONCILE_UNKNOWN_ORDERS (adopt|flag), GPT_TRADER_RECONCILE_EVERY_CYCLES
+        and GPT_TRADER_RECONCILE_RESEND_MAX_AGE_S alone, for callers without a BotConfig. The bot and the
+        reconcile command read the profile's `reconciliation:` section, which the same variables override."""
         env = os.environ if env is None else env
         kwargs: dict[str, object] = {}
         for key, field, conv in (
