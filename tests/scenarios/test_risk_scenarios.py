@@ -29,13 +29,14 @@ from gpt_trader.features.brokerages.core.interfaces import (
 )
 from gpt_trader.features.brokerages.core.quantization import quantize_size
 from gpt_trader.features.live_trade.strategies.base import Action
+from gpt_trader.orchestration.perps_bot import PerpsBot
 
 BTC, ETH, SOL = "BTC-USD", "ETH-USD", "SOL-USD"
 PERP = "BTC-PERP-INTX"
 BUY, SELL, CLOSE = Action.BUY, Action.SELL, Action.CLOSE
 
 
-def mark(bot, symbol: str) -> Decimal:  # type: ignore[no-untyped-def]
+def mark(bot: PerpsBot, symbol: str) -> Decimal:
     return bot.quotes[symbol].mark_price
 
 

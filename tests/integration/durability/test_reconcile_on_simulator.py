@@ -160,9 +160,12 @@ async def test_every_path_after_a_crash_then_refusal(sim: ExchangeSimulator, tmp
         "unknown_order_flagged",
     } <= set(kinds), kinds
     assert report.flagged_orders == [manual.order_id]
-    assert p2.orders.get(offer.client_order_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
-    assert p2.orders.get(bid.client_order_id).status is OrderStatus.CANCELLED  # type: ignore[union-attr]
-    assert p2.orders.get(coid).status is OrderStatus.FILLED  # type: ignore[union-attr]
+    stored_offer = p2.orders.get(offer.client_order_id)
+    stored_bid = p2.orders.get(bid.client_order_id)
+    stored_pending = p2.orders.get(coid)
+    assert stored_offer is not None and stored_offer.status is OrderStatus.FILLED
+    assert stored_bid is not None and stored_bid.status is OrderStatus.CANCELLED
+    assert stored_pending is not None and stored_pending.status is OrderStatus.FILLED
     assert p2.engine.positions.size("BTC-USD") == Decimal("0.006")
     assert p2.engine.positions.size("ETH-USD") == Decimal("0.05")
     await p2.broker.close()

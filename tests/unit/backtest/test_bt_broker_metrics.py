@@ -46,7 +46,8 @@ async def test_broker_protocol_and_fills_through_the_matching_engine() -> None:
     assert fill.fee == Decimal("0.40")  # 402.00 x 10 bps
     balances = {b.asset: b.total for b in await broker.list_balances()}
     assert balances == {"USD": Decimal("10000") - Decimal("402.00") - Decimal("0.40"), "TEST": Decimal(2)}
-    assert (await broker.get_order_by_client_id("c1")).order_id == order.order_id  # type: ignore[union-attr]
+    found = await broker.get_order_by_client_id("c1")
+    assert found is not None and found.order_id == order.order_id
     with pytest.raises(NotFoundError, match="trades TEST-USD only"):
         await broker.get_quote("ETH-USD")
     with pytest.raises(NotImplementedError, match="no streams"):
@@ -97,4 +98,6 @@ def test_metrics_on_a_known_curve() -> None:
     assert m["cagr"] == pytest.approx(1.1 ** (365 / 4) - 1)
     rets = np.array([0.0, 0.2, -0.25, 110 / 90 - 1])
     assert m["sharpe"] == pytest.approx(rets.mean() / rets.std(ddof=1) * np.sqrt(365))
-    assert m["calmar"] == pytest.approx(m["cagr"] / 0.25)  # type: ignore[operator]
+    cagr = m["cagr"]
+    assert cagr is not None
+    assert m["calmar"] == pytest.approx(cagr / 0.25)

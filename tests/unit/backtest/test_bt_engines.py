@@ -9,16 +9,18 @@ import pandas as pd
 import pytest
 from bt_helpers import Scripted, assert_parity, make_bars
 
+from gpt_trader.features.backtest.bars import Bars
 from gpt_trader.features.backtest.config import BacktestConfig
 from gpt_trader.features.backtest.engine import run_backtest
 from gpt_trader.features.backtest.result import BacktestResult
+from gpt_trader.features.live_trade.strategies.base import Strategy
 
 D = Decimal
 CENT = D("0.01")
 SAT = D("0.00000001")
 
 
-def both(bars, strategy, config) -> tuple[BacktestResult, BacktestResult]:  # type: ignore[no-untyped-def]
+def both(bars: Bars, strategy: Strategy, config: BacktestConfig) -> tuple[BacktestResult, BacktestResult]:
     fast = run_backtest(bars, strategy, config, "fast")
     replay = run_backtest(bars, strategy, config, "replay")
     assert_parity(fast, replay)

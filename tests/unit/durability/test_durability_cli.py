@@ -17,7 +17,7 @@ from gpt_trader.orchestration.perps_bot import PerpsBot
 from gpt_trader.orchestration.reconcile_cli import reconcile_command, run_reconcile
 from gpt_trader.orchestration.reconciliation import ReconcileSettings
 from gpt_trader.orchestration.replay_cli import replay_command
-from gpt_trader.orchestration.service_registry import MOCK_EPOCH, build_registry
+from gpt_trader.orchestration.service_registry import MOCK_EPOCH, ServiceRegistry, build_registry
 
 
 def _app(fn: Callable[..., None], name: str) -> typer.Typer:
@@ -53,7 +53,7 @@ async def test_run_reconcile_reports_then_accepts_the_exchange_view(tmp_path: Pa
     cfg = msgspec.structs.replace(cfg, data_root=str(tmp_path / "data"))
     broker = MockBroker(symbols=cfg.symbols, seed=5, start=MOCK_EPOCH)
 
-    def registry():  # type: ignore[no-untyped-def]
+    def registry() -> ServiceRegistry:
         return build_registry(cfg, broker=broker, fresh_store=False)
 
     settings = ReconcileSettings()

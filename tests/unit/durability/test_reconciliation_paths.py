@@ -114,7 +114,8 @@ async def test_still_working_order_is_tracked_again_after_restart(harness: Harne
     assert report.ok and report.corrections == []
     assert list(bot2.engine.tracked) == [res.client_order_id]
     assert await bot2.engine.cancel(res.client_order_id)  # the restarted bot can manage it
-    assert bot2.orders.get(res.client_order_id).status is OrderStatus.CANCELLED  # type: ignore[union-attr]
+    stored = bot2.orders.get(res.client_order_id)
+    assert stored is not None and stored.status is OrderStatus.CANCELLED
 
 
 async def test_missed_fill_is_added_and_explains_the_position(harness: Harness) -> None:
@@ -161,7 +162,8 @@ async def test_pending_submit_that_reached_the_exchange_is_adopted_not_resent(ha
     bot2 = await harness.boot()
     report = await bot2.reconciler().startup()
     assert report.ok and report.count("pending_found_at_exchange") == 1 and report.resent == []
-    assert bot2.orders.get(coid).status is OrderStatus.FILLED  # type: ignore[union-attr]
+    stored = bot2.orders.get(coid)
+    assert stored is not None and stored.status is OrderStatus.FILLED
     assert bot2.engine.positions.size("ETH-USD") == Decimal("0.3")
     await bot2.engine.poll()
     orders = await harness.broker.list_orders(open_only=False)
@@ -188,7 +190,8 @@ async def test_pending_submit_never_sent_is_resent_once_with_the_same_id(harness
     report = await bot2.reconciler().startup()
     # resent during start-up, before the first snapshot: its fill is already in the bot's position
     assert report.ok and report.resent == [coid] and bot2.engine.pending_count == 0
-    assert bot2.orders.get(coid).status is OrderStatus.FILLED  # type: ignore[union-attr]
+    stored = bot2.orders.get(coid)
+    assert stored is not None and stored.status is OrderStatus.FILLED
     assert bot2.engine.positions.size("ETH-USD") == Decimal("0.1")
     # the restarted bot re-decides the same bar: same id, recorded once, never sent again
     again = await bot2.engine.submit(req, intent_id=intent)
@@ -358,10 +361,12 @@ async def test_fill_pull_failure_keeps_tracking_and_the_next_poll_recovers(harne
     harness.broker.list_fills = flaky  # type: ignore[method-assign]
     res = await bot.engine.submit(_market("ETH-USD", OrderSide.BUY, "0.2"), intent_id="ETH-USD:20250106T123000:BUY")
     assert res.status == "sent"
-    assert bot.orders.get(res.client_order_id).status is OrderStatus.PENDING_SUBMIT  # type: ignore[union-attr]
+    pending = bot.orders.get(res.client_order_id)
+    assert pending is not None and pending.status is OrderStatus.PENDING_SUBMIT
     assert res.client_order_id in bot.engine.tracked
     await bot.engine.poll()
-    assert bot.orders.get(res.client_order_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
+    resent = bot.orders.get(res.client_order_id)
+    assert resent is not None and resent.status is OrderStatus.FILLED
     assert bot.engine.positions.size("ETH-USD") == Decimal("0.2") and bot.engine.tracked == {}
 
 

@@ -3,6 +3,7 @@ strategy or changed market data is reported bar by bar."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import msgspec
@@ -67,7 +68,7 @@ async def test_replay_reports_changed_market_data(recorded: Recorded) -> None:
     inner = await source_for_session(config, session_end(events, session))
 
     class Shifted:
-        async def candles(self, symbol: str, granularity_s: int, start, end) -> list[Candle]:  # type: ignore[no-untyped-def]
+        async def candles(self, symbol: str, granularity_s: int, start: datetime, end: datetime) -> list[Candle]:
             bars = await inner.candles(symbol, granularity_s, start, end)
             return [msgspec.structs.replace(c, close=c.close * 2) for c in bars]
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from risk_builders import T0, Clock, D, manager, market, position, snapshot, spot
 
 from gpt_trader.features.brokerages.core.interfaces import OrderSide
 from gpt_trader.features.live_trade.risk.config import RiskConfig
+from gpt_trader.features.live_trade.risk.manager import AccountSnapshot
 from gpt_trader.features.live_trade.risk.state import STATE_KEY
 from gpt_trader.persistence.sqlite import open_database
 from gpt_trader.persistence.state_store import StateStore
@@ -16,13 +18,19 @@ from gpt_trader.persistence.state_store import StateStore
 BTC = "BTC-USD"
 
 
-def snap(equity: str = "100000", now=T0, **kw):  # type: ignore[no-untyped-def]
+def snap(equity: str = "100000", now: datetime = T0, **kw: Any) -> AccountSnapshot:
     kw.setdefault("mids", {BTC: "95000"})
     return snapshot(now=now, equity=equity, products=[spot(BTC)], **kw)
 
 
 def store(tmp_path: Path) -> StateStore:
     return StateStore(open_database(tmp_path / "state.db"))
+
+
+def saved(st: StateStore) -> dict[str, Any]:
+    doc = st.get(STATE_KEY)
+    assert doc is not None, "no guard state saved"
+    return doc
 
 
 def test_restart_remembers_baselines_latch_and_trips(tmp_path: Path) -> None:
@@ -113,17 +121,17 @@ def test_state_written_when_it_matters_and_refinements_batched(tmp_path: Path) -
     rm.evaluate(snap("99000"))  # nothing changed worth saving
     assert st.get(STATE_KEY) is None
     rm.evaluate(snap("101000"))  # first new peak: written (nothing flushed yet this run)
-    assert st.get(STATE_KEY)["peak_equity"] == "101000"  # type: ignore[index]
+    assert saved(st)["peak_equity"] == "101000"
     rm.evaluate(snap("102000", now=T0 + timedelta(seconds=10)))  # a refinement within 30 s: batched
-    assert st.get(STATE_KEY)["peak_equity"] == "101000"  # type: ignore[index]
+    assert saved(st)["peak_equity"] == "101000"
     rm.evaluate(snap("102000", now=T0 + timedelta(seconds=30)))
-    assert st.get(STATE_KEY)["peak_equity"] == "102000"  # type: ignore[index]
+    assert saved(st)["peak_equity"] == "102000"
     rm.evaluate(snap("103000", now=T0 + timedelta(seconds=35)))
     rm.flush()  # shutdown writes what is pending
-    assert st.get(STATE_KEY)["peak_equity"] == "103000"  # type: ignore[index]
+    assert saved(st)["peak_equity"] == "103000"
     # a trip is written at once
     rm.evaluate(snap("90000", now=T0 + timedelta(seconds=36)))
-    assert st.get(STATE_KEY)["reduce_only"] is True  # type: ignore[index]
+    assert saved(st)["reduce_only"] is True
 
 
 def test_positions_needed_for_flatten_do_not_block_exits() -> None:

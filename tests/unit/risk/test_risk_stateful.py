@@ -358,7 +358,9 @@ class RiskRails(RuleBasedStateMachine):
         if marketable:
             avg = book_.average_fill_price(req.side, size)
             assert avg is not None, "entry larger than the book"
-            assert abs(avg - book_.mid) / book_.mid * BPS <= cfg.max_impact_bps, "impact cap broken"  # type: ignore[operator]
+            mid = book_.mid
+            assert mid is not None, "one-sided book"
+            assert abs(avg - mid) / mid * BPS <= cfg.max_impact_bps, "impact cap broken"
             if req.order_type is OrderType.MARKET:
                 price = avg
         if sym == PERP:

@@ -14,8 +14,9 @@ from risk_builders import T0, D, book, manager, perp, position, snapshot, spot
 
 from gpt_trader.features.brokerages.core.interfaces import MarginType, OrderSide, ProductType
 from gpt_trader.features.live_trade.risk.config import RiskConfig
-from gpt_trader.features.live_trade.risk.manager import AccountSnapshot
+from gpt_trader.features.live_trade.risk.manager import AccountSnapshot, RuntimeVerdict
 from gpt_trader.features.live_trade.risk_calculations import pearson
+from gpt_trader.features.monitor.metrics import MetricsRegistry
 
 BTC, ETH, SOL = "BTC-USD", "ETH-USD", "SOL-USD"
 PERP = "BTC-PERP-INTX"
@@ -293,39 +294,40 @@ def correlated_paths(n: int, noise: float, seed: int = 3) -> tuple[list[float], 
     return a, b
 
 
-def run_corr(noise: float) -> tuple[object, object, float]:
+def run_corr(noise: float) -> tuple[RuntimeVerdict, MetricsRegistry, float]:
     rm, metrics, _ = manager(RiskConfig(correlation_window=30, correlation_min_samples=20))
     a, b = correlated_paths(30, noise)
     held = [position(BTC, "0.1", entry="95000")]
     rm.start(two(positions=held))
-    v = None
+    v: RuntimeVerdict | None = None
     for i, (pa, pb) in enumerate(zip(a, b, strict=True)):
         v = rm.evaluate(
             two(now=T0 + timedelta(seconds=5 * i), mids={BTC: f"{pa:.2f}", ETH: f"{pb:.4f}"}, positions=held)
         )
     ra = [math.log(float(f"{y:.2f}") / float(f"{x:.2f}")) for x, y in itertools.pairwise(a)]
     rb = [math.log(float(f"{y:.4f}") / float(f"{x:.4f}")) for x, y in itertools.pairwise(b)]
+    assert v is not None
     return v, metrics, pearson(ra, rb) or 0.0
 
 
 def test_correlated_entry_is_scaled_down() -> None:
     v, metrics, ref = run_corr(noise=0.0012)
     assert 0.8 <= ref < 0.95
-    assert v.entry_scale == {ETH: D("0.5")} and ETH not in v.blocked_symbols  # type: ignore[attr-defined]
-    assert metrics.counter("risk.guards.correlation.recoverable_failures") == 1  # type: ignore[attr-defined]
+    assert v.entry_scale == {ETH: D("0.5")} and ETH not in v.blocked_symbols
+    assert metrics.counter("risk.guards.correlation.recoverable_failures") == 1
 
 
 def test_highly_correlated_entry_is_refused() -> None:
     v, _metrics, ref = run_corr(noise=0.0001)
     assert ref >= 0.95
-    assert ETH in v.blocked_symbols  # type: ignore[attr-defined]
-    assert v.blocked_symbols[ETH].startswith("correlation:")  # type: ignore[attr-defined]
+    assert ETH in v.blocked_symbols
+    assert v.blocked_symbols[ETH].startswith("correlation:")
 
 
 def test_uncorrelated_entry_is_untouched() -> None:
     v, _metrics, ref = run_corr(noise=0.004)
     assert abs(ref) < 0.8
-    assert v.entry_scale == {} and v.blocked_symbols == {}  # type: ignore[attr-defined]
+    assert v.entry_scale == {} and v.blocked_symbols == {}
 
 
 def test_check_order_refuses_second_correlated_entry_in_the_same_cycle() -> None:
