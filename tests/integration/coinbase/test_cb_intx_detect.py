@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from cb_sim import venue_orders
+from cb_sim import MakeBroker, venue_orders
 
 from gpt_trader.exchange_sim import ExchangeSimulator
 from gpt_trader.features.brokerages.coinbase.account import CoinbaseAccountManager
@@ -55,7 +55,9 @@ def buy(symbol: str, coid: str, leverage: D | None = None) -> OrderRequest:
     )
 
 
-async def test_transient_failure_recovers_within_the_bounded_retries(sim: ExchangeSimulator, make_broker: Any) -> None:
+async def test_transient_failure_recovers_within_the_bounded_retries(
+    sim: ExchangeSimulator, make_broker: MakeBroker
+) -> None:
     # the REST client itself tries a read 4 times: 5 failures sink the first probe, not the second
     await admin(sim, "POST", "/faults", {"spec": "http_path:5:/intx/portfolio"})
     broker: CoinbaseBroker = await make_broker(**FAST)
@@ -67,7 +69,7 @@ async def test_transient_failure_recovers_within_the_bounded_retries(sim: Exchan
 
 
 async def test_persistent_5xx_keeps_perps_off_then_a_recheck_enables_them(
-    sim: ExchangeSimulator, make_broker: Any, caplog: pytest.LogCaptureFixture
+    sim: ExchangeSimulator, make_broker: MakeBroker, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="gpt_trader.features.brokerages.coinbase")
     await admin(sim, "POST", "/faults", {"spec": "http_path:1000:/intx/portfolio:503"})
@@ -106,7 +108,7 @@ async def test_persistent_5xx_keeps_perps_off_then_a_recheck_enables_them(
 
 
 @pytest.mark.slow
-async def test_persistent_429_is_transient_too(sim: ExchangeSimulator, make_broker: Any) -> None:
+async def test_persistent_429_is_transient_too(sim: ExchangeSimulator, make_broker: MakeBroker) -> None:
     await admin(sim, "POST", "/faults", {"spec": "http_path:4:/intx/portfolio:429"})
     broker: CoinbaseBroker = await make_broker(**FAST)
     assert broker.perps_enabled and broker.counters["perps.intx_detect_retries"] == 1
@@ -114,7 +116,7 @@ async def test_persistent_429_is_transient_too(sim: ExchangeSimulator, make_brok
 
 
 @pytest.mark.slow
-async def test_probe_timeouts_are_transient(sim: ExchangeSimulator, make_broker: Any) -> None:
+async def test_probe_timeouts_are_transient(sim: ExchangeSimulator, make_broker: MakeBroker) -> None:
     # each of the first probe's 4 HTTP attempts outlives the client's 0.3 s timeout; the second is served
     await admin(sim, "POST", "/faults", {"spec": "slow_path:4:/intx/portfolio:1000"})
     broker: CoinbaseBroker = await make_broker(request_timeout_s=0.3, **FAST)
@@ -124,7 +126,9 @@ async def test_probe_timeouts_are_transient(sim: ExchangeSimulator, make_broker:
 
 
 @pytest.mark.parametrize("denial", ["scopes", "not_found"])
-async def test_definite_denial_is_final_without_retries(sim: ExchangeSimulator, make_broker: Any, denial: str) -> None:
+async def test_definite_denial_is_final_without_retries(
+    sim: ExchangeSimulator, make_broker: MakeBroker, denial: str
+) -> None:
     await admin(sim, "POST", "/intx", {"access": False, "denial": denial})
     broker: CoinbaseBroker = await make_broker(**FAST)
     assert not broker.perps_enabled and broker.perps_gate == "no_intx_access"
@@ -139,7 +143,7 @@ async def test_definite_denial_is_final_without_retries(sim: ExchangeSimulator, 
     assert order.status is OrderStatus.FILLED
 
 
-async def test_periodic_recheck_settles_on_a_definite_no(sim: ExchangeSimulator, make_broker: Any) -> None:
+async def test_periodic_recheck_settles_on_a_definite_no(sim: ExchangeSimulator, make_broker: MakeBroker) -> None:
     await admin(sim, "POST", "/faults", {"spec": "http_path:1000:/intx/portfolio"})
     broker: CoinbaseBroker = await make_broker(intx_detect_attempts=2, **FAST)
     assert broker.perps_gate == "intx_unverified"

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from cb_sim import venue_orders
+from cb_sim import MakeBroker, venue_orders
 
 from gpt_trader.exchange_sim import ExchangeSimulator
 from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
@@ -43,7 +43,7 @@ def buy(symbol: str, coid: str, **extra: Any) -> OrderRequest:
 
 
 async def test_enabled_with_access_trades_perps(
-    sim: ExchangeSimulator, make_broker: Any, caplog: pytest.LogCaptureFixture
+    sim: ExchangeSimulator, make_broker: MakeBroker, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="gpt_trader.features.brokerages.coinbase")
     broker: CoinbaseBroker = await make_broker(env={"COINBASE_ENABLE_DERIVATIVES": "1"})
@@ -60,7 +60,7 @@ async def test_enabled_with_access_trades_perps(
 
 @pytest.mark.parametrize("denial", ["scopes", "not_found"])
 async def test_enabled_without_access_normalizes_to_spot(
-    sim: ExchangeSimulator, make_broker: Any, caplog: pytest.LogCaptureFixture, denial: str
+    sim: ExchangeSimulator, make_broker: MakeBroker, caplog: pytest.LogCaptureFixture, denial: str
 ) -> None:
     caplog.set_level(logging.WARNING, logger="gpt_trader.features.brokerages.coinbase")
     await set_intx(sim, False, denial)
@@ -89,7 +89,7 @@ async def test_enabled_without_access_normalizes_to_spot(
 
 @pytest.mark.parametrize("access", [True, False])
 async def test_disabled_normalizes_regardless_of_access(
-    sim: ExchangeSimulator, make_broker: Any, caplog: pytest.LogCaptureFixture, access: bool
+    sim: ExchangeSimulator, make_broker: MakeBroker, caplog: pytest.LogCaptureFixture, access: bool
 ) -> None:
     caplog.set_level(logging.WARNING, logger="gpt_trader.features.brokerages.coinbase")
     await set_intx(sim, access)
@@ -103,7 +103,9 @@ async def test_disabled_normalizes_regardless_of_access(
     assert any("derivatives are off" in r.getMessage() for r in caplog.records)
 
 
-async def test_access_revoked_after_connect_is_refused_by_the_venue(sim: ExchangeSimulator, make_broker: Any) -> None:
+async def test_access_revoked_after_connect_is_refused_by_the_venue(
+    sim: ExchangeSimulator, make_broker: MakeBroker
+) -> None:
     broker: CoinbaseBroker = await make_broker(env={"COINBASE_ENABLE_DERIVATIVES": "1"})
     assert broker.perps_enabled
     await set_intx(sim, False)
