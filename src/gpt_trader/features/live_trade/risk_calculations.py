@@ -19,6 +19,7 @@ ZERO = Decimal(0)
 ONE = Decimal(1)
 HUNDRED = Decimal(100)
 BPS = Decimal(10000)
+_BUY = OrderSide.BUY  # an Enum class attribute lookup costs ~65 ns per call
 SECONDS_PER_YEAR = 365.25 * 24 * 3600
 #: Variance below this is running-sum rounding noise (a flat price), not volatility: 1e-14 is a
 #: per-sample return stdev of 1e-7, far under any traded market's.
@@ -28,7 +29,7 @@ _NOISE = 1e-14
 # ---------------------------------------------------------------------------------- order book
 def walk_book(book: OrderBook, side: OrderSide, size: Decimal) -> Decimal | None:
     """Average fill price of a market order of `size` walking `book`; None when the book is too thin."""
-    levels = book.asks if side is OrderSide.BUY else book.bids
+    levels = book.asks if side is _BUY else book.bids
     remaining = size
     cost = ZERO
     for lvl in levels:
@@ -57,7 +58,7 @@ def depth_usd(book: OrderBook, side: OrderSide, levels: int, enough: Decimal | N
 
     Stops adding once `enough` is reached (the liquidity guard only needs to know "at least this much").
     """
-    book_side = book.asks if side is OrderSide.BUY else book.bids
+    book_side = book.asks if side is _BUY else book.bids
     total = ZERO
     for i in range(min(levels, len(book_side))):
         lvl = book_side[i]
