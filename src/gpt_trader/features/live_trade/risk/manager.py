@@ -47,6 +47,7 @@ Mode = Literal["normal", "reduce_only", "halt"]
 STATE_FLUSH_S = 30.0
 CRITICAL_ACTIONS = frozenset({"reduce_only", "flatten", "halt"})
 FLATTEN_ALL = "*"
+_TWO = Decimal(2)
 
 
 class AccountSnapshot(msgspec.Struct, kw_only=True, weakref=True):
@@ -353,7 +354,9 @@ class RiskManager:
         marks: dict[str, tuple[Decimal, float]] = {}
         fresh: dict[str, float] = {}
         for s, q in quotes.items():
-            mark = q.mark_price
+            mark = q.mark  # Quote.mark_price inlined (two property calls per symbol per cycle)
+            if mark is None:
+                mark = (q.bid + q.ask) / _TWO
             age = (now - q.ts).total_seconds()
             marks[s] = (mark, age)
             if age <= stale_s:
