@@ -187,6 +187,15 @@ def test_impact_cap_is_configurable_and_sells_walk_bids() -> None:
     assert rm.check_order(market("SOL-USD", BUY, "2"), fresh(s), is_reducing=False).ok
 
 
+def test_a_book_without_a_positive_mid_rejects_entries() -> None:
+    """A broken book (mid <= 0) cannot price impact: the entry is refused, never divided by zero."""
+    broken = book(BTC, "0", spread="2", sizes=("10",) * 5)  # bid -1, ask 1: mid 0
+    rm, _, s = started(RiskConfig(circuit_breakers_enabled=False), btc_snap(books={BTC: broken}))
+    bad = rm.check_order(market(BTC, BUY, "0.01"), fresh(s), is_reducing=False)
+    assert not bad.ok and bad.rule == "impact_cost"
+    assert bad.reason is not None and "no positive mid" in bad.reason and bad.details["mid"] == "0"
+
+
 def test_book_too_thin_or_missing_rejects_entries() -> None:
     rm, _, s = started(snap=impact_snap())
     thin = rm.check_order(market("SOL-USD", BUY, "6"), fresh(s), is_reducing=False)

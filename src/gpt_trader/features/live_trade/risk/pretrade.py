@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 
 ZERO = Decimal(0)
+_TWO = Decimal(2)  # a Decimal divisor: dividing by the int 2 converts it on every call
 _BUY = OrderSide.BUY
 _MARKET = OrderType.MARKET
 
@@ -472,7 +473,9 @@ class PreTradeChecker:
                 if cfg.require_book_for_entries:
                     raise _reject("impact_cost", f"{sym}: no L2 book to estimate impact", sym)
             else:
-                mid = (bids[0].price + asks[0].price) / 2
+                mid = (bids[0].price + asks[0].price) / _TWO
+                if mid <= ZERO:
+                    raise _reject("impact_cost", f"{sym}: the book has no positive mid price", sym, mid=mid)
                 avg = walk_book(book, side, size)
                 if avg is None:
                     depth = book.depth(side)
@@ -484,8 +487,10 @@ class PreTradeChecker:
                         book_depth=depth,
                         max_impact_bps=cfg.max_impact_bps,
                     )
-                impact = abs(avg - mid) / mid * BPS
-                if impact > cfg.max_impact_bps:
+                deviation = abs(avg - mid)
+                # impact_bps = deviation / mid * 1e4 > max  <=>  deviation * 1e4 > max * mid (mid > 0)
+                if deviation * BPS > cfg.max_impact_bps * mid:
+                    impact = deviation / mid * BPS
                     raise _reject(
                         "impact_cost",
                         f"{sym}: expected average price {avg:.8g} is {impact:.2f} bps from mid {mid} "
