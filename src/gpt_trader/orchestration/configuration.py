@@ -131,6 +131,12 @@ class ReconciliationConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unk
     lookup_attempts: PositiveInt = 3
 
     def __post_init__(self) -> None:
+        # also checked here, not only by the annotations: code builds this struct directly too
+        if self.unknown_orders not in ("adopt", "flag"):
+            raise ValueError(f"unknown_orders must be 'adopt' or 'flag', got {self.unknown_orders!r}")
+        for name in ("periodic_every_cycles", "lookup_attempts"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.position_tolerance < 0:
             raise ValueError(f"position_tolerance must be >= 0, got {self.position_tolerance}")
 

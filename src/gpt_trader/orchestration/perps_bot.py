@@ -44,7 +44,7 @@ from gpt_trader.orchestration.cash_flows import CashFlowDetector, Transfer
 from gpt_trader.orchestration.live_execution import LiveExecutionEngine, client_order_id_for, stable_intent_id
 from gpt_trader.orchestration.market_monitor import MarketMonitor
 from gpt_trader.orchestration.positions import PositionBook
-from gpt_trader.orchestration.reconciliation import Reconciler, ReconcileSettings
+from gpt_trader.orchestration.reconciliation import Reconciler
 from gpt_trader.orchestration.service_registry import ServiceRegistry
 from gpt_trader.orchestration.session_guard import SessionGuard
 
@@ -160,7 +160,7 @@ class PerpsBot:
             self.execution,
             self.products,
             state=self.registry.state,
-            settings=ReconcileSettings(**msgspec.structs.asdict(self.config.reconciliation)),
+            settings=self.config.reconciliation,
             profile=self.config.profile,
         )
         await self.reconciler.startup()  # raises ReconciliationRefusedError on an unexplained difference

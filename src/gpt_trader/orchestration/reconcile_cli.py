@@ -33,13 +33,12 @@ def reconcile_command(
     import msgspec
 
     from gpt_trader.orchestration.configuration import ConfigError, ConfigManager
-    from gpt_trader.orchestration.reconciliation import ReconcileSettings
     from gpt_trader.orchestration.service_registry import build_registry
 
     manager = ConfigManager()
     try:
         config = manager.load(profile)
-        settings = ReconcileSettings(**msgspec.structs.asdict(config.reconciliation))
+        settings = config.reconciliation
         if unknown_orders is not None:
             settings = msgspec.structs.replace(settings, unknown_orders=unknown_orders)
             settings.__post_init__()

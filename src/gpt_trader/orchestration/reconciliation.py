@@ -12,11 +12,10 @@ account held that is not the bot's, recorded at the first reconciliation (spot).
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import msgspec
 import structlog
@@ -30,6 +29,7 @@ from gpt_trader.features.brokerages.core.interfaces import (
     OrderStatus,
     Product,
 )
+from gpt_trader.orchestration.configuration import ReconciliationConfig
 from gpt_trader.orchestration.live_execution import LiveExecutionEngine
 from gpt_trader.persistence.interfaces import StateStoreProtocol
 from gpt_trader.persistence.orders_store import StoredOrder
@@ -38,52 +38,10 @@ log = structlog.get_logger("reconciliation")
 T = TypeVar("T")
 
 GUARD_STATE_KEY = "risk.guard_state"
-UnknownOrderPolicy = Literal["adopt", "flag"]
 
 
-class ReconcileSettings(msgspec.Struct, frozen=True, kw_only=True):
-    """`unknown_orders`: adopt exchange orders the store never saw (track and count their fills as the
-    bot's) or only flag them. `resend_max_age_s`: a recorded intent the exchange never received is resent
-    (same client_order_id) only if younger than this; older ones are marked FAILED (stale decision)."""
-
-    unknown_orders: UnknownOrderPolicy = "flag"
-    resend_max_age_s: float = 120.0
-    fill_lookback_s: float = 300.0
-    position_tolerance: Decimal = ZERO
-    periodic_every_cycles: int = 10
-    lookup_attempts: int = 3
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> ReconcileSettings:
-        """Settings from GPT_TRADER_RECONCILE_UNKNOWN_ORDERS (adopt|flag), GPT_TRADER_RECONCILE_EVERY_CYCLES
-        and GPT_TRADER_RECONCILE_RESEND_MAX_AGE_S alone, for callers without a BotConfig. The bot and the
-        reconcile command read the profile's `reconciliation:` section, which the same variables override."""
-        env = os.environ if env is None else env
-        kwargs: dict[str, object] = {}
-        for key, field, conv in (
-            ("GPT_TRADER_RECONCILE_UNKNOWN_ORDERS", "unknown_orders", str),
-            ("GPT_TRADER_RECONCILE_EVERY_CYCLES", "periodic_every_cycles", int),
-            ("GPT_TRADER_RECONCILE_RESEND_MAX_AGE_S", "resend_max_age_s", float),
-        ):
-            raw = env.get(key)
-            if raw is None or raw == "":
-                continue
-            try:
-                kwargs[field] = conv(raw)
-            except ValueError:
-                raise ValueError(f"{key}={raw!r} is not a valid {conv.__name__}") from None
-        try:
-            return cls(**kwargs)  # type: ignore[arg-type]
-        except ValueError as exc:
-            raise ValueError(f"reconciliation settings from the environment: {exc}") from None
-
-    def __post_init__(self) -> None:
-        if self.unknown_orders not in ("adopt", "flag"):
-            raise ValueError(f"unknown_orders must be 'adopt' or 'flag', got {self.unknown_orders!r}")
-        if self.periodic_every_cycles < 1:
-            raise ValueError(f"periodic_every_cycles must be >= 1, got {self.periodic_every_cycles}")
-        if self.lookup_attempts < 1:
-            raise ValueError(f"lookup_attempts must be >= 1, got {self.lookup_attempts}")
+#: the profile's `reconciliation:` section (one definition: the bot and the reconcile command pass it on)
+ReconcileSettings = ReconciliationConfig
 
 
 class Correction(msgspec.Struct, frozen=True, kw_only=True):

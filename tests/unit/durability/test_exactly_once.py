@@ -151,13 +151,13 @@ def test_sqlite_stores_implement_the_store_protocols(tmp_path: Path) -> None:
 
 
 def test_reconcile_settings_from_env_and_bad_values_name_the_key() -> None:
+    from gpt_trader.orchestration.configuration import ConfigError, ConfigManager
     from gpt_trader.orchestration.reconciliation import ReconcileSettings
 
-    s = ReconcileSettings.from_env(
-        {"GPT_TRADER_RECONCILE_UNKNOWN_ORDERS": "adopt", "GPT_TRADER_RECONCILE_EVERY_CYCLES": "3"}
-    )
+    env = {"GPT_TRADER_RECONCILE_UNKNOWN_ORDERS": "adopt", "GPT_TRADER_RECONCILE_EVERY_CYCLES": "3"}
+    s = ConfigManager(env=env, dotenv_path=None).load("dev").reconciliation
     assert s.unknown_orders == "adopt" and s.periodic_every_cycles == 3
-    with pytest.raises(ValueError, match="GPT_TRADER_RECONCILE_EVERY_CYCLES='x'"):
-        ReconcileSettings.from_env({"GPT_TRADER_RECONCILE_EVERY_CYCLES": "x"})
+    with pytest.raises(ConfigError, match="GPT_TRADER_RECONCILE_EVERY_CYCLES='x'"):
+        ConfigManager(env={"GPT_TRADER_RECONCILE_EVERY_CYCLES": "x"}, dotenv_path=None).load("dev")
     with pytest.raises(ValueError, match="unknown_orders must be 'adopt' or 'flag'"):
-        ReconcileSettings.from_env({"GPT_TRADER_RECONCILE_UNKNOWN_ORDERS": "ignore"})
+        ReconcileSettings(unknown_orders="ignore")  # type: ignore[arg-type]
