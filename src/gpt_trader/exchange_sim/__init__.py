@@ -3,11 +3,12 @@
 Entry points: `ExchangeSimulator` (async, in-process), `run_simulator(SimArgs)` (blocking),
 `cli.exchange_sim_command` (typer, wired as `perps-bot exchange-sim`), `python -m gpt_trader.exchange_sim`.
 
-One aiohttp server: REST under /api/v3/brokerage (+ /v2 stubs for ccxt), market WS at /ws, user WS at
-/ws/user, admin API at /admin (see `admin.py`), fault spec syntax in `faults.py`. The matching, fees,
-holds, stops, brackets, perps funding/liquidation are the shared `core.matching.MatchingEngine`; market
-data is `core.synthetic.SyntheticMarket` (seeded) or replayed candle/trade files (`replay.py`), driven
-by a simulated clock (`--speed` sim-seconds per wall-second, jumps via POST /admin/advance).
+One aiohttp server: REST under /api/v3/brokerage (+ the Coinbase App /v2 routes ccxt calls, `v2.py`),
+market WS at /ws, user WS at /ws/user, admin API at /admin (see `admin.py`), fault spec syntax in
+`faults.py`. The matching, fees, holds, stops, brackets, perps funding/liquidation are the shared
+`core.matching.MatchingEngine`; market data is `core.synthetic.SyntheticMarket` (seeded) or replayed
+candle/trade files (`replay.py`), driven by a simulated clock (`--speed` sim-seconds per wall-second,
+jumps via POST /admin/advance).
 
 Choices where Coinbase is not documented ([?] in COINBASE.md), all configurable:
 - Duplicate `client_order_id`: answers `success:true` with the FIRST order's id and no new order

@@ -309,7 +309,11 @@ class Authenticator:
         return Principal(account_id=key.account_id, key_id=key.key, method="hmac")
 
     # ----------------------------------------------------------------------------------- REST
-    def authenticate_rest(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Principal:
+    def authenticate_rest(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes, *, query: str = ""
+    ) -> Principal:
+        """JWT (bound to METHOD + path) or legacy HMAC. A legacy key signs the path alone on v3 but the
+        path with its query string on Coinbase App v2 (`/v2/accounts?limit=250`), as v2's docs and ccxt do."""
         auth = headers.get("Authorization") or headers.get("authorization")
         if auth:
             scheme, _, token = auth.partition(" ")
@@ -320,5 +324,6 @@ class Authenticator:
         if key_id:
             ts = headers.get("CB-ACCESS-TIMESTAMP", "")
             sig = headers.get("CB-ACCESS-SIGN", "")
-            return self.verify_hmac(key_id, ts, sig, method, path, body)
+            signed_path = f"{path}?{query}" if query and path.startswith("/v2/") else path
+            return self.verify_hmac(key_id, ts, sig, method, signed_path, body)
         raise AuthFailure("no credentials")

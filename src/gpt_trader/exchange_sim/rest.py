@@ -84,6 +84,12 @@ def q_list(request: web.Request, key: str) -> list[str]:
     return out
 
 
+def q_ids(request: web.Request, key: str) -> set[str]:
+    """A list filter given as `<key>s` (repeated) or as the older single `<key>` the venue still takes
+    (ccxt sends `product_id` to the order and fill lists)."""
+    return set(q_list(request, f"{key}s")) | set(q_list(request, key))
+
+
 def q_int(request: web.Request, key: str, default: int, *, lo: int = 0, hi: int | None = None) -> int:
     raw = request.query.get(key)
     if raw is None or raw == "":
@@ -165,9 +171,6 @@ class RestApi:
             ("GET", f"{API}/cfm/balance_summary", v.cfm_balance_summary, False),
             ("GET", f"{API}/cfm/positions", v.cfm_positions, False),
             ("GET", f"{API}/cfm/positions/{{product_id}}", v.cfm_position, False),
-            ("GET", "/v2/currencies", v.v2_currencies, True),
-            ("GET", "/v2/currencies/crypto", v.v2_crypto_currencies, True),
-            ("GET", "/v2/exchange-rates", v.v2_exchange_rates, True),
         ]
 
     # ----------------------------------------------------------------------------- market data
@@ -475,7 +478,7 @@ class RestApi:
         ids = set(q_list(request, "order_ids"))
         if ids:
             orders = [o for o in orders if self.venue.public_id(o.order_id) in ids]
-        products = set(q_list(request, "product_ids"))
+        products = q_ids(request, "product_id")
         if products:
             orders = [o for o in orders if o.symbol in products]
         statuses = q_list(request, "order_status")
@@ -517,13 +520,13 @@ class RestApi:
     async def list_fills(self, request: web.Request) -> web.Response:
         p = principal_of(request)
         fills = self.venue.fills(p.account_id) if self._in_default(request, p.account_id) else []
-        ids = set(q_list(request, "order_ids"))
+        ids = q_ids(request, "order_id")
         if ids:
             fills = [f for f in fills if self.venue.public_id(f.order_id) in ids]
         trade_ids = set(q_list(request, "trade_ids"))
         if trade_ids:
             fills = [f for f in fills if f.trade_id in trade_ids]
-        products = set(q_list(request, "product_ids"))
+        products = q_ids(request, "product_id")
         if products:
             fills = [f for f in fills if f.symbol in products]
         if request.query.get("start_sequence_timestamp"):
@@ -684,29 +687,3 @@ class RestApi:
     async def cfm_position(self, request: web.Request) -> web.Response:
         principal_of(request)
         raise NotFoundError(f"no CFM position in {request.match_info['product_id']}")
-
-    # ------------------------------------------------------------------------ Coinbase App v2
-    async def v2_currencies(self, request: web.Request) -> web.Response:
-        quotes = sorted({p.quote_asset for p in self.venue.products()})
-        return json_response({"data": [{"id": q, "name": q, "min_size": "0.01"} for q in quotes]})
-
-    async def v2_crypto_currencies(self, request: web.Request) -> web.Response:
-        bases = sorted({p.base_asset for p in self.venue.products()})
-        return json_response(
-            {
-                "data": [
-                    {"code": b, "name": b, "type": "crypto", "exponent": 8, "sort_index": i}
-                    for i, b in enumerate(bases)
-                ]
-            }
-        )
-
-    async def v2_exchange_rates(self, request: web.Request) -> web.Response:
-        currency = request.query.get("currency", "USD")
-        rates: dict[str, str] = {currency: "1"}
-        for p in self.venue.products():
-            if p.product_type is ProductType.SPOT and p.quote_asset == currency:
-                price = self.venue.stats(p.symbol).price
-                if price > 0:
-                    rates[p.base_asset] = d((Decimal(1) / price).quantize(Decimal("1e-12")))
-        return json_response({"data": {"currency": currency, "rates": rates}})

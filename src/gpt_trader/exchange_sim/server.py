@@ -41,6 +41,7 @@ from gpt_trader.exchange_sim.replay import ReplaySeries, load_series
 from gpt_trader.exchange_sim.rest import API, PRINCIPAL, RestApi, error_response
 from gpt_trader.exchange_sim.schemas import RequestError
 from gpt_trader.exchange_sim.tls import server_ssl_context, write_self_signed_cert
+from gpt_trader.exchange_sim.v2 import V2Api
 from gpt_trader.exchange_sim.venue import SimClock, SimVenue, VenueConfig
 from gpt_trader.exchange_sim.ws import WsConfig, WsHub
 from gpt_trader.features.brokerages.core.interfaces import (
@@ -154,6 +155,7 @@ class ExchangeSimulator:
         self.private_limiter = FixedWindowLimiter(cfg.rate_limit_private)
         self.public_limiter = FixedWindowLimiter(cfg.rate_limit_public)
         self.rest = RestApi(self.venue)
+        self.v2 = V2Api(self.venue)
         self.admin = AdminApi(self)
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -186,9 +188,10 @@ class ExchangeSimulator:
         for asset, amount in cfg.initial_funds.items():
             self.venue.fund(cfg.account_id, asset, Decimal(amount))
         app = web.Application(middlewares=[self._middleware], client_max_size=4 << 20)
-        for method, path, handler, _public in self.rest.routes():
+        routes = self.rest.routes() + self.v2.routes()
+        for method, path, handler, _public in routes:
             app.router.add_route(method, path, handler)
-        self._public_paths = {(m, p) for m, p, _h, public in self.rest.routes() if public}
+        self._public_paths = {(m, p) for m, p, _h, public in routes if public}
         app.router.add_get("/ws", self.hub.handler("market"))
         app.router.add_get("/ws/user", self.hub.handler("user"))
         self.admin.register(app)
@@ -367,7 +370,9 @@ class ExchangeSimulator:
             decision = self.public_limiter.check(request.remote or "?")
         else:
             try:
-                principal = self.auth.authenticate_rest(request.method, path, request.headers, body)
+                principal = self.auth.authenticate_rest(
+                    request.method, path, request.headers, body, query=request.rel_url.raw_query_string
+                )
             except AuthFailure as exc:
                 log.info("exchange_sim: 401 %s %s (%s)", request.method, path, exc)
                 return web.Response(status=401, text="Unauthorized", content_type="text/plain")

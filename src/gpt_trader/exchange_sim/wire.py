@@ -498,7 +498,9 @@ def product_to_wire(product: Product, stats: ProductStats) -> dict[str, Any]:
         "auction_mode": False,
         "product_type": product_type_wire(product),
         "quote_currency_id": product.quote_asset,
-        "base_currency_id": base,
+        # a recorded ETH-PERP-INTX has base_currency_id "" (the base is contract_root_unit); with the base
+        # here, ccxt's spot parser takes the perp for a spot market and maps BTC/USD to it
+        "base_currency_id": "" if perp else base,
         "fcm_trading_session_details": None,
         "mid_market_price": d(stats.mid),
         "alias": "",

@@ -58,7 +58,7 @@ class SimHandle:
 
 
 def start_sim(**overrides: Any) -> SimHandle:
-    config = SimulatorConfig(port=0, tls=True, **overrides)
+    config = SimulatorConfig(**{"port": 0, "tls": True, **overrides})
     sim = ExchangeSimulator(config)
     loop = asyncio.new_event_loop()
     started = threading.Event()
