@@ -92,6 +92,18 @@ def sim_handle() -> Iterator[SimHandle]:
         stop_sim(handle)
 
 
+@pytest.fixture(scope="module")
+def sim_http_handle() -> Iterator[SimHandle]:
+    """Like `sim_handle` but over plain HTTP: ccxt takes an http:// URL and has no way to trust a CA file."""
+    handle = start_sim(
+        tls=False, seed=42, rate_limit_private=0, rate_limit_public=0, initial_funds={"USD": Decimal("1000000")}
+    )
+    try:
+        yield handle
+    finally:
+        stop_sim(handle)
+
+
 @pytest.fixture()
 def sim_factory() -> Iterator[Callable[..., SimHandle]]:
     """Extra simulators with non-default settings, stopped at the end of the test."""
