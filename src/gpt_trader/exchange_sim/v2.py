@@ -9,6 +9,7 @@ envelope (`{"data": ...}`, list pagination by `starting_after`/`ending_before`) 
 from __future__ import annotations
 
 import functools
+import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -17,7 +18,7 @@ from aiohttp import web
 
 from gpt_trader.exchange_sim.rest import Handler, json_response, principal_of, q_int
 from gpt_trader.exchange_sim.schemas import RequestError
-from gpt_trader.exchange_sim.wire import d
+from gpt_trader.exchange_sim.wire import NS, d
 from gpt_trader.features.brokerages.core.interfaces import NotFoundError, ProductType
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def currency_wire(code: str, sort_index: int) -> dict[str, Any]:
         "type": "fiat" if fiat else "crypto",
     }
     if not fiat:
-        out["asset_id"] = ""
+        out["asset_id"] = str(uuid.uuid5(NS, f"asset/{code}"))
         out["slug"] = NAMES.get(code, code).lower().replace(" ", "-")
     return out
 
