@@ -11,6 +11,7 @@ exact to the cent and `/admin/audit` agrees with the ledger whatever way fees ar
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -34,6 +35,11 @@ FAR_BELOW = 1000  # a resting limit buy price that never fills
 def D(value: Any) -> Decimal:
     """ccxt's unified numbers are floats; their shortest repr is the wire's decimal string."""
     return Decimal(str(value))
+
+
+def ms(ts: dt.datetime) -> int:
+    """Epoch milliseconds, truncated as ccxt's parse8601 does (integer arithmetic, no float rounding)."""
+    return (ts - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(milliseconds=1)
 
 
 def make_client(sim: Any, api_key: str, secret: str) -> Any:
@@ -149,7 +155,7 @@ def test_fetch_ticker(ex: Any, sim: Any) -> None:
     assert (D(ticker["bid"]), D(ticker["ask"])) == (Decimal(BIDS[0][0]), Decimal(ASKS[0][0]))
     tick = sim_tape(sim)[ticker["info"]["trade_id"]]  # the last trade ccxt saw is the simulator's last print
     assert D(ticker["last"]) == D(ticker["close"]) == tick.price == Decimal(ASKS[0][0])
-    assert ticker["timestamp"] == int(tick.ts.timestamp() * 1000)
+    assert ticker["timestamp"] == ms(tick.ts)
 
 
 def test_fetch_order_book(ex: Any) -> None:
@@ -161,17 +167,15 @@ def test_fetch_order_book(ex: Any) -> None:
 
 
 def test_fetch_ohlcv(ex: Any, sim: Any) -> None:
-    import datetime as dt
-
     now = sim.run(lambda: sim.sim.venue.now())
     since_s = (int(now.timestamp()) // 60 - 10) * 60
     candles = ex.fetch_ohlcv(SYMBOL, "1m", since=since_s * 1000, limit=10)
     start = dt.datetime.fromtimestamp(since_s, dt.UTC)
     own = sim.run(lambda: sim.sim.venue.candles(PRODUCT, 60, start, start + dt.timedelta(minutes=10)))
-    expected = {int(c.start.timestamp() * 1000): c for c in own}
-    assert len(candles) >= 9, candles  # ten one-minute buckets; the newest may still be forming
-    assert [c[0] for c in candles] == sorted(c[0] for c in candles)
-    for ts, o, h, low, c, v in candles[:-1]:  # closed candles are final: they must match exactly
+    expected = {ms(c.start): c for c in own}
+    assert candles, "no candles in the last ten minutes"
+    assert [c[0] for c in candles] == sorted(expected)  # oldest first, the venue's buckets, none invented
+    for ts, o, h, low, c, v in candles:
         ref = expected[ts]
         assert (D(o), D(h), D(low), D(c), D(v)) == (ref.open, ref.high, ref.low, ref.close, ref.volume)
 
@@ -187,7 +191,7 @@ def test_fetch_trades(ex: Any, sim: Any) -> None:
         tick = tape[t["id"]]
         assert t["symbol"] == SYMBOL
         assert (D(t["price"]), D(t["amount"]), t["side"]) == (tick.price, tick.size, tick.side.value.lower())
-        assert t["timestamp"] == int(tick.ts.timestamp() * 1000)
+        assert t["timestamp"] == ms(tick.ts)
 
 
 # ------------------------------------------------------------------------------------- account
@@ -269,7 +273,7 @@ def test_fetch_order(ex: Any, ex_ed25519: Any, sim: Any) -> None:
         assert (got["symbol"], got["type"], got["side"], got["timeInForce"]) == (SYMBOL, "limit", "buy", "GTC")
         assert (D(got["price"]), D(got["amount"]), D(got["filled"])) == (own.limit_price, own.size, own.filled_size)
         assert got["status"] == "open" and got["postOnly"] is False
-        assert own.created_at is not None and got["timestamp"] == int(own.created_at.timestamp() * 1000)
+        assert own.created_at is not None and got["timestamp"] == ms(own.created_at)
     finally:
         ex.cancel_order(placed["id"], SYMBOL)
 
@@ -319,7 +323,7 @@ def test_fetch_my_trades(ex: Any, ex_hmac: Any, sim: Any) -> None:
         assert (t["order"], t["symbol"], t["side"]) == (oid, SYMBOL, f.side.value.lower())
         assert (D(t["price"]), D(t["amount"]), D(t["fee"]["cost"])) == (f.price, f.size, f.fee)
         assert D(t["cost"]) == f.price * f.size and t["takerOrMaker"] == f.liquidity.value.lower()
-        assert t["timestamp"] == int(f.ts.timestamp() * 1000)
+        assert t["timestamp"] == ms(f.ts)
 
 
 def test_fetch_trading_fees(ex: Any, sim: Any) -> None:
