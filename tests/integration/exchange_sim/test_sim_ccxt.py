@@ -126,7 +126,7 @@ def sim_tape(sim: Any) -> dict[str, TradeTick]:
     return {t.trade_id: t for t in ticks}
 
 
-def rest_limit_buy(ex: Any, amount: str = "0.01") -> dict[str, Any]:
+def resting_limit_buy(ex: Any, amount: str = "0.01") -> dict[str, Any]:
     order: dict[str, Any] = ex.create_order(SYMBOL, "limit", "buy", float(amount), FAR_BELOW)
     return order
 
@@ -196,7 +196,7 @@ def test_fetch_trades(ex: Any, sim: Any) -> None:
 
 # ------------------------------------------------------------------------------------- account
 def test_fetch_balance(ex: Any, ex_hmac: Any, sim: Any) -> None:
-    order = rest_limit_buy(ex, "0.02")  # a hold, to tell total from available
+    order = resting_limit_buy(ex, "0.02")  # a hold, to tell total from available
     try:
         own = sim_balances(sim)
         v2 = ex_hmac.fetch_balance()  # ccxt's default: GET /v2/accounts, HMAC over path + query
@@ -213,7 +213,7 @@ def test_fetch_balance(ex: Any, ex_hmac: Any, sim: Any) -> None:
 
 # -------------------------------------------------------------------------------------- orders
 def test_create_order_limit(ex: Any, sim: Any) -> None:
-    placed = rest_limit_buy(ex, "0.01")
+    placed = resting_limit_buy(ex, "0.01")
     try:
         assert placed["symbol"] == SYMBOL and placed["side"] == "buy"
         assert placed["clientOrderId"].startswith("ccxt-")
@@ -265,7 +265,7 @@ def test_create_market_buy_order_with_cost(ex: Any, sim: Any) -> None:
 
 
 def test_fetch_order(ex: Any, ex_ed25519: Any, sim: Any) -> None:
-    placed = rest_limit_buy(ex, "0.01")
+    placed = resting_limit_buy(ex, "0.01")
     try:
         got = ex_ed25519.fetch_order(placed["id"], SYMBOL)
         own = sim_order(sim, placed["id"])
@@ -279,7 +279,7 @@ def test_fetch_order(ex: Any, ex_ed25519: Any, sim: Any) -> None:
 
 
 def test_fetch_open_orders(ex: Any, ex_ed25519: Any, sim: Any) -> None:
-    placed = [rest_limit_buy(ex, "0.01"), rest_limit_buy(ex, "0.02")]
+    placed = [resting_limit_buy(ex, "0.01"), resting_limit_buy(ex, "0.02")]
     try:
         listed = ex_ed25519.fetch_open_orders(SYMBOL)
         own = sim_orders(sim, "OPEN")
@@ -302,7 +302,7 @@ def test_fetch_closed_orders(ex: Any, sim: Any) -> None:
 
 
 def test_cancel_order(ex: Any, ex_ed25519: Any, sim: Any) -> None:
-    placed = rest_limit_buy(ex, "0.01")
+    placed = resting_limit_buy(ex, "0.01")
     assert sim_balances(sim)["USD"].hold > 0
     cancelled = ex_ed25519.cancel_order(placed["id"], SYMBOL)
     assert cancelled["id"] == placed["id"]
