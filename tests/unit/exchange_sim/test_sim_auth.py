@@ -142,6 +142,28 @@ def test_hmac_check_vector_and_window(store: KeyStore) -> None:
         auth.verify_hmac(key.key, ts, good, "GET", PATH, b'{"x":1}')
 
 
+def test_hmac_signs_the_query_on_v2_only(store: KeyStore) -> None:
+    """v3 signs the path alone; Coinbase App v2 signs path + '?' + query (what ccxt sends on v2 GETs)."""
+    key = store.hmac_keys[0]
+    now = time.time()
+    auth = Authenticator(store, now=lambda: now)
+    ts = str(int(now))
+
+    def headers(prehash_path: str) -> dict[str, str]:
+        sign = hmac_signature(key.secret, ts, "GET", prehash_path, b"")
+        return {"CB-ACCESS-KEY": key.key, "CB-ACCESS-TIMESTAMP": ts, "CB-ACCESS-SIGN": sign}
+
+    v2 = "/v2/accounts"
+    signed = auth.authenticate_rest("GET", v2, headers(f"{v2}?limit=250"), b"", query="limit=250")
+    assert signed.account_id == "acct-hmac"
+    assert auth.authenticate_rest("GET", v2, headers(v2), b"").account_id == "acct-hmac"  # no query at all
+    with pytest.raises(AuthFailure, match="mismatch"):
+        auth.authenticate_rest("GET", v2, headers(v2), b"", query="limit=250")
+    assert auth.authenticate_rest("GET", PATH, headers(PATH), b"", query="limit=250").account_id == "acct-hmac"
+    with pytest.raises(AuthFailure, match="mismatch"):
+        auth.authenticate_rest("GET", PATH, headers(f"{PATH}?limit=250"), b"", query="limit=250")
+
+
 def test_uri_path_strips_scheme_host_and_query() -> None:
     assert uri_path("GET https://api.coinbase.com/api/v3/x?y=1") == ("GET", "/api/v3/x")
     assert uri_path("post localhost:1/api") == ("POST", "/api")
