@@ -174,7 +174,6 @@ def config_check(profile: ProfileOpt = "dev") -> None:
     import json
 
     from gpt_trader.orchestration.configuration import ConfigError, ConfigManager
-
     from gpt_trader.orchestration.summary import caps_lines
 
     try:

@@ -199,13 +199,20 @@ def build_registry(
 
 
 def active_symbol_limits(config: BotConfig) -> dict[str, SymbolLimit]:
-    """Spot caps, plus the perps caps when the profile enables derivatives. The perps caps are loaded
-    up front rather than on the venue's INTX detection: they only ever tighten, and a mid-session
-    re-check that turns perps on must not find them missing (fail closed)."""
+    """Spot caps, plus the perps caps when perps can trade: the profile enables derivatives or lists a
+    perp symbol (the mock venue has no INTX detection). They are loaded up front rather than on the
+    venue's INTX detection: caps only ever tighten, and a mid-session re-check that turns perps on
+    must not find them missing (fail closed)."""
     limits = load_symbol_limits(config.risk)
-    if config.coinbase.enable_derivatives:
+    if perps_possible(config):
         limits.update(load_perps_limits(config.risk))
     return limits
+
+
+def perps_possible(config: BotConfig) -> bool:
+    from gpt_trader.features.brokerages.coinbase.symbols import is_perp_symbol
+
+    return config.coinbase.enable_derivatives or any(is_perp_symbol(s) for s in config.symbols)
 
 
 def _telemetry_for(venue: Broker) -> AccountTelemetry | None:

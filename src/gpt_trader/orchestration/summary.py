@@ -35,7 +35,9 @@ def caps_lines(config: BotConfig) -> list[tuple[str, str]]:
             + (f"; inline symbol_limits only: {', '.join(sorted(risk.symbol_limits))}" if risk.symbol_limits else ""),
         )
     ]
-    if config.coinbase.enable_derivatives:
+    from gpt_trader.orchestration.service_registry import perps_possible
+
+    if perps_possible(config):
         perps = risk.perps_caps_file
         rows.append(
             (

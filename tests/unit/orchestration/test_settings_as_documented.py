@@ -227,6 +227,22 @@ def test_perps_caps_load_with_derivatives_and_none_disables(tmp_path: Path) -> N
         str(_spot_profile(tmp_path, "  symbol_limits:\n    BTC-PERP-INTX: {max_notional: 100}\n"))
     )
     assert active_symbol_limits(inline)["BTC-PERP-INTX"].max_notional == D("100")  # inline wins
+    perp_symbols = tmp_path / "perps.yaml"
+    perp_symbols.write_text("broker: mock\nsymbols: [BTC-PERP-INTX]\n")
+    assert active_symbol_limits(mgr().load(str(perp_symbols)))["BTC-PERP-INTX"].max_leverage == D("5")
+
+
+def test_every_coinbase_env_key_is_documented() -> None:
+    from importlib import resources
+
+    from gpt_trader.orchestration.configuration import ENV_OVERRIDES, SECRET_ENV
+
+    template = resources.files("gpt_trader.config.environments").joinpath(".env.template").read_text()
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    for var in [*ENV_OVERRIDES, *SECRET_ENV]:
+        if var.startswith("COINBASE_"):
+            assert var in template, f"{var} missing from .env.template"
+            assert f"`{var}`" in readme, f"{var} missing from the README's environment table"
 
 
 # ------------------------------------------------------------------------- 3. one env parser
