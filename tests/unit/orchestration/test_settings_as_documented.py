@@ -20,10 +20,10 @@ from gpt_trader.features.brokerages.core.interfaces import (
     OrderRequest,
     OrderSide,
     OrderType,
-    Product,
     Quote,
     TimeInForce,
 )
+from gpt_trader.features.brokerages.core.products import default_products
 from gpt_trader.features.live_trade.risk.manager import AccountSnapshot
 from gpt_trader.orchestration.configuration import ConfigError, ConfigManager, load_perps_limits, load_symbol_limits
 from gpt_trader.orchestration.service_registry import active_symbol_limits, build_registry
@@ -155,17 +155,7 @@ def _btc_snapshot() -> AccountSnapshot:
     from datetime import UTC, datetime
 
     now = datetime(2026, 3, 2, 12, tzinfo=UTC)
-    product = Product(
-        symbol="BTC-USD",
-        base_asset="BTC",
-        quote_asset="USD",
-        base_increment=D("0.00000001"),
-        quote_increment=D("0.01"),
-        price_increment=D("0.01"),
-        base_min_size=D("0.00000001"),
-        base_max_size=D("10000"),
-        quote_min_size=D("1"),
-    )
+    product = next(p for p in default_products() if p.symbol == "BTC-USD")
     levels = [(D("95000") - i, D("95000.02") + i) for i in range(5)]
     return AccountSnapshot(
         now=now,

@@ -20,7 +20,11 @@ from gpt_trader.features.brokerages.coinbase.auth import (
     Signer,
     load_signer,
 )
-from gpt_trader.features.brokerages.coinbase.profile_config import CLIENT_SIDE_STOP_MODES, CoinbaseConfig
+from gpt_trader.features.brokerages.coinbase.profile_config import (
+    CLIENT_SIDE_STOP_MODES,
+    CoinbaseConfig,
+    check_venue_urls,
+)
 
 _DEFAULT = CoinbaseConfig()
 _SECRET_ATTRS = (
@@ -64,13 +68,7 @@ class CoinbaseSettings:
                 f"client_side_stops={self.client_side_stops!r} is not allowed; "
                 f"allowed: {', '.join(CLIENT_SIDE_STOP_MODES)}"
             )
-        for name, url, schemes in (
-            ("api_base_url", self.api_base_url, ("http://", "https://")),
-            ("ws_url", self.ws_url, ("ws://", "wss://")),
-            ("ws_user_url", self.ws_user_url, ("ws://", "wss://")),
-        ):
-            if not url.startswith(schemes):
-                raise ValueError(f"{name}={url!r} must start with {' or '.join(schemes)}")
+        check_venue_urls(self.api_base_url, self.ws_url, self.ws_user_url)
 
     @classmethod
     def from_config(cls, cb: CoinbaseConfig, credentials: Any, *, require_credentials: bool = True) -> CoinbaseSettings:

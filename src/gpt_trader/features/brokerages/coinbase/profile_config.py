@@ -32,6 +32,17 @@ def normalize_auth_type(raw: str) -> str:
     return AUTH_TYPE_ALIASES.get(value, value)
 
 
+def check_venue_urls(api_base_url: str, ws_url: str, ws_user_url: str) -> None:
+    """REST over http(s), streams over ws(s); the error names the field."""
+    for name, url, schemes in (
+        ("api_base_url", api_base_url, ("http://", "https://")),
+        ("ws_url", ws_url, ("ws://", "wss://")),
+        ("ws_user_url", ws_user_url, ("ws://", "wss://")),
+    ):
+        if not url.startswith(schemes):
+            raise ValueError(f"{name} must start with {' or '.join(schemes)}, got {url!r}")
+
+
 class CoinbaseConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Coinbase adapter settings (profile `coinbase:`; env COINBASE_*). Holds no secrets.
 
@@ -55,13 +66,7 @@ class CoinbaseConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     intx_recheck_s: RecheckSeconds = 60.0
 
     def __post_init__(self) -> None:
-        for name, url, schemes in (
-            ("api_base_url", self.api_base_url, ("http://", "https://")),
-            ("ws_url", self.ws_url, ("ws://", "wss://")),
-            ("ws_user_url", self.ws_user_url, ("ws://", "wss://")),
-        ):
-            if not url.startswith(schemes):
-                raise ValueError(f"{name} must start with {' or '.join(schemes)}, got {url!r}")
+        check_venue_urls(self.api_base_url, self.ws_url, self.ws_user_url)
         for name, path in (("ca_bundle", self.ca_bundle), ("cdp_key_file", self.cdp_key_file)):
             if path is not None and not Path(path).is_file():
                 raise ValueError(f"{name} must name an existing file, got {path!r}")
