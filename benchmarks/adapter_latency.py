@@ -34,6 +34,7 @@ from gpt_trader.features.brokerages.coinbase.rate_limit import RateLimiter
 from gpt_trader.features.brokerages.coinbase.ws import MarketDataStream
 from gpt_trader.features.brokerages.core.interfaces import OrderRequest, OrderSide, OrderType
 from gpt_trader.features.brokerages.core.products import default_products
+from gpt_trader.orchestration.venue_settings import coinbase_settings_from_env
 
 N_ORDERS = 5000
 N_FRAMES = 4000
@@ -194,9 +195,10 @@ async def loopback(n: int = 300) -> list[float]:
             "COINBASE_API_BASE_URL": sim.rest_url,
             "COINBASE_PROD_CDP_API_KEY": sim.cdp_key.name,
             "COINBASE_PROD_CDP_PRIVATE_KEY": sim.cdp_key.private_key,
-            "COINBASE_RATE_LIMIT_PRIVATE": "100000",
         }
-        broker = CoinbaseBroker(CoinbaseSettings.from_env(env))
+        settings = coinbase_settings_from_env(env)
+        settings.private_rps = 100000.0  # no client-side pacing: measure the adapter, not the limiter
+        broker = CoinbaseBroker(settings)
         await broker.connect()
         samples = []
         for i in range(n):

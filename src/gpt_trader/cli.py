@@ -174,6 +174,7 @@ def config_check(profile: ProfileOpt = "dev") -> None:
     import json
 
     from gpt_trader.orchestration.configuration import ConfigError, ConfigManager
+    from gpt_trader.orchestration.summary import caps_lines
 
     try:
         config = ConfigManager().load(profile)
@@ -181,6 +182,8 @@ def config_check(profile: ProfileOpt = "dev") -> None:
         _fail_config(str(exc))
         return
     typer.echo(json.dumps(config.redacted(), indent=2, default=str))
+    for name, value in caps_lines(config):  # on stderr: stdout stays one JSON document
+        typer.echo(f"{name}: {value}", err=True)
 
 
 # ---------------------------------------------------------------------------------------------

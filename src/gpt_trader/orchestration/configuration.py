@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 import yaml
 
+from gpt_trader.features.brokerages.coinbase.profile_config import CoinbaseConfig, normalize_auth_type
 from gpt_trader.features.live_trade.risk.config import RiskConfig, SymbolLimit
 
 PROFILES = ("dev", "canary", "prod", "demo")
@@ -101,15 +102,6 @@ class MockConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
 class PaperConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     starting_cash: Decimal = Decimal("10000")
-
-
-class CoinbaseConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    api_mode: Literal["advanced"] = "advanced"
-    auth_type: Literal["cdp", "hmac"] = "cdp"
-    enable_derivatives: bool = False
-    api_base_url: str = "https://api.coinbase.com"
-    ws_url: str = "wss://advanced-trade-ws.coinbase.com"
-    ws_user_url: str = "wss://advanced-trade-ws-user.coinbase.com"
 
 
 class ShutdownConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -225,11 +217,20 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "RISK_REDUCE_ONLY_MODE": ("risk.reduce_only_mode", "bool"),
     "RISK_MAX_LEVERAGE": ("risk.max_leverage", "decimal"),
     "COINBASE_API_MODE": ("coinbase.api_mode", "str"),
-    "COINBASE_AUTH_TYPE": ("coinbase.auth_type", "str"),
+    "COINBASE_AUTH_TYPE": ("coinbase.auth_type", "choice"),
     "COINBASE_ENABLE_DERIVATIVES": ("coinbase.enable_derivatives", "bool"),
     "COINBASE_API_BASE_URL": ("coinbase.api_base_url", "str"),
     "COINBASE_WS_URL": ("coinbase.ws_url", "str"),
     "COINBASE_WS_USER_URL": ("coinbase.ws_user_url", "str"),
+    "COINBASE_CDP_KEY_FILE": ("coinbase.cdp_key_file", "str"),
+    "COINBASE_CA_BUNDLE": ("coinbase.ca_bundle", "str"),
+    "COINBASE_RATE_LIMIT_PRIVATE": ("coinbase.rate_limit_private", "float"),
+    "COINBASE_RATE_LIMIT_PUBLIC": ("coinbase.rate_limit_public", "float"),
+    "COINBASE_STALE_AFTER_S": ("coinbase.stale_after_s", "float"),
+    "COINBASE_CLIENT_SIDE_STOPS": ("coinbase.client_side_stops", "choice"),
+    "COINBASE_INTX_DETECT_ATTEMPTS": ("coinbase.intx_detect_attempts", "int"),
+    "COINBASE_INTX_DETECT_BACKOFF_S": ("coinbase.intx_detect_backoff_s", "float"),
+    "COINBASE_INTX_RECHECK_S": ("coinbase.intx_recheck_s", "float"),
     "SPOT_FORCE_LIVE": ("spot_force_live", "bool"),
     "PERPS_PAPER": ("perps_paper", "bool"),
     "GPT_TRADER_RECONCILE_UNKNOWN_ORDERS": ("reconciliation.unknown_orders", "str"),
@@ -281,6 +282,17 @@ def read_dotenv(path: Path) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------------------- the manager
+#: accepted spellings that are not the canonical value, shown next to the allowed values on an error
+_ALIAS_NOTES = {"coinbase.auth_type": "jwt, any case, means cdp"}
+
+
+def _normalize_aliases(tree: dict[str, Any]) -> None:
+    """Canonical values for accepted aliases, whatever their source: `auth_type: JWT` -> `cdp`."""
+    coinbase = tree.get("coinbase")
+    if isinstance(coinbase, dict) and isinstance(coinbase.get("auth_type"), str):
+        coinbase["auth_type"] = normalize_auth_type(coinbase["auth_type"])
+
+
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
     parts = dotted.split(".")
     node = tree
@@ -358,6 +370,8 @@ class ConfigManager:
         dotenv = read_dotenv(dotenv_path) if dotenv_path is not None else {}
         real_env = dict(os.environ) if env is None else dict(env)
         self.env: dict[str, str] = {**dotenv, **real_env}  # real environment wins over .env
+        self._dotenv_keys = frozenset(dotenv) - frozenset(real_env)
+        self._dotenv_path = dotenv_path
 
     # -- profile files
     @staticmethod
@@ -392,27 +406,7 @@ class ConfigManager:
         name, tree = self._read_profile(profile)
         tree = _float_to_decimal(tree)
         tree.setdefault("profile", name)
-        sources: dict[str, str] = {}
-
-        for var, (dotted, kind) in ENV_OVERRIDES.items():
-            raw = self.env.get(var)
-            if raw is None or raw == "":
-                continue
-            value: Any = raw
-            if kind == "bool":
-                value = parse_bool(raw, name=var)
-            elif kind == "decimal":
-                try:
-                    value = Decimal(raw)
-                except InvalidOperation:
-                    raise ConfigError(f"{var}={raw!r} is not a number (it sets {dotted})") from None
-            elif kind in ("int", "float"):
-                try:
-                    value = int(raw) if kind == "int" else float(raw)
-                except ValueError:
-                    raise ConfigError(f"{var}={raw!r} is not a valid {kind} (it sets {dotted})") from None
-            _set_dotted(tree, dotted, value)
-            sources[dotted] = f"env {var}"
+        sources = self._apply_env(tree)
 
         for dotted, value in (cli_overrides or {}).items():
             if value is None:
@@ -426,9 +420,53 @@ class ConfigManager:
         elif tree.get("spot_force_live") is True:
             tree["broker"] = "coinbase"
 
+        _normalize_aliases(tree)
         config = self._convert(tree, sources, name)
         self._apply_limits_file(config)
         return config
+
+    def coinbase_config(self) -> CoinbaseConfig:
+        """The `coinbase:` section from the environment alone, for tools and tests that talk to a venue
+        without a profile. Same parser, same errors as `load`."""
+        tree: dict[str, Any] = {"profile": "env", "symbols": ["BTC-USD"]}
+        sources = self._apply_env(tree, prefix="coinbase.")
+        _normalize_aliases(tree)
+        return self._convert(tree, sources, "(environment only)").coinbase
+
+    def _source(self, var: str) -> str:
+        return f"{self._dotenv_path} {var}" if var in self._dotenv_keys else f"env {var}"
+
+    def _apply_env(self, tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
+        """Set every ENV_OVERRIDES key present in the environment; returns dotted key -> its source."""
+        sources: dict[str, str] = {}
+        for var, (dotted, kind) in ENV_OVERRIDES.items():
+            raw = self.env.get(var)
+            if raw is None or raw == "" or not dotted.startswith(prefix):
+                continue
+            value: Any = raw
+            if kind == "bool":
+                value = parse_bool(raw, name=var)
+            elif kind == "choice":
+                value = raw.strip().lower()
+            elif kind == "decimal":
+                try:
+                    value = Decimal(raw)
+                except InvalidOperation:
+                    raise ConfigError(
+                        f"{var}={raw!r} is not a number (from {self._source(var)}); it sets {dotted}"
+                    ) from None
+            elif kind in ("int", "float"):
+                try:
+                    value = int(raw) if kind == "int" else float(raw)
+                except ValueError:
+                    allowed = "an integer" if kind == "int" else "a number"
+                    raise ConfigError(
+                        f"{var}={raw!r} is not a valid {kind} (from {self._source(var)}); it sets {dotted}, "
+                        f"allowed: {allowed}"
+                    ) from None
+            _set_dotted(tree, dotted, value)
+            sources[dotted] = self._source(var)
+        return sources
 
     def _convert(self, tree: dict[str, Any], sources: dict[str, str], name: str) -> BotConfig:
         try:
@@ -470,46 +508,70 @@ class ConfigManager:
         allowed_values = _allowed_for(path[:-1], path[-1]) if path else None
         shown = (
             "<hidden>"
-            if any(s in key for s in ("key", "secret")) and "limits" not in key
+            if any(s in key for s in ("key", "secret")) and not key.endswith("_file")
             else (str(value) if isinstance(value, Decimal) else repr(value))
         )
         text = f"invalid config: {key} = {shown} (from {source}): {detail}"
         if allowed_values:
             text += f"; allowed: {allowed_values}"
+            if key in _ALIAS_NOTES:
+                text += f" ({_ALIAS_NOTES[key]})"
         return text
 
     @staticmethod
     def _apply_limits_file(config: BotConfig) -> None:
-        """Validate the per-symbol limits file now, so a bad file stops start-up."""
+        """Validate both caps files now, so a bad file stops start-up (not the first perps order)."""
         load_symbol_limits(config.risk)
+        load_perps_limits(config.risk)
 
     def credentials(self) -> Credentials:
         return Credentials(**{field: self.env.get(var) or None for var, field in SECRET_ENV.items()})
 
 
 def load_symbol_limits(risk: RiskConfig) -> dict[str, SymbolLimit]:
-    """Per-symbol caps: the limits file (package data name or path), then inline `symbol_limits`."""
-    limits: dict[str, SymbolLimit] = {}
-    if risk.limits_file:
-        name = risk.limits_file
-        path = Path(name)
-        if path.is_file():
-            text = path.read_text()
-        else:
-            res = resources.files("gpt_trader.config.risk").joinpath(name)
-            if not res.is_file():
-                raise ConfigError(f"invalid config: risk.limits_file = {name!r}: no such file (package data or path)")
-            text = res.read_text()
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"risk limits file {name!r} is not valid JSON: {exc}") from None
-        for symbol, spec in raw.items():
-            if symbol.startswith("_"):
-                continue
-            try:
-                limits[symbol] = msgspec.convert(_float_to_decimal(spec), SymbolLimit, strict=False)
-            except msgspec.ValidationError as exc:
-                raise ConfigError(f"risk limits file {name!r}, symbol {symbol}: {exc}") from None
+    """Per-symbol caps: the spot limits file (default spot_top10.json), then inline `symbol_limits`."""
+    limits = _read_limits_file("risk.limits_file", risk.spot_caps_file)
     limits.update(risk.symbol_limits)
+    return limits
+
+
+def load_perps_limits(risk: RiskConfig) -> dict[str, SymbolLimit]:
+    """Caps for perp symbols (default perps.json), applied once the venue confirms derivatives access.
+    Inline `symbol_limits` still win, so they are left out here."""
+    limits = _read_limits_file("risk.perps_limits_file", risk.perps_caps_file)
+    return {sym: lim for sym, lim in limits.items() if sym not in risk.symbol_limits}
+
+
+def _read_limits_file(key: str, name: str | None) -> dict[str, SymbolLimit]:
+    """A caps file: package data under config/risk/ or a path; None (the profile said `none`) is {}."""
+    limits: dict[str, SymbolLimit] = {}
+    if name is None:
+        return limits
+    path = Path(name)
+    if path.is_file():
+        text = path.read_text()
+    else:
+        res = resources.files("gpt_trader.config.risk").joinpath(name)
+        if not res.is_file():
+            packaged = sorted(
+                p.name for p in resources.files("gpt_trader.config.risk").iterdir() if p.name.endswith(".json")
+            )
+            raise ConfigError(
+                f"invalid config: {key} = {name!r}: no such file; allowed: a file under config/risk/ "
+                f"({', '.join(packaged)}), a path to a JSON file, or none (no per-symbol caps)"
+            )
+        text = res.read_text()
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"invalid config: {key} = {name!r} is not valid JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"invalid config: {key} = {name!r} must hold a JSON object of symbol -> caps")
+    for symbol, spec in raw.items():
+        if symbol.startswith("_"):
+            continue
+        try:
+            limits[symbol] = msgspec.convert(_float_to_decimal(spec), SymbolLimit, strict=False)
+        except msgspec.ValidationError as exc:
+            raise ConfigError(f"invalid config: {key} = {name!r}, symbol {symbol}: {exc}") from None
     return limits

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import sqlite3
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,11 +19,18 @@ from typing import Any, Protocol
 import structlog
 
 from gpt_trader.features.brokerages.core.interfaces import Broker, SimulatedVenue
+from gpt_trader.features.live_trade.risk.config import SymbolLimit
 from gpt_trader.features.live_trade.risk.manager import RiskManager
 from gpt_trader.features.live_trade.strategies import Strategy, get_strategy
 from gpt_trader.features.monitor.metrics import MetricsRegistry
 from gpt_trader.features.position_sizing import PositionSizer
-from gpt_trader.orchestration.configuration import BotConfig, ConfigError, Credentials, load_symbol_limits
+from gpt_trader.orchestration.configuration import (
+    BotConfig,
+    ConfigError,
+    Credentials,
+    load_perps_limits,
+    load_symbol_limits,
+)
 from gpt_trader.persistence.event_store import EventStore
 from gpt_trader.persistence.orders_store import OrdersStore
 from gpt_trader.persistence.sqlite import open_database, transaction
@@ -106,12 +114,26 @@ def build_broker(config: BotConfig, credentials: Credentials, notices: list[str]
             )
         from gpt_trader.features.brokerages.coinbase import build_coinbase_broker
 
-        return build_coinbase_broker(config, credentials)
+        with _credentials_as_config_error():
+            return build_coinbase_broker(config, credentials)
     if config.broker == "paper":
         from gpt_trader.features.paper_trade import build_paper_broker
 
-        return build_paper_broker(config, credentials)
+        with _credentials_as_config_error():
+            return build_paper_broker(config, credentials)
     raise ConfigError(f"unknown broker {config.broker!r}; allowed: mock, coinbase, paper")
+
+
+@contextlib.contextmanager
+def _credentials_as_config_error() -> Iterator[None]:
+    """A key that cannot be loaded (missing key file, unreadable PEM) is a configuration error: exit 2.
+    The signer's messages name the key or file, never the secret."""
+    from gpt_trader.features.brokerages.coinbase.auth import CredentialError
+
+    try:
+        yield
+    except CredentialError as exc:
+        raise ConfigError(f"invalid credentials: {exc}") from None
 
 
 def _with_broker(config: BotConfig, broker: str) -> BotConfig:
@@ -152,7 +174,7 @@ def build_registry(
         from gpt_trader.features.brokerages.coinbase.trigger_store import attach_trigger_store
 
         attach_trigger_store(venue, state)
-    limits = load_symbol_limits(config.risk)
+    limits = active_symbol_limits(config)
     registry = ServiceRegistry(
         config=config,
         broker=venue,
@@ -174,6 +196,23 @@ def build_registry(
         db=conn,
     )
     return registry
+
+
+def active_symbol_limits(config: BotConfig) -> dict[str, SymbolLimit]:
+    """Spot caps, plus the perps caps when perps can trade: the profile enables derivatives or lists a
+    perp symbol (the mock venue has no INTX detection). They are loaded up front rather than on the
+    venue's INTX detection: caps only ever tighten, and a mid-session re-check that turns perps on
+    must not find them missing (fail closed)."""
+    limits = load_symbol_limits(config.risk)
+    if perps_possible(config):
+        limits.update(load_perps_limits(config.risk))
+    return limits
+
+
+def perps_possible(config: BotConfig) -> bool:
+    from gpt_trader.features.brokerages.coinbase.symbols import is_perp_symbol
+
+    return config.coinbase.enable_derivatives or any(is_perp_symbol(s) for s in config.symbols)
 
 
 def _telemetry_for(venue: Broker) -> AccountTelemetry | None:

@@ -11,6 +11,7 @@ from rich.table import Table
 from gpt_trader.features.brokerages.core.interfaces import ZERO
 
 if TYPE_CHECKING:
+    from gpt_trader.orchestration.configuration import BotConfig
     from gpt_trader.orchestration.perps_bot import PerpsBot
     from gpt_trader.orchestration.service_registry import ServiceRegistry
 
@@ -19,6 +20,34 @@ console = Console(stderr=False, highlight=False)
 
 def _money(v: Decimal) -> str:
     return f"{v.quantize(Decimal('0.01')):,}"
+
+
+def caps_lines(config: BotConfig) -> list[tuple[str, str]]:
+    """Which per-symbol caps files are in force (banner and config-check); their absence said loudly."""
+    risk = config.risk
+    spot = risk.spot_caps_file
+    rows = [
+        (
+            "per-symbol caps",
+            f"{spot} (risk.limits_file)"
+            if spot
+            else "NONE: no per-symbol caps from a file (risk.limits_file: none)"
+            + (f"; inline symbol_limits only: {', '.join(sorted(risk.symbol_limits))}" if risk.symbol_limits else ""),
+        )
+    ]
+    from gpt_trader.orchestration.service_registry import perps_possible
+
+    if perps_possible(config):
+        perps = risk.perps_caps_file
+        rows.append(
+            (
+                "perps caps",
+                f"{perps} (risk.perps_limits_file; perp symbols trade only once INTX access is confirmed)"
+                if perps
+                else "NONE: no per-symbol caps for perps (risk.perps_limits_file: none)",
+            )
+        )
+    return rows
 
 
 def print_banner(registry: ServiceRegistry) -> None:
@@ -33,6 +62,8 @@ def print_banner(registry: ServiceRegistry) -> None:
     table.add_row("sizing", cfg.sizing.method)
     window = cfg.trading_window
     table.add_row("trading window", f"{window.start}-{window.end} UTC" if window else "always open")
+    for name, value in caps_lines(cfg):
+        table.add_row(name, f"[bold red]{value}[/]" if value.startswith("NONE") else value)
     universe = set(cfg.symbols)
     for name, value in registry.risk.describe_limits():
         if "-" in name and name.isupper() and name not in universe:

@@ -10,8 +10,8 @@ from cb_sim import SIM_PRODUCTS, MakeBroker, sim_env
 
 from gpt_trader.exchange_sim import ExchangeSimulator
 from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
-from gpt_trader.features.brokerages.coinbase.config import CoinbaseSettings
 from gpt_trader.features.brokerages.core.products import default_products
+from gpt_trader.orchestration.venue_settings import coinbase_settings_from_env
 
 
 async def _sim(tick_interval_s: float) -> AsyncIterator[ExchangeSimulator]:
@@ -41,7 +41,7 @@ async def make_broker(sim: ExchangeSimulator) -> AsyncIterator[MakeBroker]:
 
     async def make(**overrides: Any) -> CoinbaseBroker:
         env_extra = {k: str(v) for k, v in overrides.pop("env", {}).items()}
-        settings = CoinbaseSettings.from_env(sim_env(sim, **env_extra))
+        settings = coinbase_settings_from_env(sim_env(sim, **env_extra))
         for key, value in overrides.items():
             setattr(settings, key, value)
         broker = CoinbaseBroker(settings)

@@ -7,15 +7,17 @@ import io
 import json
 import os
 from decimal import Decimal as D
+from pathlib import Path
 
 import pytest
 from cb_sim import eventually, pin, sim_env
+from typer.testing import CliRunner
 
+from gpt_trader.cli import app
 from gpt_trader.exchange_sim import ExchangeSimulator
 from gpt_trader.features.brokerages.coinbase.account import CoinbaseAccountManager
 from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
 from gpt_trader.features.brokerages.coinbase.cli import account_command
-from gpt_trader.features.brokerages.coinbase.config import CoinbaseSettings
 from gpt_trader.features.brokerages.core.interfaces import (
     Broker,
     OrderRequest,
@@ -25,6 +27,7 @@ from gpt_trader.features.brokerages.core.interfaces import (
     OrderUpdate,
 )
 from gpt_trader.features.paper_trade import PaperBroker
+from gpt_trader.orchestration.venue_settings import coinbase_settings_from_env
 
 pytestmark = pytest.mark.integration
 BTC = "BTC-USD"
@@ -68,7 +71,7 @@ async def test_account_command_json(sim: ExchangeSimulator, broker: CoinbaseBrok
     )
     env = sim_env(sim)
     out = io.StringIO()
-    cli_broker = CoinbaseBroker(CoinbaseSettings.from_env(env))
+    cli_broker = CoinbaseBroker(coinbase_settings_from_env(env))
     code = await asyncio.to_thread(account_command, "canary", True, broker=cli_broker, out=out)
     assert code == 0
     report = json.loads(out.getvalue())
@@ -80,25 +83,25 @@ async def test_account_command_json(sim: ExchangeSimulator, broker: CoinbaseBrok
     assert D(report["fee_tier"]["taker_fee_rate"]) > 0
     text = io.StringIO()
     code = await asyncio.to_thread(
-        account_command, "canary", False, broker=CoinbaseBroker(CoinbaseSettings.from_env(env)), out=text
+        account_command, "canary", False, broker=CoinbaseBroker(coinbase_settings_from_env(env)), out=text
     )
     assert code == 0 and "Open orders" in text.getvalue() and "Fee tier" in text.getvalue()
 
 
-def test_account_command_without_credentials_is_a_clear_error(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_account_command_without_credentials_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for key in list(os.environ):
         if key.startswith("COINBASE_"):
             monkeypatch.delenv(key)
-    assert account_command(None, True) == 2
-    assert "no Coinbase credentials" in capsys.readouterr().err
+    monkeypatch.chdir(tmp_path)  # no .env
+    result = CliRunner().invoke(app, ["account", "--profile", "canary", "--json"])
+    assert result.exit_code == 2
+    assert "no credentials are set" in result.output
 
 
 async def test_paper_broker_real_data_simulated_fills(live_sim: ExchangeSimulator) -> None:
     sim = live_sim
     env = {k: v for k, v in sim_env(sim).items() if "CDP" not in k and "AUTH" not in k}
-    feed = CoinbaseBroker(CoinbaseSettings.from_env(env, require_credentials=False))
+    feed = CoinbaseBroker(coinbase_settings_from_env(env, require_credentials=False))
     paper = PaperBroker(feed, [BTC, "ETH-USD"], starting_cash=D("50000"))
     assert isinstance(paper, Broker)
     await paper.connect()

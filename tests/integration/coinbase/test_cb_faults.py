@@ -14,7 +14,6 @@ from cb_sim import MakeBroker, eventually, pin, sim_env, venue_orders
 
 from gpt_trader.exchange_sim import ExchangeSimulator
 from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
-from gpt_trader.features.brokerages.coinbase.config import CoinbaseSettings
 from gpt_trader.features.brokerages.coinbase.ws import MarketDataStream
 from gpt_trader.features.brokerages.core.interfaces import (
     AmbiguousOrderStateError,
@@ -25,6 +24,7 @@ from gpt_trader.features.brokerages.core.interfaces import (
     OrderUpdate,
     RateLimitError,
 )
+from gpt_trader.orchestration.venue_settings import coinbase_settings_from_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 BTC, ETH = "BTC-USD", "ETH-USD"
@@ -107,7 +107,7 @@ async def test_latency_spike_and_timeout_after_send(sim: ExchangeSimulator, make
 
 
 async def _broker(sim: ExchangeSimulator, **env: str) -> CoinbaseBroker:
-    b = CoinbaseBroker(CoinbaseSettings.from_env(sim_env(sim, **env)))
+    b = CoinbaseBroker(coinbase_settings_from_env(sim_env(sim, **env)))
     await b.connect()
     return b
 

@@ -14,7 +14,6 @@ from gpt_trader.exchange_sim import ExchangeSimulator
 from gpt_trader.exchange_sim.auth import CdpKey, HmacKey
 from gpt_trader.exchange_sim.ws import WsConnection
 from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
-from gpt_trader.features.brokerages.coinbase.config import CoinbaseSettings
 from gpt_trader.features.brokerages.coinbase.ws import MarketDataStream
 from gpt_trader.features.brokerages.core.interfaces import (
     AuthError,
@@ -28,13 +27,14 @@ from gpt_trader.features.brokerages.core.interfaces import (
     TransientError,
 )
 from gpt_trader.features.brokerages.core.products import default_products
+from gpt_trader.orchestration.venue_settings import coinbase_settings_from_env
 
 pytestmark = pytest.mark.integration
 BTC, ETH, PERP = "BTC-USD", "ETH-USD", "BTC-PERP-INTX"
 
 
 async def _broker(sim: ExchangeSimulator, **env: str) -> CoinbaseBroker:
-    b = CoinbaseBroker(CoinbaseSettings.from_env(sim_env(sim, **env)))
+    b = CoinbaseBroker(coinbase_settings_from_env(sim_env(sim, **env)))
     await b.connect()
     return b
 
@@ -283,7 +283,7 @@ async def test_other_key_types_authenticate(sim: ExchangeSimulator, kind: str) -
     else:
         assert isinstance(key, CdpKey)
         env.update({"COINBASE_PROD_CDP_API_KEY": key.name, "COINBASE_PROD_CDP_PRIVATE_KEY": key.private_key})
-    broker = CoinbaseBroker(CoinbaseSettings.from_env(env))
+    broker = CoinbaseBroker(coinbase_settings_from_env(env))
     await broker.connect()
     try:
         assert {b.asset for b in await broker.list_balances()} >= {"USD"}
@@ -309,7 +309,7 @@ async def test_wrong_key_is_an_auth_error_without_secret(
         .decode()
     )
     env = sim_env(sim, COINBASE_PROD_CDP_PRIVATE_KEY=pem)
-    broker = CoinbaseBroker(CoinbaseSettings.from_env(env))
+    broker = CoinbaseBroker(coinbase_settings_from_env(env))
     try:
         with pytest.raises(AuthError) as info:
             await broker.connect()
@@ -325,7 +325,7 @@ async def test_tls_endpoints_with_a_trusted_local_cert() -> None:
     async with ExchangeSimulator(port=0, seed=4, tick_interval_s=3600, products=products, tls=True) as tls_sim:
         assert tls_sim.rest_url.startswith("https://") and tls_sim.ws_url.startswith("wss://")
         env = sim_env(tls_sim, COINBASE_CA_BUNDLE=str(tls_sim.cert_path))
-        broker = CoinbaseBroker(CoinbaseSettings.from_env(env))
+        broker = CoinbaseBroker(coinbase_settings_from_env(env))
         await broker.connect()
         try:
             assert {b.asset for b in await broker.list_balances()} >= {"USD"}
@@ -335,7 +335,7 @@ async def test_tls_endpoints_with_a_trusted_local_cert() -> None:
             await asyncio.wait_for(user.snapshot_done.wait(), 5)
         finally:
             await broker.close()
-        untrusted = CoinbaseBroker(CoinbaseSettings.from_env(sim_env(tls_sim)))
+        untrusted = CoinbaseBroker(coinbase_settings_from_env(sim_env(tls_sim)))
         try:
             with pytest.raises(TransientError):
                 await untrusted.connect()  # an unknown certificate is refused, never silently accepted

@@ -20,7 +20,6 @@ from cb_sim import eventually, sim_env, venue_orders
 
 from gpt_trader.exchange_sim import ExchangeSimulator
 from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
-from gpt_trader.features.brokerages.coinbase.config import CoinbaseSettings
 from gpt_trader.features.brokerages.coinbase.trigger_store import StateTriggerStore, attach_trigger_store
 from gpt_trader.features.brokerages.core.interfaces import (
     BrokerageError,
@@ -31,6 +30,7 @@ from gpt_trader.features.brokerages.core.interfaces import (
     StopDirection,
     TimeInForce,
 )
+from gpt_trader.orchestration.venue_settings import coinbase_settings_from_env
 from gpt_trader.persistence.sqlite import open_database
 from gpt_trader.persistence.state_store import StateStore
 
@@ -69,7 +69,7 @@ async def new_broker(sim: ExchangeSimulator, store_path: Path) -> AsyncIterator[
     made: list[CoinbaseBroker] = []
 
     async def make() -> CoinbaseBroker:
-        settings = CoinbaseSettings.from_env(sim_env(sim, COINBASE_CLIENT_SIDE_STOPS="always"))
+        settings = coinbase_settings_from_env(sim_env(sim, COINBASE_CLIENT_SIDE_STOPS="always"))
         broker = CoinbaseBroker(settings)
         assert attach_trigger_store(broker, StateStore(open_database(store_path)))
         broker.triggers.poll_interval_s = 0.05

@@ -11,7 +11,6 @@ import pytest
 
 from gpt_trader.exchange_sim import ExchangeSimulator
 from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
-from gpt_trader.features.brokerages.coinbase.config import CoinbaseSettings
 from gpt_trader.features.brokerages.core.interfaces import (
     OrderRequest,
     OrderSide,
@@ -24,6 +23,7 @@ from gpt_trader.features.monitor.metrics import MetricsRegistry
 from gpt_trader.orchestration.live_execution import LiveExecutionEngine, client_order_id_for
 from gpt_trader.orchestration.positions import PositionBook
 from gpt_trader.orchestration.reconciliation import Reconciler, ReconcileSettings, ReconciliationRefusedError
+from gpt_trader.orchestration.venue_settings import coinbase_settings_from_env
 from gpt_trader.persistence.event_store import EventStore
 from gpt_trader.persistence.orders_store import OrdersStore
 from gpt_trader.persistence.sqlite import open_database
@@ -54,7 +54,7 @@ class Process:
             "COINBASE_PROD_CDP_API_KEY": sim.cdp_key.name,
             "COINBASE_PROD_CDP_PRIVATE_KEY": sim.cdp_key.private_key,
         }
-        self.broker = CoinbaseBroker(CoinbaseSettings.from_env(env))
+        self.broker = CoinbaseBroker(coinbase_settings_from_env(env))
         conn = open_database(db)
         self.orders, self.state = OrdersStore(conn), StateStore(conn)
         self.events = EventStore(conn, f"s{n}")

@@ -12,12 +12,12 @@ import pytest
 
 from gpt_trader.exchange_sim import ExchangeSimulator
 from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
-from gpt_trader.features.brokerages.coinbase.config import CoinbaseSettings
 from gpt_trader.features.brokerages.core.products import default_products
 from gpt_trader.orchestration.configuration import ConfigManager
 from gpt_trader.orchestration.perps_bot import PerpsBot
 from gpt_trader.orchestration.replay import run_replay
 from gpt_trader.orchestration.service_registry import build_registry
+from gpt_trader.orchestration.venue_settings import coinbase_settings_from_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "chaos"))
 from chaos_support import SYMBOLS, write_canary_profile
@@ -39,7 +39,7 @@ async def sim() -> AsyncIterator[ExchangeSimulator]:
 
 def _broker(sim: ExchangeSimulator) -> CoinbaseBroker:
     return CoinbaseBroker(
-        CoinbaseSettings.from_env(
+        coinbase_settings_from_env(
             {
                 "COINBASE_API_BASE_URL": sim.rest_url,
                 "COINBASE_WS_URL": sim.ws_url,

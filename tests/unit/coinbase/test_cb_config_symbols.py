@@ -1,15 +1,21 @@
+import re
+
 import cb_keys as keys
+import msgspec
 import pytest
 
 from gpt_trader.features.brokerages.coinbase.auth import CredentialError
 from gpt_trader.features.brokerages.coinbase.config import CoinbaseSettings
+from gpt_trader.features.brokerages.coinbase.profile_config import CoinbaseConfig
 from gpt_trader.features.brokerages.coinbase.symbols import SymbolMap, derivatives_allowed, is_perp_symbol
+from gpt_trader.orchestration.configuration import ConfigError
+from gpt_trader.orchestration.venue_settings import coinbase_settings_from_env
 
 CREDS = {"COINBASE_PROD_CDP_API_KEY": keys.KEY_NAME, "COINBASE_PROD_CDP_PRIVATE_KEY": keys.EC_SEC1_PEM}
 
 
 def test_defaults_are_production_hosts() -> None:
-    s = CoinbaseSettings.from_env(CREDS)
+    s = coinbase_settings_from_env(CREDS)
     assert s.api_base_url == "https://api.coinbase.com"
     assert s.ws_url == "wss://advanced-trade-ws.coinbase.com"
     assert s.ws_user_url == "wss://advanced-trade-ws-user.coinbase.com"
@@ -27,28 +33,31 @@ def test_overrides_and_validation() -> None:
         COINBASE_RATE_LIMIT_PRIVATE="15",
         COINBASE_CLIENT_SIDE_STOPS="always",
     )
-    s = CoinbaseSettings.from_env(env)
+    s = coinbase_settings_from_env(env)
     assert s.enable_derivatives and s.private_rps == 15 and s.client_side_stops == "always"
-    with pytest.raises(ValueError, match="COINBASE_ENABLE_DERIVATIVES='maybe'"):
-        CoinbaseSettings.from_env(dict(CREDS, COINBASE_ENABLE_DERIVATIVES="maybe"))
-    with pytest.raises(ValueError, match="COINBASE_WS_URL"):
-        CoinbaseSettings.from_env(dict(CREDS, COINBASE_WS_URL="https://x"))
-    with pytest.raises(ValueError, match="allowed: auto, always, never"):
-        CoinbaseSettings.from_env(dict(CREDS, COINBASE_CLIENT_SIDE_STOPS="sometimes"))
-    with pytest.raises(ValueError, match="COINBASE_RATE_LIMIT_PUBLIC"):
-        CoinbaseSettings.from_env(dict(CREDS, COINBASE_RATE_LIMIT_PUBLIC="-1"))
+    with pytest.raises(ConfigError, match="COINBASE_ENABLE_DERIVATIVES='maybe'"):
+        coinbase_settings_from_env(dict(CREDS, COINBASE_ENABLE_DERIVATIVES="maybe"))
+    with pytest.raises(ConfigError, match=re.escape("coinbase.ws_url = 'https://x' (from env COINBASE_WS_URL)")):
+        coinbase_settings_from_env(dict(CREDS, COINBASE_WS_URL="https://x"))
+    with pytest.raises(ConfigError, match="allowed: one of 'auto', 'always', 'never'"):
+        coinbase_settings_from_env(dict(CREDS, COINBASE_CLIENT_SIDE_STOPS="sometimes"))
+    with pytest.raises(
+        ConfigError, match=re.escape("coinbase.rate_limit_public = -1.0 (from env COINBASE_RATE_LIMIT_PUBLIC)")
+    ):
+        coinbase_settings_from_env(dict(CREDS, COINBASE_RATE_LIMIT_PUBLIC="-1"))
     with pytest.raises(CredentialError):
-        CoinbaseSettings.from_env({})
-    assert CoinbaseSettings.from_env({}, require_credentials=False).signer is None
+        coinbase_settings_from_env({})
+    assert coinbase_settings_from_env({}, require_credentials=False).signer is None
 
 
 class _Cfg:
-    class coinbase:
-        auth_type = "hmac"
-        api_base_url = "http://127.0.0.1:1"
-        ws_url = "ws://127.0.0.1:1/ws"
-        ws_user_url = "ws://127.0.0.1:1/ws/user"
-        enable_derivatives = True
+    coinbase = CoinbaseConfig(
+        auth_type="hmac",
+        api_base_url="http://127.0.0.1:1",
+        ws_url="ws://127.0.0.1:1/ws",
+        ws_user_url="ws://127.0.0.1:1/ws/user",
+        enable_derivatives=True,
+    )
 
 
 class _Creds:
@@ -59,22 +68,22 @@ class _Creds:
 
 
 def test_from_bot_config() -> None:
-    s = CoinbaseSettings.from_bot_config(_Cfg, _Creds, env={})
+    s = CoinbaseSettings.from_bot_config(_Cfg, _Creds)
     assert s.signer is not None and s.signer.kind == "hmac"
     assert s.api_base_url == "http://127.0.0.1:1" and s.enable_derivatives
 
 
-def test_from_bot_config_infers_auth_type_from_the_keys_given() -> None:
-    class Cdp(_Cfg.coinbase):
-        auth_type = "cdp"
+def test_from_bot_config_infers_auth_type_unless_one_is_set() -> None:
+    class Unset:
+        coinbase = msgspec.structs.replace(_Cfg.coinbase, auth_type=None)
 
-    class Cfg:
-        coinbase = Cdp
+    class Cdp:
+        coinbase = msgspec.structs.replace(_Cfg.coinbase, auth_type="cdp")
 
-    s = CoinbaseSettings.from_bot_config(Cfg, _Creds, env={})
+    s = CoinbaseSettings.from_bot_config(Unset, _Creds)
     assert s.signer is not None and s.signer.kind == "hmac"
     with pytest.raises(CredentialError, match="COINBASE_PROD_CDP_API_KEY"):
-        CoinbaseSettings.from_bot_config(Cfg, _Creds, env={"COINBASE_AUTH_TYPE": "cdp"})
+        CoinbaseSettings.from_bot_config(Cdp, _Creds)
 
 
 def test_perps_gate_and_normalisation() -> None:

@@ -16,17 +16,8 @@ def build_paper_broker(config: Any, credentials: Any = None) -> PaperBroker:
     from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
     from gpt_trader.features.brokerages.coinbase.config import CoinbaseSettings
 
-    has_creds = credentials is not None and (
-        getattr(credentials, "has_cdp", False) or getattr(credentials, "has_hmac", False)
-    )
-    if has_creds:
-        settings = CoinbaseSettings.from_bot_config(config, credentials)
-    else:
-        settings = CoinbaseSettings.from_env({}, require_credentials=False)
-        settings.api_base_url = config.coinbase.api_base_url
-        settings.ws_url = config.coinbase.ws_url
-        settings.ws_user_url = config.coinbase.ws_user_url
-    settings.enable_derivatives = bool(config.coinbase.enable_derivatives)
+    # Public market data suffices: without credentials the feed has no signer.
+    settings = CoinbaseSettings.from_bot_config(config, credentials, require_credentials=False)
     feed = CoinbaseBroker(settings)
     return PaperBroker(feed, list(config.symbols), starting_cash=config.paper.starting_cash)
 

@@ -1,12 +1,14 @@
 """Coinbase Advanced Trade adapter.
 
-Entry points: `broker.CoinbaseBroker` (the live Broker; `CoinbaseBroker.from_env()` or
-`build_coinbase_broker(config, credentials)`), `account.CoinbaseAccountManager` (telemetry snapshots),
-`cli.account_command` (`perps-bot account`). Below them: `config` (env settings), `auth` (JWT/HMAC
-signers), `rest` (async REST client + retry rules), `ws` (market/user WebSocket, L2 books, derived
-fills), `parsing` + `models` (wire structs -> domain types), `errors` (failure -> typed error),
-`rate_limit` (token buckets), `symbols` (perps gate), `triggers` (client-side stops/brackets),
-`trigger_store` (durable trigger records on the StateStore; `attach_trigger_store(broker, state)`).
+Entry points: `broker.CoinbaseBroker` (the live Broker; `build_coinbase_broker(config, credentials)`,
+or `orchestration.venue_settings.coinbase_settings_from_env` for tools without a profile),
+`account.CoinbaseAccountManager` (telemetry snapshots), `cli.account_command` (`perps-bot account`).
+Below them: `profile_config` (the profile's `coinbase:` section), `config` (the settings the broker
+runs on), `auth` (JWT/HMAC signers), `rest` (async REST client + retry rules), `ws` (market/user
+WebSocket, L2 books, derived fills), `parsing` + `models` (wire structs -> domain types), `errors`
+(failure -> typed error), `rate_limit` (token buckets), `symbols` (perps gate), `triggers` (client-side
+stops/brackets), `trigger_store` (durable trigger records on the StateStore;
+`attach_trigger_store(broker, state)`).
 """
 
 from __future__ import annotations

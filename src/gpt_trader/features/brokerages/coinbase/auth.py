@@ -21,10 +21,10 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from gpt_trader.features.brokerages.coinbase.profile_config import AUTH_TYPES, normalize_auth_type
 from gpt_trader.features.brokerages.core.interfaces import AuthError
 
 JWT_TTL_S = 120
-AUTH_TYPES = ("cdp", "hmac")
 
 ENV_AUTH_TYPE = "COINBASE_AUTH_TYPE"
 ENV_CDP_KEY = "COINBASE_PROD_CDP_API_KEY"
@@ -191,7 +191,7 @@ class HmacSigner:
 # --------------------------------------------------------------------------------------------- env
 def load_signer(env: Mapping[str, str], *, required: bool = True) -> Signer | None:
     """Build the signer the env describes. With no credentials at all: None, or an error if required."""
-    auth_type = env.get(ENV_AUTH_TYPE, "").strip().lower()
+    auth_type = normalize_auth_type(env.get(ENV_AUTH_TYPE, ""))
     has_cdp = bool(env.get(ENV_CDP_KEY) or env.get(ENV_CDP_SECRET) or env.get(ENV_CDP_KEY_FILE))
     has_hmac = bool(env.get(ENV_HMAC_KEY) or env.get(ENV_HMAC_SECRET))
     if not auth_type:
@@ -204,7 +204,9 @@ def load_signer(env: Mapping[str, str], *, required: bool = True) -> Signer | No
             )
         return None
     if auth_type not in AUTH_TYPES:
-        raise CredentialError(f"{ENV_AUTH_TYPE}={auth_type!r} is not allowed; allowed values: {', '.join(AUTH_TYPES)}")
+        raise CredentialError(
+            f"{ENV_AUTH_TYPE}={auth_type!r} is not allowed; allowed values: {', '.join(AUTH_TYPES)} (jwt = cdp)"
+        )
     if auth_type == "cdp":
         key_file = env.get(ENV_CDP_KEY_FILE, "").strip()
         if key_file:

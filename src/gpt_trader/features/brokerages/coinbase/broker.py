@@ -115,7 +115,7 @@ def _replace_symbol(obj: S, symbol: str) -> S:
 
 
 class CoinbaseBroker:
-    """Live venue. Build with `CoinbaseBroker(settings)` or `CoinbaseBroker.from_env()`; then `connect()`.
+    """Live venue. Build with `CoinbaseBroker(CoinbaseSettings.from_bot_config(...))`; then `connect()`.
 
     Pass `trigger_store=` (or call `set_trigger_store` before connecting) to keep armed client-side
     stops/brackets across restarts; `connect()` re-arms them.
@@ -168,10 +168,6 @@ class CoinbaseBroker:
         self._connected = False
         #: without credentials only public market data works (a feed for PaperBroker)
         self.public_only = settings.signer is None
-
-    @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> CoinbaseBroker:
-        return cls(CoinbaseSettings.from_env(env))
 
     def set_trigger_store(self, store: TriggerStore | None) -> None:
         """Make client-side stops/brackets durable; `connect()` re-arms what the store holds."""

@@ -93,22 +93,12 @@ async def _run(broker: Broker, json_output: bool, out: IO[str] | None) -> None:
         await broker.close()
 
 
-def account_command(
-    profile: str | None, json_output: bool, *, broker: Broker | None = None, out: IO[str] | None = None
-) -> int:
+def account_command(profile: str | None, json_output: bool, *, broker: Broker, out: IO[str] | None = None) -> int:
     """Entry point for `perps-bot account [--profile P] [--json]`. Returns the process exit code.
 
-    `broker` is the profile's configured broker (built by the orchestrator, not yet connected). Without
-    one, a CoinbaseBroker is built from COINBASE_* env vars.
+    `broker` is the profile's configured broker (built by the orchestrator from the profile and the
+    environment, not yet connected).
     """
-    if broker is None:
-        from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
-
-        try:
-            broker = CoinbaseBroker.from_env()
-        except (BrokerageError, ValueError) as exc:
-            sys.stderr.write(f"account{f' (profile {profile})' if profile else ''}: {exc}\n")
-            return 2
     try:
         asyncio.run(_run(broker, json_output, out))
     except BrokerageError as exc:

@@ -30,6 +30,10 @@ DEFAULT_ACTIONS: dict[str, GuardAction] = {
 }
 GUARD_NAMES: tuple[str, ...] = tuple(DEFAULT_ACTIONS)
 
+SPOT_LIMITS_FILE = "spot_top10.json"
+PERPS_LIMITS_FILE = "perps.json"
+NO_LIMITS_FILE = "none"
+
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
@@ -64,7 +68,11 @@ class RiskConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     # --- exposure
     max_leverage: Decimal = Decimal("1")
     reduce_only_mode: bool = False
-    limits_file: str | None = None  # name under config/risk/ or a path; per-symbol SymbolLimit
+    #: per-symbol caps (SymbolLimit): a name under config/risk/ or a path. Spot caps load by default
+    #: (fail closed); only an explicit `none` runs without them.
+    limits_file: str | None = SPOT_LIMITS_FILE
+    #: caps for perp symbols, loaded once the venue confirms derivatives access; `none` disables.
+    perps_limits_file: str | None = PERPS_LIMITS_FILE
     symbol_limits: dict[str, SymbolLimit] = {}  # inline overrides, win over limits_file
     default_max_notional: Decimal | None = None  # for symbols with no per-symbol cap
     max_total_notional: Decimal | None = None
@@ -127,7 +135,23 @@ class RiskConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
                 f"{self.volatility_short_window} >= {self.volatility_long_window}"
             )
 
+    @property
+    def spot_caps_file(self) -> str | None:
+        """The spot caps file in force, or None when the profile said `limits_file: none`."""
+        return _active(self.limits_file)
+
+    @property
+    def perps_caps_file(self) -> str | None:
+        """The perps caps file used once derivatives are detected, or None (`perps_limits_file: none`)."""
+        return _active(self.perps_limits_file)
+
     def action_for(self, guard: str) -> GuardAction:
         """The configured action for `guard`, else its default."""
         action = self.actions.get(guard)
         return action if action is not None else DEFAULT_ACTIONS[guard]
+
+
+def _active(name: str | None) -> str | None:
+    if name is None or name.strip().lower() in (NO_LIMITS_FILE, ""):
+        return None
+    return name
