@@ -471,6 +471,7 @@ def product_type_wire(product: Product) -> str:
 
 
 def product_to_wire(product: Product, stats: ProductStats) -> dict[str, Any]:
+    """A product as `/products` lists it; perps as INTX lists them (USDC quote, INTX venue, "X PERP")."""
     perp = product.is_perpetual
     base = product.base_asset
     out: dict[str, Any] = {
@@ -498,7 +499,7 @@ def product_to_wire(product: Product, stats: ProductStats) -> dict[str, Any]:
         "auction_mode": False,
         "product_type": product_type_wire(product),
         "quote_currency_id": product.quote_asset,
-        "base_currency_id": base,
+        "base_currency_id": "" if perp else base,  # as a recorded ETH-PERP-INTX: no base wallet
         "fcm_trading_session_details": None,
         "mid_market_price": d(stats.mid),
         "alias": "",
