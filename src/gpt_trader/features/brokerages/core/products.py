@@ -96,5 +96,6 @@ def products_by_symbol(products: list[Product] | None = None) -> dict[str, Produ
 
 
 def reference_price(product: Product) -> Decimal:
-    """Starting level for a product's synthetic market; unknown bases start at 100 USD."""
+    """Starting level for a product's synthetic market (perps quote USDC at the same level, 1:1 with USD);
+    unknown bases start at 100."""
     return REFERENCE_PRICES.get(product.base_asset, D("100"))
