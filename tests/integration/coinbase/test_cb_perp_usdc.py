@@ -21,10 +21,19 @@ async def cash(broker: CoinbaseBroker) -> dict[str, D]:
     return {b.asset: b.total for b in await broker.list_balances()}
 
 
-async def market(broker: CoinbaseBroker, symbol: str, side: OrderSide, size: str, coid: str, **kw: D) -> D:
+async def market(
+    broker: CoinbaseBroker, symbol: str, side: OrderSide, size: str, coid: str, leverage: D | None = None
+) -> D:
     """Place a market order; return its fee."""
     order = await broker.place_order(
-        OrderRequest(symbol=symbol, side=side, order_type=OrderType.MARKET, size=D(size), client_order_id=coid, **kw)
+        OrderRequest(
+            symbol=symbol,
+            side=side,
+            order_type=OrderType.MARKET,
+            size=D(size),
+            client_order_id=coid,
+            leverage=leverage,
+        )
     )
     assert order.status is OrderStatus.FILLED
     return order.fees
