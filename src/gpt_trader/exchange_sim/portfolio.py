@@ -26,6 +26,14 @@ if TYPE_CHECKING:
     from gpt_trader.exchange_sim.venue import SimVenue
 
 
+def _wallet_view(bal: Balance) -> Balance:
+    """A collateral wallet as `/accounts` shows it: available + hold == the ledger total (a client reads
+    that sum as the balance), available = the free collateral but never more than the total (unrealized
+    gains cannot be withdrawn), hold = the rest (order holds, initial margin, unrealized losses)."""
+    available = min(bal.available, bal.total) if bal.total > 0 else ZERO
+    return Balance(asset=bal.asset, total=bal.total, available=available, hold=bal.total - available)
+
+
 class PortfolioViews:
     """Coinbase-shaped read views (wallets, breakdown, INTX, CFM) over one venue's engine ledger."""
 
@@ -53,9 +61,12 @@ class PortfolioViews:
             | set(balances)
         )
         created = rfc3339(self.venue.clock.start)
+        collateral = self._collateral()
         out = []
         for asset in assets:
             bal = balances.get(asset, Balance(asset=asset, total=ZERO, available=ZERO))
+            if asset in collateral:
+                bal = _wallet_view(bal)
             fiat = asset in ("USD", "EUR", "GBP")
             out.append(
                 {

@@ -52,10 +52,17 @@ async def test_perp_fill_debits_and_credits_usdc_not_usd(sim: ExchangeSimulator,
     fee_open = await market(broker, "BTC-PERP", OrderSide.BUY, "0.2", "usdc-open", leverage=D("2"))
     assert fee_open > 0
     opened = await cash(broker)
-    # the wallet's available + hold carries the open position's unrealized PnL: 0.2 x (50000 mark - 50010)
-    upnl = D("0.2") * (D("50000") - D("50010"))
-    assert opened["USDC"] == before["USDC"] - fee_open + upnl and opened["USD"] == before["USD"]
-    assert sim.engine.balance(sim.account_id, "USDC").total == before["USDC"] - fee_open  # the ledger: fee only
+    assert opened["USDC"] == before["USDC"] - fee_open and opened["USD"] == before["USD"]  # the fee only
+    assert opened["USDC"] == sim.engine.balance(sim.account_id, "USDC").total  # the wallet shows the ledger
+    usdc = next(b for b in await broker.list_balances() if b.asset == "USDC")
+    # initial margin (0.2 x 50000 / 2) and the unrealized loss (0.2 x (50000 - 50010)) are held
+    assert usdc.hold == D("5000") + D("2") and usdc.available == usdc.total - usdc.hold
+
+    # a mark move changes the free collateral, never the wallet's total
+    pin(sim, PERP, [("50490", "10")], [("50510", "10")])
+    moved = next(b for b in await broker.list_balances() if b.asset == "USDC")
+    # initial margin 0.2 x 50500 / 2 = 5050, less the unrealized gain 0.2 x (50500 - 50010) = 98
+    assert moved.total == opened["USDC"] and moved.hold == D("5050") - D("98")
 
     pin(sim, PERP, [("50990", "10")], [("51010", "10")])
     fee_close = await market(broker, "BTC-PERP", OrderSide.SELL, "0.2", "usdc-close")
