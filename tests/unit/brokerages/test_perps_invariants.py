@@ -1,4 +1,4 @@
-"""Random perps flow: the USD ledger always equals deposits - fees + realized PnL - funding, positions
+"""Random perps flow: the USDC collateral always equals deposits - fees + realized PnL - funding, positions
 equal the signed sum of fills, and nobody stays below maintenance margin after `advance`."""
 
 from __future__ import annotations
