@@ -60,7 +60,8 @@ DEFAULT_ACCOUNT = "sim-user-1"
 
 
 def _default_funding() -> dict[str, Decimal]:
-    return {"USD": Decimal("100000")}
+    """USD for spot and USDC, the INTX perps' collateral (perps are USDC-quoted, as on the venue)."""
+    return {"USD": Decimal("100000"), "USDC": Decimal("100000")}
 
 
 @dataclass

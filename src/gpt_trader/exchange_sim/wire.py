@@ -471,6 +471,7 @@ def product_type_wire(product: Product) -> str:
 
 
 def product_to_wire(product: Product, stats: ProductStats) -> dict[str, Any]:
+    """A product as `/products` lists it; perps as INTX lists them (USDC quote, INTX venue, "X PERP")."""
     perp = product.is_perpetual
     base = product.base_asset
     out: dict[str, Any] = {

@@ -56,7 +56,15 @@ from typing import Any
 import msgspec
 import structlog
 
-from gpt_trader.features.brokerages.core.interfaces import ZERO, Balance, Fill, OrderSide, Position, Product
+from gpt_trader.features.brokerages.core.interfaces import (
+    ZERO,
+    Balance,
+    Fill,
+    OrderSide,
+    Position,
+    Product,
+    to_usd,
+)
 from gpt_trader.features.monitor.metrics import MetricsRegistry
 from gpt_trader.persistence.interfaces import StateStoreProtocol
 
@@ -78,6 +86,11 @@ class Transfer(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def kind(self) -> str:
         return "deposit" if self.amount > 0 else "withdrawal"
+
+    @property
+    def usd(self) -> Decimal:
+        """The amount in USD, as the guard baselines count it (USDC 1:1, `interfaces.to_usd`)."""
+        return to_usd(self.amount, self.asset)
 
     def details(self) -> dict[str, str]:
         return {

@@ -36,6 +36,7 @@ from gpt_trader.features.brokerages.core.interfaces import (
     Quote,
     SimulatedVenue,
     TimeInForce,
+    to_usd,
 )
 from gpt_trader.features.live_trade.risk.manager import AccountSnapshot, RuntimeVerdict
 from gpt_trader.features.live_trade.strategies import Action, Decision
@@ -226,12 +227,13 @@ class PerpsBot:
         open_orders: list[Order] = await self._call("list_orders", lambda: self.broker.list_orders(open_only=True))
         self._read_balances, self._read_positions = balances, venue_positions
         positions = self._positions(venue_positions)
-        cash, equity = self._equity(balances, positions)
+        cash, equity, cash_by_quote = self._equity(balances, positions)
         self.last_equity = equity
         return AccountSnapshot(
             now=now,
             equity=equity,
             cash=cash,
+            cash_by_quote=cash_by_quote,
             positions=positions,
             quotes=dict(self.quotes),
             books=dict(self.books),
@@ -262,19 +264,35 @@ class PerpsBot:
             )
         return out
 
-    def _equity(self, balances: list[Balance], positions: dict[str, Position]) -> tuple[Decimal, Decimal]:
-        """Equity = quote cash + every universe asset held at its mark + perp unrealized PnL."""
+    def _equity(
+        self, balances: list[Balance], positions: dict[str, Position]
+    ) -> tuple[Decimal, Decimal, dict[str, Decimal]]:
+        """(available cash in USD, equity in USD, available per quote currency in that currency).
+
+        Equity = USD cash + USDC collateral + every universe asset held at its mark + perp unrealized PnL
+        (in USDC); every quote currency counts through `interfaces.to_usd` (USDC 1:1)."""
         quote_ccy = {p.quote_asset for p in self.products.values()}
-        cash = sum((b.total for b in balances if b.asset in quote_ccy), ZERO)
-        available = sum((b.available for b in balances if b.asset in quote_ccy), ZERO)
+        cash = sum((to_usd(b.total, b.asset) for b in balances if b.asset in quote_ccy), ZERO)
+        by_quote: dict[str, Decimal] = dict.fromkeys(sorted(quote_ccy), ZERO)
+        for b in balances:
+            if b.asset in by_quote:
+                by_quote[b.asset] += b.available
+        available = sum((to_usd(v, a) for a, v in by_quote.items()), ZERO)
         marks = {
-            p.base_asset: self.quotes[s].mark_price
+            p.base_asset: to_usd(self.quotes[s].mark_price, p.quote_asset)
             for s, p in self.products.items()
             if not p.is_perpetual and s in self.quotes
         }
         held = sum((b.total * marks[b.asset] for b in balances if b.asset in marks), ZERO)
-        perp_upnl = sum((p.unrealized_pnl for s, p in positions.items() if self.products[s].is_perpetual), ZERO)
-        return available, cash + held + perp_upnl
+        perp_upnl = sum(
+            (
+                to_usd(p.unrealized_pnl, self.products[s].quote_asset)
+                for s, p in positions.items()
+                if self.products[s].is_perpetual
+            ),
+            ZERO,
+        )
+        return available, cash + held + perp_upnl, by_quote
 
     # ------------------------------------------------------------------ external cash flows
     def _settled(self) -> bool:
@@ -316,11 +334,11 @@ class PerpsBot:
     @property
     def transfers_in_session(self) -> Decimal:
         """Net external flow since `start_equity` was taken (start-up transfers are already in it)."""
-        return sum((t.amount for t in self.transfers[self._transfers_before_start :]), ZERO)
+        return sum((t.usd for t in self.transfers[self._transfers_before_start :]), ZERO)
 
     def _book_transfer(self, transfer: Transfer) -> None:
         self.transfers.append(transfer)
-        self.risk.record_transfer(transfer.amount, details=transfer.details(), after=transfer.after)
+        self.risk.record_transfer(transfer.usd, details=transfer.details(), after=transfer.after)
         st = self.risk.state
         self.events.append(
             "transfer",

@@ -1,4 +1,7 @@
-"""Console output for humans: the start-up banner (every active limit) and the end-of-session summary."""
+"""Console output for humans: the start-up banner (every active limit) and the end-of-session summary.
+
+Each symbol's fees and PnL are shown in its quote currency (USDC for INTX perps, USD for spot); the TOTAL
+row adds them up in USD through `interfaces.to_usd` (USDC 1:1)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from gpt_trader.features.brokerages.core.interfaces import ZERO
+from gpt_trader.features.brokerages.core.interfaces import ZERO, to_usd
 
 if TYPE_CHECKING:
     from gpt_trader.orchestration.configuration import BotConfig
@@ -78,8 +81,8 @@ def print_summary(bot: PerpsBot) -> None:
     table = Table(
         title=f"Session {bot.registry.session_id} — {bot.cycle} cycles on {bot.broker.name}", title_justify="left"
     )
-    for col in ("symbol", "orders", "fills", "fees", "realized PnL", "unrealized", "position"):
-        table.add_column(col, justify="right" if col != "symbol" else "left")
+    for col in ("symbol", "orders", "fills", "ccy", "fees", "realized PnL", "unrealized", "position"):
+        table.add_column(col, justify="left" if col in ("symbol", "ccy") else "right")
     orders_by_symbol: dict[str, int] = {}
     for stored in bot.registry.orders.list_orders(session_id=bot.registry.session_id):
         orders_by_symbol[stored.symbol] = orders_by_symbol.get(stored.symbol, 0) + 1
@@ -95,16 +98,21 @@ def print_summary(bot: PerpsBot) -> None:
         upnl = led.unrealized(mark) if led else ZERO
         size = led.size if led else ZERO
         n_orders = orders_by_symbol.get(sym, 0)
+        product = bot.products.get(sym)
+        ccy = product.quote_asset if product is not None else "USD"
         n_total += n_orders
         fills_total += fills
-        fees_total += fees
-        pnl_total += pnl
-        upnl_total += upnl
-        table.add_row(sym, str(n_orders), str(fills), _money(fees), _money(pnl), _money(upnl), f"{size.normalize()}")
+        fees_total += to_usd(fees, ccy)
+        pnl_total += to_usd(pnl, ccy)
+        upnl_total += to_usd(upnl, ccy)
+        table.add_row(
+            sym, str(n_orders), str(fills), ccy, _money(fees), _money(pnl), _money(upnl), f"{size.normalize()}"
+        )
     table.add_row(
         "TOTAL",
         str(n_total),
         str(fills_total),
+        "USD",
         _money(fees_total),
         _money(pnl_total),
         _money(upnl_total),

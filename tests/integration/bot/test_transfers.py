@@ -239,8 +239,9 @@ async def test_a_deposit_seen_while_an_order_works_lifts_the_peak_once(tmp_path:
 
 
 async def test_perps_realized_pnl_and_funding_are_not_transfers_and_a_withdrawal_is(tmp_path: Path) -> None:
-    """Perpetuals on the mock: fills realize PnL into cash and hourly funding is paid from it; none of it
-    is a transfer. A withdrawal in the same session is booked exactly."""
+    """Perpetuals on the mock: fills realize PnL into the USDC collateral and hourly funding is paid from
+    it; none of it is a transfer. A USDC withdrawal in the same session is booked exactly, like a USD one,
+    and the summary shows the perps' PnL in USDC."""
     from gpt_trader.features.brokerages.core.matching import FundingEvent
 
     perps = ["BTC-PERP-INTX", "ETH-PERP-INTX", "SOL-PERP-INTX"]
@@ -262,11 +263,19 @@ async def test_perps_realized_pnl_and_funding_are_not_transfers_and_a_withdrawal
         broker.engine.set_funding_rate(sym, D("0.001"))
     await bot.start()
     await _cycles(bot, 200)
-    broker.transfer("USD", D("-1234.56"))
+    assert {b.asset for b in await broker.list_balances() if b.total} >= {"USDC"}
+    broker.transfer("USDC", D("-1234.56"))
     await _cycles(bot, 200)
     funding = [e for e in broker.engine_events if isinstance(e, FundingEvent)]
     realized = [led.realized_pnl for led in bot.positions.ledgers.values()]
     assert len(bot.execution.fills) >= 10 and funding and any(r != 0 for r in realized)
-    assert [(t.asset, t.amount) for t in bot.transfers] == [("USD", D("-1234.56"))]
+    assert [(t.asset, t.amount) for t in bot.transfers] == [("USDC", D("-1234.56"))]
+    assert bot.transfers_in_session == D("-1234.56")  # USD, at 1 USD per USDC
     assert bot.metrics.counter("cash_flows.pending_explained") == 0
+    with console.capture() as captured:
+        print_summary(bot)
+    out = captured.get()
+    rows = [line for line in out.splitlines() if "-PERP" in line]
+    assert len(rows) == 3 and all("USDC" in row for row in rows), out
+    assert "-1,234.56 USDC" in out
     await bot.shutdown()

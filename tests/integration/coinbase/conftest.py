@@ -18,6 +18,7 @@ async def _sim(tick_interval_s: float) -> AsyncIterator[ExchangeSimulator]:
     products = [p for p in default_products() if p.symbol in SIM_PRODUCTS]
     async with ExchangeSimulator(port=0, seed=7, tick_interval_s=tick_interval_s, products=products) as s:
         s.fund("USD", "1000000")
+        s.fund("USDC", "1000000")  # perp collateral: INTX perps are USDC-quoted
         yield s
 
 

@@ -98,9 +98,10 @@ async def test_convert_refusals_are_typed(sim: ExchangeSimulator, broker: Coinba
     with pytest.raises(NotFoundError):
         await rest.commit_convert_trade("no-such-trade", ids["USD"], ids["USDC"])
 
-    # funds spent between quote and commit: checked again at commit
-    quote = await rest.create_convert_quote(ids["USDC"], ids["USD"], D("5"))
-    other = await rest.create_convert_quote(ids["USDC"], ids["USD"], D("5"))
+    # funds spent between quote and commit: checked again at commit (each quote is for all the USDC)
+    usdc = (await available(rest))["USDC"]
+    quote = await rest.create_convert_quote(ids["USDC"], ids["USD"], usdc)
+    other = await rest.create_convert_quote(ids["USDC"], ids["USD"], usdc)
     await rest.commit_convert_trade(other.id, ids["USDC"], ids["USD"])
     with pytest.raises(InsufficientFundsError):
         await rest.commit_convert_trade(quote.id, ids["USDC"], ids["USD"])

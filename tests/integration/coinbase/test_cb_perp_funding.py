@@ -58,12 +58,16 @@ async def test_funding_paid_through_positions(
     await open_perp(broker, side, f"fund-{side.value}")
     before = {p.symbol: p for p in await broker.list_positions()}["BTC-PERP"]
     assert before.funding_paid == 0
+    cash_before = {b.asset: b.total for b in await broker.list_balances()}
 
     await cross_funding_interval(sim, "0.001")
     events = [e for e in sim.venue.funding_events if e.symbol == PERP]
     assert len(events) == 1
-    # 0.2 BTC x 50000 mark x 0.1% = 10 USD: a long pays it (+), a short receives it (-)
+    # 0.2 BTC x 50000 mark x 0.1% = 10 USDC: a long pays it (+), a short receives it (-)
     assert events[0].payment == D(sign) * D("10.00")
+    cash_after = {b.asset: b.total for b in await broker.list_balances()}
+    assert cash_after["USDC"] == cash_before["USDC"] - D(sign) * D("10.00")  # funding settles in USDC
+    assert cash_after["USD"] == cash_before["USD"]  # spot cash untouched
 
     pos = {p.symbol: p for p in await broker.list_positions()}["BTC-PERP"]
     assert pos.funding_paid == D(sign) * D("10.00")
@@ -76,4 +80,4 @@ async def test_funding_paid_through_positions(
     assert pos.funding_paid == D(sign) * D("15.00")
     intx = await broker.rest.intx_positions(broker.portfolio_uuid or "")
     (wire,) = intx.positions
-    assert wire.funding_paid is not None and wire.funding_paid.currency == "USD"
+    assert wire.funding_paid is not None and wire.funding_paid.currency == "USDC"

@@ -85,7 +85,12 @@ def stop_sim(handle: SimHandle) -> None:
 
 @pytest.fixture(scope="module")
 def sim_handle() -> Iterator[SimHandle]:
-    handle = start_sim(seed=42, rate_limit_private=0, rate_limit_public=0, initial_funds={"USD": Decimal("1000000")})
+    handle = start_sim(
+        seed=42,
+        rate_limit_private=0,
+        rate_limit_public=0,
+        initial_funds={"USD": Decimal("1000000"), "USDC": Decimal("1000000")},
+    )
     try:
         yield handle
     finally:

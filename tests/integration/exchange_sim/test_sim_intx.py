@@ -17,7 +17,7 @@ def no_access_sim(sim_factory: Any, **overrides: Any) -> Any:
         intx_access=False,
         rate_limit_private=0,
         rate_limit_public=0,
-        initial_funds={"USD": Decimal("1000000")},
+        initial_funds={"USD": Decimal("1000000"), "USDC": Decimal("1000000")},
         **overrides,
     )
 

@@ -264,14 +264,14 @@ def test_clock_advance_expires_gtd_and_settles_funding(client: Any, sim_handle: 
     opened = client.market_order_buy("", "BTC-PERP-INTX", base_size="0.2", leverage="2")
     assert opened.success
     sim_handle.admin("POST", "/funding_rate", {"product_id": "BTC-PERP-INTX", "rate": "0.001"})
-    before = Decimal(sim_handle.audit()["assets"]["USD"]["actual"])
+    before = Decimal(sim_handle.audit()["assets"]["USDC"]["actual"])
     # exactly one funding boundary, whatever the wall-clock minute the simulator started at
     boundary = sim_handle.run(lambda: sim_handle.sim.engine.next_funding_time("BTC-PERP-INTX"))
     until_boundary = (boundary - datetime.fromisoformat(now.replace("Z", "+00:00"))).total_seconds()
     sim_handle.admin("POST", "/advance", {"seconds": max(until_boundary + 5, 65)})
     assert client.get_order(gtd.order_id).order.status == "EXPIRED"
     audit = sim_handle.audit()
-    # a long pays funding: 0.2 BTC x 50000 mark x 0.1% = 10 USD for the one interval crossed
-    paid = before - Decimal(audit["assets"]["USD"]["actual"])
+    # a long pays funding: 0.2 BTC x 50000 mark x 0.1% = 10 USDC (the perp collateral) for the one interval crossed
+    paid = before - Decimal(audit["assets"]["USDC"]["actual"])
     assert paid == Decimal(audit["funding_paid"]) == Decimal("10"), audit
     client.close_position("", "BTC-PERP-INTX")

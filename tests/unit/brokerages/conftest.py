@@ -1,4 +1,4 @@
-"""Shared fixtures for the venue-core tests: a controllable clock and a small two-sided BTC book."""
+"""Shared fixtures for the venue-core tests: a controllable clock, a small two-sided BTC book, funded accounts."""
 
 from __future__ import annotations
 
@@ -29,4 +29,5 @@ def engine(clock: Clock) -> MatchingEngine:
     )
     eng.fund("a", "USD", D("100000"))
     eng.fund("b", "USD", D("100000"))
+    eng.fund("a", "USDC", D("100000"))  # perp collateral (INTX perps are USDC-quoted)
     return eng

@@ -26,7 +26,7 @@ PERP = "BTC-PERP-INTX"
 @pytest.fixture
 def perp(engine: MatchingEngine) -> MatchingEngine:
     engine.set_book(PERP, bids=[lv("99.9", "50")], asks=[lv("100.1", "50")])
-    engine.fund("p", "USD", D("60"))
+    engine.fund("p", "USDC", D("60"))
     return engine
 
 
@@ -37,7 +37,7 @@ def test_long_with_leverage_holds_margin(perp: MatchingEngine) -> None:
     assert pos.product_type is ProductType.PERPETUAL and pos.size == D("10") and pos.leverage == D("20")
     assert pos.entry_price == D("100.1") and pos.mark_price == D("100")
     assert pos.unrealized_pnl == D("-1.0")
-    usd = perp.balance("p", "USD")
+    usd = perp.balance("p", "USDC")
     assert usd.total == D("60") - D("2.00")  # no notional exchanged, only the taker fee
     assert usd.hold == D("10") * D("100") / D("20")
     assert usd.available == usd.total + pos.unrealized_pnl - usd.hold
@@ -61,7 +61,7 @@ def test_short_then_close_realizes_pnl(perp: MatchingEngine, clock: Clock) -> No
     assert res.order.reduce_only and res.order.status is OrderStatus.FILLED
     assert perp.positions("p") == []
     fees = sum(f.fee for f in perp.list_fills("p"))
-    assert perp.balance("p", "USD").total == D("60") + (D("99.9") - D("95.1")) * 2 - fees
+    assert perp.balance("p", "USDC").total == D("60") + (D("99.9") - D("95.1")) * 2 - fees
 
 
 def test_reduce_only_enforced(perp: MatchingEngine) -> None:
@@ -90,20 +90,20 @@ def test_resting_reduce_only_never_flips(perp: MatchingEngine, clock: Clock) -> 
 
 
 def test_funding_every_interval_longs_pay(perp: MatchingEngine, clock: Clock) -> None:
-    perp.fund("q", "USD", D("1000"))
+    perp.fund("q", "USDC", D("1000"))
     perp.submit("p", market(BUY, "10", symbol=PERP, leverage=D("20")))
     perp.submit("q", market(SELL, "10", symbol=PERP, leverage=D("20")))
     perp.set_funding_rate(PERP, D("0.0001"))
     assert perp.next_funding_time(PERP) == clock.now + timedelta(hours=1)
-    cash_p = perp.balance("p", "USD").total
-    cash_q = perp.balance("q", "USD").total
+    cash_p = perp.balance("p", "USDC").total
+    cash_q = perp.balance("q", "USDC").total
     clock.tick(3599)
     assert not [e for e in perp.advance() if isinstance(e, FundingEvent)]
     clock.tick(3601)  # two boundaries crossed in one call
     events = [e for e in perp.advance() if isinstance(e, FundingEvent)]
     assert len(events) == 4
-    assert perp.balance("p", "USD").total == cash_p - D("0.20")
-    assert perp.balance("q", "USD").total == cash_q + D("0.20")
+    assert perp.balance("p", "USDC").total == cash_p - D("0.20")
+    assert perp.balance("q", "USDC").total == cash_q + D("0.20")
     assert perp.positions("p")[0].funding_paid == D("0.20")
 
 
@@ -124,7 +124,7 @@ def test_liquidation_below_maintenance(perp: MatchingEngine, clock: Clock) -> No
     order = perp.get_order("p", liqs[0].order_id)
     assert order.status is OrderStatus.FILLED and order.client_order_id.startswith("liquidation-")
     expected = D("58.00") + (D("96.0") - D("100.1")) * 10 - D("1.92")
-    assert perp.balance("p", "USD").total == expected
+    assert perp.balance("p", "USDC").total == expected
 
 
 def test_set_mark_overrides_mid(perp: MatchingEngine) -> None:

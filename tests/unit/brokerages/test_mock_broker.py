@@ -251,3 +251,35 @@ async def test_flash_crash_liquidates_leveraged_perp() -> None:
     assert await broker.list_positions() == []
     liqs = [e for e in broker.engine_events if isinstance(e, LiquidationEvent)]
     assert len(liqs) == 1 and liqs[0].symbol == "BTC-PERP-INTX"
+
+
+async def test_perp_fill_and_funding_move_usdc_collateral_spot_moves_usd() -> None:
+    broker = make(starting_cash=D("50000"))
+    cash = {b.asset: b.total for b in await broker.list_balances()}
+    assert cash == {"USD": D("50000"), "USDC": D("50000")}  # USD for spot, USDC collateral for the perp
+    assert broker.engine.product("BTC-PERP-INTX").quote_asset == "USDC"
+    perps_only = MockBroker(symbols=["BTC-PERP-INTX"], seed=1, start=T0, starting_cash=D("1000"))
+    assert {b.asset: b.total for b in await perps_only.list_balances()} == {"USDC": D("1000")}
+
+    opened = await broker.place_order(market(BUY, "0.1", symbol="BTC-PERP-INTX", leverage=D("5")))
+    after_open = {b.asset: b.total for b in await broker.list_balances()}
+    assert after_open["USDC"] == D("50000") - opened.fees and after_open["USD"] == D("50000")
+
+    broker.engine.set_funding_rate("BTC-PERP-INTX", D("0.0001"))
+    await broker.advance_time(3600)
+    paid = sum((e.payment for e in broker.engine_events if isinstance(e, FundingEvent)), D(0))
+    assert paid > 0
+    after_funding = {b.asset: b.total for b in await broker.list_balances()}
+    assert after_funding["USDC"] == after_open["USDC"] - paid and after_funding["USD"] == D("50000")
+
+    closed = await broker.place_order(market(SELL, "0.1", symbol="BTC-PERP-INTX", reduce_only=True))
+    realized = (closed.avg_fill_price - opened.avg_fill_price) * D("0.1")  # type: ignore[operator]
+    after_close = {b.asset: b.total for b in await broker.list_balances()}
+    assert after_close["USDC"] == after_funding["USDC"] + realized - closed.fees
+    assert after_close["USD"] == D("50000")
+
+    spot = await broker.place_order(market(BUY, "0.01", symbol="BTC-USD"))
+    after_spot = {b.asset: b.total for b in await broker.list_balances()}
+    spent = spot.filled_size * spot.avg_fill_price + spot.fees  # type: ignore[operator]
+    assert abs(D("50000") - after_spot["USD"] - spent) <= D("0.005")  # the notional may settle at the cent
+    assert after_spot["USDC"] == after_close["USDC"]

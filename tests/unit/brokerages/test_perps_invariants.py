@@ -1,4 +1,4 @@
-"""Random perps flow: the USD ledger always equals deposits - fees + realized PnL - funding, positions
+"""Random perps flow: the USDC collateral always equals deposits - fees + realized PnL - funding, positions
 equal the signed sum of fills, and nobody stays below maintenance margin after `advance`."""
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def test_perps_ledger_identity(ops: list[tuple[str, str, OrderSide, int, int, De
 
     book(mid)
     for x in ACCOUNTS:
-        eng.fund(x, "USD", DEPOSIT)
+        eng.fund(x, "USDC", DEPOSIT)
     for kind, acct, side, size_units, move, lev in ops:
         size = D(size_units) / 10
         try:
@@ -95,11 +95,11 @@ def test_perps_ledger_identity(ops: list[tuple[str, str, OrderSide, int, int, De
             realized = sum((p.realized_pnl for p in acct_state.perps.values()), D(0))
             funding = sum((p.funding_paid for p in acct_state.perps.values()), D(0))
             fees = sum((f.fee for f in fills), D(0))
-            assert eng.balance(x, "USD").total == DEPOSIT - fees + realized - funding
+            assert eng.balance(x, "USDC").total == DEPOSIT - fees + realized - funding
             signed = sum((f.size if f.side is OrderSide.BUY else -f.size for f in fills), D(0))
             positions = {p.symbol: p for p in eng.positions(x)}
             assert (positions[PERP].size if PERP in positions else D(0)) == signed
             if PERP in positions:
                 mm = abs(signed) * (eng.mark(PERP) or mid) * D("0.025")
                 assert eng.equity(x) >= mm
-            assert eng.balance(x, "USD").available >= 0
+            assert eng.balance(x, "USDC").available >= 0

@@ -23,6 +23,19 @@ PRODUCT_PERP = b"""{
    "max_leverage":"20"}}
 }"""
 
+#: the USDC/INTX fields of an ETH-PERP-INTX product as recorded on the real venue (issue 10)
+PRODUCT_ETH_PERP_RECORDED = b"""{
+ "product_id":"ETH-PERP-INTX","price":"3300.5","base_increment":"0.0001","quote_increment":"0.01",
+ "quote_min_size":"10","quote_max_size":"50000000","base_min_size":"0.0001","base_max_size":"5000",
+ "status":"online","product_type":"FUTURE","quote_currency_id":"USDC","quote_display_symbol":"USDC",
+ "base_currency_id":"","base_display_symbol":"ETH","product_venue":"INTX","display_name":"ETH PERP",
+ "price_increment":"0.01",
+ "future_product_details":{"venue":"INTX","contract_code":"ETH","contract_size":"1",
+   "contract_root_unit":"ETH","contract_expiry_type":"PERPETUAL",
+   "perpetual_details":{"open_interest":"12.5","funding_rate":"0.000011","funding_time":"2024-01-01T01:00:00Z",
+   "max_leverage":"20"}}
+}"""
+
 ORDER_FILLED_MARKET = b"""{"order":{
  "order_id":"0000-000000-000000","product_id":"BTC-USD","user_id":"u1",
  "order_configuration":{"market_market_ioc":{"quote_size":"10.00"}},

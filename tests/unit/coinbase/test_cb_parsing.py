@@ -12,6 +12,7 @@ from gpt_trader.features.brokerages.coinbase.parsing import (
     build_create_body,
     build_order_configuration,
     dec,
+    intx_to_balances,
     intx_to_position,
     map_status,
     parse_order_configuration,
@@ -52,6 +53,32 @@ def test_perp_product() -> None:
     assert p.product_type is ProductType.PERPETUAL
     assert p.max_leverage == D("20") and p.funding_interval_s == 3600
     assert p.quote_asset == "USDC" and p.price_increment == D("0.1")
+
+
+def test_recorded_intx_perp_is_usdc_quoted_with_its_root_unit_as_base() -> None:
+    p = to_product(msgspec.json.decode(s.PRODUCT_ETH_PERP_RECORDED, type=m.WireProduct))
+    assert (p.symbol, p.base_asset, p.quote_asset) == ("ETH-PERP-INTX", "ETH", "USDC")
+    assert p.product_type is ProductType.PERPETUAL and p.contract_size == D("1") and p.max_leverage == D("20")
+    # a perp wire without currency ids still gets base = contract root unit and quote USDC, never "PERP"
+    bare = s.PRODUCT_ETH_PERP_RECORDED.replace(b'"quote_currency_id":"USDC","quote_display_symbol":"USDC",', b"")
+    bare = bare.replace(b'"base_display_symbol":"ETH",', b"")
+    p2 = to_product(msgspec.json.decode(bare, type=m.WireProduct))
+    assert (p2.base_asset, p2.quote_asset) == ("ETH", "USDC")
+
+
+def test_intx_balances_parse_usdc_collateral() -> None:
+    raw = b"""{"portfolio_balances":[{"portfolio_uuid":"pf","balances":[
+      {"asset":{"asset_id":"USDC","asset_name":"USDC"},"quantity":"1000.5","hold":"200","collateral_value":"1000.5",
+       "collateral_weight":"1","max_withdraw_amount":"800.5"},
+      {"asset":{"asset_id":"USD"},"quantity":"3","hold":"0","collateral_value":"0"}]}]}"""
+    got = intx_to_balances(msgspec.json.decode(raw, type=m.IntxBalancesResponse))
+    assert [(b.asset, b.total, b.available, b.hold) for b in got] == [
+        ("USDC", D("1000.5"), D("800.5"), D("200")),
+        ("USD", D("3"), D("3"), D("0")),
+    ]
+    nameless = b"""{"portfolio_balances":[{"balances":[{"asset":{},"quantity":"1"}]}]}"""
+    with pytest.raises(ParseError, match="without asset_id"):
+        intx_to_balances(msgspec.json.decode(nameless, type=m.IntxBalancesResponse))
 
 
 def test_offline_product_is_disabled() -> None:

@@ -83,7 +83,7 @@ class PaperBroker:
         symbols: Sequence[str],
         *,
         starting_cash: Decimal = Decimal("10000"),
-        quote_asset: str = "USD",
+        quote_asset: str | None = None,
         fees: FeeSchedule | None = None,
         book_depth: int = 50,
         refresh_s: float = 0.25,
@@ -115,7 +115,10 @@ class PaperBroker:
         self.engine = MatchingEngine(list(self.products.values()), fees=self.fees, clock=self.feed.now)
         self.engine.add_listener(self._on_engine_event)
         if self.starting_cash > 0:
-            self.engine.fund(ACCOUNT, self.quote_asset, self.starting_cash)
+            # None: each quote currency traded (USD for spot, USDC collateral for INTX perps), as the mock
+            quotes = [self.quote_asset] if self.quote_asset else sorted({p.quote_asset for p in self.products.values()})
+            for quote in quotes:
+                self.engine.fund(ACCOUNT, quote, self.starting_cash)
         for s in self.symbols:
             book = await self.feed.get_order_book(s, self.book_depth)
             self.engine.set_book(s, book.bids, book.asks, self.now())

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
-from gpt_trader.features.brokerages.coinbase.parsing import dec, dec0
+from gpt_trader.features.brokerages.coinbase.parsing import dec, dec0, intx_to_balances
 from gpt_trader.features.brokerages.core.interfaces import Balance, BrokerageError, Position
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ class AccountSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     total_fees_30d: Decimal  # fees paid, as the venue reports them
     limits: AccountLimits | None
     intx_summary: dict[str, Any] = {}
+    intx_collateral: tuple[Balance, ...] = ()  # INTX portfolio balances: the perps' USDC collateral
     cfm_balance_summary: dict[str, Any] = {}
     errors: tuple[str, ...] = ()  # parts that could not be read this time (the rest is still valid)
 
@@ -94,6 +95,7 @@ class CoinbaseAccountManager:
         volume = fees = Decimal(0)
         limits: AccountLimits | None = None
         intx: dict[str, Any] = {}
+        collateral: list[Balance] = []
         cfm: dict[str, Any] = {}
         try:
             await b.recheck_intx()  # the periodic re-check while INTX access is unverified
@@ -129,6 +131,10 @@ class CoinbaseAccountManager:
             except BrokerageError as exc:
                 errors.append(f"intx_portfolio: {exc.reason}")
             try:
+                collateral = intx_to_balances(await b.rest.intx_balances(b.portfolio_uuid))
+            except BrokerageError as exc:
+                errors.append(f"intx_balances: {exc.reason}")
+            try:
                 cfm = (await b.rest.cfm_balance_summary()).balance_summary
             except BrokerageError as exc:
                 errors.append(f"cfm_balance_summary: {exc.reason}")
@@ -141,6 +147,7 @@ class CoinbaseAccountManager:
             total_fees_30d=fees,
             limits=limits,
             intx_summary=intx,
+            intx_collateral=tuple(collateral),
             cfm_balance_summary=cfm,
             errors=tuple(errors),
         )

@@ -427,10 +427,13 @@ class IntxPortfolioResponse(Wire):
 
 
 class IntxAssetBalance(Wire):
+    """One asset of an INTX portfolio; USDC is the perps' collateral (collateral_weight 1)."""
+
     asset: dict[str, Any] = {}
     quantity: str = ""
     hold: str = ""
     collateral_value: str = ""
+    collateral_weight: str = ""
     max_withdraw_amount: str = ""
 
 

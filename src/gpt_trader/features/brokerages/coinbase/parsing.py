@@ -12,6 +12,7 @@ from typing import Any
 
 from gpt_trader.features.brokerages.coinbase import models as m
 from gpt_trader.features.brokerages.core.interfaces import (
+    PERP_QUOTE,
     ZERO,
     Balance,
     BookLevel,
@@ -128,15 +129,20 @@ def is_perp_wire(p: m.WireProduct) -> bool:
 
 
 def to_product(p: m.WireProduct) -> Product:
+    """A listed product. An INTX perp has `base_currency_id ""` and quote USDC on the venue: its base is
+    the contract's root unit (ETH for ETH-PERP-INTX) and its quote USDC, never "PERP" from the id."""
     base, _, quote = p.product_id.partition("-")
     quote = quote.split("-")[0] if quote else quote
+    perp = is_perp_wire(p)
+    d = p.future_product_details or m.FutureProductDetails()
+    if perp:
+        base = d.contract_root_unit or base
+        quote = PERP_QUOTE
     base_asset = p.base_currency_id or p.base_display_symbol or base
     quote_asset = p.quote_currency_id or p.quote_display_symbol or quote
     quote_inc = dec(p.quote_increment) or Decimal("0.01")
-    perp = is_perp_wire(p)
     kwargs: dict[str, Any] = {}
     if perp:
-        d = p.future_product_details or m.FutureProductDetails()
         pd = d.perpetual_details or m.PerpetualDetails()
         kwargs = {
             "product_type": ProductType.PERPETUAL,
@@ -453,6 +459,20 @@ def to_balance(a: m.Account) -> Balance:
         available=available,
         hold=hold,
     )
+
+
+def intx_to_balances(resp: m.IntxBalancesResponse) -> list[Balance]:
+    """INTX portfolio balances (USDC collateral on the venue): quantity = total, hold = held, the rest free."""
+    out: list[Balance] = []
+    for pb in resp.portfolio_balances:
+        for b in pb.balances:
+            asset = str(b.asset.get("asset_id") or b.asset.get("asset_name") or "")
+            if not asset:
+                raise ParseError(f"INTX balance without asset_id: {b.asset!r}")
+            total = dec0(b.quantity)
+            hold = dec0(b.hold)
+            out.append(Balance(asset=asset, total=total, available=max(total - hold, ZERO), hold=hold))
+    return out
 
 
 def _margin(value: str) -> MarginType | None:

@@ -7,15 +7,41 @@ Timestamps are timezone-aware UTC `datetime`s.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
+from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
 ZERO = Decimal("0")
+
+# ------------------------------------------------------------------------------- quote currencies
+#: The quote currency of every INTX perpetual: its prices, notional, collateral, fees, realized PnL and
+#: funding are USDC on the venue (a recorded ETH-PERP-INTX carries quote_currency_id "USDC").
+PERP_QUOTE = "USDC"
+
+#: USD value of one unit of each quote currency: THE one place where USDC is priced against USD.
+#: Risk limits (written in USD), equity and the summary convert through `to_usd`; USDC counts 1:1
+#: with USD unless a caller passes a known rate (e.g. from a convert quote) in `rates`.
+USD_RATES: Mapping[str, Decimal] = MappingProxyType({"USD": Decimal("1"), "USDC": Decimal("1")})
+
+
+def usd_rate(currency: str, rates: Mapping[str, Decimal] | None = None) -> Decimal:
+    """USD per unit of `currency`; an unknown quote currency is an error, never a guessed 1:1."""
+    table = USD_RATES if rates is None else rates
+    rate = table.get(currency)
+    if rate is None:
+        raise ValueError(f"no USD rate for quote currency {currency!r}; known: {', '.join(sorted(table))}")
+    return rate
+
+
+def to_usd(amount: Decimal, currency: str, rates: Mapping[str, Decimal] | None = None) -> Decimal:
+    """`amount` of `currency` in USD (exact: USD and USDC pass through unchanged at the 1:1 default)."""
+    rate = usd_rate(currency, rates)
+    return amount if rate == 1 else amount * rate
 
 
 # --------------------------------------------------------------------------------------------- enums

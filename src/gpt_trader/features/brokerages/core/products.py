@@ -1,15 +1,16 @@
 """Catalog of realistic product definitions shared by the mock broker, simulator and backtests.
 
 Increments follow Coinbase's published spot product metadata (BTC-USD trades in 1e-8 BTC and 0.01 USD,
-DOGE-USD in 0.1 DOGE and 0.00001 USD, ...). Perpetuals mirror the INTX `*-PERP-INTX` products; their
-margin rates are conservative choices, not exchange-published numbers.
+DOGE-USD in 0.1 DOGE and 0.00001 USD, ...). Perpetuals mirror the INTX `*-PERP-INTX` products: quoted,
+margined and settled in USDC as on the venue (a recorded ETH-PERP-INTX carries quote_currency_id "USDC");
+their margin rates are conservative choices, not exchange-published numbers.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from gpt_trader.features.brokerages.core.interfaces import Product, ProductType
+from gpt_trader.features.brokerages.core.interfaces import PERP_QUOTE, Product, ProductType
 
 D = Decimal
 
@@ -50,7 +51,7 @@ _PERPS: tuple[tuple[str, str, str, str, str, str], ...] = (
 
 
 def default_products() -> list[Product]:
-    """Ten USD spot pairs plus three INTX-style perpetuals (USD collateral, hourly funding)."""
+    """Ten USD spot pairs plus three INTX-style perpetuals (USDC-quoted, USDC collateral, hourly funding)."""
     out: list[Product] = []
     for base, base_inc, price_inc, base_min, base_max in _SPOT:
         out.append(
@@ -73,7 +74,7 @@ def default_products() -> list[Product]:
             Product(
                 symbol=symbol,
                 base_asset=base,
-                quote_asset="USD",
+                quote_asset=PERP_QUOTE,
                 product_type=ProductType.PERPETUAL,
                 base_increment=D(base_inc),
                 quote_increment=D("0.01"),
@@ -95,5 +96,6 @@ def products_by_symbol(products: list[Product] | None = None) -> dict[str, Produ
 
 
 def reference_price(product: Product) -> Decimal:
-    """Starting level for a product's synthetic market; unknown bases start at 100 USD."""
+    """Starting level for a product's synthetic market (perps quote USDC at the same level, 1:1 with USD);
+    unknown bases start at 100."""
     return REFERENCE_PRICES.get(product.base_asset, D("100"))

@@ -5,6 +5,8 @@ Same seed and same calls give the same fills, ids and balances. Time moves only 
 symbols where that matters (working orders or an open perps position), otherwise the final book.
 Scenario hooks (`set_price`, `fail_next`, `freeze_feed`, `set_liquidity`, `transfer`) let risk tests stage
 flash crashes, API error bursts, stale feeds, thin books and user deposits/withdrawals.
+The account starts with `starting_cash` of each quote currency its products trade in: USD for the spot
+pairs, USDC (the perp collateral, as on INTX) when the catalog lists perpetuals.
 """
 
 from __future__ import annotations
@@ -118,7 +120,8 @@ class MockBroker:
         for symbol in self._products:
             self._push_book(symbol)
         if starting_cash:
-            self.engine.fund(ACCOUNT, "USD", starting_cash)
+            for quote in sorted({p.quote_asset for p in catalog}):
+                self.engine.fund(ACCOUNT, quote, starting_cash)
         for asset, amount in (starting_assets or {}).items():
             self.engine.fund(ACCOUNT, asset, amount)
 

@@ -58,7 +58,10 @@ class AccountSnapshot(msgspec.Struct, kw_only=True, weakref=True):
 
     now: datetime
     equity: Decimal
-    cash: Decimal  # quote currency available (free collateral)
+    cash: Decimal  # quote cash available (free collateral), in USD: USD + USDC at interfaces.USD_RATES
+    #: the same per quote currency, in that currency (USD for spot, USDC the perps' collateral); empty when
+    #: only the USD total is known, and then `cash` backs every order
+    cash_by_quote: dict[str, Decimal] = {}
     positions: dict[str, Position]
     quotes: dict[str, Quote]
     books: dict[str, OrderBook]
@@ -111,7 +114,10 @@ class RiskManager:
         metrics: MetricsRegistry,
         state: StateStore | None,
         clock: Callable[[], datetime],
+        usd_rates: Mapping[str, Decimal] | None = None,
     ) -> None:
+        """`usd_rates`: USD per unit of each quote currency when known; None uses interfaces.USD_RATES
+        (USDC 1:1). The pre-trade rules value a product's notional in USD through it."""
         self.config = config
         self.symbol_limits: dict[str, SymbolLimit] = dict(symbol_limits)
         self.metrics = metrics
@@ -144,7 +150,7 @@ class RiskManager:
         self._blocked: dict[str, str] = {}
         self._entry_scale: dict[str, Decimal] = {}
         self._flatten: set[str] = set()
-        self._pretrade = PreTradeChecker(config, self.symbol_limits, metrics, self._stats)
+        self._pretrade = PreTradeChecker(config, self.symbol_limits, metrics, self._stats, usd_rates)
         self._forced_reduce_only = config.reduce_only_mode
 
     # ------------------------------------------------------------------------------ properties

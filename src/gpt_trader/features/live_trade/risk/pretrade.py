@@ -8,6 +8,10 @@ still pass halt, shape, quantization and the rate limit.
 Every order of a cycle is checked against the same snapshot, so what does not change within it is
 computed once: per-product constants (per Product object), the marks, position signs and open-book
 correlations the runtime guards already computed (per snapshot), and the open-order index.
+
+Money limits are in USD. A product's notional, margin and cost are in its quote currency (USDC for INTX
+perps) and are converted at the product's USD rate, from `interfaces.USD_RATES` (USDC 1:1) unless the
+checker is given known rates; a quote currency with no rate refuses the order.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from gpt_trader.features.brokerages.core.interfaces import (
     OrderSide,
     OrderType,
     Product,
+    usd_rate,
 )
 from gpt_trader.features.brokerages.core.quantization import check_min_size, quantize_order, quantize_size
 from gpt_trader.features.live_trade.risk.config import RiskConfig, SymbolLimit
@@ -66,11 +71,19 @@ class ProductRules:
     Products are frozen structs, so the rules are computed once per Product object (not per order).
     """
 
-    __slots__ = ("grid", "leverage", "max_notional", "max_position_size", "perp", "product")
+    __slots__ = ("grid", "leverage", "max_notional", "max_position_size", "perp", "product", "usd_rate")
 
-    def __init__(self, product: Product, leverage: Decimal, max_notional: Decimal | None, limit: SymbolLimit | None):
+    def __init__(
+        self,
+        product: Product,
+        leverage: Decimal,
+        max_notional: Decimal | None,
+        limit: SymbolLimit | None,
+        usd_per_quote: Decimal,
+    ):
         self.product = product
         self.perp = product.is_perpetual
+        self.usd_rate = usd_per_quote  # USD per unit of the quote currency (USDC 1:1 by default)
         self.leverage = leverage
         self.max_notional = max_notional
         self.max_position_size = limit.max_position_size if limit is not None else None
@@ -85,8 +98,10 @@ class PreTradeChecker:
         symbol_limits: Mapping[str, SymbolLimit],
         metrics: MetricsRegistry,
         stats: MarketStats,
+        usd_rates: Mapping[str, Decimal] | None = None,
     ) -> None:
         self.config = config
+        self.usd_rates = usd_rates  # None: interfaces.USD_RATES
         self.symbol_limits = symbol_limits
         self.metrics = metrics
         self.stats = stats
@@ -107,7 +122,8 @@ class PreTradeChecker:
         self._inflight_resting: dict[str, int] = {}
         self._inflight_notional: dict[str, Decimal] = {}
         self._inflight_notional_total = ZERO
-        self._inflight_cash = ZERO
+        self._inflight_cash = ZERO  # USD
+        self._inflight_cash_by: dict[str, Decimal] = {}  # per quote currency, in that currency
         self._inflight_im = ZERO
         self._now_ts = 0.0
         self._exposure_cache: dict[str, tuple[Decimal, Decimal]] | None = None
@@ -125,7 +141,11 @@ class PreTradeChecker:
         rules = self._rules.get(symbol)
         if rules is None or rules.product is not product:
             leverage = self.symbol_leverage(symbol, product)
-            rules = ProductRules(product, leverage, self.max_notional(symbol), self.symbol_limits.get(symbol))
+            try:
+                rate = usd_rate(product.quote_asset, self.usd_rates)
+            except ValueError as exc:
+                raise _reject("product", f"{symbol}: {exc}", symbol, quote_asset=product.quote_asset) from None
+            rules = ProductRules(product, leverage, self.max_notional(symbol), self.symbol_limits.get(symbol), rate)
             self._rules[symbol] = rules
         return rules
 
@@ -158,6 +178,7 @@ class PreTradeChecker:
         self._inflight_notional = {}
         self._inflight_notional_total = ZERO
         self._inflight_cash = ZERO
+        self._inflight_cash_by = {}
         self._inflight_im = ZERO
         by_symbol: dict[str, list[Order]] = {}
         for o in snapshot.open_orders:
@@ -169,7 +190,7 @@ class PreTradeChecker:
         self._orders_by_symbol = by_symbol
 
     def _exposure(self, snapshot: AccountSnapshot) -> dict[str, tuple[Decimal, Decimal]]:
-        """Per-symbol (notional at mark, perp initial margin) of open positions; key "" holds the totals.
+        """Per-symbol (notional at mark, perp initial margin) of open positions in USD; key "" holds the totals.
 
         Computed once per snapshot: PerpsBot checks every order of a cycle against the same snapshot.
         """
@@ -191,6 +212,8 @@ class PreTradeChecker:
                 mark = q.mark_price if q is not None else p.mark_price
             n = abs(p.size) * mark
             product = snapshot.products.get(sym)
+            if product is not None:
+                n *= self.rules_for(sym, product).usd_rate
             perp = product is not None and product.is_perpetual
             im = n * initial_margin_rate(product, p.leverage) if perp and product is not None else ZERO
             out[sym] = (n, im)
@@ -411,8 +434,10 @@ class PreTradeChecker:
             held = self._held
             if held is not None and self._flat_held is held and sym not in held:
                 self._flat_entries[sym] = sign
-            self._inflight_cash += committed
-            added = size * mark
+            self._inflight_cash += committed * rules.usd_rate
+            quote_ccy = product.quote_asset
+            self._inflight_cash_by[quote_ccy] = self._inflight_cash_by.get(quote_ccy, ZERO) + committed
+            added = size * mark * rules.usd_rate
             notional_map = self._inflight_notional
             notional_map[sym] = notional_map.get(sym, ZERO) + added
             self._inflight_notional_total += added
@@ -441,7 +466,9 @@ class PreTradeChecker:
         mark: Decimal,
         ref_price: Decimal,
     ) -> Decimal:
-        """Raise on the first broken limit; return the cash (spot) or initial margin (perp) it commits."""
+        """Raise on the first broken limit; return the cash (spot) or initial margin (perp) it commits, in the
+        product's quote currency. Notional, margin and cost are compared with the USD limits, equity and
+        cash at the product's USD rate."""
         cfg = self.config
         product = rules.product
         equity = snapshot.equity
@@ -507,7 +534,10 @@ class PreTradeChecker:
 
         # exposure after this order and every working order on the same side fills
         projected = abs(cur + sign * (pending_same + size))
-        notional = projected * mark
+        rate = rules.usd_rate
+        quote_ccy = product.quote_asset
+        notional = projected * mark * rate  # USD
+        in_quote = "" if quote_ccy == "USD" else f"; {quote_ccy} at {rate} USD"
         max_size = rules.max_position_size
         if max_size is not None and projected > max_size:
             raise _reject(
@@ -521,10 +551,12 @@ class PreTradeChecker:
         if cap is not None and notional > cap:
             raise _reject(
                 "max_notional",
-                f"{sym}: notional would be {notional:.2f} USD (limit {cap})",
+                f"{sym}: notional would be {notional:.2f} USD (limit {cap}{in_quote})",
                 sym,
                 projected_notional=f"{notional:.2f}",
                 max_notional=cap,
+                quote_asset=quote_ccy,
+                usd_rate=rate,
                 mark=mark,
                 projected_size=projected,
             )
@@ -542,7 +574,11 @@ class PreTradeChecker:
         perp_im = exposure[""][1] + self._inflight_im - (own[1] if own is not None else ZERO)
         if perp:
             perp_im -= own_inflight * initial_margin_rate(product, request.leverage)
-        cash = snapshot.cash - self._inflight_cash
+        by_quote = snapshot.cash_by_quote
+        if by_quote:  # only the product's own quote currency backs it (USDC margins perps, USD buys spot)
+            cash = (by_quote.get(quote_ccy, ZERO) - self._inflight_cash_by.get(quote_ccy, ZERO)) * rate
+        else:
+            cash = snapshot.cash - self._inflight_cash
         if cfg.max_total_notional is not None and total > cfg.max_total_notional:
             raise _reject(
                 "max_total_notional",
@@ -578,18 +614,19 @@ class PreTradeChecker:
                 equity=equity,
                 max_leverage=cfg.max_leverage,
             )
-        cost = size * fill_price
+        cost = size * fill_price  # quote currency
         if perp:
             im_rate = initial_margin_rate(product, request.leverage)
             order_im = cost * im_rate
-            if order_im > cash:
+            if order_im * rate > cash:
                 raise _reject(
                     "margin",
-                    f"{sym}: initial margin {order_im:.2f} > available collateral {cash}",
+                    f"{sym}: initial margin {order_im:.2f} {quote_ccy} > available collateral {cash} USD{in_quote}",
                     sym,
                     initial_margin=f"{order_im:.2f}",
                     available=cash,
                     im_rate=im_rate,
+                    quote_asset=quote_ccy,
                 )
             total_im = perp_im + notional * im_rate
             if total_im > equity:
@@ -613,13 +650,14 @@ class PreTradeChecker:
                     equity=equity,
                 )
             return order_im
-        if cost > cash:
+        if cost * rate > cash:
             raise _reject(
                 "insufficient_cash",
-                f"{sym}: order costs {cost:.2f} > cash {cash}",
+                f"{sym}: order costs {cost:.2f} {quote_ccy} > cash {cash} USD{in_quote}",
                 sym,
                 order_cost=f"{cost:.2f}",
                 cash=cash,
+                quote_asset=quote_ccy,
             )
         return cost
 
