@@ -19,7 +19,7 @@ from aiohttp import web
 from gpt_trader.exchange_sim.rest import Handler, json_response, principal_of, q_int
 from gpt_trader.exchange_sim.schemas import RequestError
 from gpt_trader.exchange_sim.wire import NS, d
-from gpt_trader.features.brokerages.core.interfaces import NotFoundError, ProductType
+from gpt_trader.features.brokerages.core.interfaces import USD_RATES, NotFoundError, ProductType
 
 if TYPE_CHECKING:
     from gpt_trader.exchange_sim.venue import SimVenue
@@ -121,6 +121,9 @@ class V2Api:
         """Units of each asset per one `currency`, from the last trade of its spot market in that currency."""
         currency = request.query.get("currency", "USD")
         rates: dict[str, str] = {currency: "1"}
+        if currency in USD_RATES:  # the stablecoins the venue pegs (USDC 1:1 with USD), as the rest of the sim does
+            for other, usd in USD_RATES.items():
+                rates.setdefault(other, d(USD_RATES[currency] / usd))
         for p in self.venue.products():
             if p.product_type is ProductType.SPOT and p.quote_asset == currency:
                 price = self.venue.stats(p.symbol).price

@@ -101,3 +101,13 @@ def test_hmac_v2_signature_covers_the_query(ex_hmac: Any, sim_http_handle: Any) 
 
     assert get("/v2/accounts?limit=5").status_code == 200
     assert get("/v2/accounts").status_code == 401  # the path alone is v3's rule, not v2's
+
+
+def test_exchange_rates_peg_usdc_to_usd(sim_http_handle: Any) -> None:
+    """Perps are USDC-quoted and valued 1:1 with USD everywhere in the sim; the v2 rates say the same."""
+    usd = requests.get(f"{sim_http_handle.sim.rest_url}/v2/exchange-rates", timeout=10).json()["data"]
+    assert usd["currency"] == "USD" and Decimal(usd["rates"]["USDC"]) == 1
+    btc = Decimal(usd["rates"]["BTC"])
+    assert 0 < btc < Decimal("0.001")  # units of BTC per dollar, from the BTC-USD last trade
+    usdc = requests.get(f"{sim_http_handle.sim.rest_url}/v2/exchange-rates?currency=USDC", timeout=10).json()
+    assert Decimal(usdc["data"]["rates"]["USD"]) == 1
