@@ -865,3 +865,8 @@ class SimVenue:
     def audit(self, account_id: str) -> dict[str, Any]:
         """Balances recomputed from deposits, fills, fees and funding, compared with the engine."""
         return audit_account(self, account_id)
+
+    def audit_all(self) -> dict[str, Any]:
+        """`audit` of every account the venue knows; ok only when each one is."""
+        accounts = {a: audit_account(self, a) for a in sorted(self._accounts)}
+        return {"ok": all(r["ok"] for r in accounts.values()), "accounts": accounts}
