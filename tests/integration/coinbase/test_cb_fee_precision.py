@@ -78,12 +78,14 @@ async def test_ada_commission_exact_on_the_wire_in_the_adapter_and_in_the_ledger
             raw_order = json.loads(await broker.rest.request("GET", f"/orders/historical/{order.order_id}"))["order"]
             assert (raw_order["total_fees"], raw_order["filled_value"]) == ("0.03136", "3.92")
             assert raw_order["total_value_after_fees"] == "3.95136"
-            # the adapter's parsed Fill
+            # the adapter's parsed order and Fill
+            parsed = await broker.get_order(order.order_id)
+            assert (parsed.fees, parsed.filled_value) == (COMMISSION, Decimal("3.92"))
             [fill] = await broker.list_fills(ADA, order_id=order.order_id)
             assert fill.fee == COMMISSION and fill.price * fill.size == Decimal("3.92")
             # the user WebSocket: total_fees of the filled order, parsed by the adapter's stream
             deadline = asyncio.get_running_loop().time() + 5
-            while not any(u.order.fees == COMMISSION and u.order.filled_size == 10 for u in updates):
+            while not any(u.order.fees == COMMISSION and u.order.filled_value == Decimal("3.92") for u in updates):
                 assert asyncio.get_running_loop().time() < deadline, [u.order.fees for u in updates]
                 await asyncio.sleep(0.02)
             # the venue's balance follows the exact amounts, and its own audit agrees
