@@ -10,7 +10,7 @@ POST   /admin/funding_rate {product_id, rate}
 POST   /admin/advance     {seconds}                     jump the simulated clock
 GET    /admin/faults  |  POST /admin/faults {spec}  |  DELETE /admin/faults
 POST   /admin/keys        {kind: ec|ed25519|hmac, account_id?}   new credentials
-GET    /admin/audit?account_id=                         balances recomputed from fills/fees/funding
+GET    /admin/audit?account_id=  (* = every account)    balances recomputed from fills/fees/funding
 POST   /admin/intx    {access: bool, denial?: scopes|not_found}   grant/revoke INTX (perps) access
 """
 
@@ -215,6 +215,8 @@ class AdminApi:
 
     def audit(self, request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
         account = request.query.get("account_id") or self.sim.account_id
+        if account == "*":
+            return self.sim.venue.audit_all()
         return self.sim.venue.audit(account)
 
     def intx(self, request: web.Request, body: dict[str, Any]) -> dict[str, Any]:

@@ -64,6 +64,7 @@ from gpt_trader.features.brokerages.core.interfaces import (
     TradeTick,
 )
 from gpt_trader.features.brokerages.core.matching import FundingEvent, LiquidationEvent, MatchingEngine
+from gpt_trader.features.brokerages.core.matching.fees import compute_fee
 
 log = logging.getLogger(__name__)
 
@@ -510,7 +511,7 @@ class SimVenue:
             errors.append({"edit_failure_reason": "ORDER_IS_FULLY_FILLED"})
         tier = self.engine.fee_tier(account_id, perpetual=product.is_perpetual)
         notional = (new_size - order.filled_size) * (new_price or ZERO)
-        fee = (notional * tier.maker_fee_rate).quantize(product.quote_increment)
+        fee = compute_fee(notional, tier.maker_fee_rate)
         book = self.engine.book(order.symbol, 1)
         return {
             "errors": errors,
@@ -864,3 +865,8 @@ class SimVenue:
     def audit(self, account_id: str) -> dict[str, Any]:
         """Balances recomputed from deposits, fills, fees and funding, compared with the engine."""
         return audit_account(self, account_id)
+
+    def audit_all(self) -> dict[str, Any]:
+        """`audit` of every account the venue knows; ok only when each one is."""
+        accounts = {a: audit_account(self, a) for a in sorted(self._accounts)}
+        return {"ok": all(r["ok"] for r in accounts.values()), "accounts": accounts}

@@ -340,9 +340,9 @@ class OrderExtras:
 
 
 def filled_value(order: Order) -> Decimal:
-    if order.avg_fill_price is None:
-        return ZERO
-    return order.avg_fill_price * order.filled_size
+    """The exact sum of price x size over the order's fills (not avg price x size, which a division
+    rounds), as the venue reports `filled_value`."""
+    return order.filled_value
 
 
 def order_to_wire(order: Order, extras: OrderExtras) -> dict[str, Any]:

@@ -6,14 +6,14 @@ currency's balance change (`Balance.total`, so holds do not matter) that no fill
 or funding explains, and reports it as a `Transfer`; PerpsBot moves the guard baselines by it
 (`RiskManager.record_transfer`) before the guards see the same snapshot.
 
-Expected cash change (quantized to the product's quote increment, as venues settle it):
-spot BUY -(size*price) - fee; spot SELL +(size*price) - fee; perp fill: the fill's realized PnL (from
-the bot's ledger, before/after the fill) - fee; perp funding: -(increase of Position.funding_paid).
-A perp position first listed after the baseline starts its funding count there (the venue's figure may
-be cumulative over earlier positions, which must not count). Residuals under the tolerance are dropped
-as rounding: one cent (or the currency's largest quote increment if coarser), plus half an increment per
-fill accounted since the previous read (a venue that settles a fill unrounded differs from the quantized
-figure by at most that).
+Expected cash change, exact as the venue settles it (Coinbase debits notionals and `commission`
+unrounded, finer than the quote increment): spot BUY -(size*price) - fee; spot SELL +(size*price) - fee;
+perp fill: the fill's realized PnL (from the bot's ledger, before/after the fill; rounded half-even to the
+quote increment, as the shared fill model settles average-entry PnL) - fee; perp funding: -(increase of
+Position.funding_paid). A perp position first listed after the baseline starts its funding count there
+(the venue's figure may be cumulative over earlier positions, which must not count). Residuals under the
+tolerance are dropped: one cent (or the currency's largest quote increment if coarser), a flat margin that
+no longer grows with the number of fills (no per-fill rounding is left to allow for).
 Base-asset (crypto) transfers are out of scope: reconciliation treats a holdings difference as a
 mismatch (`perps-bot reconcile --accept-exchange`).
 
@@ -118,16 +118,14 @@ class DetectorState(msgspec.Struct, kw_only=True):
     pending_after: dict[str, datetime | None] = {}  # the last read before the pending amount appeared
     funding: dict[str, Decimal] = {}  # perp symbol -> last funding_paid seen
     accounted: list[str] = []  # trade ids folded into `expected` since the last read (the cursor)
-    fills: dict[str, int] = {}  # quote asset -> fills accounted since the last read (rounding allowance)
     observed_at: datetime | None = None
 
 
 def fill_cash_effect(fill: Fill, product: Product, realized: Decimal) -> Decimal:
-    """What the fill does to the quote balance. `realized` is the fill's realized PnL (perps only)."""
-    inc = product.quote_increment
+    """What the fill does to the quote balance, exactly. `realized` is the fill's realized PnL (perps only)."""
     if product.is_perpetual:
-        return realized.quantize(inc, rounding=ROUND_HALF_EVEN) - fill.fee
-    value = (fill.size * fill.price).quantize(inc, rounding=ROUND_HALF_EVEN)
+        return realized.quantize(product.quote_increment, rounding=ROUND_HALF_EVEN) - fill.fee
+    value = fill.size * fill.price
     return (-value if fill.side is OrderSide.BUY else value) - fill.fee
 
 
@@ -144,7 +142,6 @@ class CashFlowDetector:
         self._key = key
         self._products: dict[str, Product] = {}
         self._tolerance: dict[str, Decimal] = {}
-        self._half_increment: dict[str, Decimal] = {}
         self._written: dict[str, Any] | None = None  # the last document persisted
         self._state = DetectorState()
         self._accounted: set[str] = set()
@@ -156,12 +153,9 @@ class CashFlowDetector:
             raise ValueError("CashFlowDetector.bind needs at least one product")
         self._products = dict(products)
         tol: dict[str, Decimal] = {}
-        inc: dict[str, Decimal] = {}
         for p in self._products.values():
             tol[p.quote_asset] = max(tol.get(p.quote_asset, MIN_TOLERANCE), p.quote_increment)
-            inc[p.quote_asset] = max(inc.get(p.quote_asset, ZERO), p.quote_increment)
         self._tolerance = tol
-        self._half_increment = {a: i / 2 for a, i in inc.items()}
         self._load()
 
     @property
@@ -173,8 +167,8 @@ class CashFlowDetector:
         return self._state
 
     def tolerance(self, asset: str) -> Decimal:
-        """The residual under which a change of `asset` is rounding, at this point of the window."""
-        return self._tolerance[asset] + self._state.fills.get(asset, 0) * self._half_increment[asset]
+        """The residual under which a change of `asset` is not a transfer."""
+        return self._tolerance[asset]
 
     def _load(self) -> None:
         self._state = DetectorState()
@@ -231,7 +225,6 @@ class CashFlowDetector:
             return False
         asset = product.quote_asset
         st.expected[asset] = st.expected.get(asset, ZERO) + fill_cash_effect(fill, product, realized)
-        st.fills[asset] = st.fills.get(asset, 0) + 1
         st.accounted.append(fill.trade_id)
         self._accounted.add(fill.trade_id)
         self._persist()
@@ -301,7 +294,6 @@ class CashFlowDetector:
         st = self._state
         st.balances = dict(totals)
         st.expected = {}
-        st.fills = {}
         st.accounted = []
         st.observed_at = at
         self._accounted.clear()

@@ -17,9 +17,13 @@ import requests
 from coinbase.rest import RESTClient
 
 from gpt_trader.exchange_sim.auth import generate_cdp_key
+from sim_audit import REGISTRY
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 DATA = Path("/work/shared/data/market/ohlcv/bitstamp_BTC-USD_1m_2020-01-01.csv.gz")
+
+
+_ADMIN_URLS: dict[int, str] = {}  # pid -> admin URL of each simulator process launched
 
 
 def launch(args: list[str]) -> tuple[subprocess.Popen[str], dict[str, Any]]:
@@ -37,7 +41,10 @@ def launch(args: list[str]) -> tuple[subprocess.Popen[str], dict[str, Any]]:
         proc.kill()
         _, err = proc.communicate(timeout=10)
         raise AssertionError(f"simulator exited without its JSON line: {err[-2000:]}")
-    return proc, json.loads(line)
+    info = json.loads(line)
+    _ADMIN_URLS[proc.pid] = info["admin_url"]
+    REGISTRY.track_url(info["admin_url"], label=f"pid {proc.pid}")
+    return proc, info
 
 
 @pytest.fixture()
@@ -46,6 +53,7 @@ def procs() -> Iterator[list[subprocess.Popen[str]]]:
     yield started
     for proc in started:
         if proc.poll() is None:
+            REGISTRY.release_url(_ADMIN_URLS.pop(proc.pid))
             proc.send_signal(signal.SIGINT)
             try:
                 proc.wait(10)
@@ -115,6 +123,7 @@ def test_cli_plain_http_prints_one_line(procs: list[subprocess.Popen[str]]) -> N
     assert "cert_path" not in info and info["rest_url"].startswith("http://")
     resp = requests.get(f"{info['rest_url']}/api/v3/brokerage/time", timeout=5)
     assert resp.status_code == 200
+    REGISTRY.release_url(_ADMIN_URLS.pop(proc.pid))  # audited while it still serves
     proc.send_signal(signal.SIGINT)
     assert proc.wait(10) == 0
     assert proc.stdout is not None and proc.stdout.read() == ""  # exactly one line was printed

@@ -43,9 +43,9 @@ async def test_broker_protocol_and_fills_through_the_matching_engine() -> None:
     )
     assert order.status is OrderStatus.FILLED and order.avg_fill_price == Decimal("201.00")
     [fill] = await broker.list_fills("TEST-USD")
-    assert fill.fee == Decimal("0.40")  # 402.00 x 10 bps
+    assert fill.fee == Decimal("0.402")  # 402.00 x 10 bps, unrounded
     balances = {b.asset: b.total for b in await broker.list_balances()}
-    assert balances == {"USD": Decimal("10000") - Decimal("402.00") - Decimal("0.40"), "TEST": Decimal(2)}
+    assert balances == {"USD": Decimal("10000") - Decimal("402.00") - Decimal("0.402"), "TEST": Decimal(2)}
     found = await broker.get_order_by_client_id("c1")
     assert found is not None and found.order_id == order.order_id
     with pytest.raises(NotFoundError, match="trades TEST-USD only"):

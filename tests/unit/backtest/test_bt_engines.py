@@ -3,7 +3,7 @@ venue rounding, open positions at the end, the modelled guards and funding."""
 
 from __future__ import annotations
 
-from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 import pandas as pd
 import pytest
@@ -16,7 +16,6 @@ from gpt_trader.features.backtest.result import BacktestResult
 from gpt_trader.features.live_trade.strategies.base import Strategy
 
 D = Decimal
-CENT = D("0.01")
 SAT = D("0.00000001")
 
 
@@ -28,11 +27,11 @@ def both(bars: Bars, strategy: Strategy, config: BacktestConfig) -> tuple[Backte
 
 
 def _value(size: Decimal, price: Decimal) -> Decimal:
-    return (size * price).quantize(CENT, rounding=ROUND_HALF_EVEN)
+    return size * price  # exact: the venue settles notionals unrounded
 
 
 def _fee(value: Decimal, rate: Decimal) -> Decimal:
-    return (value * rate).quantize(CENT, rounding=ROUND_HALF_UP)
+    return value * rate  # exact, like Coinbase's `commission`
 
 
 def test_round_trip_by_hand() -> None:

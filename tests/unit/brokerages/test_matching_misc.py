@@ -30,7 +30,7 @@ def test_fee_tier_follows_trailing_30_day_volume(clock: Clock) -> None:
     tier = eng.fee_tier("a")
     assert (tier.name, tier.maker_fee_rate, tier.taker_fee_rate) == ("Intro 1", D("0.006"), D("0.012"))
     res = eng.submit("a", market(BUY, "5"))
-    assert res.fills[0].fee == (D("505") * D("0.012")).quantize(D("0.01"))
+    assert res.fills[0].fee == D("6.06")  # 505 x 0.012, exact
     eng.submit("a", market(BUY, "10"))  # 505 + 1010 = 1515 USD traded
     assert eng.thirty_day_volume("a") == D("1515")
     assert eng.fee_tier("a").name == "Intro 2"
@@ -39,7 +39,7 @@ def test_fee_tier_follows_trailing_30_day_volume(clock: Clock) -> None:
     vip = FeeTier(name="VIP", usd_from=D(0), usd_to=None, maker_fee_rate=D(0), taker_fee_rate=D("0.0005"))
     eng.set_fee_tier("a", vip)
     assert eng.fee_tier("a") == vip
-    assert eng.submit("a", market(BUY, "1")).fills[0].fee == D("0.05")
+    assert eng.submit("a", market(BUY, "1")).fills[0].fee == D("0.0505")  # 101 x 0.0005, unrounded
 
 
 def test_cancel_filled_order_reason(engine: MatchingEngine) -> None:
@@ -119,7 +119,7 @@ def test_preview_limit_splits_taker_and_maker(engine: MatchingEngine) -> None:
     p = engine.preview("a", limit(BUY, "2", "101"))
     assert p.ok and p.base_size == D("2")
     assert p.quote_size == D("202")
-    assert p.fee == D("0.20") + D("0.10")  # 1 @101 taker 0.2%, 1 resting @101 maker 0.1%
+    assert p.fee == D("0.202") + D("0.101")  # 1 @101 taker 0.2%, 1 resting @101 maker 0.1%, exact
     post = engine.preview("a", limit(BUY, "1", "101", post_only=True))
     assert post.errors == ["INVALID_LIMIT_PRICE_POST_ONLY"]
     assert engine.preview("a", limit(BUY, "1", "101", symbol="NOPE-USD")).errors == ["INVALID_PRODUCT_ID"]

@@ -38,7 +38,7 @@ def test_long_with_leverage_holds_margin(perp: MatchingEngine) -> None:
     assert pos.entry_price == D("100.1") and pos.mark_price == D("100")
     assert pos.unrealized_pnl == D("-1.0")
     usd = perp.balance("p", "USDC")
-    assert usd.total == D("60") - D("2.00")  # no notional exchanged, only the taker fee
+    assert usd.total == D("60") - D("2.002")  # no notional exchanged, only the taker fee (0.2% of 1001)
     assert usd.hold == D("10") * D("100") / D("20")
     assert usd.available == usd.total + pos.unrealized_pnl - usd.hold
 
@@ -123,7 +123,7 @@ def test_liquidation_below_maintenance(perp: MatchingEngine, clock: Clock) -> No
     assert perp.liquidations == liqs
     order = perp.get_order("p", liqs[0].order_id)
     assert order.status is OrderStatus.FILLED and order.client_order_id.startswith("liquidation-")
-    expected = D("58.00") + (D("96.0") - D("100.1")) * 10 - D("1.92")
+    expected = D("57.998") + (D("96.0") - D("100.1")) * 10 - D("1.920")
     assert perp.balance("p", "USDC").total == expected
 
 

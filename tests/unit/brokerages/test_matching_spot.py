@@ -39,7 +39,8 @@ def test_market_buy_walks_levels_with_slippage(engine: MatchingEngine) -> None:
     assert all(f.liquidity is Liquidity.TAKER for f in res.fills)
     assert res.order.avg_fill_price == (D("101") + D("153")) / D("2.5")
     fees = sum(f.fee for f in res.fills)
-    assert fees == D("0.20") + D("0.31")  # 0.2% of 101 and of 153, half-up to cents
+    assert fees == D("0.202") + D("0.306")  # 0.2% of 101 and of 153, exact (the venue does not round)
+    assert res.order.filled_value == D("254")
     total, _, hold = usd(engine, "a")
     assert total == D("100000") - D("254") - fees
     assert hold == 0
@@ -97,7 +98,7 @@ def test_price_time_priority_and_multi_account_match(engine: MatchingEngine, clo
     maker2 = engine.get_order("b", second.order_id)
     assert maker2.status is OrderStatus.PARTIALLY_FILLED and maker2.filled_size == D("0.5")
     maker_fill = engine.list_fills("a")[0]
-    assert maker_fill.liquidity is Liquidity.MAKER and maker_fill.fee == D("0.10")
+    assert maker_fill.liquidity is Liquidity.MAKER and maker_fill.fee == D("0.1005")
     assert maker_fill.trade_id == res.fills[0].trade_id
 
 
@@ -257,8 +258,8 @@ def test_self_trade_prevention_cancels_taker(engine: MatchingEngine) -> None:
 
 def test_preview_estimates_without_changing_state(engine: MatchingEngine) -> None:
     p = engine.preview("a", market(BUY, "2"))
-    assert p.ok and p.avg_price == D("101.5") and p.fee == D("0.41")
-    assert p.total == D("203") + D("0.41")
+    assert p.ok and p.avg_price == D("101.5") and p.fee == D("0.406")
+    assert p.total == D("203") + D("0.406")
     assert engine.list_orders("a", open_only=False) == []
     bad = engine.preview("a", market(SELL, "2"))
     assert bad.errors == ["INSUFFICIENT_FUND"]

@@ -77,6 +77,8 @@ async def test_audit_balances_and_detects_created_money(sim: ExchangeSimulator) 
     sim.engine.fund(sim.account_id, "USD", Decimal("5"))  # money from nowhere: bypasses the venue ledger
     bad = venue.audit(sim.account_id)
     assert not bad["ok"] and not bad["assets"]["USD"]["ok"]
+    sim.engine.fund(sim.account_id, "USD", Decimal("-5"))  # undone the same way: the books balance again
+    assert venue.audit(sim.account_id)["ok"]  # (the session-wide audit check would fail this test otherwise)
 
 
 async def test_unknown_product_and_engine_rejects_map_to_order_reject(sim: ExchangeSimulator) -> None:

@@ -357,16 +357,17 @@ async def test_a_stored_fill_and_its_accounting_commit_together(tmp_path: Path, 
     assert not conn.in_transaction
 
 
-def test_the_rounding_allowance_grows_half_an_increment_per_fill() -> None:
+def test_unrounded_fills_are_explained_exactly() -> None:
+    """The venue debits notional and commission unrounded: many sub-cent fills leave no residual, and the
+    tolerance stays flat however many fills a read covers."""
     det = detector()
     read = Reads(det)
     read("10000")
-    assert det.tolerance("USD") == D("0.01")
-    for n in range(4):  # a venue that debits unrounded notionals: up to half a cent off per fill
-        det.record_fill(fill(OrderSide.BUY, "0.0001", "100", "0", trade=f"r{n}"), D(0))
-    assert det.tolerance("USD") == D("0.03")
-    assert read("9999.9403") == ([], {})  # expected 9999.96, off by 0.0197: rounding of four fills
-    assert det.tolerance("USD") == D("0.01")
+    for n in range(40):  # 0.0001 x 100.37 = 0.010037 each, fee 0.8 % of that = 0.0000802960
+        det.record_fill(fill(OrderSide.BUY, "0.0001", "100.37", "0.000080296", trade=f"r{n}"), D(0))
+    assert det.tolerance("USD") == D("0.01")  # was 0.01 + 40 x half a cent: 0.21 would hide a withdrawal
+    assert read(str(D("10000") - 40 * (D("0.010037") + D("0.000080296")))) == ([], {})
+    assert det.state.pending == {}
 
 
 def test_a_quiet_read_costs_no_write(tmp_path: Path) -> None:

@@ -5,8 +5,8 @@ Entry points: `run_backtest` (engine.py: engine "fast" or "replay"), `BacktestCo
 
 Execution model (both engines): a decision on bar t's close fills at bar t+1's open; buys at
 ceil(open x (1 + slippage)) and sells at floor(open x (1 - slippage)) on the price grid; sizes floored to
-the base increment; notional rounded half-even and fees half-up to the quote increment (the shared
-MatchingEngine's settlement); funding from a series is charged at the first bar open after settlement.
+the base increment; notional and fee exact, unrounded (the shared MatchingEngine's settlement, as the
+venue's `commission`); funding from a series is charged at the first bar open after settlement.
 Research slice: numpy/numba/pandas/plotly load lazily; the live trading loop never imports it.
 """
 

@@ -80,9 +80,6 @@ class BacktestConfig:
     max_daily_loss_pct: Decimal | None = None  # flatten and stop entries for the rest of the UTC day
     max_drawdown_pct: Decimal | None = None  # flatten and stop entries for good
     product: Product | None = None
-    #: round notional (half-even) and fee (half-up) to the quote increment like the shared fill model;
-    #: off only to compare with engines that do not (the vectorbt cross-check)
-    venue_rounding: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -25,15 +25,9 @@ def trade_pnl(
     exit_price: Decimal,
     fees: float,
     funding: float,
-    quote_increment: Decimal,
-    venue_rounding: bool = True,
 ) -> float:
-    """Exit value - entry value - fees - funding; values rounded like the fill model settles them."""
-    entry_value, exit_value = size * entry_price, size * exit_price
-    if venue_rounding:
-        entry_value = entry_value.quantize(quote_increment, rounding=ROUND_HALF_EVEN)
-        exit_value = exit_value.quantize(quote_increment, rounding=ROUND_HALF_EVEN)
-    return float(exit_value - entry_value) - fees - funding
+    """Exit value - entry value - fees - funding; values exact (unrounded), as the venue settles them."""
+    return float(size * exit_price - size * entry_price) - fees - funding
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,7 @@ def warm_up(strategy: Strategy) -> None:
         0.0,
         0.0,
         0.0,
-        np.int64(100),
-        np.int64(100),
+        np.int64(10000),
         np.int64(0),
         np.int64(1),
     )
@@ -56,11 +55,8 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
     product = config.product_for(bars.symbol)
     pk = decimal_places(product.price_increment, "price_increment")
     qk = decimal_places(product.base_increment, "base_increment")
-    fk = decimal_places(product.quote_increment, "quote_increment")
     price_scale, qty_scale = 10**pk, 10**qk
     slip_num, slip_den = config.slippage_ratio()
-    if qk + pk < fk:
-        raise ValueError(f"{product.symbol}: quote_increment finer than base x price increments is not supported")
     fee_num, fee_den = config.fee_rate.as_integer_ratio()
     simulate = K.kernel()
     day = bars.day
@@ -88,8 +84,7 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
         _frac(config.take_profit_pct),
         _frac(config.max_daily_loss_pct),
         _frac(config.max_drawdown_pct),
-        np.int64(10**fk if config.venue_rounding else 0),
-        np.int64(10 ** max(0, qk + pk - fk)),
+        np.int64(price_scale * qty_scale),
         np.int64(fee_num),
         np.int64(fee_den),
     )
@@ -119,7 +114,7 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
         open_trade = t_exit[i] < 0
         exit_px = Decimal(repr(last_close)) if open_trade else Decimal(int(t_out[i])) * price_inc
         fees, funding = float(t_fees[i]), float(t_funding[i])
-        pnl = trade_pnl(size, entry_px, exit_px, fees, funding, product.quote_increment, config.venue_rounding)
+        pnl = trade_pnl(size, entry_px, exit_px, fees, funding)
         trades.append(
             Trade(
                 entry_time=ns_to_dt(int(bars.ts_ns[t_entry[i]])),

@@ -25,30 +25,21 @@ def settle(
     qty: Any,
     px: Any,
     fee_rate: Any,
-    fee_scale: Any,
-    value_div: Any,
+    value_scale: Any,
     fee_num: Any,
     fee_den: Any,
 ) -> Any:  # pragma: no cover - compiled
-    """(value, fee) of a fill. With venue rounding: value half-even and fee half-up to the quote
-    increment, in exact integer arithmetic (as the Decimal fill model does); float if it would overflow."""
-    if fee_scale <= 0:
-        value = qty * px
-        return value, value * fee_rate
+    """(value, fee) of a fill, unrounded as the venue settles them (value = size x price, fee = value x
+    rate). From the integer ticks when the product fits in int64: one float rounding of the exact value
+    (and of the exact fee when that fits too); else the float product."""
     if q_ticks > 0 and px_ticks > 0 and q_ticks <= 9_000_000_000_000_000_000 // px_ticks:
         prod = q_ticks * px_ticks
-        v = prod // value_div
-        r = prod - v * value_div
-        if 2 * r > value_div or (2 * r == value_div and v % 2 == 1):
-            v += 1
-        if v <= 9_000_000_000_000_000_000 // max(fee_num, 1):
-            fprod = v * fee_num
-            f = fprod // fee_den
-            if 2 * (fprod - f * fee_den) >= fee_den:
-                f += 1
-            return v / fee_scale, f / fee_scale
-    value = np.rint(qty * px * fee_scale) / fee_scale
-    return value, np.floor(value * fee_rate * fee_scale + 0.5) / fee_scale
+        value = prod / value_scale
+        if prod <= 9_000_000_000_000_000_000 // max(fee_num, 1) and value_scale <= 9_000_000_000_000_000_000 // fee_den:
+            return value, (prod * fee_num) / (value_scale * fee_den)
+        return value, value * fee_rate
+    value = qty * px
+    return value, value * fee_rate
 
 
 @njit(cache=True, nogil=True)
@@ -73,8 +64,7 @@ def simulate(  # pragma: no cover - compiled
     take_profit: Any,
     max_daily_loss: Any,
     max_drawdown: Any,
-    fee_scale: Any,  # > 0: venue rounding: notional half-even, fee half-up, to 1/fee_scale
-    value_div: Any,  # 10**(qty places + price places - quote places)
+    value_scale: Any,  # qty_scale x price_scale: value = q_ticks x px_ticks / value_scale exactly
     fee_num: Any,  # fee rate = fee_num / fee_den exactly
     fee_den: Any,
 ) -> tuple[Any, ...]:
@@ -127,7 +117,7 @@ def simulate(  # pragma: no cover - compiled
                         counters[C_CAPPED] += 1
                 qty = q_ticks / qty_scale
                 notional = qty * px
-                notional_q, fee = settle(q_ticks, px_ticks, qty, px, fee_rate, fee_scale, value_div, fee_num, fee_den)
+                notional_q, fee = settle(q_ticks, px_ticks, qty, px, fee_rate, value_scale, fee_num, fee_den)
                 if q_ticks < min_qty_ticks or q_ticks <= 0 or notional < min_notional:
                     counters[C_SKIP_MIN] += 1
                 else:
@@ -148,7 +138,7 @@ def simulate(  # pragma: no cover - compiled
             else:
                 px_ticks = (ticks0 * (slip_den - slip_num)) // slip_den
                 px = px_ticks / price_scale
-                notional, fee = settle(pos_ticks, px_ticks, pos, px, fee_rate, fee_scale, value_div, fee_num, fee_den)
+                notional, fee = settle(pos_ticks, px_ticks, pos, px, fee_rate, value_scale, fee_num, fee_den)
                 cash += notional - fee
                 total_fees += fee
                 k = n_trades - 1

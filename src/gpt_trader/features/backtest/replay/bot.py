@@ -147,7 +147,7 @@ async def _run(
     equity[n - 1] = float(final)
     elapsed = time.perf_counter() - started
     fills = sorted(await broker.list_fills(product.symbol), key=lambda f: f.ts)
-    trades = _round_trips(fills, Decimal(repr(float(closes[-1]))), product.quote_increment)
+    trades = _round_trips(fills, Decimal(repr(float(closes[-1]))))
     acted: Counter[str] = Counter(f"guard:{e.name}:{e.action}" for e in bot.guard_events)
     acted.update(f"pre_trade:{r['rule']}" for r in bot.risk_rejections)
     for event in registry.events.iter_events(kind="entry_blocked"):
@@ -194,7 +194,7 @@ def _reason_key(reason: str) -> str:
     return reason.split(" (", 1)[0]
 
 
-def _round_trips(fills: list[Fill], last_close: Decimal, quote_increment: Decimal) -> list[Trade]:
+def _round_trips(fills: list[Fill], last_close: Decimal) -> list[Trade]:
     """Long round trips from spot fills: a trade opens on the first buy from flat and closes when the
     position is back to zero (several fills on either side are averaged)."""
     trades: list[Trade] = []
@@ -224,7 +224,7 @@ def _round_trips(fills: list[Fill], last_close: Decimal, quote_increment: Decima
                     entry_price=entry_px,
                     exit_price=exit_px,
                     fees=float(fees),
-                    pnl=trade_pnl(bought, entry_px, exit_px, float(fees), 0.0, quote_increment),
+                    pnl=trade_pnl(bought, entry_px, exit_px, float(fees), 0.0),
                 )
             )
             entry_time = None
@@ -239,7 +239,7 @@ def _round_trips(fills: list[Fill], last_close: Decimal, quote_increment: Decima
                 entry_price=entry_px,
                 exit_price=last_close,
                 fees=float(fees),
-                pnl=trade_pnl(pos, entry_px, last_close, float(fees), 0.0, quote_increment),
+                pnl=trade_pnl(pos, entry_px, last_close, float(fees), 0.0),
             )
         )
     return trades

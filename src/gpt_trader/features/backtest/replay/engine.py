@@ -192,14 +192,14 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
                     entry_price=open_trade.entry_price,
                     exit_price=px,
                     fees=fees_f,
-                    pnl=trade_pnl(open_trade.size, open_trade.entry_price, px, fees_f, fund_f, product.quote_increment),
+                    pnl=trade_pnl(open_trade.size, open_trade.entry_price, px, fees_f, fund_f),
                     funding=fund_f,
                 )
             )
             open_trade = None
     last = n - 1
     final_equity = cash + pos * Decimal(repr(closes[last]))
-    record(float(final_equity))
+    record(cash_f + pos_f * closes[last])  # as every other bar: a longer run records the same float here
     equity = np.array(equity_list)
     if pos_f != 0.0:
         exposure += 1
@@ -216,7 +216,7 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
                 entry_price=open_trade.entry_price,
                 exit_price=mark,
                 fees=fees_f,
-                pnl=trade_pnl(open_trade.size, open_trade.entry_price, mark, fees_f, fund_f, product.quote_increment),
+                pnl=trade_pnl(open_trade.size, open_trade.entry_price, mark, fees_f, fund_f),
                 funding=fund_f,
             )
         )

@@ -380,6 +380,15 @@ def map_status(venue_status: str, filled: Decimal, *, reject_reason: str = "") -
     raise ParseError(f"unknown order status {venue_status!r}")
 
 
+def filled_value(raw: str, avg_price: Decimal | None, filled: Decimal) -> Decimal:
+    """The venue's `filled_value` as sent (exact, unrounded); avg price x filled size only when it is
+    missing (a division's rounding then shows in the last digits)."""
+    value = dec(raw)
+    if value is not None:
+        return value
+    return avg_price * filled if avg_price and filled > 0 else ZERO
+
+
 def to_order(w: m.WireOrder) -> Order:
     cfg = parse_order_configuration(w.order_configuration)
     filled = dec0(w.filled_size)  # base units even for quote-sized orders [?]
@@ -416,6 +425,7 @@ def to_order(w: m.WireOrder) -> Order:
         leverage=dec(w.leverage),
         filled_size=filled,
         avg_fill_price=avg_price if avg_price and filled > 0 else None,
+        filled_value=filled_value(w.filled_value, avg_price, filled),
         fees=dec0(w.total_fees),
         created_at=created,
         updated_at=parse_time(w.last_fill_time) or created,
@@ -554,6 +564,7 @@ def user_order_to_order(u: m.WsUserOrder) -> Order:
         post_only=u.post_only is True or str(u.post_only).lower() == "true",
         filled_size=filled,
         avg_fill_price=avg if avg and filled > 0 else None,
+        filled_value=filled_value(u.filled_value, avg, filled),
         fees=dec0(u.total_fees),
         created_at=parse_time(u.creation_time),
         reject_reason=u.reject_reason or None,

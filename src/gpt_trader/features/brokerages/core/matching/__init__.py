@@ -18,7 +18,9 @@ Semantics in brief (choices where Coinbase is silent are marked [?]):
 - Perps: cross margin in USD; equity = cash + unrealized PnL; liquidation closes every position at mark
   (taker fee charged, no insurance fund: cash may end negative) [?]; funding at epoch-aligned
   interval boundaries, payment = size x mark x rate (longs pay when rate > 0).
-- Fees: per-fill, quote currency, rounded half-up to quote_increment; notional rounded half-even.
+- Fees and notionals: per-fill, quote currency, exact Decimal products, never rounded (Coinbase reports
+  `commission` unrounded); funding payments exact too. Perp realized PnL (average entry) is rounded
+  half-even to quote_increment: the average is a division, so one defined rounding keeps it reproducible.
 - Ids are UUID-shaped from a seeded RNG; time comes only from the injected clock.
 """
 

@@ -60,7 +60,6 @@ class _Working:
     leverage: Decimal
     rest_price: Decimal | None = None
     in_book: bool = False
-    notional: Decimal = ZERO
     quote_left: Decimal | None = None
     fills: list[Fill] = field(default_factory=list)
 

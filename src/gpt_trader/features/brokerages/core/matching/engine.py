@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 from gpt_trader.features.brokerages.core.interfaces import (
     Balance,
@@ -254,29 +254,28 @@ class MatchingEngine(_ValidationMixin, _ExecutionMixin):
         taken = sum((s for _, s in plan), ZERO)
         notional = sum((p * s for p, s in plan), ZERO)
         tier = self._tier(acct, product.is_perpetual)
-        fee = compute_fee(notional, tier.taker_fee_rate, product.quote_increment)
+        fee = compute_fee(notional, tier.taker_fee_rate)
         base = taken
         if request.size is not None and limit is not None and taken < request.size:
             resting = request.size - taken
             base += resting
             rest_notional = resting * limit
             notional += rest_notional
-            fee += compute_fee(rest_notional, tier.maker_fee_rate, product.quote_increment)
+            fee += compute_fee(rest_notional, tier.maker_fee_rate)
         best = st.best_ask() if request.side is BUY else st.best_bid()
         avg = (notional / base) if base > 0 else None
         slippage = ZERO
         if plan and best:
             imm_avg = sum((p * s for p, s in plan), ZERO) / taken
             slippage = abs(imm_avg - best) / best
-        notional_q = notional.quantize(product.quote_increment, rounding=ROUND_HALF_EVEN)
-        total = notional_q + fee if request.side is BUY else notional_q - fee
+        total = notional + fee if request.side is BUY else notional - fee
         if request.order_type is OrderType.MARKET and not plan and "INVALID_NO_LIQUIDITY" not in errors:
             errors.append("INVALID_NO_LIQUIDITY")
         return Preview(
             symbol=request.symbol,
             side=request.side,
             base_size=base,
-            quote_size=notional_q,
+            quote_size=notional,
             avg_price=avg,
             fee=fee,
             total=total,

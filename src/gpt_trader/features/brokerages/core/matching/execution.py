@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 from datetime import datetime
-from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 from gpt_trader.features.brokerages.core.interfaces import (
     Fill,
@@ -215,11 +215,10 @@ class _ExecutionMixin(_EngineCore):
         acct = w.account
         order = w.order
         product = w.state.product
-        qinc = product.quote_increment
-        value = (px * size).quantize(qinc, rounding=ROUND_HALF_EVEN)
+        value = px * size  # exact: the venue settles notional and fee unrounded
         tier = self._tier(acct, product.is_perpetual)
         rate = tier.maker_fee_rate if liquidity is Liquidity.MAKER else tier.taker_fee_rate
-        fee = compute_fee(value, rate, qinc)
+        fee = compute_fee(value, rate)
         if w.hold:
             release = min(w.hold, size * w.hold_unit)
             w.hold -= release
@@ -238,8 +237,8 @@ class _ExecutionMixin(_EngineCore):
             acct.spot_sell(product.base_asset, size, px)
         acct.volume.add(now, value)
         order.filled_size += size
-        w.notional += px * size
-        order.avg_fill_price = w.notional / order.filled_size
+        order.filled_value += value
+        order.avg_fill_price = order.filled_value / order.filled_size
         order.fees += fee
         if w.quote_left is not None:
             w.quote_left -= value
@@ -409,7 +408,7 @@ class _ExecutionMixin(_EngineCore):
             pos = acct.perps.get(product.symbol)
             if pos is None or pos.size == 0:
                 continue
-            payment = (pos.size * mark * rate).quantize(product.quote_increment, rounding=ROUND_HALF_EVEN)
+            payment = pos.size * mark * rate  # exact, like fees (no venue fact says funding is rounded)
             acct.credit(product.quote_asset, -payment)
             pos.funding_paid += payment
             ev.append(
