@@ -275,7 +275,7 @@ async def test_perps_realized_pnl_and_funding_are_not_transfers_and_a_withdrawal
     with console.capture() as captured:
         print_summary(bot)
     out = captured.get()
-    rows = [line for line in out.splitlines() if "-PERP" in line]
+    rows = [line for line in out.splitlines() if line.startswith("│ ") and "-PERP" in line.split("│")[1]]
     assert len(rows) == 3 and all("USDC" in row for row in rows), out
     assert "-1,234.56 USDC" in out
     await bot.shutdown()
