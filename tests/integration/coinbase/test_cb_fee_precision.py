@@ -15,7 +15,6 @@ from cb_sim import pin, sim_env
 
 from gpt_trader.exchange_sim import ExchangeSimulator
 from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
-from gpt_trader.features.brokerages.coinbase.config import CoinbaseSettings
 from gpt_trader.features.brokerages.core.interfaces import (
     BookLevel,
     OrderRequest,
@@ -28,6 +27,7 @@ from gpt_trader.features.brokerages.core.matching import FeeSchedule, FeeTier
 from gpt_trader.features.brokerages.core.products import default_products
 from gpt_trader.features.brokerages.mock.broker import MockBroker
 from gpt_trader.orchestration.positions import PositionBook
+from gpt_trader.orchestration.venue_settings import coinbase_settings_from_env
 from gpt_trader.persistence.orders_store import OrdersStore
 from gpt_trader.persistence.sqlite import open_database
 
@@ -56,7 +56,7 @@ async def test_ada_commission_exact_on_the_wire_in_the_adapter_and_in_the_ledger
     async with ExchangeSimulator(port=0, seed=5, tick_interval_s=3600, products=products) as sim:
         sim.engine.set_fee_tier(sim.account_id, TAKER)
         pin(sim, ADA, [("0.391", "1000")], [("0.392", "1000")])
-        broker = CoinbaseBroker(CoinbaseSettings.from_env(sim_env(sim)))
+        broker = CoinbaseBroker(coinbase_settings_from_env(sim_env(sim)))
         await broker.connect()
         updates: list[OrderUpdate] = []
 
