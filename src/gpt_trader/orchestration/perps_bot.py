@@ -38,7 +38,7 @@ from gpt_trader.features.brokerages.core.interfaces import (
     TimeInForce,
 )
 from gpt_trader.features.live_trade.risk.manager import AccountSnapshot, RuntimeVerdict
-from gpt_trader.features.live_trade.strategies import Action, Decision
+from gpt_trader.features.live_trade.strategies import Action, BarWindow, Decision
 from gpt_trader.features.monitor.health import write_health
 from gpt_trader.orchestration.cash_flows import CashFlowDetector, Transfer
 from gpt_trader.orchestration.live_execution import LiveExecutionEngine, client_order_id_for, stable_intent_id
@@ -101,7 +101,8 @@ class PerpsBot:
         self.symbols = list(self.config.symbols)
         self.products: dict[str, Product] = {}
         self.granularity_s = self.config.strategy.granularity_s
-        self.history: dict[str, deque[float]] = {}
+        # per symbol: (open, high, low, close, volume) of completed bars, oldest first
+        self.history: dict[str, deque[tuple[float, float, float, float, float]]] = {}
         self.last_bar: dict[str, datetime] = {}
         self.quotes: dict[str, Quote] = {}
         self.books: dict[str, OrderBook] = {}
@@ -187,7 +188,7 @@ class PerpsBot:
         )
 
     def _ingest_candles(self, symbol: str, candles: list[Candle], *, initial: bool = False) -> list[Candle]:
-        """Append closes of bars that are complete (start + granularity <= now) and newer than held."""
+        """Append bars that are complete (start + granularity <= now) and newer than held."""
         now = self.broker.now()
         span = timedelta(seconds=self.granularity_s)
         hist = self.history.setdefault(symbol, deque(maxlen=max(self.strategy.history_needed + 5, 64)))
@@ -198,7 +199,7 @@ class PerpsBot:
                 continue  # still forming
             if last is not None and c.start <= last:
                 continue
-            hist.append(float(c.close))
+            hist.append((float(c.open), float(c.high), float(c.low), float(c.close), float(c.volume)))
             last = c.start
             added.append(c)
         if last is not None:
@@ -423,7 +424,9 @@ class PerpsBot:
     ) -> None:
         position = snapshot.positions.get(sym)
         size = position.size if position else ZERO
-        decision = self.strategy.decide(sym, list(self.history[sym]), size)
+        quote = self.quotes.get(sym)
+        bid, ask = (float(quote.bid), float(quote.ask)) if quote is not None else (None, None)
+        decision = self.strategy.decide(sym, BarWindow.from_rows(self.history[sym], bid=bid, ask=ask), size)
         counts = self.decisions.setdefault(sym, {})
         counts[decision.action.value] = counts.get(decision.action.value, 0) + 1
         bar_key = bar.start.strftime("%Y%m%dT%H%M%S")
@@ -437,6 +440,8 @@ class PerpsBot:
                 "bar": bar.start.isoformat(),
                 "close": str(bar.close),
                 "position": str(size),
+                "bid": bid,
+                "ask": ask,
             },
             ts=self.broker.now(),
             symbol=sym,
@@ -564,7 +569,7 @@ class PerpsBot:
         await self.execution.submit(result.request, intent_id=intent_id)
 
     def _volatility(self, sym: str) -> float | None:
-        closes = list(self.history.get(sym, ()))
+        closes = [bar[3] for bar in self.history.get(sym, ())]
         if len(closes) < 3:
             return None
         rets = [(b / a) - 1.0 for a, b in itertools.pairwise(closes) if a]

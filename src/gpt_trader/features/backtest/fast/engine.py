@@ -1,4 +1,6 @@
-"""Fast engine: `strategy.signals` on the whole close series, then the compiled kernel."""
+"""Fast engine: the strategy's vectorized `signals` (or `decide` run per bar when it has none) on the whole
+series, then the compiled kernel. The kernel is long-only: a short entry on a spot product is ignored
+(as the replay does: spot cannot be shorted); on a perpetual it is not built yet and raises."""
 
 from __future__ import annotations
 
@@ -12,17 +14,26 @@ from gpt_trader.features.backtest.config import BacktestConfig, decimal_places
 from gpt_trader.features.backtest.fast import kernel as K
 from gpt_trader.features.backtest.metrics import compute_metrics
 from gpt_trader.features.backtest.result import BacktestResult, Trade, ns_to_dt, trade_pnl
-from gpt_trader.features.live_trade.strategies.base import Strategy
+from gpt_trader.features.backtest.strategy_signals import strategy_signals
+from gpt_trader.features.live_trade.strategies.base import Signals, Strategy
 
 
 def _frac(p: Decimal | None) -> float:
     return float(p) / 100.0 if p is not None else 0.0
 
 
-def warm_up(strategy: Strategy) -> None:
+def refuse_shorts_on_perps(signals: Signals, is_perpetual: bool, symbol: str) -> None:
+    """Both engines are long-only so far: a perp short entry must not be silently dropped."""
+    if is_perpetual and signals.short_entry is not None and bool(signals.short_entry.any()):
+        raise NotImplementedError(
+            f"{symbol}: the strategy opens shorts; short positions in the backtest engines are not built yet"
+        )
+
+
+def warm_up(strategy: Strategy, bars: Bars) -> None:
     """Load the compiled kernels (from numba's disk cache) outside the timed simulation."""
     probe = np.linspace(100.0, 101.0, 4)
-    strategy.signals(probe)
+    strategy_signals(strategy, bars.head(4))
     flags = np.zeros(4, dtype=np.bool_)
     K.kernel()(
         probe,
@@ -64,9 +75,11 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
     fee_num, fee_den = config.fee_rate.as_integer_ratio()
     simulate = K.kernel()
     day = bars.day
-    warm_up(strategy)
+    warm_up(strategy, bars)
     started = time.perf_counter()
-    entries, exits = strategy.signals(bars.close)
+    signals, source = strategy_signals(strategy, bars)
+    refuse_shorts_on_perps(signals, product.is_perpetual, bars.symbol)
+    entries, exits = signals.long_entry, signals.long_exit
     out = simulate(
         bars.open,
         bars.close,
@@ -160,6 +173,7 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
         exposure_bars=int(exposure_bars),
         granularity_s=bars.granularity_s,
         rules_acted={k: v for k, v in rules.items() if v},
+        signals_source=source,
     )
     result.metrics = compute_metrics(
         equity,
