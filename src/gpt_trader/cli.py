@@ -213,6 +213,12 @@ def backtest(ctx: typer.Context) -> None:
     _forward(ctx, "gpt_trader.features.backtest.cli", "backtest_command", "backtest")
 
 
+@app.command("regime", context_settings=_FORWARD, add_help_option=False)
+def regime(ctx: typer.Context) -> None:
+    """Market regime timeline and statistics per regime (rules or HMM). --help for options."""
+    _forward(ctx, "gpt_trader.features.market_regime.cli", "regime_command", "regime")
+
+
 @app.command("data", context_settings=_FORWARD, add_help_option=False)
 def data(ctx: typer.Context) -> None:
     """Market data store: import, download, synth, gaps. --help for commands."""
