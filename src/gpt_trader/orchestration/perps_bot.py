@@ -37,6 +37,7 @@ from gpt_trader.features.brokerages.core.interfaces import (
     SimulatedVenue,
     TimeInForce,
 )
+from gpt_trader.features.live_trade.regime import REGIME_CODES, Regime, RegimeTracker
 from gpt_trader.features.live_trade.risk.manager import AccountSnapshot, RuntimeVerdict
 from gpt_trader.features.live_trade.strategies import Action, BarWindow, Decision
 from gpt_trader.features.monitor.health import write_health
@@ -103,6 +104,7 @@ class PerpsBot:
         self.granularity_s = self.config.strategy.granularity_s
         # per symbol: (open, high, low, close, volume) of completed bars, oldest first
         self.history: dict[str, deque[tuple[float, float, float, float, float]]] = {}
+        self.regimes = RegimeTracker()  # market regime per symbol: logged, journaled, gauged, summarized
         self.last_bar: dict[str, datetime] = {}
         self.quotes: dict[str, Quote] = {}
         self.books: dict[str, OrderBook] = {}
@@ -165,7 +167,7 @@ class PerpsBot:
             profile=self.config.profile,
         )
         await self.reconciler.startup()  # raises ReconciliationRefusedError on an unexplained difference
-        need = self.strategy.history_needed + 1
+        need = max(self.strategy.history_needed, self.regimes.need) + 1
         for sym in self.symbols:
             candles = await self._call(
                 "get_candles", partial(self.broker.get_candles, sym, self.granularity_s, limit=need + 1)
@@ -199,7 +201,9 @@ class PerpsBot:
                 continue  # still forming
             if last is not None and c.start <= last:
                 continue
-            hist.append((float(c.open), float(c.high), float(c.low), float(c.close), float(c.volume)))
+            bar = (float(c.open), float(c.high), float(c.low), float(c.close), float(c.volume))
+            hist.append(bar)
+            self.regimes.add_bar(symbol, bar)
             last = c.start
             added.append(c)
         if last is not None:
@@ -427,6 +431,7 @@ class PerpsBot:
         quote = self.quotes.get(sym)
         bid, ask = (float(quote.bid), float(quote.ask)) if quote is not None else (None, None)
         decision = self.strategy.decide(sym, BarWindow.from_rows(self.history[sym], bid=bid, ask=ask), size)
+        regime = self._track_regime(sym)
         counts = self.decisions.setdefault(sym, {})
         counts[decision.action.value] = counts.get(decision.action.value, 0) + 1
         bar_key = bar.start.strftime("%Y%m%dT%H%M%S")
@@ -442,6 +447,7 @@ class PerpsBot:
                 "position": str(size),
                 "bid": bid,
                 "ask": ask,
+                "regime": regime.value,
             },
             ts=self.broker.now(),
             symbol=sym,
@@ -465,6 +471,16 @@ class PerpsBot:
             log.info("entry blocked", symbol=sym, reason=blocked)
             return
         await self._open_position(sym, decision, snapshot, verdict, bar_key)
+
+    def _track_regime(self, sym: str) -> Regime:
+        regime, previous = self.regimes.update(sym)
+        self.metrics.set_gauge(f"regime.{sym}", float(REGIME_CODES[regime]))
+        if previous is not None:
+            log.info("regime changed", symbol=sym, regime=regime.value, previous=previous.value)
+            self.events.append(
+                "regime", {"regime": regime.value, "previous": previous.value}, ts=self.broker.now(), symbol=sym
+            )
+        return regime
 
     def _entry_block_reason(
         self, sym: str, snapshot: AccountSnapshot, verdict: RuntimeVerdict, window_open: bool

@@ -81,6 +81,8 @@ def print_summary(bot: PerpsBot) -> None:
         style="bold",
     )
     console.print(table)
+    if bot.regimes.current:
+        console.print("Regime: " + ", ".join(f"{s} {r.value}" for s, r in sorted(bot.regimes.current.items())))
     if bot.guard_events or bot.risk_rejections:
         events = Table(title="Guard events and risk refusals", title_justify="left")
         for col in ("cycle", "guard / rule", "action", "detail"):

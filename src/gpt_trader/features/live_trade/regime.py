@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import math
 import operator
+from collections import deque
 from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
@@ -233,3 +234,31 @@ def make_detector(kind: str, model_path: str | Path | None = None) -> RegimeDete
             raise ValueError("detector 'hmm' needs a model file (perps-bot regime fit --out MODEL)")
         return HmmDetector(load_hmm(model_path))
     raise ValueError(f"unknown regime detector {kind!r}; allowed: ['rules', 'hmm']")
+
+
+#: stable numeric codes for the `regime.<symbol>` gauge
+REGIME_CODES = {r: i for i, r in enumerate(Regime)}
+
+
+class RegimeTracker:
+    """The live loop's regime per symbol: keeps the last `need` bars of each symbol, classifies each
+    new bar, and reports changes (the bot logs, journals and gauges them)."""
+
+    def __init__(self, detector: RegimeDetector | None = None) -> None:
+        self.detector: RegimeDetector = detector or RuleDetector()
+        self._bars: dict[str, deque[tuple[float, float, float, float, float]]] = {}
+        self.current: dict[str, Regime] = {}
+
+    @property
+    def need(self) -> int:
+        return self.detector.need
+
+    def add_bar(self, symbol: str, bar: tuple[float, float, float, float, float]) -> None:
+        self._bars.setdefault(symbol, deque(maxlen=self.need)).append(bar)
+
+    def update(self, symbol: str) -> tuple[Regime, Regime | None]:
+        """(regime now, the previous regime if it just changed else None)."""
+        regime = self.detector.classify(BarWindow.from_rows(self._bars.get(symbol, ())))
+        previous = self.current.get(symbol)
+        self.current[symbol] = regime
+        return regime, (previous if previous is not None and previous is not regime else None)
