@@ -219,6 +219,12 @@ def regime(ctx: typer.Context) -> None:
     _forward(ctx, "gpt_trader.features.market_regime.cli", "regime_command", "regime")
 
 
+@app.command("ml", context_settings=_FORWARD, add_help_option=False)
+def ml(ctx: typer.Context) -> None:
+    """Direction model: train, predict, evaluate (walk-forward), show. --help for commands."""
+    _forward(ctx, "gpt_trader.features.ml_strategy.cli", "ml_app", "ml")
+
+
 @app.command("data", context_settings=_FORWARD, add_help_option=False)
 def data(ctx: typer.Context) -> None:
     """Market data store: import, download, synth, gaps. --help for commands."""

@@ -12,10 +12,10 @@ from btint_helpers import SHARED_FILES, assert_parity, shared_bars
 
 from gpt_trader.features.backtest.config import BacktestConfig
 from gpt_trader.features.backtest.engine import run_backtest
-from gpt_trader.features.live_trade.strategies import available_strategies, get_strategy
+from gpt_trader.features.live_trade.strategies import default_strategies, get_strategy
 
 pytestmark = pytest.mark.slow
-STRATEGIES = available_strategies()  # every shipped strategy, vectorized or decide-only
+STRATEGIES = default_strategies()  # every shipped strategy, vectorized or decide-only
 
 
 @pytest.mark.parametrize("name", STRATEGIES)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from gpt_trader.features.backtest.strategy_signals import signals_from_decide
 from gpt_trader.features.live_trade.indicators import sma as live_sma
 from gpt_trader.features.live_trade.indicators_compiled import sma, sma_numpy
-from gpt_trader.features.live_trade.strategies import Action, BarWindow, get_strategy, has_signals
+from gpt_trader.features.live_trade.strategies import Action, BarWindow, default_strategies, get_strategy, has_signals
 
 prices = st.lists(st.floats(min_value=0.01, max_value=1e6, allow_nan=False), min_size=1, max_size=300)
 
@@ -68,11 +68,7 @@ def test_decide_matches_signals(name: str, params: dict[str, object], file: tupl
 
 
 def _with_signals() -> list[str]:
-    return [
-        n
-        for n in __import__("gpt_trader.features.live_trade.strategies", fromlist=["x"]).available_strategies()
-        if has_signals(get_strategy(n))
-    ]
+    return [n for n in default_strategies() if has_signals(get_strategy(n))]
 
 
 @pytest.mark.parametrize("name", _with_signals())
@@ -163,8 +159,8 @@ def test_live_strategy_path_stays_lean() -> None:
 
     code = (
         "import sys\nfrom decimal import Decimal\n"
-        "from gpt_trader.features.live_trade.strategies import BarWindow, available_strategies, get_strategy\n"
-        "for n in available_strategies():\n"
+        "from gpt_trader.features.live_trade.strategies import BarWindow, default_strategies, get_strategy\n"
+        "for n in default_strategies():\n"
         "    get_strategy(n).decide('X', BarWindow.from_closes([100.0 + i % 7 for i in range(80)]), Decimal(0))\n"
         "print(sorted(m for m in ('numpy', 'pandas', 'numba', 'pyarrow', 'plotly', 'sklearn', 'hmmlearn',\n"
         "    'gpt_trader.features.backtest') if m in sys.modules))\n"

@@ -188,7 +188,8 @@ class ParamBound(NamedTuple):
 
 
 def param_space(params_type: type[msgspec.Struct]) -> dict[str, ParamBound]:
-    """The bounds of every field of a strategy's `Params` (what the optimizer searches)."""
+    """The bounds of every numeric or boolean field of a strategy's `Params` (what the optimizer
+    searches); other fields (a model file path, say) are settings, not searched."""
     from msgspec import inspect
 
     info = inspect.type_info(params_type)
@@ -203,13 +204,21 @@ def param_space(params_type: type[msgspec.Struct]) -> dict[str, ParamBound]:
             low = t.ge if t.ge is not None else t.gt
             high = t.le if t.le is not None else t.lt
             out[f.name] = ParamBound("int" if isinstance(t, inspect.IntType) else "float", low, high, default)
-        else:
-            raise TypeError(f"{params_type.__name__}.{f.name}: only int, float and bool parameters are searchable")
     return out
 
 
+def required_params(cls: type[Strategy]) -> list[str]:
+    """Parameters without a default (such a strategy cannot run on its defaults alone)."""
+    return [f for f in cls.Params.__struct_fields__ if f not in _defaults(cls.Params)]
+
+
+def _defaults(params_type: type[msgspec.Struct]) -> set[str]:
+    fields = params_type.__struct_fields__
+    return set(fields[len(fields) - len(params_type.__struct_defaults__) :])
+
+
 def describe_params(params_type: type[msgspec.Struct]) -> str:
-    parts = []
+    parts = [f"{name} (required)" for name in params_type.__struct_fields__ if name not in _defaults(params_type)]
     for name, b in param_space(params_type).items():
         rng = "" if b.kind == "bool" else f" in [{b.low}, {b.high}]"
         parts.append(f"{name}: {b.kind}{rng} (default {b.default})")
@@ -257,6 +266,12 @@ def available_strategies() -> list[str]:
     """The names of the strategies shipped in the package (plus any registered since)."""
     _load_builtin()
     return sorted(_REGISTRY)
+
+
+def default_strategies() -> list[str]:
+    """The shipped strategies that run on their default parameters (no required setting such as a
+    model file): what parity and lean-import tests sweep automatically."""
+    return [n for n in available_strategies() if not required_params(_REGISTRY[n])]
 
 
 def strategy_class(name: str) -> type[Strategy]:
