@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
+from typing import NamedTuple
 
 import numpy as np
 
@@ -15,6 +16,7 @@ from gpt_trader.features.backtest.fast import kernel as K
 from gpt_trader.features.backtest.metrics import compute_metrics
 from gpt_trader.features.backtest.result import BacktestResult, Trade, ns_to_dt, trade_pnl
 from gpt_trader.features.backtest.strategy_signals import strategy_signals
+from gpt_trader.features.brokerages.core.interfaces import Product
 from gpt_trader.features.live_trade.strategies.base import Signals, Strategy
 
 
@@ -63,16 +65,31 @@ def warm_up(strategy: Strategy, bars: Bars) -> None:
     )
 
 
-def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> BacktestResult:
-    product = config.product_for(bars.symbol)
+class Scales(NamedTuple):
+    """A product's integer-tick scales and the fill model's exact constants, as the kernel takes them."""
+
+    price_scale: int
+    qty_scale: int
+    fee_scale: int  # 10**quote places with venue rounding, else 0
+    value_div: int
+    fee_num: int
+    fee_den: int
+
+
+def product_scales(product: Product, config: BacktestConfig) -> Scales:
     pk = decimal_places(product.price_increment, "price_increment")
     qk = decimal_places(product.base_increment, "base_increment")
     fk = decimal_places(product.quote_increment, "quote_increment")
-    price_scale, qty_scale = 10**pk, 10**qk
-    slip_num, slip_den = config.slippage_ratio()
     if qk + pk < fk:
         raise ValueError(f"{product.symbol}: quote_increment finer than base x price increments is not supported")
     fee_num, fee_den = config.fee_rate.as_integer_ratio()
+    return Scales(10**pk, 10**qk, 10**fk if config.venue_rounding else 0, 10 ** max(0, qk + pk - fk), fee_num, fee_den)
+
+
+def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> BacktestResult:
+    product = config.product_for(bars.symbol)
+    price_scale, qty_scale, fee_scale, value_div, fee_num, fee_den = product_scales(product, config)
+    slip_num, slip_den = config.slippage_ratio()
     simulate = K.kernel()
     day = bars.day
     warm_up(strategy, bars)
@@ -101,8 +118,8 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
         _frac(config.take_profit_pct),
         _frac(config.max_daily_loss_pct),
         _frac(config.max_drawdown_pct),
-        np.int64(10**fk if config.venue_rounding else 0),
-        np.int64(10 ** max(0, qk + pk - fk)),
+        np.int64(fee_scale),
+        np.int64(value_div),
         np.int64(fee_num),
         np.int64(fee_den),
     )
