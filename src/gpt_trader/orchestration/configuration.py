@@ -22,6 +22,7 @@ import msgspec
 import yaml
 
 from gpt_trader.features.live_trade.risk.config import RiskConfig, SymbolLimit
+from gpt_trader.features.live_trade.tiers import TierTable
 
 PROFILES = ("dev", "canary", "prod", "demo")
 BrokerKind = Literal["mock", "coinbase", "paper"]
@@ -160,6 +161,7 @@ class BotConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     coinbase: CoinbaseConfig = CoinbaseConfig()
     shutdown: ShutdownConfig = ShutdownConfig()
     reconciliation: ReconciliationConfig = ReconciliationConfig()
+    tiers: TierTable | None = None  # equity tiers (live_trade/tiers.py): when set, they size entries
     spot_force_live: bool = False
     perps_paper: bool = False
     data_root: str = "var/data"

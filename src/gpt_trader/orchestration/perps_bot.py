@@ -40,6 +40,7 @@ from gpt_trader.features.brokerages.core.interfaces import (
 from gpt_trader.features.live_trade.regime import REGIME_CODES, Regime, RegimeTracker
 from gpt_trader.features.live_trade.risk.manager import AccountSnapshot, RuntimeVerdict
 from gpt_trader.features.live_trade.strategies import Action, BarWindow, Decision
+from gpt_trader.features.live_trade.tiers import TierChange, TierTracker
 from gpt_trader.features.monitor.health import write_health
 from gpt_trader.orchestration.cash_flows import CashFlowDetector, Transfer
 from gpt_trader.orchestration.live_execution import LiveExecutionEngine, client_order_id_for, stable_intent_id
@@ -105,6 +106,9 @@ class PerpsBot:
         # per symbol: (open, high, low, close, volume) of completed bars, oldest first
         self.history: dict[str, deque[tuple[float, float, float, float, float]]] = {}
         self.regimes = RegimeTracker()  # market regime per symbol: logged, journaled, gauged, summarized
+        # equity tiers (opt-in, profile `tiers:`): positions, products and entry size follow equity
+        self.tiers = TierTracker(self.config.tiers) if self.config.tiers is not None else None
+        self.tier_changes: list[TierChange] = []
         self.last_bar: dict[str, datetime] = {}
         self.quotes: dict[str, Quote] = {}
         self.books: dict[str, OrderBook] = {}
@@ -233,6 +237,7 @@ class PerpsBot:
         positions = self._positions(venue_positions)
         cash, equity = self._equity(balances, positions)
         self.last_equity = equity
+        self._track_tier(equity)
         return AccountSnapshot(
             now=now,
             equity=equity,
@@ -472,6 +477,30 @@ class PerpsBot:
             return
         await self._open_position(sym, decision, snapshot, verdict, bar_key)
 
+    def _track_tier(self, equity: Decimal) -> None:
+        if self.tiers is None:
+            return
+        change = self.tiers.update(float(equity))
+        self.metrics.set_gauge("tier.max_positions", float(self.tiers.tier.max_positions))
+        if change is None:
+            return
+        self.tier_changes.append(change)
+        log.info(
+            "tier changed", tier=change.tier, previous=change.previous, equity=str(equity), at_start=not self._started
+        )
+        self.events.append("tier", msgspec.to_builtins(change), ts=self.broker.now())
+
+    def _tier_block_reason(self, sym: str, snapshot: AccountSnapshot) -> str | None:
+        if self.tiers is None:
+            return None
+        tier = self.tiers.tier
+        if self.products[sym].is_perpetual and not tier.allow_perps:
+            return f"tier {tier.name} does not allow perpetuals"
+        held = sum(1 for p in snapshot.positions.values() if p.size != 0)
+        if held >= tier.max_positions:
+            return f"tier {tier.name} allows {tier.max_positions} concurrent positions, {held} held"
+        return None
+
     def _track_regime(self, sym: str) -> Regime:
         regime, previous = self.regimes.update(sym)
         self.metrics.set_gauge(f"regime.{sym}", float(REGIME_CODES[regime]))
@@ -496,7 +525,7 @@ class PerpsBot:
             return f"stale mark ({'none' if age is None else f'{age:.0f}s'} > {self.monitor.stale_after_s:.0f}s)"
         if self.execution.open_orders_for(sym):
             return "an order is already working on this symbol"
-        return None
+        return self._tier_block_reason(sym, snapshot)
 
     async def _open_position(
         self, sym: str, decision: Decision, snapshot: AccountSnapshot, verdict: RuntimeVerdict, bar_key: str
@@ -518,6 +547,11 @@ class PerpsBot:
             volatility=self._volatility(sym),
             trade_history=self.positions.trade_history(),
         )
+        if self.tiers is not None:  # the tier's budget sizes the entry (as in the portfolio backtest)
+            from gpt_trader.features.brokerages.core.quantization import quantize_size
+
+            budget = Decimal(repr(self.tiers.tier.budget(float(snapshot.equity))))
+            qty = quantize_size(min(budget, snapshot.cash) / quote.mark_price, product)
         scale = verdict.entry_scale.get(sym)
         if scale is not None and scale < 1:
             from gpt_trader.features.brokerages.core.quantization import quantize_size
