@@ -225,6 +225,12 @@ def ml(ctx: typer.Context) -> None:
     _forward(ctx, "gpt_trader.features.ml_strategy.cli", "ml_app", "ml")
 
 
+@app.command("portfolio", context_settings=_FORWARD, add_help_option=False)
+def portfolio(ctx: typer.Context) -> None:
+    """Tier-based multi-symbol backtest with one cash balance (fast or replay). --help for options."""
+    _forward(ctx, "gpt_trader.features.adaptive_portfolio.cli", "portfolio_command", "portfolio")
+
+
 @app.command("data", context_settings=_FORWARD, add_help_option=False)
 def data(ctx: typer.Context) -> None:
     """Market data store: import, download, synth, gaps. --help for commands."""

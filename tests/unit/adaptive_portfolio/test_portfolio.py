@@ -121,3 +121,24 @@ def test_universe_and_product_refusals() -> None:
             run_portfolio(Universe((a,)), get_strategy("sma_cross"), BacktestConfig(product=perp), engine=engine)
     with pytest.raises(ValueError, match=r"unknown engine 'vector'; allowed: \['fast', 'replay'\]"):
         run_portfolio(Universe((a,)), get_strategy("sma_cross"), BacktestConfig(), engine="vector")
+
+
+def test_portfolio_command_json() -> None:
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+
+    from gpt_trader.features.adaptive_portfolio.cli import portfolio_command
+
+    app = typer.Typer()
+    app.command("portfolio")(portfolio_command)
+    app.command("other")(lambda: None)
+    args = ["portfolio", "--synthetic", "3", "--bars", "800", "--strategy", "sma_cross", "--param", "fast=5"]
+    res = CliRunner().invoke(app, [*args, "--param", "slow=15", "--fee-bps", "10", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["symbols"] == SPOT[:3] and out["bars"] == 800 and out["trades"]
+    assert set(out["trades"][0]) == {"symbol", "entry_time", "exit_time", "size", "entry_price", "exit_price", "fees"}
+    bad = CliRunner().invoke(app, ["portfolio", "--data", "BTC-USD"])
+    assert bad.exit_code == 2 and "--data takes SYMBOL=FILE, got 'BTC-USD'" in bad.output

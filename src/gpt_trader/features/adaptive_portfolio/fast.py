@@ -31,7 +31,7 @@ def run_fast_portfolio(
     fee_rate = float(config.fee_rate)
     settle = K.settle
     started = time.perf_counter()
-    sigs = [strategy_signals(strategy, b)[0] for b in universe.bars]
+    sigs = [strategy_signals(strategy, b, shorts=False)[0] for b in universe.bars]
     entries = [s.long_entry.tolist() for s in sigs]
     exits = [s.long_exit.tolist() for s in sigs]
     opens = [b.open.tolist() for b in universe.bars]

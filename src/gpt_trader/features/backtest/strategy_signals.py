@@ -71,9 +71,10 @@ def signals_from_decide(strategy: Strategy, bars: Bars, *, shorts: bool = True) 
     return Signals(long_entry, long_exit, short_entry, short_exit)
 
 
-def strategy_signals(strategy: Strategy, bars: Bars) -> tuple[Signals, str]:
-    """The strategy's vectorized signals when it offers them, else `decide` per bar; and which."""
+def strategy_signals(strategy: Strategy, bars: Bars, *, shorts: bool = True) -> tuple[Signals, str]:
+    """The strategy's vectorized signals when it offers them, else `decide` per bar (asked about a short
+    book only with `shorts`: a spot run has no use for it); and which of the two it was."""
     if has_signals(strategy):
         sig: Signals = strategy.signals(bars)  # type: ignore[attr-defined]
         return sig, VECTORIZED
-    return signals_from_decide(strategy, bars), DECIDE_PER_BAR
+    return signals_from_decide(strategy, bars, shorts=shorts), DECIDE_PER_BAR

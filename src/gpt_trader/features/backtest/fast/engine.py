@@ -35,7 +35,7 @@ def refuse_shorts_on_perps(signals: Signals, is_perpetual: bool, symbol: str) ->
 def warm_up(strategy: Strategy, bars: Bars) -> None:
     """Load the compiled kernels (from numba's disk cache) outside the timed simulation."""
     probe = np.linspace(100.0, 101.0, 4)
-    strategy_signals(strategy, bars.head(4))
+    strategy_signals(strategy, bars.head(4), shorts=False)
     flags = np.zeros(4, dtype=np.bool_)
     K.kernel()(
         probe,
@@ -94,7 +94,7 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
     day = bars.day
     warm_up(strategy, bars)
     started = time.perf_counter()
-    signals, source = strategy_signals(strategy, bars)
+    signals, source = strategy_signals(strategy, bars, shorts=product.is_perpetual)
     refuse_shorts_on_perps(signals, product.is_perpetual, bars.symbol)
     entries, exits = signals.long_entry, signals.long_exit
     out = simulate(
