@@ -84,6 +84,10 @@ def test_parameters_are_typed_frozen_and_bounded() -> None:
 def test_load_from_module_path_and_errors(user_module: str) -> None:
     s = get_strategy(user_module, lookback="5")
     assert s.name == "user_breakout" and s.p.lookback == 5 and not has_signals(s)
+    by_file = get_strategy(f"{Path(sys.modules['my_user_strategies'].__file__ or '')}:Breakout")
+    assert by_file.name == "user_breakout" and by_file.p.lookback == 12
+    with pytest.raises(ValueError, match="no such file"):
+        get_strategy("/nonexistent/strategy.py:Breakout")
     with pytest.raises(ValueError, match="cannot import module 'no_such_module_xyz'"):
         get_strategy("no_such_module_xyz:Thing")
     with pytest.raises(ValueError, match="has no Strategy subclass named 'Decimal'"):

@@ -274,14 +274,30 @@ def default_strategies() -> list[str]:
     return [n for n in available_strategies() if not required_params(_REGISTRY[n])]
 
 
+def _import(name: str, module_name: str) -> Any:
+    if module_name.endswith(".py"):  # a file of the user's, anywhere on disk
+        from importlib import util
+        from pathlib import Path
+
+        path = Path(module_name).expanduser().resolve()
+        spec = util.spec_from_file_location(f"user_strategy_{path.stem}", path)
+        if spec is None or spec.loader is None or not path.is_file():
+            raise ValueError(f"strategy {name!r}: no such file {str(path)!r}")
+        module = util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"strategy {name!r}: cannot import module {module_name!r}: {exc}") from None
+
+
 def strategy_class(name: str) -> type[Strategy]:
-    """A registered name, or `module.path:ClassName` for a strategy kept outside the package."""
+    """A registered name, or `module.path:ClassName` / `path/to/file.py:ClassName` for a strategy kept
+    outside the package."""
     if ":" in name:
-        module_name, _, attr = name.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise ValueError(f"strategy {name!r}: cannot import module {module_name!r}: {exc}") from None
+        module_name, _, attr = name.rpartition(":")
+        module = _import(name, module_name)
         cls = getattr(module, attr, None)
         if not (isinstance(cls, type) and issubclass(cls, Strategy)):
             raise ValueError(f"strategy {name!r}: {module_name} has no Strategy subclass named {attr!r}")
