@@ -97,19 +97,8 @@ def run_fast_portfolio(
         tr = open_trade[i]
         if tr is not None:
             trades.append(tr.closed(products[i], None, None, 0.0))
-    trades.sort(key=lambda tr: (tr.entry_k, universe.symbols.index(tr.symbol)))
-    return PortfolioResult(
-        engine="fast",
-        symbols=universe.symbols,
-        strategy=strategy.name,
-        ts_ns=universe.ts_ns,
-        initial_cash=float(config.initial_cash),
-        final_equity=float(equity[-1]) if n else float(config.initial_cash),
-        equity=equity,
-        trades=trades,
-        tier_events=tier_events,
-        counters=counters,
-        elapsed_s=time.perf_counter() - started,
+    return PortfolioResult.build(
+        "fast", universe, strategy.name, config.initial_cash, equity, trades, tier_events, counters, started
     )
 
 

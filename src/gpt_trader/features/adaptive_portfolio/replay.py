@@ -126,17 +126,6 @@ def run_replay_portfolio(
         pending_exits, pending_entries = plan_bar(held, exit_sig, entry_sig, perpetual, tracker.tier, counters)
         budget = tracker.tier.budget(eq)
     trades.extend(tr for tr in open_trade if tr is not None)
-    trades.sort(key=lambda tr: (tr.entry_k, universe.symbols.index(tr.symbol)))
-    return PortfolioResult(
-        engine="replay",
-        symbols=universe.symbols,
-        strategy=strategy.name,
-        ts_ns=universe.ts_ns,
-        initial_cash=float(config.initial_cash),
-        final_equity=float(equity[-1]) if n else float(config.initial_cash),
-        equity=equity,
-        trades=trades,
-        tier_events=tier_events,
-        counters=counters,
-        elapsed_s=time.perf_counter() - started,
+    return PortfolioResult.build(
+        "replay", universe, strategy.name, config.initial_cash, equity, trades, tier_events, counters, started
     )

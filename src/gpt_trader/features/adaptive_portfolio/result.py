@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gpt_trader.features.backtest.result import iso, ns_to_dt
+
+if TYPE_CHECKING:
+    from gpt_trader.features.adaptive_portfolio.universe import Universe
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,36 @@ class PortfolioResult:
     tier_events: list[TierEvent]
     counters: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
+
+    @classmethod
+    def build(
+        cls,
+        engine: str,
+        universe: Universe,
+        strategy: str,
+        initial_cash: Decimal,
+        equity: np.ndarray,
+        trades: list[PortfolioTrade],
+        tier_events: list[TierEvent],
+        counters: dict[str, int],
+        started: float,
+    ) -> PortfolioResult:
+        """The result of a finished run: trades in entry order (universe order within a bar)."""
+        order = {s: i for i, s in enumerate(universe.symbols)}
+        trades.sort(key=lambda tr: (tr.entry_k, order[tr.symbol]))
+        return cls(
+            engine=engine,
+            symbols=universe.symbols,
+            strategy=strategy,
+            ts_ns=universe.ts_ns,
+            initial_cash=float(initial_cash),
+            final_equity=float(equity[-1]) if len(equity) else float(initial_cash),
+            equity=equity,
+            trades=trades,
+            tier_events=tier_events,
+            counters=counters,
+            elapsed_s=time.perf_counter() - started,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         def ts(k: int | None) -> str | None:

@@ -93,7 +93,7 @@ def _print(
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 160)
     table = Table(title=f"{symbol}: regimes by the {name} detector{f' — {note}' if note else ''}")
     for col in ("regime", "bars", "share", "mean next-bar return", "volatility"):
         table.add_column(col, justify="left" if col == "regime" else "right")

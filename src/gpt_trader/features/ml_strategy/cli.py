@@ -133,7 +133,7 @@ def _table(symbol: str, rows: list[dict[str, Any]]) -> None:
             pct(r["confident_share"]),
             pct(r["confident_accuracy"]),
         )
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
 @ml_app.command("show")
