@@ -67,6 +67,22 @@ class StrategyConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     def __post_init__(self) -> None:
         if self.granularity_s not in GRANULARITIES_S:
             raise ValueError(f"granularity_s must be one of {list(GRANULARITIES_S)}, got {self.granularity_s}")
+        from gpt_trader.features.live_trade.strategies import get_strategy
+
+        get_strategy(self.name, **self.params)  # unknown name, bad parameter or unusable model: refuse now
+
+
+class RegimeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Which detector classifies each symbol's regime live: `rules`, or `hmm` with an exported model
+    (`perps-bot regime --detector hmm --save-model FILE`)."""
+
+    detector: Literal["rules", "hmm"] = "rules"
+    model: str | None = None
+
+    def __post_init__(self) -> None:
+        from gpt_trader.features.live_trade.regime import make_detector
+
+        make_detector(self.detector, self.model)  # a missing or unusable model file: refuse now
 
 
 class SizingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -161,6 +177,7 @@ class BotConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     coinbase: CoinbaseConfig = CoinbaseConfig()
     shutdown: ShutdownConfig = ShutdownConfig()
     reconciliation: ReconciliationConfig = ReconciliationConfig()
+    regime: RegimeSettings = RegimeSettings()
     tiers: TierTable | None = None  # equity tiers (live_trade/tiers.py): when set, they size entries
     spot_force_live: bool = False
     perps_paper: bool = False

@@ -37,7 +37,7 @@ from gpt_trader.features.brokerages.core.interfaces import (
     SimulatedVenue,
     TimeInForce,
 )
-from gpt_trader.features.live_trade.regime import REGIME_CODES, Regime, RegimeTracker
+from gpt_trader.features.live_trade.regime import REGIME_CODES, Regime, RegimeTracker, make_detector
 from gpt_trader.features.live_trade.risk.manager import AccountSnapshot, RuntimeVerdict
 from gpt_trader.features.live_trade.strategies import Action, BarWindow, Decision
 from gpt_trader.features.live_trade.tiers import TierChange, TierTracker
@@ -105,7 +105,8 @@ class PerpsBot:
         self.granularity_s = self.config.strategy.granularity_s
         # per symbol: (open, high, low, close, volume) of completed bars, oldest first
         self.history: dict[str, deque[tuple[float, float, float, float, float]]] = {}
-        self.regimes = RegimeTracker()  # market regime per symbol: logged, journaled, gauged, summarized
+        # market regime per symbol: logged, journaled, gauged, summarized
+        self.regimes = RegimeTracker(make_detector(self.config.regime.detector, self.config.regime.model))
         # equity tiers (opt-in, profile `tiers:`): positions, products and entry size follow equity
         self.tiers = TierTracker(self.config.tiers) if self.config.tiers is not None else None
         self.tier_changes: list[TierChange] = []

@@ -52,3 +52,34 @@ async def test_tiers_cap_positions_and_size_entries_live(tmp_path: Path) -> None
     held_max = max(sum(1 for led in bot.positions.ledgers.values() if led.size != 0), 0)
     assert held_max <= 2
     assert any(name.startswith("regime.") for name in bot.metrics.gauges())
+
+
+async def test_live_regimes_from_an_exported_hmm(tmp_path: Path) -> None:
+    """The bot classifies every symbol with a fitted HMM's exported parameters."""
+    import msgspec
+    import pytest
+
+    from gpt_trader.features.backtest.engine import BarSource, load_bars
+    from gpt_trader.features.live_trade.regime import HmmDetector, Regime
+    from gpt_trader.features.market_regime.fit import fit_hmm
+    from gpt_trader.orchestration.configuration import ConfigError
+
+    hourly = "/work/shared/data/market/ohlcv/coinbase_BTC-USD_1h_2017-07-01_2018-12-31.csv.gz"
+    model = fit_hmm([load_bars(BarSource(symbol="BTC-USD", data_file=Path(hourly))).head(3000)], iterations=30)
+    path = tmp_path / "regime.json"
+    path.write_bytes(msgspec.json.encode(model))
+    base = {
+        "data_root": str(tmp_path / "data"),
+        "log_dir": str(tmp_path / "logs"),
+        "cycles": 30,
+        "cycle_interval_s": 0.001,
+    }
+    manager = ConfigManager(env={}, dotenv_path=None)
+    with pytest.raises(ConfigError, match="detector 'hmm' needs a model file"):
+        manager.load("dev", {**base, "regime": {"detector": "hmm"}})
+    config = manager.load("dev", {**base, "regime": {"detector": "hmm", "model": str(path)}})
+    bot = PerpsBot(build_registry(config))
+    assert isinstance(bot.regimes.detector, HmmDetector)
+    await bot.run(cycles=config.cycles, interval_s=0)
+    assert set(bot.regimes.current) == set(config.symbols)
+    assert all(r is not Regime.UNKNOWN and r in model.labels for r in bot.regimes.current.values())

@@ -106,3 +106,23 @@ def test_regime_command_json_shape() -> None:
     assert {name for _, name in out["timeline"]} <= {r.value for r in Regime}
     bad = CliRunner().invoke(app, ["regime", "--symbol", "BTC-USD", "--data", HOURLY, "--detector", "svm"])
     assert bad.exit_code == 2 and "--detector must be 'rules' or 'hmm', got 'svm'" in bad.output
+
+
+def test_online_hmm_needs_no_research_library(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "regime.json"
+    path.write_bytes(msgspec.json.encode(small_hmm()))
+    code = (
+        "import sys\nfrom gpt_trader.features.live_trade.regime import RegimeTracker, make_detector\n"
+        f"t = RegimeTracker(make_detector('hmm', {str(path)!r}))\n"
+        "for i in range(400):\n"
+        "    c = 100.0 + (i % 17) - (i % 5)\n"
+        "    t.add_bar('X', (c, c + 1.0, c - 1.0, c, 10.0 + i % 3))\n"
+        "regime, _ = t.update('X')\n"
+        "heavy = ('numpy', 'sklearn', 'hmmlearn', 'scipy', 'gpt_trader.features.market_regime')\n"
+        "print(regime.value, sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split(" ", 1)
+    assert out[0] in {r.value for r in small_hmm().labels} and out[1].strip() == "[]"

@@ -140,3 +140,13 @@ def test_ml_strategy_in_both_engines_and_lean_live_path(files: dict[str, Path]) 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().split(" ", 1)[1] == "[]", out.stdout
     assert isinstance(load_model(model_path), MlModel)
+
+
+def test_the_bot_refuses_to_start_on_a_model_it_cannot_use(tmp_path: Path) -> None:
+    from gpt_trader.orchestration.configuration import ConfigError, ConfigManager
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"kind": "logistic_direction"}')
+    overrides = {"strategy.name": "ml_direction", "strategy.params": {"model": str(bad)}}
+    with pytest.raises(ConfigError, match=r"ml model .*bad\.json: Object missing required field `features`"):
+        ConfigManager(env={}, dotenv_path=None).load("dev", overrides)
