@@ -216,6 +216,24 @@ def backtest(ctx: typer.Context) -> None:
     _forward(ctx, "gpt_trader.features.backtest.cli", "backtest_command", "backtest")
 
 
+@app.command("regime", context_settings=_FORWARD, add_help_option=False)
+def regime(ctx: typer.Context) -> None:
+    """Market regime timeline and statistics per regime (rules or HMM). --help for options."""
+    _forward(ctx, "gpt_trader.features.market_regime.cli", "regime_command", "regime")
+
+
+@app.command("ml", context_settings=_FORWARD, add_help_option=False)
+def ml(ctx: typer.Context) -> None:
+    """Direction model: train, predict, evaluate (walk-forward), show. --help for commands."""
+    _forward(ctx, "gpt_trader.features.ml_strategy.cli", "ml_app", "ml")
+
+
+@app.command("portfolio", context_settings=_FORWARD, add_help_option=False)
+def portfolio(ctx: typer.Context) -> None:
+    """Tier-based multi-symbol backtest with one cash balance (fast or replay). --help for options."""
+    _forward(ctx, "gpt_trader.features.adaptive_portfolio.cli", "portfolio_command", "portfolio")
+
+
 @app.command("data", context_settings=_FORWARD, add_help_option=False)
 def data(ctx: typer.Context) -> None:
     """Market data store: import, download, synth, gaps. --help for commands."""

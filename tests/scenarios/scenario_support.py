@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
 from gpt_trader.features.brokerages.mock import MockBroker
-from gpt_trader.features.live_trade.strategies.base import Action, Decision, Strategy, register
+from gpt_trader.features.live_trade.strategies.base import Action, BarWindow, Decision, Strategy, register
 from gpt_trader.orchestration.configuration import BotConfig, ConfigManager
 from gpt_trader.orchestration.perps_bot import PerpsBot
 from gpt_trader.orchestration.service_registry import MOCK_EPOCH, build_registry
@@ -22,14 +22,13 @@ class ScriptedStrategy(Strategy):
     """Does exactly what the test queued for a symbol on its next bar, else holds."""
 
     name = "scenario_scripted"
-    defaults: ClassVar[dict[str, Any]] = {}
     plan: ClassVar[dict[str, list[Action]]] = {}
 
     @property
     def history_needed(self) -> int:
         return 2
 
-    def decide(self, symbol: str, closes: Sequence[float], position_size: Decimal) -> Decision:
+    def decide(self, symbol: str, window: BarWindow, position_size: Decimal) -> Decision:
         queue = self.plan.get(symbol)
         if not queue:
             return Decision.hold("scripted: nothing queued")

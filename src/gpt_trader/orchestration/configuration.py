@@ -23,6 +23,7 @@ import yaml
 
 from gpt_trader.features.brokerages.coinbase.profile_config import CoinbaseConfig, normalize_auth_type
 from gpt_trader.features.live_trade.risk.config import RiskConfig, SymbolLimit
+from gpt_trader.features.live_trade.tiers import TierTable
 
 PROFILES = ("dev", "canary", "prod", "demo")
 BrokerKind = Literal["mock", "coinbase", "paper"]
@@ -67,6 +68,22 @@ class StrategyConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     def __post_init__(self) -> None:
         if self.granularity_s not in GRANULARITIES_S:
             raise ValueError(f"granularity_s must be one of {list(GRANULARITIES_S)}, got {self.granularity_s}")
+        from gpt_trader.features.live_trade.strategies import get_strategy
+
+        get_strategy(self.name, **self.params)  # unknown name, bad parameter or unusable model: refuse now
+
+
+class RegimeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Which detector classifies each symbol's regime live: `rules`, or `hmm` with an exported model
+    (`perps-bot regime --detector hmm --save-model FILE`)."""
+
+    detector: Literal["rules", "hmm"] = "rules"
+    model: str | None = None
+
+    def __post_init__(self) -> None:
+        from gpt_trader.features.live_trade.regime import make_detector
+
+        make_detector(self.detector, self.model)  # a missing or unusable model file: refuse now
 
 
 class SizingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -152,6 +169,8 @@ class BotConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     coinbase: CoinbaseConfig = CoinbaseConfig()
     shutdown: ShutdownConfig = ShutdownConfig()
     reconciliation: ReconciliationConfig = ReconciliationConfig()
+    regime: RegimeSettings = RegimeSettings()
+    tiers: TierTable | None = None  # equity tiers (live_trade/tiers.py): when set, they size entries
     spot_force_live: bool = False
     perps_paper: bool = False
     data_root: str = "var/data"

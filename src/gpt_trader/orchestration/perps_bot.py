@@ -38,8 +38,10 @@ from gpt_trader.features.brokerages.core.interfaces import (
     TimeInForce,
     to_usd,
 )
+from gpt_trader.features.live_trade.regime import REGIME_CODES, Regime, RegimeTracker, make_detector
 from gpt_trader.features.live_trade.risk.manager import AccountSnapshot, RuntimeVerdict
-from gpt_trader.features.live_trade.strategies import Action, Decision
+from gpt_trader.features.live_trade.strategies import Action, BarWindow, Decision
+from gpt_trader.features.live_trade.tiers import TierChange, TierTracker
 from gpt_trader.features.monitor.health import write_health
 from gpt_trader.orchestration.cash_flows import CashFlowDetector, Transfer
 from gpt_trader.orchestration.live_execution import LiveExecutionEngine, client_order_id_for, stable_intent_id
@@ -102,7 +104,13 @@ class PerpsBot:
         self.symbols = list(self.config.symbols)
         self.products: dict[str, Product] = {}
         self.granularity_s = self.config.strategy.granularity_s
-        self.history: dict[str, deque[float]] = {}
+        # per symbol: (open, high, low, close, volume) of completed bars, oldest first
+        self.history: dict[str, deque[tuple[float, float, float, float, float]]] = {}
+        # market regime per symbol: logged, journaled, gauged, summarized
+        self.regimes = RegimeTracker(make_detector(self.config.regime.detector, self.config.regime.model))
+        # equity tiers (opt-in, profile `tiers:`): positions, products and entry size follow equity
+        self.tiers = TierTracker(self.config.tiers) if self.config.tiers is not None else None
+        self.tier_changes: list[TierChange] = []
         self.last_bar: dict[str, datetime] = {}
         self.quotes: dict[str, Quote] = {}
         self.books: dict[str, OrderBook] = {}
@@ -165,7 +173,7 @@ class PerpsBot:
             profile=self.config.profile,
         )
         await self.reconciler.startup()  # raises ReconciliationRefusedError on an unexplained difference
-        need = self.strategy.history_needed + 1
+        need = max(self.strategy.history_needed, self.regimes.need) + 1
         for sym in self.symbols:
             candles = await self._call(
                 "get_candles", partial(self.broker.get_candles, sym, self.granularity_s, limit=need + 1)
@@ -188,7 +196,7 @@ class PerpsBot:
         )
 
     def _ingest_candles(self, symbol: str, candles: list[Candle], *, initial: bool = False) -> list[Candle]:
-        """Append closes of bars that are complete (start + granularity <= now) and newer than held."""
+        """Append bars that are complete (start + granularity <= now) and newer than held."""
         now = self.broker.now()
         span = timedelta(seconds=self.granularity_s)
         hist = self.history.setdefault(symbol, deque(maxlen=max(self.strategy.history_needed + 5, 64)))
@@ -199,7 +207,9 @@ class PerpsBot:
                 continue  # still forming
             if last is not None and c.start <= last:
                 continue
-            hist.append(float(c.close))
+            bar = (float(c.open), float(c.high), float(c.low), float(c.close), float(c.volume))
+            hist.append(bar)
+            self.regimes.add_bar(symbol, bar)
             last = c.start
             added.append(c)
         if last is not None:
@@ -229,6 +239,7 @@ class PerpsBot:
         positions = self._positions(venue_positions)
         cash, equity, cash_by_quote = self._equity(balances, positions)
         self.last_equity = equity
+        self._track_tier(equity)
         return AccountSnapshot(
             now=now,
             equity=equity,
@@ -441,7 +452,10 @@ class PerpsBot:
     ) -> None:
         position = snapshot.positions.get(sym)
         size = position.size if position else ZERO
-        decision = self.strategy.decide(sym, list(self.history[sym]), size)
+        quote = self.quotes.get(sym)
+        bid, ask = (float(quote.bid), float(quote.ask)) if quote is not None else (None, None)
+        decision = self.strategy.decide(sym, BarWindow.from_rows(self.history[sym], bid=bid, ask=ask), size)
+        regime = self._track_regime(sym)
         counts = self.decisions.setdefault(sym, {})
         counts[decision.action.value] = counts.get(decision.action.value, 0) + 1
         bar_key = bar.start.strftime("%Y%m%dT%H%M%S")
@@ -455,6 +469,9 @@ class PerpsBot:
                 "bar": bar.start.isoformat(),
                 "close": str(bar.close),
                 "position": str(size),
+                "bid": bid,
+                "ask": ask,
+                "regime": regime.value,
             },
             ts=self.broker.now(),
             symbol=sym,
@@ -479,6 +496,40 @@ class PerpsBot:
             return
         await self._open_position(sym, decision, snapshot, verdict, bar_key)
 
+    def _track_tier(self, equity: Decimal) -> None:
+        if self.tiers is None:
+            return
+        change = self.tiers.update(float(equity))
+        self.metrics.set_gauge("tier.max_positions", float(self.tiers.tier.max_positions))
+        if change is None:
+            return
+        self.tier_changes.append(change)
+        log.info(
+            "tier changed", tier=change.tier, previous=change.previous, equity=str(equity), at_start=not self._started
+        )
+        self.events.append("tier", msgspec.to_builtins(change), ts=self.broker.now())
+
+    def _tier_block_reason(self, sym: str, snapshot: AccountSnapshot) -> str | None:
+        if self.tiers is None:
+            return None
+        tier = self.tiers.tier
+        if self.products[sym].is_perpetual and not tier.allow_perps:
+            return f"tier {tier.name} does not allow perpetuals"
+        held = sum(1 for p in snapshot.positions.values() if p.size != 0)
+        if held >= tier.max_positions:
+            return f"tier {tier.name} allows {tier.max_positions} concurrent positions, {held} held"
+        return None
+
+    def _track_regime(self, sym: str) -> Regime:
+        regime, previous = self.regimes.update(sym)
+        self.metrics.set_gauge(f"regime.{sym}", float(REGIME_CODES[regime]))
+        if previous is not None:
+            log.info("regime changed", symbol=sym, regime=regime.value, previous=previous.value)
+            self.events.append(
+                "regime", {"regime": regime.value, "previous": previous.value}, ts=self.broker.now(), symbol=sym
+            )
+        return regime
+
     def _entry_block_reason(
         self, sym: str, snapshot: AccountSnapshot, verdict: RuntimeVerdict, window_open: bool
     ) -> str | None:
@@ -493,7 +544,7 @@ class PerpsBot:
             return f"stale mark ({'none' if age is None else f'{age:.0f}s'} > {self.monitor.stale_after_s:.0f}s)"
         if self.execution.open_orders_for(sym):
             return "an order is already working on this symbol"
-        return None
+        return self._tier_block_reason(sym, snapshot)
 
     async def _open_position(
         self, sym: str, decision: Decision, snapshot: AccountSnapshot, verdict: RuntimeVerdict, bar_key: str
@@ -515,6 +566,11 @@ class PerpsBot:
             volatility=self._volatility(sym),
             trade_history=self.positions.trade_history(),
         )
+        if self.tiers is not None:  # the tier's budget sizes the entry (as in the portfolio backtest)
+            from gpt_trader.features.brokerages.core.quantization import quantize_size
+
+            budget = Decimal(repr(self.tiers.tier.budget(float(snapshot.equity))))
+            qty = quantize_size(min(budget, snapshot.cash) / quote.mark_price, product)
         scale = verdict.entry_scale.get(sym)
         if scale is not None and scale < 1:
             from gpt_trader.features.brokerages.core.quantization import quantize_size
@@ -582,7 +638,7 @@ class PerpsBot:
         await self.execution.submit(result.request, intent_id=intent_id)
 
     def _volatility(self, sym: str) -> float | None:
-        closes = list(self.history.get(sym, ()))
+        closes = [bar[3] for bar in self.history.get(sym, ())]
         if len(closes) < 3:
             return None
         rets = [(b / a) - 1.0 for a, b in itertools.pairwise(closes) if a]

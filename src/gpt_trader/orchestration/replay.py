@@ -156,14 +156,17 @@ async def source_for_session(
 
 def _history(
     closes: Sequence[Candle], upto: int, session_start: datetime, granularity_s: int, history_needed: int
-) -> list[float]:
-    """The closes the bot held at bar `upto`: what it loaded at start (the `history_needed + 1` bars
-    completed by then) plus every bar since, capped at the bot's window (max(needed + 5, 64))."""
+) -> list[tuple[float, float, float, float, float]]:
+    """The bars (open, high, low, close, volume) the bot held at bar `upto`: what it loaded at start
+    (the `history_needed + 1` bars completed by then) plus every bar since, capped at the bot's window
+    (max(needed + 5, 64))."""
     span = timedelta(seconds=granularity_s)
     before = [i for i in range(upto + 1) if closes[i].start + span <= session_start]
     first = max(0, (before[-1] + 1 if before else 0) - (history_needed + 1))
     window = max(history_needed + 5, 64)
-    seq = [float(c.close) for c in closes[first : upto + 1]]
+    seq = [
+        (float(c.open), float(c.high), float(c.low), float(c.close), float(c.volume)) for c in closes[first : upto + 1]
+    ]
     return seq[-window:]
 
 
@@ -176,7 +179,7 @@ async def replay_session(
 ) -> ReplayReport:
     """Re-decide every recorded decision of `session_id`; `strategy_override` ({name, params}) replays
     with another strategy (used to show the check catches a change)."""
-    from gpt_trader.features.live_trade.strategies import get_strategy
+    from gpt_trader.features.live_trade.strategies import BarWindow, get_strategy
 
     config = session_config(events, session_id)
     strat_cfg = strategy_override or config.get("strategy") or {}
@@ -219,7 +222,8 @@ async def replay_session(
                 )
                 continue
             history = _history(candles, i, session_start, granularity_s, strategy.history_needed)
-            decision = strategy.decide(symbol, history, Decimal(str(payload["position"])))
+            window = BarWindow.from_rows(history, bid=payload.get("bid"), ask=payload.get("ask"))
+            decision = strategy.decide(symbol, window, Decimal(str(payload["position"])))
             if decision.action.value != payload["action"]:
                 report.differences.append(
                     ReplayDifference(

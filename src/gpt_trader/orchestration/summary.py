@@ -120,6 +120,11 @@ def print_summary(bot: PerpsBot) -> None:
         style="bold",
     )
     console.print(table)
+    if bot.tiers is not None:
+        moves = "; ".join(f"{c.previous} -> {c.tier} at {c.equity:,.2f}" for c in bot.tier_changes) or "no change"
+        console.print(f"Tier: {bot.tiers.tier.name} (max {bot.tiers.tier.max_positions} positions); {moves}")
+    if bot.regimes.current:
+        console.print("Regime: " + ", ".join(f"{s} {r.value}" for s, r in sorted(bot.regimes.current.items())))
     if bot.guard_events or bot.risk_rejections:
         events = Table(title="Guard events and risk refusals", title_justify="left")
         for col in ("cycle", "guard / rule", "action", "detail"):

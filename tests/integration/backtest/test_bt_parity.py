@@ -12,10 +12,10 @@ from btint_helpers import SHARED_FILES, assert_parity, shared_bars
 
 from gpt_trader.features.backtest.config import BacktestConfig
 from gpt_trader.features.backtest.engine import run_backtest
-from gpt_trader.features.live_trade.strategies import get_strategy
+from gpt_trader.features.live_trade.strategies import default_strategies, get_strategy
 
 pytestmark = pytest.mark.slow
-STRATEGIES = ["sma_cross", "mean_reversion", "baseline"]
+STRATEGIES = default_strategies()  # every shipped strategy, vectorized or decide-only
 
 
 @pytest.mark.parametrize("name", STRATEGIES)

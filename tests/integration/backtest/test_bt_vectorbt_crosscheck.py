@@ -35,7 +35,7 @@ def test_sma_cross_matches_vectorbt(file: tuple[str, str, str], params: dict[str
     cfg = BacktestConfig(initial_cash=Decimal(int(cash)), fee_bps=Decimal(fee_bps), size_pct=Decimal(99))
     ours = run_backtest(bars, strategy, cfg, "fast")
 
-    entries, exits = strategy.signals(bars.close)
+    entries, exits = strategy.signals(bars)[:2]  # type: ignore[attr-defined]
     e_next = np.concatenate(([False], entries[:-1]))  # decided on t's close, filled at t+1's open
     x_next = np.concatenate(([False], exits[:-1]))
     common = {"price": bars.open, "fees": fee_bps / 10_000, "init_cash": cash, "direction": "longonly"}

@@ -11,7 +11,7 @@ import pandas as pd
 
 from gpt_trader.features.backtest.bars import Bars
 from gpt_trader.features.backtest.result import BacktestResult
-from gpt_trader.features.live_trade.strategies.base import Action, Decision, Strategy
+from gpt_trader.features.live_trade.strategies.base import Action, BarWindow, Decision, Signals, Strategy, VectorBars
 
 OHLCV = "/work/shared/data/market/ohlcv/"
 SHARED_FILES = [
@@ -51,7 +51,6 @@ class Scripted(Strategy):
     """Entries/exits given per bar index; `decide` reads the index from the history length."""
 
     name: ClassVar[str] = "scripted_test"
-    defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, entries: Sequence[int], exits: Sequence[int], n: int) -> None:
         super().__init__()
@@ -61,20 +60,21 @@ class Scripted(Strategy):
     def history_needed(self) -> int:
         return self.n + 1  # the whole history: len(closes) - 1 is the bar index
 
-    def decide(self, symbol: str, closes: Sequence[float], position_size: Decimal) -> Decision:
-        t = len(closes) - 1
+    def decide(self, symbol: str, window: BarWindow, position_size: Decimal) -> Decision:
+        t = len(window) - 1
         if position_size > 0 and t in self.exits:
             return Decision(action=Action.CLOSE, reason="scripted exit")
         if position_size == 0 and t in self.entries:
             return Decision(action=Action.BUY, reason="scripted entry")
         return Decision.hold()
 
-    def signals(self, close: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        e = np.zeros(len(close), bool)
-        x = np.zeros(len(close), bool)
-        e[[i for i in self.entries if i < len(close)]] = True
-        x[[i for i in self.exits if i < len(close)]] = True
-        return e, x
+    def signals(self, bars: VectorBars) -> Signals:
+        n = len(bars.close)
+        e = np.zeros(n, bool)
+        x = np.zeros(n, bool)
+        e[[i for i in self.entries if i < n]] = True
+        x[[i for i in self.exits if i < n]] = True
+        return Signals(e, x)
 
 
 def trade_keys(result: BacktestResult) -> list[tuple[Any, ...]]:

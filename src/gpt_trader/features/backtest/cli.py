@@ -57,7 +57,9 @@ def backtest_command(
     store_root: Annotated[Path | None, typer.Option("--store-root", help="Candle store root")] = None,
     start: Annotated[str | None, typer.Option("--start", help="First bar open time (ISO 8601, UTC)")] = None,
     end: Annotated[str | None, typer.Option("--end", help="End (exclusive, ISO 8601, UTC)")] = None,
-    strategy: Annotated[str, typer.Option("--strategy", help="sma_cross | mean_reversion | baseline")] = "sma_cross",
+    strategy: Annotated[
+        str, typer.Option("--strategy", help="sma_cross | mean_reversion | baseline | module.path:ClassName")
+    ] = "sma_cross",
     param: Annotated[list[str] | None, typer.Option("--param", help="Strategy parameter k=v (repeatable)")] = None,
     engine: Annotated[str, typer.Option("--engine", help="fast | replay")] = "fast",
     initial_cash: Annotated[str, typer.Option("--initial-cash", help="Starting quote cash")] = "10000",

@@ -76,6 +76,7 @@ class BacktestResult:
     granularity_s: int
     rules_acted: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, float | None] = field(default_factory=dict)
+    signals_source: str = "decide per bar"  # fast engine: "vectorized signals" when the strategy has them
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -89,6 +90,7 @@ class BacktestResult:
             "final_equity": self.final_equity,
             "metrics": {k: _finite(v) for k, v in self.metrics.items()},
             "rules_acted": self.rules_acted,
+            "signals_source": self.signals_source,
             "trades": [t.to_dict() for t in self.trades],
         }
 

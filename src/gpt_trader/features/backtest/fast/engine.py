@@ -1,9 +1,12 @@
-"""Fast engine: `strategy.signals` on the whole close series, then the compiled kernel."""
+"""Fast engine: the strategy's vectorized `signals` (or `decide` run per bar when it has none) on the whole
+series, then the compiled kernel. The kernel is long-only: a short entry on a spot product is ignored
+(as the replay does: spot cannot be shorted); on a perpetual it is not built yet and raises."""
 
 from __future__ import annotations
 
 import time
 from decimal import Decimal
+from typing import NamedTuple
 
 import numpy as np
 
@@ -12,17 +15,27 @@ from gpt_trader.features.backtest.config import BacktestConfig, decimal_places
 from gpt_trader.features.backtest.fast import kernel as K
 from gpt_trader.features.backtest.metrics import compute_metrics
 from gpt_trader.features.backtest.result import BacktestResult, Trade, ns_to_dt, trade_pnl
-from gpt_trader.features.live_trade.strategies.base import Strategy
+from gpt_trader.features.backtest.strategy_signals import strategy_signals
+from gpt_trader.features.brokerages.core.interfaces import Product
+from gpt_trader.features.live_trade.strategies.base import Signals, Strategy
 
 
 def _frac(p: Decimal | None) -> float:
     return float(p) / 100.0 if p is not None else 0.0
 
 
-def warm_up(strategy: Strategy) -> None:
+def refuse_shorts_on_perps(signals: Signals, is_perpetual: bool, symbol: str) -> None:
+    """Both engines are long-only so far: a perp short entry must not be silently dropped."""
+    if is_perpetual and signals.short_entry is not None and bool(signals.short_entry.any()):
+        raise NotImplementedError(
+            f"{symbol}: the strategy opens shorts; short positions in the backtest engines are not built yet"
+        )
+
+
+def warm_up(strategy: Strategy, bars: Bars) -> None:
     """Load the compiled kernels (from numba's disk cache) outside the timed simulation."""
     probe = np.linspace(100.0, 101.0, 4)
-    strategy.signals(probe)
+    strategy_signals(strategy, bars.head(4), shorts=False)
     flags = np.zeros(4, dtype=np.bool_)
     K.kernel()(
         probe,
@@ -51,18 +64,34 @@ def warm_up(strategy: Strategy) -> None:
     )
 
 
-def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> BacktestResult:
-    product = config.product_for(bars.symbol)
+class Scales(NamedTuple):
+    """A product's integer-tick scales and the fill model's exact constants, as the kernel takes them."""
+
+    price_scale: int
+    qty_scale: int
+    value_scale: int  # price_scale x qty_scale: value = q_ticks x px_ticks / value_scale, exactly
+    fee_num: int
+    fee_den: int
+
+
+def product_scales(product: Product, config: BacktestConfig) -> Scales:
     pk = decimal_places(product.price_increment, "price_increment")
     qk = decimal_places(product.base_increment, "base_increment")
-    price_scale, qty_scale = 10**pk, 10**qk
-    slip_num, slip_den = config.slippage_ratio()
     fee_num, fee_den = config.fee_rate.as_integer_ratio()
+    return Scales(10**pk, 10**qk, 10 ** (pk + qk), fee_num, fee_den)
+
+
+def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> BacktestResult:
+    product = config.product_for(bars.symbol)
+    price_scale, qty_scale, value_scale, fee_num, fee_den = product_scales(product, config)
+    slip_num, slip_den = config.slippage_ratio()
     simulate = K.kernel()
     day = bars.day
-    warm_up(strategy)
+    warm_up(strategy, bars)
     started = time.perf_counter()
-    entries, exits = strategy.signals(bars.close)
+    signals, source = strategy_signals(strategy, bars, shorts=product.is_perpetual)
+    refuse_shorts_on_perps(signals, product.is_perpetual, bars.symbol)
+    entries, exits = signals.long_entry, signals.long_exit
     out = simulate(
         bars.open,
         bars.close,
@@ -84,7 +113,7 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
         _frac(config.take_profit_pct),
         _frac(config.max_daily_loss_pct),
         _frac(config.max_drawdown_pct),
-        np.int64(price_scale * qty_scale),
+        np.int64(value_scale),
         np.int64(fee_num),
         np.int64(fee_den),
     )
@@ -155,6 +184,7 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
         exposure_bars=int(exposure_bars),
         granularity_s=bars.granularity_s,
         rules_acted={k: v for k, v in rules.items() if v},
+        signals_source=source,
     )
     result.metrics = compute_metrics(
         equity,

@@ -17,6 +17,7 @@ from gpt_trader.features.backtest.config import BacktestConfig
 from gpt_trader.features.backtest.metrics import compute_metrics
 from gpt_trader.features.backtest.replay.broker import BacktestBroker
 from gpt_trader.features.backtest.result import BacktestResult, Trade, ns_to_dt, trade_pnl
+from gpt_trader.features.backtest.strategy_signals import BarColumns
 from gpt_trader.features.brokerages.core.interfaces import (
     BrokerageError,
     OrderRequest,
@@ -56,7 +57,9 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
     opens: list[float] = bars.open.tolist()
     funding: list[float] = bars.funding.tolist()
     days: list[int] = bars.day.tolist()
-    hist = strategy.history_needed
+    cols = BarColumns(bars, strategy.history_needed)
+    window_at = cols.window_at
+    shorts_unsupported = product.is_perpetual
     stop_loss, take_profit = _frac(config.stop_loss_pct), _frac(config.take_profit_pct)
     max_daily, max_dd = _frac(config.max_daily_loss_pct), _frac(config.max_drawdown_pct)
     rules = {
@@ -106,10 +109,9 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
                 blocked_day = days[t]
                 rules["daily_loss"] += 1
                 force_exit = True
-            lo = t + 1 - hist
-            decision = decide(symbol, closes[lo if lo > 0 else 0 : t + 1], pos)
+            decision = decide(symbol, window_at(t), pos)
             if pos_f > 0.0:
-                if force_exit or decision.action is Action.CLOSE:
+                if force_exit or decision.action is Action.CLOSE or decision.action is Action.SELL:
                     action = OrderSide.SELL
                 elif stop_loss > 0.0 and closes[t] <= entry_px_f * (1.0 - stop_loss):
                     action = OrderSide.SELL
@@ -119,6 +121,10 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
                     rules["take_profit"] += 1
             elif decision.action is Action.BUY and not halted and blocked_day != days[t]:
                 action = OrderSide.BUY
+            elif decision.action is Action.SELL and shorts_unsupported:
+                raise NotImplementedError(
+                    f"{symbol}: the strategy opens shorts; short positions in the backtest engines are not built yet"
+                )
         set_bar(k)
         if pos_f != 0.0 and funding[k] != 0.0:
             pay = pos * Decimal(repr(opens[k])) * Decimal(repr(funding[k]))

@@ -1,15 +1,37 @@
-"""Strategies: small classes with one live method (`decide`) and one vectorized (`signals`).
+"""Strategies: small classes with one required method, `decide` over a window of OHLCV bars.
 
-Entry points: `get_strategy(name, **params)`, `Strategy`, `Decision`.
+Entry points: `get_strategy(name_or_module_path, **params)`, `Strategy`, `BarWindow`, `Decision`,
+`Signals` (the optional vectorized form), `param_space` (the optimizer's bounds).
 """
 
 from gpt_trader.features.live_trade.strategies.base import (
     Action,
+    BarWindow,
     Decision,
+    ParamBound,
+    Signals,
     Strategy,
     available_strategies,
+    default_strategies,
     get_strategy,
+    has_signals,
+    param_space,
     register,
+    strategy_class,
 )
 
-__all__ = ["Action", "Decision", "Strategy", "available_strategies", "get_strategy", "register"]
+__all__ = [
+    "Action",
+    "BarWindow",
+    "Decision",
+    "ParamBound",
+    "Signals",
+    "Strategy",
+    "available_strategies",
+    "default_strategies",
+    "get_strategy",
+    "has_signals",
+    "param_space",
+    "register",
+    "strategy_class",
+]

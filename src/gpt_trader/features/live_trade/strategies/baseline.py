@@ -7,40 +7,52 @@ Shorts mirror this when `allow_shorts` is set (perps only).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Annotated, ClassVar
 
-from gpt_trader.features.live_trade.strategies.base import Action, Decision, Strategy, register, sma
+import msgspec
 
-if TYPE_CHECKING:
-    import numpy as np
+from gpt_trader.features.live_trade.indicators import mean_diff_sign_vec, sma
+from gpt_trader.features.live_trade.strategies.base import (
+    Action,
+    BarWindow,
+    Decision,
+    Signals,
+    Strategy,
+    VectorBars,
+    register,
+)
+
+
+class BaselineParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Window lengths in bars (fast < slow); `trend_exit` also exits below the trend; shorts for perps."""
+
+    fast: Annotated[int, msgspec.Meta(ge=1, le=500)] = 5
+    slow: Annotated[int, msgspec.Meta(ge=2, le=2000)] = 20
+    trend: Annotated[int, msgspec.Meta(ge=1, le=2000)] = 50
+    trend_exit: bool = False
+    allow_shorts: bool = False
+
+    def __post_init__(self) -> None:
+        if self.fast >= self.slow:
+            raise ValueError(f"need fast < slow, got fast={self.fast} slow={self.slow}")
 
 
 @register
 class BaselineMaTrend(Strategy):
-    name: ClassVar[str] = "baseline"
-    defaults: ClassVar[dict[str, Any]] = {
-        "fast": 5,
-        "slow": 20,
-        "trend": 50,
-        "trend_exit": False,
-        "allow_shorts": False,
-    }
+    """The live bot's default: a crossover that only trades with the longer trend."""
 
-    def validate(self) -> None:
-        fast, slow, trend = self.params["fast"], self.params["slow"], self.params["trend"]
-        if not 1 <= fast < slow:
-            raise ValueError(f"strategy baseline: need 1 <= fast < slow, got fast={fast} slow={slow}")
-        if trend < 1:
-            raise ValueError(f"strategy baseline: trend must be >= 1, got {trend}")
+    name: ClassVar[str] = "baseline"
+    Params = BaselineParams
+    p: BaselineParams
 
     @property
     def history_needed(self) -> int:
-        return max(self.params["slow"], self.params["trend"]) + 1
+        return max(self.p.slow, self.p.trend) + 1
 
-    def decide(self, symbol: str, closes: Sequence[float], position_size: Decimal) -> Decision:
-        fast, slow, trend = self.params["fast"], self.params["slow"], self.params["trend"]
+    def decide(self, symbol: str, window: BarWindow, position_size: Decimal) -> Decision:
+        fast, slow, trend = self.p.fast, self.p.slow, self.p.trend
+        closes = window.close
         n = len(closes)
         if n < self.history_needed:
             return Decision.hold(f"warming up {n}/{self.history_needed}")
@@ -55,7 +67,7 @@ class BaselineMaTrend(Strategy):
         if position_size > 0:
             if crossed_down:
                 return Decision(action=Action.CLOSE, reason="fast SMA crossed below slow", confidence=1.0)
-            if self.params["trend_exit"] and close < t_now:
+            if self.p.trend_exit and close < t_now:
                 return Decision(action=Action.CLOSE, reason="close fell below trend SMA", confidence=1.0)
             return Decision.hold("long, no exit signal")
         if position_size < 0:
@@ -64,33 +76,32 @@ class BaselineMaTrend(Strategy):
             return Decision.hold("short, no exit signal")
         if crossed_up and close > t_now:
             return Decision(action=Action.BUY, reason="fast SMA crossed above slow, above trend", confidence=confidence)
-        if self.params["allow_shorts"] and crossed_down and close < t_now:
+        if self.p.allow_shorts and crossed_down and close < t_now:
             return Decision(
                 action=Action.SELL, reason="fast SMA crossed below slow, below trend", confidence=confidence
             )
         return Decision.hold("flat, no entry signal")
 
-    def signals(self, close: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Long-only vectorized form (entries, exits) matching `decide` for a long/flat book.
-
-        Compares the averages exactly as the live `base.sma` values compare (see `vector_mean_sign`).
-        """
+    def signals(self, bars: VectorBars) -> Signals:
+        """Vectorized form; compares the averages exactly as `decide` does (see `mean_diff_sign_vec`)."""
         import numpy as np
 
-        from gpt_trader.features.live_trade.strategies.sma_cross import vector_mean_sign
-
+        close = bars.close
         n = len(close)
-        fast, slow, trend = self.params["fast"], self.params["slow"], self.params["trend"]
-        entries = np.zeros(n, dtype=bool)
-        exits = np.zeros(n, dtype=bool)
+        fast, slow, trend = self.p.fast, self.p.slow, self.p.trend
+        long_entry, long_exit = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+        short_entry, short_exit = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
         start = self.history_needed - 1
+        shorts = (short_entry, short_exit) if self.p.allow_shorts else (None, None)
         if n <= start:
-            return entries, exits
-        fs = vector_mean_sign(close, fast, slow)
-        above = vector_mean_sign(close, 1, trend)[start:]  # sign of close - SMA(trend)
+            return Signals(long_entry, long_exit, *shorts)
+        fs = mean_diff_sign_vec(close, fast, slow)
+        above = mean_diff_sign_vec(close, 1, trend)[start:]  # sign of close - SMA(trend)
         now, prev = fs[start:], fs[start - 1 : -1]
         up = (now > 0) & (prev <= 0)
         down = (now < 0) & (prev >= 0)
-        entries[start:] = up & (above > 0)
-        exits[start:] = (down | (above < 0)) if self.params["trend_exit"] else down
-        return entries, exits
+        long_entry[start:] = up & (above > 0)
+        long_exit[start:] = (down | (above < 0)) if self.p.trend_exit else down
+        short_entry[start:] = down & (above < 0)
+        short_exit[start:] = up
+        return Signals(long_entry, long_exit, *shorts)

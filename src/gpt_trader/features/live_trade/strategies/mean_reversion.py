@@ -6,43 +6,56 @@ Thresholds are the average times a constant, computed with the same float operat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Annotated, ClassVar
 
-from gpt_trader.features.live_trade.strategies.base import Action, Decision, Strategy, register
-from gpt_trader.features.live_trade.strategies.sma_cross import vector_sma, window_mean
+import msgspec
 
-if TYPE_CHECKING:
-    import numpy as np
+from gpt_trader.features.live_trade.indicators import sma, sma_vec
+from gpt_trader.features.live_trade.strategies.base import (
+    Action,
+    BarWindow,
+    Decision,
+    Signals,
+    Strategy,
+    VectorBars,
+    register,
+)
+
+
+class MeanReversionParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Average window in bars; entry and exit distances below the average in percent (exit < entry)."""
+
+    window: Annotated[int, msgspec.Meta(ge=2, le=2000)] = 20
+    entry_pct: Annotated[float, msgspec.Meta(gt=0.0, le=50.0)] = 2.0
+    exit_pct: Annotated[float, msgspec.Meta(ge=0.0, le=50.0)] = 0.0
+
+    def __post_init__(self) -> None:
+        if self.exit_pct >= self.entry_pct:
+            raise ValueError(f"need exit_pct < entry_pct, got exit_pct={self.exit_pct} entry_pct={self.entry_pct}")
 
 
 @register
 class MeanReversion(Strategy):
-    name: ClassVar[str] = "mean_reversion"
-    defaults: ClassVar[dict[str, Any]] = {"window": 20, "entry_pct": 2.0, "exit_pct": 0.0}
+    """Buys stretches below the average and sells the snap back: a ranging-market strategy."""
 
-    def validate(self) -> None:
-        window, entry, exit_ = self.params["window"], self.params["entry_pct"], self.params["exit_pct"]
-        if window < 2:
-            raise ValueError(f"strategy mean_reversion: window must be >= 2, got {window}")
-        if not 0.0 < entry < 100.0:
-            raise ValueError(f"strategy mean_reversion: entry_pct must be in (0, 100), got {entry}")
-        if not 0.0 <= exit_ < entry:
-            raise ValueError(f"strategy mean_reversion: need 0 <= exit_pct < entry_pct, got {exit_}")
+    name: ClassVar[str] = "mean_reversion"
+    Params = MeanReversionParams
+    p: MeanReversionParams
 
     @property
     def history_needed(self) -> int:
-        return int(self.params["window"])
+        return self.p.window
 
     def _factors(self) -> tuple[float, float]:
-        return 1.0 - self.params["entry_pct"] / 100.0, 1.0 - self.params["exit_pct"] / 100.0
+        return 1.0 - self.p.entry_pct / 100.0, 1.0 - self.p.exit_pct / 100.0
 
-    def decide(self, symbol: str, closes: Sequence[float], position_size: Decimal) -> Decision:
+    def decide(self, symbol: str, window: BarWindow, position_size: Decimal) -> Decision:
+        closes = window.close
         n = len(closes)
         if n < self.history_needed:
             return Decision.hold(f"warming up {n}/{self.history_needed}")
-        mean = window_mean(closes, self.params["window"], n)
+        mean = sma(closes, self.p.window, n)
         entry_f, exit_f = self._factors()
         close = closes[-1]
         if position_size > 0:
@@ -54,16 +67,15 @@ class MeanReversion(Strategy):
             return Decision(
                 action=Action.BUY,
                 reason="close stretched below the mean",
-                confidence=min(1.0, depth * 100 / (2 * self.params["entry_pct"]) + 0.5),
+                confidence=min(1.0, depth * 100 / (2 * self.p.entry_pct) + 0.5),
             )
         return Decision.hold("no signal")
 
-    def signals(self, close: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def signals(self, bars: VectorBars) -> Signals:
         import numpy as np
 
-        mean = vector_sma(close, self.params["window"])
+        close = bars.close
+        mean = sma_vec(close, self.p.window)
         entry_f, exit_f = self._factors()
         valid = ~np.isnan(mean)
-        entries = valid & (close < mean * entry_f)
-        exits = valid & (close >= mean * exit_f)
-        return entries, exits
+        return Signals(valid & (close < mean * entry_f), valid & (close >= mean * exit_f))

@@ -1,6 +1,8 @@
-"""Vectorized indicators whose values are bit-identical to the live incremental ones.
+"""Compiled (numba) backends of `indicators`: rolling means bit-identical to the live ones, and an exact
+O(n) comparison of two moving averages. Research only: imported lazily by `indicators` vector functions,
+never by the live loop.
 
-`base.sma` sums each window oldest first in float64 and divides by n. `sma` here does exactly those
+`indicators.sma` sums each window oldest first in float64 and divides by n. `sma` here does exactly those
 IEEE operations for every window; windows are processed in blocks so the compiler can run many windows
 side by side (each window's own addition order is untouched, so no result changes).
 """
