@@ -39,10 +39,10 @@ from gpt_trader.features.brokerages.core.interfaces import (
 )
 from gpt_trader.features.live_trade.risk.manager import AccountSnapshot, RuntimeVerdict
 from gpt_trader.features.live_trade.strategies import Action, Decision
-from gpt_trader.features.monitor.health import write_health
 from gpt_trader.orchestration.cash_flows import CashFlowDetector, Transfer
 from gpt_trader.orchestration.live_execution import LiveExecutionEngine, client_order_id_for, stable_intent_id
 from gpt_trader.orchestration.market_monitor import MarketMonitor
+from gpt_trader.orchestration.monitoring import MonitorPublisher
 from gpt_trader.orchestration.positions import PositionBook
 from gpt_trader.orchestration.reconciliation import Reconciler
 from gpt_trader.orchestration.service_registry import ServiceRegistry
@@ -117,6 +117,8 @@ class PerpsBot:
         self._started = False
         self._last_telemetry: datetime | None = None
         self.reconciler: Reconciler | None = None
+        self.monitoring = MonitorPublisher(registry)
+        self._cycle_t0: float | None = None
 
     # ------------------------------------------------------------------ plumbing
     def _record_api(self, ok: bool, endpoint: str) -> None:
@@ -338,6 +340,7 @@ class PerpsBot:
         if not self._started:
             await self.start()
         self.cycle += 1
+        self._cycle_t0 = _time.perf_counter()
         now = self.broker.now()
         self.metrics.inc("cycles")
         try:
@@ -376,7 +379,9 @@ class PerpsBot:
             new_bars = self._ingest_candles(sym, candles)
             if not new_bars:
                 continue
+            decided = _time.perf_counter()
             await self._decide_and_act(sym, new_bars[-1], snapshot, verdict, window_open)
+            self.metrics.observe("decision.duration_seconds", _time.perf_counter() - decided)
 
         await self.execution.poll()
         if self.reconciler is not None and self.reconciler.due(self.cycle):
@@ -605,27 +610,17 @@ class PerpsBot:
     async def _finish_cycle(self, snapshot: AccountSnapshot | None) -> None:
         now = self.broker.now()
         await self._account_telemetry(now)
-        if snapshot is not None:
-            self.metrics.set_gauge("account.equity_usd", float(snapshot.equity))
         self.metrics.set_gauge("orders.working", float(len(self.execution.tracked)))
         self.metrics.set_gauge("risk.reduce_only", 1.0 if self.risk.reduce_only else 0.0)
-        self.metrics.write_json(
-            self.config.metrics_dir / "metrics.json",
-            extra={
-                "cycle": self.cycle,
-                "session_id": self.registry.session_id,
-                "profile": self.config.profile,
-                "venue_time": now.isoformat(),
-            },
-        )
-        write_health(self.config.health_path, self.health())
+        t0, self._cycle_t0 = self._cycle_t0, None
+        # metrics.json, the health file, /metrics, /health and the alerts on state changes
+        self.monitoring.publish(self, snapshot, None if t0 is None else _time.perf_counter() - t0)
 
     def health(self) -> dict[str, Any]:
+        """The health document's facts; MonitorPublisher adds `status`, `reason` and `trading_state`."""
         now = self.broker.now()
         stale = self.monitor.stale_symbols(self.symbols, now) if self._started else list(self.symbols)
-        status = "halted" if self.halted else ("degraded" if stale or self.risk.reduce_only else "ok")
         return {
-            "status": status,
             "profile": self.config.profile,
             "venue": self.broker.name,
             "session_id": self.registry.session_id,
@@ -655,8 +650,13 @@ class PerpsBot:
             market_step_s if market_step_s is not None else (self.config.mock.market_step_s if simulated else interval)
         )
         try:
+            self.monitoring.open()
             if not self._started:
-                await self.start()
+                try:
+                    await self.start()
+                except Exception as exc:
+                    self.monitoring.refused(f"{type(exc).__name__}: {exc}")
+                    raise
             while not self.stopping and (cycles is None or self.cycle < cycles):
                 started = _time.monotonic()
                 await self.run_cycle()
@@ -689,5 +689,6 @@ class PerpsBot:
         )
         self.risk.flush()
         await self._finish_cycle(None)
+        self.monitoring.close()
         await self.broker.close()
         log.info("bot stopped", cycles=self.cycle, halted=self.halted)

@@ -20,6 +20,7 @@ import structlog
 from gpt_trader.features.brokerages.core.interfaces import Broker, SimulatedVenue
 from gpt_trader.features.live_trade.risk.manager import RiskManager
 from gpt_trader.features.live_trade.strategies import Strategy, get_strategy
+from gpt_trader.features.monitor.config import AlertSecrets
 from gpt_trader.features.monitor.metrics import MetricsRegistry
 from gpt_trader.features.position_sizing import PositionSizer
 from gpt_trader.orchestration.configuration import BotConfig, ConfigError, Credentials, load_symbol_limits
@@ -59,6 +60,8 @@ class ServiceRegistry:
     telemetry: AccountTelemetry | None = None
     #: the stores' shared SQLite connection: a fill and what it changes commit in one transaction
     db: sqlite3.Connection | None = None
+    #: Slack / PagerDuty secrets (from the environment; none = alerts are only logged)
+    alert_secrets: AlertSecrets = field(default_factory=AlertSecrets)
 
     @property
     def is_simulated(self) -> bool:
@@ -128,6 +131,7 @@ def build_registry(
     metrics: MetricsRegistry | None = None,
     fresh_store: bool | None = None,
     arm_triggers: bool = True,
+    alert_secrets: AlertSecrets | None = None,
 ) -> ServiceRegistry:
     """Assemble everything. `broker` overrides the profile's venue (tests, backtest replay).
 
@@ -172,6 +176,7 @@ def build_registry(
         notices=notices,
         telemetry=_telemetry_for(venue),
         db=conn,
+        alert_secrets=alert_secrets or AlertSecrets(),
     )
     return registry
 

@@ -31,7 +31,7 @@ def test_prometheus_exposition() -> None:
     m.inc("risk.guards.stale_mark.recoverable_failures", 4)
     m.set_gauge("orders.working", 2)
     text = m.render_prometheus().decode()
-    assert "gpt_trader_risk_guards_stale_mark_recoverable_failures_total 4.0" in text
+    assert 'gpt_trader_risk_guard_failures_total{guard="stale_mark",severity="recoverable"} 4.0' in text
     assert "gpt_trader_orders_working 2.0" in text
 
 
