@@ -80,7 +80,7 @@ def run_bot(
         credentials = manager.credentials()
         from gpt_trader.orchestration.service_registry import build_registry
 
-        registry = build_registry(config, credentials)
+        registry = build_registry(config, credentials, alert_secrets=manager.alert_secrets())
     except ConfigError as exc:
         _fail_config(str(exc))
         return 2
