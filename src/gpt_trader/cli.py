@@ -254,6 +254,18 @@ def reconcile(ctx: typer.Context) -> None:
     _forward(ctx, "gpt_trader.orchestration.reconcile_cli", "reconcile_command", "reconcile")
 
 
+@app.command("preflight", context_settings=_FORWARD, add_help_option=False)
+def preflight(ctx: typer.Context) -> None:
+    """Pre-start checks (keys, permissions, clock, symbols, balances, limits, store, disk). --help."""
+    _forward(ctx, "gpt_trader.orchestration.preflight_cli", "preflight_command", "preflight")
+
+
+@app.command("verify", context_settings=_FORWARD, add_help_option=False)
+def verify(ctx: typer.Context) -> None:
+    """Run named groups of the project's own test suite and print a summary. --help for groups."""
+    _forward(ctx, "gpt_trader.orchestration.verify_cli", "verify_command", "verify")
+
+
 def main() -> None:
     app(prog_name="perps-bot")
 
