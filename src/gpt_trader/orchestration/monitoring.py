@@ -36,6 +36,34 @@ TRADING_STATES: tuple[TradingStateName, ...] = ("ACTIVE", "REDUCING", "HALTED")
 ALERTS_STATE_KEY = "monitor.active_alerts"
 GUARD_NAMES: tuple[str, ...] = (*(g.name for g in ACCOUNT_GUARDS), *(g.name for g in SYMBOL_GUARDS))
 _HUNDRED = Decimal(100)
+ZERO_COUNTERS = (
+    "cycles",
+    "api.calls",
+    "api.errors",
+    "orders.sent",
+    "orders.rejected",
+    "orders.risk_rejected",
+    "orders.ambiguous",
+    "fills.count",
+    "fills.fees_usd",
+    "risk.halts",
+    "risk.reduce_only_latched",
+)
+#: families whose samples carry a label known only when it happens (a reason, a status, a symbol held)
+DECLARED_FAMILIES = (
+    ("orders.rejected_by_reason", "counter"),
+    ("orders.status", "counter"),
+    ("risk.pretrade_rejections", "counter"),
+    ("reconcile.corrections", "counter"),
+    ("alerts.sent", "counter"),
+    ("coinbase.rest.errors", "counter"),
+    ("pnl.realized_usd", "gauge"),
+    ("pnl.unrealized_usd", "gauge"),
+    ("position.size", "gauge"),
+    ("position.notional_usd", "gauge"),
+    ("cycle.duration_seconds", "histogram"),
+    ("decision.duration_seconds", "histogram"),
+)
 
 
 @dataclass(frozen=True)
@@ -81,6 +109,7 @@ class MonitorPublisher:
     def open(self) -> None:
         """Start `/metrics` + `/health` when the profile asks for them; restore open alerts."""
         self._restore_alerts()
+        self._declare()
         mon = self.config.monitoring
         if mon.metrics_port is None or self.server is not None:
             return
@@ -97,6 +126,22 @@ class MonitorPublisher:
                 error=str(exc),
             )
             self._alert("metrics_endpoint", f"metrics endpoint {mon.metrics_host}:{mon.metrics_port} down: {exc}")
+
+    def _declare(self) -> None:
+        """Export the families alert rules and dashboards rate() over from the start, at zero: a series
+        that appears only with its first event hides that first event from `increase()`."""
+        m = self.metrics
+        for name in ZERO_COUNTERS:
+            m.inc(name, 0.0)
+        for guard in GUARD_NAMES:
+            for severity in ("recoverable", "critical"):
+                m.inc(f"risk.guards.{guard}.{severity}_failures", 0.0)
+        for reason in ("rate_limited", "queue_full"):
+            m.inc("alerts.dropped", 0.0, labels={"reason": reason})
+        for sink in ("slack", "pagerduty"):
+            m.inc("alerts.failed", 0.0, labels={"sink": sink})
+        for family, kind in DECLARED_FAMILIES:
+            m.declare(family, kind)
 
     def close(self) -> None:
         self.board.publish({**self.board.current()[1], "status": "stopped", "reason": "bot stopped"})

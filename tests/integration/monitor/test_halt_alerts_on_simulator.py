@@ -13,15 +13,13 @@ from pathlib import Path
 import httpx
 import pytest
 from alert_receivers import AlertReceivers, wait_for
+from monitor_support import canary_bot, canary_config, sim_env, small_sim
 from prometheus_client.parser import text_string_to_metric_families
 
 from gpt_trader.exchange_sim import ExchangeSimulator
 from gpt_trader.features.brokerages.core.interfaces import OrderRequest, OrderSide, OrderType, TimeInForce
-from gpt_trader.features.brokerages.core.products import default_products
-from gpt_trader.orchestration.configuration import BotConfig, ConfigManager
+from gpt_trader.orchestration.configuration import ConfigManager
 from gpt_trader.orchestration.live_execution import client_order_id_for
-from gpt_trader.orchestration.perps_bot import PerpsBot
-from gpt_trader.orchestration.service_registry import build_registry
 
 pytestmark = pytest.mark.integration
 ROUTING_KEY = "R0UTINGKEY-secret-123"
@@ -29,9 +27,7 @@ ROUTING_KEY = "R0UTINGKEY-secret-123"
 
 @pytest.fixture
 async def sim() -> AsyncIterator[ExchangeSimulator]:
-    products = [p for p in default_products() if p.symbol in ("BTC-USD", "ETH-USD")]
-    async with ExchangeSimulator(port=0, seed=11, tick_interval_s=0.2, products=products) as s:
-        s.fund("USD", "100000")
+    async for s in small_sim(seed=11, tick_interval_s=0.2, usd="100000"):
         yield s
 
 
@@ -43,30 +39,13 @@ def receivers() -> Iterator[AlertReceivers]:
 
 
 def _manager(sim: ExchangeSimulator, receivers: AlertReceivers) -> ConfigManager:
-    env = {
-        "COINBASE_API_BASE_URL": sim.rest_url,
-        "COINBASE_WS_URL": sim.ws_url,
-        "COINBASE_WS_USER_URL": sim.ws_user_url,
-        "COINBASE_AUTH_TYPE": "cdp",
-        "COINBASE_PROD_CDP_API_KEY": sim.cdp_key.name,
-        "COINBASE_PROD_CDP_PRIVATE_KEY": sim.cdp_key.private_key,
-        "RISK_MAX_DAILY_LOSS_PCT": "0.001",  # $2 of $200k: below the canary's $10, so the % limit binds
-        "GPT_TRADER_METRICS_PORT": "0",
+    env = sim_env(
+        sim,
+        RISK_MAX_DAILY_LOSS_PCT="0.001",  # $2 of $200k: below the canary's $10, so the % limit binds
+        GPT_TRADER_METRICS_PORT="0",
         **receivers.env(ROUTING_KEY),
-    }
-    return ConfigManager(env=env, dotenv_path=None)
-
-
-def _config(manager: ConfigManager, tmp_path: Path) -> BotConfig:
-    return manager.load(
-        "canary",
-        {"data_root": str(tmp_path / "data"), "log_dir": str(tmp_path / "logs"), "symbols": ["BTC-USD"]},
     )
-
-
-def _bot(manager: ConfigManager, config: BotConfig) -> PerpsBot:
-    registry = build_registry(config, manager.credentials(), alert_secrets=manager.alert_secrets())
-    return PerpsBot(registry)
+    return ConfigManager(env=env, dotenv_path=None)
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -81,9 +60,9 @@ async def test_loss_halts_and_is_heard_then_resolved_next_day(
     sim: ExchangeSimulator, receivers: AlertReceivers, tmp_path: Path
 ) -> None:
     manager = _manager(sim, receivers)
-    config = _config(manager, tmp_path)
+    config = canary_config(manager, tmp_path)
     assert config.monitoring.metrics_port == 0 and config.risk.max_daily_loss_pct == Decimal("0.001")
-    bot = _bot(manager, config)
+    bot = canary_bot(manager, config)
     bot.monitoring.open()
     assert bot.monitoring.server is not None
     base = bot.monitoring.server.url
@@ -141,7 +120,7 @@ async def test_loss_halts_and_is_heard_then_resolved_next_day(
     # the next UTC day, the operator restarts with --clear-reduce-only: the page is resolved
     sim.clock.advance(86_400)
     sim.venue.step_market()
-    bot2 = _bot(manager, config)
+    bot2 = canary_bot(manager, config)
     bot2.risk.clear_reduce_only()
     bot2.monitoring.open()
     await bot2.start()

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from monitor_support import sim_env, small_sim
 from typer.testing import CliRunner
 
 from gpt_trader.cli import app
 from gpt_trader.exchange_sim import ExchangeSimulator
-from gpt_trader.features.brokerages.core.products import default_products
 from gpt_trader.orchestration.configuration import ConfigManager
 from gpt_trader.orchestration.preflight import Check, Preflight
 
@@ -26,22 +26,11 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def sim() -> AsyncIterator[ExchangeSimulator]:
-    products = [p for p in default_products() if p.symbol in ("BTC-USD", "ETH-USD")]
-    async with ExchangeSimulator(port=0, seed=5, tick_interval_s=3600, products=products) as s:
-        s.fund("USD", "5000")
+    async for s in small_sim(seed=5, tick_interval_s=3600, usd="5000"):
         yield s
 
 
-def _env(sim: ExchangeSimulator, **extra: str) -> dict[str, str]:
-    return {
-        "COINBASE_API_BASE_URL": sim.rest_url,
-        "COINBASE_WS_URL": sim.ws_url,
-        "COINBASE_WS_USER_URL": sim.ws_user_url,
-        "COINBASE_AUTH_TYPE": "cdp",
-        "COINBASE_PROD_CDP_API_KEY": sim.cdp_key.name,
-        "COINBASE_PROD_CDP_PRIVATE_KEY": sim.cdp_key.private_key,
-        **extra,
-    }
+_env = sim_env
 
 
 async def _run(

@@ -141,6 +141,7 @@ class MetricsRegistry:
         self._counters: dict[Key, float] = {}
         self._gauges: dict[Key, float] = {}
         self._histograms: dict[Key, _Histogram] = {}
+        self._declared: dict[str, str] = {}
 
     def inc(self, name: str, value: float = 1.0, *, labels: Mapping[str, str] | None = None) -> None:
         if value < 0:
@@ -167,6 +168,14 @@ class MetricsRegistry:
                 del self._gauges[key]
             for value_of_label, value in values.items():
                 self._gauges[(name, ((label, str(value_of_label)),))] = float(value)
+
+    def declare(self, family: str, kind: str) -> None:
+        """Export `family` (its exported, dotted name) as a `counter`, `gauge` or `histogram` even before
+        its first sample, so rules and dashboards that reference it find it declared."""
+        if kind not in ("counter", "gauge", "histogram"):
+            raise ValueError(f"kind must be counter, gauge or histogram, got {kind!r}")
+        with self._lock:
+            self._declared[family] = kind
 
     def observe(self, name: str, value: float, *, buckets: tuple[float, ...] = DEFAULT_BUCKETS) -> None:
         """Record one sample of histogram `name` (e.g. a duration in seconds)."""
@@ -221,8 +230,11 @@ class MetricsRegistry:
             counters = list(self._counters.items())
             gauges = list(self._gauges.items())
             hists = [(k, h.cumulative(), h.sum) for k, h in self._histograms.items()]
+            declared = dict(self._declared)
+        emitted: set[str] = {name for (name, _), _b, _s in hists}
         for kind, samples in (("counter", counters), ("gauge", gauges)):
             for family, rows in _group(samples):
+                emitted.add(family)
                 names = sorted({k for labels, _ in rows for k, _ in labels})
                 doc = DOCS.get(family, family)
                 fam: Any = (
@@ -236,6 +248,16 @@ class MetricsRegistry:
                 yield fam
         for (name, _), buckets, total in hists:
             yield HistogramMetricFamily(prom_name(name), DOCS.get(name, name), buckets=buckets, sum_value=total)
+        for family, kind in sorted(declared.items()):
+            if family in emitted:
+                continue
+            doc = DOCS.get(family, family)
+            if kind == "counter":
+                yield CounterMetricFamily(prom_name(family), doc)
+            elif kind == "gauge":
+                yield GaugeMetricFamily(prom_name(family), doc)
+            else:
+                yield HistogramMetricFamily(prom_name(family), doc)
 
     def prometheus_registry(self) -> Any:
         """A dedicated prometheus_client CollectorRegistry that exports this registry."""
