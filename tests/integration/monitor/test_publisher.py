@@ -1,0 +1,129 @@
+"""MonitorPublisher on real bots: the trading state it reads, the health it publishes (200 / 503 and why),
+the alerts it raises and resolves on state changes (Slack for reduce-only and stale data, a page for a
+refused start), and open alerts that survive a restart so the next process can resolve them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from alert_receivers import AlertReceivers, wait_for
+from monitor_support import canary_bot, canary_config, sim_env, small_sim
+
+from gpt_trader.exchange_sim import ExchangeSimulator
+from gpt_trader.features.brokerages.core.interfaces import BrokerageError
+from gpt_trader.features.brokerages.mock import MockBroker
+from gpt_trader.orchestration.configuration import ConfigManager
+from gpt_trader.orchestration.monitoring import ALERTS_STATE_KEY, trading_state_of
+from gpt_trader.orchestration.perps_bot import PerpsBot
+from gpt_trader.orchestration.service_registry import build_registry
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def receivers() -> Iterator[AlertReceivers]:
+    r = AlertReceivers().start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[ExchangeSimulator]:
+    async for s in small_sim(seed=9, tick_interval_s=3600, usd="1000"):
+        yield s
+
+
+def _dev_bot(tmp_path: Path, receivers: AlertReceivers, **overrides: object) -> PerpsBot:
+    manager = ConfigManager(env=receivers.env(), dotenv_path=None)
+    base = {
+        "data_root": str(tmp_path / "data"),
+        "log_dir": str(tmp_path / "logs"),
+        "symbols": ["BTC-USD", "ETH-USD"],
+        "alerts.enabled": True,
+    }
+    config = manager.load("dev", {**base, **overrides})
+    return PerpsBot(build_registry(config, alert_secrets=manager.alert_secrets(), fresh_store=False))
+
+
+async def _cycle(bot: PerpsBot) -> None:
+    """The market moves a minute, then a cycle: its marks are fresh when the publisher looks."""
+    broker = bot.broker
+    assert isinstance(broker, MockBroker)
+    await broker.advance_time(60)
+    await bot.run_cycle()
+
+
+async def test_reduce_only_and_stale_data_go_to_slack_and_resolve(tmp_path: Path, receivers: AlertReceivers) -> None:
+    bot = _dev_bot(tmp_path, receivers)
+    bot.monitoring.open()
+    await bot.start()
+    await _cycle(bot)
+    assert trading_state_of(bot).state == "ACTIVE"
+    assert bot.monitoring.board.current()[0] == 200
+    assert bot.metrics.gauge("trading.state", {"state": "ACTIVE"}) == 1.0
+
+    bot.monitor.report_stale("ETH-USD", 999.0)  # the feed says ETH has been silent (between cycles)
+    bot.monitoring.publish(bot, None, None)
+    code, doc = bot.monitoring.board.current()
+    assert code == 503 and doc["status"] == "stale" and "ETH-USD" in doc["reason"]
+    assert bot.metrics.gauge("stream.stale", {"symbol": "ETH-USD"}) == 1.0
+    await wait_for(lambda: len(receivers.slack) == 1, what="the stale-data message")
+    assert "stale market data: ETH-USD" in receivers.slack[0]["text"]
+
+    bot.risk._latch_reduce_only("api_errors: 5 consecutive failures")  # what a reduce_only guard trip does
+    await _cycle(bot)  # a fresh mark for ETH arrives in this cycle: the stale alert resolves
+    view = trading_state_of(bot)
+    assert view.state == "REDUCING" and "api_errors" in view.reason
+    code, doc = bot.monitoring.board.current()
+    assert code == 200 and doc["status"] == "reducing"
+    await wait_for(lambda: len(receivers.slack) == 3, what="reduce-only + stale resolved")
+    texts = [m["text"] for m in receivers.slack]
+    assert any("REDUCING" in t for t in texts) and any("resolved: stale market data" in t for t in texts)
+    assert receivers.pagerduty == []  # nothing here pages
+
+    bot.risk.clear_reduce_only()
+    await _cycle(bot)
+    await wait_for(lambda: len(receivers.slack) == 4, what="reduce-only resolved")
+    assert "resolved: trading REDUCING" in receivers.slack[3]["text"]
+    await bot.shutdown()
+
+
+async def test_open_alerts_survive_a_restart(tmp_path: Path, receivers: AlertReceivers) -> None:
+    bot = _dev_bot(tmp_path, receivers)
+    bot.monitoring.open()
+    await bot.start()
+    bot.risk._latch_reduce_only("drawdown: 6% from peak")
+    await _cycle(bot)
+    await wait_for(lambda: len(receivers.slack) == 1, what="the reduce-only message")
+    await bot.shutdown()
+    saved = bot.registry.state.get(ALERTS_STATE_KEY)
+    assert saved is not None and set(saved["active"]) == {"reduce_only"}
+
+    again = _dev_bot(tmp_path, receivers)  # same store: the latch and the open alert are both restored
+    again.monitoring.open()
+    await again.start()
+    await _cycle(again)
+    assert trading_state_of(again).state == "REDUCING"
+    assert len(receivers.slack) == 1  # still reducing: not announced twice
+    again.risk.clear_reduce_only()
+    await _cycle(again)
+    await wait_for(lambda: len(receivers.slack) == 2, what="the resolve from the new process")
+    assert "resolved" in receivers.slack[1]["text"]
+    await again.shutdown()
+
+
+async def test_refused_start_pages_and_health_says_why(
+    sim: ExchangeSimulator, tmp_path: Path, receivers: AlertReceivers
+) -> None:
+    manager = ConfigManager(env=sim_env(sim, **receivers.env()), dotenv_path=None)
+    bot = canary_bot(manager, canary_config(manager, tmp_path, symbols=["BTC-USD", "SOL-USD"]))
+    with pytest.raises(BrokerageError, match="does not list"):
+        await bot.run(cycles=1)
+    code, doc = bot.monitoring.board.current()
+    assert code == 503 and doc["status"] == "stopped"  # the process is on its way out
+    assert len(receivers.pagerduty) == 1 and receivers.pagerduty[0]["dedup_key"].endswith("/refused_start")
+    assert "SOL-USD" in receivers.pagerduty[0]["payload"]["summary"]
+    health = (tmp_path / "data" / "perps_bot" / "canary" / "health.json").read_text()
+    assert '"status": "refused"' in health and "SOL-USD" in health
