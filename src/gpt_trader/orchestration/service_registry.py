@@ -23,6 +23,7 @@ from gpt_trader.features.live_trade.strategies import Strategy, get_strategy
 from gpt_trader.features.monitor.metrics import MetricsRegistry
 from gpt_trader.features.position_sizing import PositionSizer
 from gpt_trader.orchestration.configuration import BotConfig, ConfigError, Credentials, load_symbol_limits
+from gpt_trader.orchestration.trading_state_journal import journal_to
 from gpt_trader.persistence.event_store import EventStore
 from gpt_trader.persistence.orders_store import OrdersStore
 from gpt_trader.persistence.sqlite import open_database, transaction
@@ -173,6 +174,7 @@ def build_registry(
         telemetry=_telemetry_for(venue),
         db=conn,
     )
+    registry.risk.trading_state.subscribe(journal_to(registry.events, venue.now))
     return registry
 
 

@@ -3,7 +3,11 @@
 PerpsBot calls `start` once, `evaluate` each cycle (-> RuntimeVerdict), `check_order` before every send
 (-> PreTradeResult), `record_api_call` after every exchange call, `record_trade_result` after every
 closed round trip and `record_transfer` for an external cash flow (before `evaluate` of that snapshot).
-Reduce-only and halt latch: only `clear_reduce_only()` (CLI `--clear-reduce-only`) leaves them.
+
+The manager owns the bot's one `TradingState` (ACTIVE / REDUCING / HALTED, `trading_state`). A guard's
+REDUCING or HALTED latches and persists: only `clear_reduce_only()` (CLI `--clear-reduce-only`) releases
+it, and a guard whose condition still holds trips again on the next evaluation. Moving the loss
+baselines is a separate operator action: `rebase_daily_loss()` / `rebase_drawdown()`.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Literal
 
 import msgspec
@@ -37,15 +42,22 @@ from gpt_trader.features.live_trade.risk.guards import (
 )
 from gpt_trader.features.live_trade.risk.pretrade import PreTradeChecker
 from gpt_trader.features.live_trade.risk.state import MAX_TRADES_KEPT, STATE_KEY, RiskState, Trip
+from gpt_trader.features.live_trade.risk.trading_state import Cause, TradingMode, TradingState
 from gpt_trader.features.live_trade.risk_calculations import MarketStats
 from gpt_trader.features.monitor.metrics import MetricsRegistry
 from gpt_trader.persistence.state_store import StateStore
 
 log = structlog.get_logger("risk")
 
-Mode = Literal["normal", "reduce_only", "halt"]
 STATE_FLUSH_S = 30.0
 CRITICAL_ACTIONS = frozenset({"reduce_only", "flatten", "halt"})
+CONFIG_REDUCE_ONLY_REASON = "risk.reduce_only_mode is set (profile, RISK_REDUCE_ONLY_MODE or --reduce-only)"
+#: what the operator can re-base: the daily loss budget (day-start equity) or the drawdown peak
+Rebase = Literal["daily_loss", "drawdown"]
+_REBASE_CAUSE: dict[str, Cause] = {
+    "daily_loss": Cause.OPERATOR_REBASE_DAILY_LOSS,
+    "drawdown": Cause.OPERATOR_REBASE_DRAWDOWN,
+}
 FLATTEN_ALL = "*"
 _TWO = Decimal(2)
 
@@ -79,7 +91,9 @@ class GuardEvent(msgspec.Struct, kw_only=True):
 
 
 class RuntimeVerdict(msgspec.Struct, kw_only=True):
-    mode: Mode
+    """What one evaluation decided: the trading mode after it, per-symbol blocks, flattens and scales."""
+
+    mode: TradingMode
     blocked_symbols: dict[str, str]
     flatten: set[str]  # contains "*" (and every known symbol) when a guard says flatten all
     entry_scale: dict[str, Decimal]  # apply to new-entry sizes; check_order does not apply it again
@@ -104,6 +118,8 @@ class PreTradeResult(msgspec.Struct, kw_only=True):
 
 
 class RiskManager:
+    """Runs the guards and pre-trade rules and owns the one TradingState (see the module docstring)."""
+
     def __init__(
         self,
         config: RiskConfig,
@@ -135,7 +151,8 @@ class RiskManager:
         self._api_failures = 0
         self._started = False
         self._loaded = False
-        self._rebase_on_start = False
+        self._rebase_on_start: set[Rebase] = set()
+        self._session_halt: tuple[str, datetime | None] | None = None
         self._dirty = False
         self._soft_dirty = False
         self._last_flush: datetime | None = None
@@ -145,16 +162,23 @@ class RiskManager:
         self._entry_scale: dict[str, Decimal] = {}
         self._flatten: set[str] = set()
         self._pretrade = PreTradeChecker(config, self.symbol_limits, metrics, self._stats)
-        self._forced_reduce_only = config.reduce_only_mode
+        #: the bot's one trading mode; subscribe to hear every change
+        self.trading_state = TradingState(
+            on_callback_error=partial(metrics.inc, "risk.trading_state.subscriber_errors")
+        )
+        if config.reduce_only_mode:
+            self._refresh_mode(Cause.CONFIG, None)
 
     # ------------------------------------------------------------------------------ properties
     @property
     def reduce_only(self) -> bool:
-        return self._state.reduce_only or self.config.reduce_only_mode
+        """Entries refused (REDUCING or HALTED): a view of `trading_state`."""
+        return self.trading_state.reducing
 
     @property
     def halted(self) -> bool:
-        return self._state.halted
+        """A view of `trading_state`."""
+        return self.trading_state.halted
 
     @property
     def state(self) -> RiskState:
@@ -176,12 +200,10 @@ class RiskManager:
             self._load()
         st = self._state
         now = _utc(snapshot.now)
-        if self._rebase_on_start:
-            st.day_start_equity = snapshot.equity
-            st.peak_equity = snapshot.equity
-            st.day_start_at = st.peak_at = now
-            self._rebase_on_start = False
         self._roll_day(now, snapshot.equity)
+        for kind in sorted(self._rebase_on_start):
+            self._apply_rebase(kind, snapshot.equity, now)
+        self._rebase_on_start.clear()
         if st.peak_equity is None:
             st.peak_equity = snapshot.equity
             st.peak_at = now
@@ -200,7 +222,7 @@ class RiskManager:
                 doc = self._store.get(STATE_KEY)
             except Exception as exc:  # a broken store must not start an unguarded bot
                 log.error("risk state unreadable; starting latched reduce-only", error=str(exc))
-                self._latch_reduce_only("guard state unreadable")
+                self._latch(TradingMode.REDUCING, "guard state unreadable", cause=Cause.STATE_ERROR, at=None)
         if doc is not None:
             try:
                 self._state = RiskState.from_doc(doc)
@@ -209,15 +231,17 @@ class RiskManager:
                     day=self._state.day,
                     day_start_equity=str(self._state.day_start_equity),
                     peak_equity=str(self._state.peak_equity),
-                    reduce_only=self._state.reduce_only,
-                    halted=self._state.halted,
+                    mode=self._state.mode.value,
+                    mode_reason=self._state.mode_reason,
                     trips=sorted(self._state.trips),
                 )
+                if self._state.mode is not TradingMode.ACTIVE:
+                    self._refresh_mode(Cause.RESTORED, self._state.mode_since)
             except (msgspec.ValidationError, TypeError, ValueError) as exc:
                 log.error("risk state malformed; starting latched reduce-only", error=str(exc))
                 self.metrics.inc("risk.state_errors")
                 self._state = RiskState()
-                self._latch_reduce_only("guard state malformed")
+                self._latch(TradingMode.REDUCING, "guard state malformed", cause=Cause.STATE_ERROR, at=None)
 
     def _roll_day(self, now: datetime, equity: Decimal) -> None:
         st = self._state
@@ -454,9 +478,9 @@ class RiskManager:
         action = trip.action
         self.metrics.inc(f"risk.guards.{name}.{trip.severity}_failures")
         if action == "reduce_only" or (action == "flatten" and trip.symbol is None):
-            self._latch_reduce_only(f"{name}: {err.message}")
+            self._latch(TradingMode.REDUCING, f"{name}: {err.message}", cause=Cause.GUARD, at=now, guard=name)
         elif action == "halt":
-            self._latch_halt(f"{name}: {err.message}")
+            self._latch(TradingMode.HALTED, f"{name}: {err.message}", cause=Cause.GUARD, at=now, guard=name)
         shown = "scale_down" if name == "correlation" and action == "warn" else action
         events.append(
             GuardEvent(
@@ -479,23 +503,49 @@ class RiskManager:
             details=err.details,
         )
 
-    def _latch_reduce_only(self, reason: str) -> None:
+    def _latch(
+        self, mode: TradingMode, reason: str, *, cause: Cause, at: datetime | None, guard: str | None = None
+    ) -> None:
+        """Raise the latched mode to `mode` (never lower it: the first, worse reason stays) and persist it."""
         st = self._state
-        if not st.reduce_only:
-            st.reduce_only = True
-            st.reduce_only_reason = reason
-            self._dirty = True
-            self.metrics.inc("risk.reduce_only_latched")
-            log.error("reduce-only latched; leave it only with --clear-reduce-only", reason=reason)
-
-    def _latch_halt(self, reason: str) -> None:
-        st = self._state
-        if not st.halted:
-            st.halted = True
-            st.halt_reason = reason
-            self._dirty = True
+        if mode.rank <= st.mode.rank:
+            return
+        st.mode = mode
+        st.mode_reason = reason
+        st.mode_since = at
+        st.mode_guard = guard
+        self._dirty = True
+        if mode is TradingMode.HALTED:
             self.metrics.inc("risk.halts")
             log.error("trading halted by risk guard; leave it only with --clear-reduce-only", reason=reason)
+        else:
+            self.metrics.inc("risk.reduce_only_latched")
+            log.error("reduce-only latched; leave it only with --clear-reduce-only", reason=reason)
+        self._refresh_mode(cause, at)
+
+    def _refresh_mode(self, cause: Cause, at: datetime | None, details: Mapping[str, str] | None = None) -> None:
+        """Publish the effective mode: a session halt, else the latch, else the configuration's floor."""
+        st = self._state
+        if self._session_halt is not None and st.mode is not TradingMode.HALTED:
+            reason, since = self._session_halt
+            mode, guard = TradingMode.HALTED, None
+        elif st.mode is not TradingMode.ACTIVE:
+            mode, reason, since, guard = st.mode, st.mode_reason, st.mode_since or at, st.mode_guard
+        elif self.config.reduce_only_mode:
+            mode, reason, since, guard = TradingMode.REDUCING, CONFIG_REDUCE_ONLY_REASON, at, None
+        else:
+            mode, reason, since, guard = TradingMode.ACTIVE, "", at, None
+        self.trading_state.set(mode, reason, since=since, cause=cause, guard=guard, details=details)
+
+    def halt_session(self, reason: str, *, cause: Cause = Cause.RECONCILIATION) -> None:
+        """HALTED for the rest of this process, not latched: the cause (a reconciliation difference) is
+        checked again by the next start-up, which refuses to trade while it holds."""
+        at = _utc(self._clock())
+        if self._session_halt is None:
+            self._session_halt = (reason, at)
+            self.metrics.inc("risk.halts")
+            log.error("trading halted for this session", reason=reason, cause=cause.value)
+        self._refresh_mode(cause, at)
 
     def _verdict(self, universe: list[str], events: list[GuardEvent]) -> RuntimeVerdict:
         st = self._state
@@ -527,13 +577,9 @@ class RiskManager:
         if flatten_all:
             flatten.add(FLATTEN_ALL)
             flatten.update(universe)
-        mode: Mode
-        if st.halted:
-            mode = "halt"
-        elif st.reduce_only or self.config.reduce_only_mode or flatten_all:
-            mode = "reduce_only"
-        else:
-            mode = "normal"
+        mode = self.trading_state.mode
+        if flatten_all and mode is TradingMode.ACTIVE:  # an account flatten latches REDUCING; stay safe anyway
+            mode = TradingMode.REDUCING
         self._blocked = blocked
         self._flatten = flatten
         self._entry_scale = scale
@@ -543,16 +589,14 @@ class RiskManager:
     # ------------------------------------------------------------------------------- pre-trade
     def check_order(self, request: OrderRequest, snapshot: AccountSnapshot, *, is_reducing: bool) -> PreTradeResult:
         """Every rule, in order; the first failure rejects (entries too in reduce-only/blocked state)."""
-        st = self._state
+        status = self.trading_state.status
         try:
             adjusted = self._pretrade.check(
                 request,
                 snapshot,
                 is_reducing=is_reducing,
-                halted=st.halted,
-                halt_reason=st.halt_reason,
-                reduce_only=st.reduce_only or self._forced_reduce_only,
-                reduce_only_reason=st.reduce_only_reason,
+                mode=status.mode,
+                mode_reason=status.reason,
                 blocked=self._blocked,
             )
         except PreTradeRejectedError as err:
@@ -570,45 +614,68 @@ class RiskManager:
 
     # ----------------------------------------------------------------------------- operator
     def clear_reduce_only(self) -> None:
-        """Explicitly leave latched reduce-only / halt, re-basing day-start and peak equity to now.
-
-        May be called before `start` (the CLI flag): the persisted state is loaded first, and the re-base
-        happens on the first snapshot.
-        """
+        """Operator: release a latched REDUCING / HALTED. Clearing is not forgetting: the loss baselines
+        stay, so a guard whose condition still holds trips again on the next evaluation (re-basing them is
+        `rebase_daily_loss` / `rebase_drawdown`). May be called before `start` (the CLI flag)."""
         if not self._loaded:
             self._load()
         st = self._state
-        previous = {
-            "reduce_only": st.reduce_only,
-            "reduce_only_reason": st.reduce_only_reason,
-            "halted": st.halted,
-            "halt_reason": st.halt_reason,
-        }
-        st.reduce_only = False
-        st.reduce_only_reason = ""
-        st.halted = False
-        st.halt_reason = ""
-        st.consecutive_api_errors = 0
-        self._api_window.clear()
-        self._api_failures = 0
-        if self._last_equity is not None:
-            st.peak_equity = self._last_equity
-            st.day_start_equity = self._last_equity
-            st.day_start_at = st.peak_at = _utc(self._clock())
-        else:
-            self._rebase_on_start = True
+        previous = self.trading_state.status
+        st.mode = TradingMode.ACTIVE
+        st.mode_reason = ""
+        st.mode_since = None
+        st.mode_guard = None
+        self._session_halt = None
         for key in [k for k, t in st.trips.items() if t.action in CRITICAL_ACTIONS and t.symbol is None]:
             del st.trips[key]
         self._dirty = True
         self._persist()
         self.metrics.inc("risk.reduce_only_cleared")
         log.warning(
-            "reduce-only / halt cleared by operator",
-            baseline_equity=str(self._last_equity),
-            **{k: str(v) for k, v in previous.items()},
+            "reduce-only / halt cleared by operator; a guard whose condition still holds trips again",
+            previous_mode=previous.mode.value,
+            previous_reason=previous.reason,
+            day_start_equity=str(st.day_start_equity),
+            peak_equity=str(st.peak_equity),
         )
+        self._refresh_mode(Cause.OPERATOR_CLEAR, _utc(self._clock()), {"previous_reason": previous.reason})
         if self.config.reduce_only_mode:
             log.warning("reduce-only still forced by configuration (risk.reduce_only_mode)")
+
+    def rebase_daily_loss(self) -> None:
+        """Operator: today's loss budget starts again from the current equity (a new day-start equity).
+        Before `start` (the CLI flag) it is applied to the first snapshot's equity."""
+        self._rebase("daily_loss")
+
+    def rebase_drawdown(self) -> None:
+        """Operator: the drawdown guard's peak equity starts again from the current equity."""
+        self._rebase("drawdown")
+
+    def _rebase(self, kind: Rebase) -> None:
+        if not self._loaded:
+            self._load()
+        if self._last_equity is None:
+            self._rebase_on_start.add(kind)
+            log.warning("operator re-base requested; applied to the first account snapshot", baseline=kind)
+            return
+        self._apply_rebase(kind, self._last_equity, _utc(self._clock()))
+
+    def _apply_rebase(self, kind: Rebase, equity: Decimal, now: datetime) -> None:
+        st = self._state
+        if kind == "daily_loss":
+            old = st.day_start_equity
+            st.day_start_equity = equity
+            st.day_start_at = now
+        else:
+            old = st.peak_equity
+            st.peak_equity = equity
+            st.peak_at = now
+        self._dirty = True
+        self._persist()
+        self.metrics.inc(f"risk.rebase.{kind}")
+        details = {"baseline": kind, "previous": str(old), "equity": str(equity), "day": st.day}
+        log.warning("loss baseline re-based by operator", **details)
+        self.trading_state.announce(_REBASE_CAUSE[kind], details, at=now)
 
     def describe_limits(self) -> list[tuple[str, str]]:
         """Every active limit, one (name, value) per line of the start-up banner."""
@@ -623,10 +690,9 @@ class RiskManager:
             ("max drawdown", f"{c.max_drawdown_pct}% from peak -> {self._actions['drawdown']}"),
             ("max leverage", f"{c.max_leverage}x account; spot 1x"),
             (
-                "reduce-only",
-                "ON (config)"
-                if c.reduce_only_mode
-                else ("ON (latched: " + self._state.reduce_only_reason + ")" if self._state.reduce_only else "off"),
+                "trading mode",
+                self.trading_state.mode.value.upper()
+                + (f" ({self.trading_state.reason})" if self.trading_state.reason else ""),
             ),
             (
                 "max total notional",

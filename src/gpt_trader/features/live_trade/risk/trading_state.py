@@ -49,6 +49,7 @@ class Cause(enum.StrEnum):
     RESTORED = "restored"  # a latched mode read back from the state store at start-up
     OPERATOR_CLEAR = "operator_clear"  # --clear-reduce-only released the latch
     OPERATOR_REBASE_DAILY_LOSS = "operator_rebase_daily_loss"  # --rebase-daily-loss (mode unchanged)
+    OPERATOR_REBASE_DRAWDOWN = "operator_rebase_drawdown"  # --rebase-drawdown (mode unchanged)
 
 
 class TradingStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -62,12 +63,14 @@ class TradingStatus(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class TradingStateChange(msgspec.Struct, frozen=True, kw_only=True):
-    """What subscribers receive. `changed` is False for an operator action that left the mode as it was."""
+    """What subscribers receive. `changed` is False for an operator action that left the mode as it was;
+    `at` is the venue time of the event (None when it happened before the venue's clock was read)."""
 
     previous: TradingStatus
     current: TradingStatus
     cause: Cause
     details: Mapping[str, str] = {}
+    at: datetime | None = None
 
     @property
     def changed(self) -> bool:
@@ -158,14 +161,18 @@ class TradingState:
             return None
         current = TradingStatus(mode=mode, reason=reason, since=since, guard=guard)
         self._status = current
-        change = TradingStateChange(previous=previous, current=current, cause=cause, details=dict(details or {}))
+        change = TradingStateChange(
+            previous=previous, current=current, cause=cause, details=dict(details or {}), at=since
+        )
         self._publish(change)
         return change
 
-    def announce(self, cause: Cause, details: Mapping[str, str] | None = None) -> TradingStateChange:
+    def announce(
+        self, cause: Cause, details: Mapping[str, str] | None = None, *, at: datetime | None = None
+    ) -> TradingStateChange:
         """Publish an operator action that leaves the mode as it is (previous == current)."""
         change = TradingStateChange(
-            previous=self._status, current=self._status, cause=cause, details=dict(details or {})
+            previous=self._status, current=self._status, cause=cause, details=dict(details or {}), at=at
         )
         self._publish(change)
         return change
