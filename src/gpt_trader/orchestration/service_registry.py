@@ -86,13 +86,16 @@ def build_broker(config: BotConfig, credentials: Credentials, notices: list[str]
             rate = maker if maker is not None else taker
             assert rate is not None
             fees = FeeSchedule.flat(maker=rate, taker=taker if taker is not None else rate)
-        return MockBroker(
-            symbols=list(config.symbols),
-            seed=config.mock.seed,
-            start=MOCK_EPOCH,
-            starting_cash=config.mock.starting_cash,
-            fees=fees,
-        )
+        try:
+            return MockBroker(
+                symbols=list(config.symbols),
+                seed=config.mock.seed,
+                start=MOCK_EPOCH,
+                starting_cash=config.mock.starting_cash,
+                fees=fees,
+            )
+        except ValueError as exc:  # a symbol the mock market does not list is a configuration mistake
+            raise ConfigError(f"symbols: {exc}") from None
     if config.broker == "coinbase":
         if not (credentials.has_cdp or credentials.has_hmac):
             if config.dry_run:
