@@ -393,3 +393,22 @@ def test_describe_limits_lists_every_active_limit() -> None:
         "max leverage",
     ):
         assert key in rows
+
+
+def test_a_guard_trip_becomes_its_named_error_for_callers_that_want_one() -> None:
+    from gpt_trader.errors import EXIT_RISK_HALT, GptTraderError
+    from gpt_trader.features.live_trade.risk.errors import RiskGuardDailyLossError, RiskGuardStaleMarkError
+    from gpt_trader.features.live_trade.risk.guards import ACCOUNT_GUARDS, SYMBOL_GUARDS, GuardTrip
+
+    err = GuardTrip(guard="daily_loss", message="daily loss 18.50 USD", details={"loss_usd": "18.50"}).to_error()
+    assert isinstance(err, RiskGuardDailyLossError) and isinstance(err, GptTraderError)
+    assert (str(err), err.details, err.exit_code) == ("daily loss 18.50 USD", {"loss_usd": "18.50"}, EXIT_RISK_HALT)
+    stale = GuardTrip(guard="stale_mark", message="BTC-USD: no mark", symbol=BTC).to_error()
+    assert isinstance(stale, RiskGuardStaleMarkError) and stale.symbol == BTC
+    # every guard owns a banner line naming its action, and its error type exists
+    cfg = RiskConfig(actions={"drawdown": "halt"})
+    for guard in (*ACCOUNT_GUARDS, *SYMBOL_GUARDS):
+        label, text = guard.banner(cfg)
+        assert label and guard.action(cfg) in text, guard.name
+        assert GuardTrip(guard=guard.name, message="x").to_error().guard == guard.name
+    assert dict(g.banner(cfg) for g in ACCOUNT_GUARDS)["max drawdown"].endswith("-> halt")

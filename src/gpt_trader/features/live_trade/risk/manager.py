@@ -32,12 +32,14 @@ from gpt_trader.features.brokerages.core.interfaces import (
     Quote,
 )
 from gpt_trader.features.live_trade.risk.config import GuardAction, RiskConfig, SymbolLimit
-from gpt_trader.features.live_trade.risk.errors import PreTradeRejectedError, RiskGuardError
+from gpt_trader.features.live_trade.risk.errors import PreTradeRejectedError
 from gpt_trader.features.live_trade.risk.guards import (
     ACCOUNT_GUARDS,
     SYMBOL_GUARDS,
     AccountGuard,
+    Guard,
     GuardContext,
+    GuardTrip,
     SymbolGuard,
 )
 from gpt_trader.features.live_trade.risk.pretrade import PreTradeChecker
@@ -144,9 +146,12 @@ class RiskManager:
             g for g in ACCOUNT_GUARDS if breakers_on or not g.breaker
         )
         self._symbol_guards: tuple[SymbolGuard, ...] = tuple(g for g in SYMBOL_GUARDS if breakers_on or not g.breaker)
-        every: list[AccountGuard | SymbolGuard] = [*ACCOUNT_GUARDS, *SYMBOL_GUARDS]
+        every: list[Guard] = [*ACCOUNT_GUARDS, *SYMBOL_GUARDS]
         self._hold_s = {g.name: g.hold_s(config) for g in every}
-        self._actions: dict[str, GuardAction] = {g.name: config.action_for(g.name) for g in every}
+        self._actions: dict[str, GuardAction] = {g.name: g.action(config) for g in every}
+        self._scales: dict[str, Decimal] = {
+            g.name: scale for g in every if (scale := g.entry_scale(config)) is not None
+        }
         self._api_window: deque[tuple[float, bool]] = deque()
         self._api_failures = 0
         self._started = False
@@ -402,16 +407,15 @@ class RiskManager:
             marks=marks,
         )
         self._pretrade.use_snapshot(snapshot, marks, ctx.held_signs, ctx.correlations)
-        found: dict[str, RiskGuardError] = {}
+        found: dict[str, GuardTrip] = {}
         for guard in self._account_guards:
-            try:
-                guard.check(ctx)
-            except RiskGuardError as exc:
-                found[guard.name] = exc
+            hit = guard.check(ctx)
+            if hit is not None:
+                found[guard.name] = hit
         universe = _universe(snapshot)
         # each guard scans the universe at once (cheap tests first); trips are then ordered symbol by
         # symbol, guard by guard, as checking every pair in that order would find them
-        tripped: list[tuple[int, str, RiskGuardError]] = []
+        tripped: list[tuple[int, str, GuardTrip]] = []
         for i, sguard in enumerate(self._symbol_guards):
             for symbol, trip_err in sguard.scan(ctx, universe):
                 tripped.append((i, symbol, trip_err))
@@ -423,22 +427,22 @@ class RiskManager:
 
         events: list[GuardEvent] = []
         trips = st.trips
-        for key, err in found.items():
-            action = self._action_for(err)
+        for key, hit in found.items():
+            action = hit.action if hit.action is not None else self._actions[hit.guard]
             trip = trips.get(key)
             if trip is None or trip.action != action:
                 trip = Trip(
-                    guard=err.guard,
-                    symbol=err.symbol,
+                    guard=hit.guard,
+                    symbol=hit.symbol,
                     action=action,
                     severity="critical" if action in CRITICAL_ACTIONS else "recoverable",
-                    message=err.message,
+                    message=hit.message,
                     since=now,
                 )
                 trips[key] = trip
-                self._on_trip(trip, err, events, now)
+                self._on_trip(trip, hit, events, now)
                 self._dirty = True
-            hold = self._hold_s.get(err.guard, 0.0)
+            hold = self._hold_s.get(hit.guard, 0.0)
             if hold > 0:
                 trip.until = now + timedelta(seconds=hold)
                 self._soft_dirty = True
@@ -465,31 +469,23 @@ class RiskManager:
         self._persist(now)
         return verdict
 
-    def _action_for(self, err: RiskGuardError) -> GuardAction:
-        action = self._actions[err.guard]
-        if err.guard == "correlation":
-            corr = abs(float(err.details.get("correlation", "0")))
-            if corr < self.config.correlation_refuse_threshold:
-                return "warn"  # the scale-down band: entries allowed, smaller
-        return action
-
-    def _on_trip(self, trip: Trip, err: RiskGuardError, events: list[GuardEvent], now: datetime) -> None:
+    def _on_trip(self, trip: Trip, hit: GuardTrip, events: list[GuardEvent], now: datetime) -> None:
         name = trip.guard
         action = trip.action
         self.metrics.inc(f"risk.guards.{name}.{trip.severity}_failures")
         if action == "reduce_only" or (action == "flatten" and trip.symbol is None):
-            self._latch(TradingMode.REDUCING, f"{name}: {err.message}", cause=Cause.GUARD, at=now, guard=name)
+            self._latch(TradingMode.REDUCING, f"{name}: {hit.message}", cause=Cause.GUARD, at=now, guard=name)
         elif action == "halt":
-            self._latch(TradingMode.HALTED, f"{name}: {err.message}", cause=Cause.GUARD, at=now, guard=name)
-        shown = "scale_down" if name == "correlation" and action == "warn" else action
+            self._latch(TradingMode.HALTED, f"{name}: {hit.message}", cause=Cause.GUARD, at=now, guard=name)
+        shown = hit.shown if hit.shown is not None else action
         events.append(
             GuardEvent(
                 name=name,
                 severity=trip.severity,
                 action=shown,
                 symbol=trip.symbol,
-                message=err.message,
-                details=err.details,
+                message=hit.message,
+                details=hit.details,
                 ts=now,
             )
         )
@@ -499,8 +495,8 @@ class RiskManager:
             guard=name,
             action=shown,
             symbol=trip.symbol,
-            detail=err.message,
-            details=err.details,
+            detail=hit.message,
+            details=hit.details,
         )
 
     def _latch(
@@ -554,11 +550,12 @@ class RiskManager:
         scale: dict[str, Decimal] = {}
         block_all: str | None = None
         flatten_all = False
+        scales = self._scales
         for trip in st.trips.values():
             action = trip.action
             sym = trip.symbol
-            if trip.guard == "correlation" and sym is not None:
-                scale[sym] = self.config.correlation_scale
+            if sym is not None and trip.guard in scales:
+                scale[sym] = scales[trip.guard]
             if action == "warn":
                 continue
             reason = f"{trip.guard}: {trip.message}"
@@ -678,22 +675,16 @@ class RiskManager:
         self.trading_state.announce(_REBASE_CAUSE[kind], details, at=now)
 
     def describe_limits(self) -> list[tuple[str, str]]:
-        """Every active limit, one (name, value) per line of the start-up banner."""
+        """Every active limit, one (name, value) per line of the start-up banner: the trading mode, the
+        pre-trade limits, then each guard's own line."""
         c = self.config
         rows: list[tuple[str, str]] = [
-            (
-                "max daily loss",
-                f"{c.max_daily_loss_pct}% of day-start equity"
-                + (f" or ${c.max_daily_loss_usd}" if c.max_daily_loss_usd is not None else "")
-                + f" -> {self._actions['daily_loss']} (resets 00:00 UTC)",
-            ),
-            ("max drawdown", f"{c.max_drawdown_pct}% from peak -> {self._actions['drawdown']}"),
-            ("max leverage", f"{c.max_leverage}x account; spot 1x"),
             (
                 "trading mode",
                 self.trading_state.mode.value.upper()
                 + (f" ({self.trading_state.reason})" if self.trading_state.reason else ""),
             ),
+            ("max leverage", f"{c.max_leverage}x account; spot 1x"),
             (
                 "max total notional",
                 f"${c.max_total_notional}" if c.max_total_notional is not None else "none",
@@ -709,49 +700,11 @@ class RiskManager:
             ),
             ("max open orders per symbol", str(c.max_open_orders_per_symbol)),
             ("max orders per minute", str(c.max_orders_per_minute)),
-            ("stale mark", f"> {c.stale_mark_s:g}s -> {self._actions['stale_mark']} on that symbol"),
-            (
-                "error rate",
-                f"> {c.error_rate_threshold:.0%} of exchange calls failing (last {c.error_rate_window_s:g}s, "
-                f"at least the last {c.error_rate_min_calls} calls) -> {self._actions['error_rate']}",
-            ),
-            (
-                "liquidation buffer",
-                f"< {c.liquidation_buffer_pct}% to liquidation -> {self._actions['liquidation_buffer']}",
-            ),
         ]
-        if c.circuit_breakers_enabled:
-            rows += [
-                (
-                    "api errors",
-                    f"{c.max_consecutive_api_errors} consecutive -> {self._actions['api_errors']}",
-                ),
-                (
-                    "volatility breaker",
-                    f"move > {c.max_move_pct}% in {c.volatility_short_window} samples or vol "
-                    f"> {c.volatility_multiple:g}x long-window -> {self._actions['volatility']} "
-                    f"(hold {c.volatility_cooldown_s:g}s)",
-                ),
-                (
-                    "liquidity breaker",
-                    f"spread > {c.max_spread_bps} bps"
-                    + (f" or depth < ${c.min_depth_usd}" if c.min_depth_usd > 0 else "")
-                    + f" -> {self._actions['liquidity']}",
-                ),
-                (
-                    "consecutive losses",
-                    f"{c.max_consecutive_losses} -> {self._actions['consecutive_losses']} for {c.loss_cooldown_s:g}s",
-                ),
-            ]
-        else:
-            rows.append(("circuit breakers", "DISABLED (api errors, volatility, liquidity, losing streak)"))
-        rows.append(
-            (
-                "correlation",
-                f">= {c.correlation_threshold:g} -> size x{c.correlation_scale}; >= "
-                f"{c.correlation_refuse_threshold:g} -> {self._actions['correlation']}",
-            )
-        )
+        rows += [g.banner(c) for g in (*self._account_guards, *self._symbol_guards)]
+        if not c.circuit_breakers_enabled:
+            off = ", ".join(g.name for g in (*ACCOUNT_GUARDS, *SYMBOL_GUARDS) if g.breaker)
+            rows.append(("circuit breakers", f"DISABLED ({off})"))
         for sym in sorted(self.symbol_limits):
             lim = self.symbol_limits[sym]
             parts = []
