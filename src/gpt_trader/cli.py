@@ -225,7 +225,8 @@ def _forward(ctx: typer.Context, module: str, attr: str, name: str) -> None:
     else:
         sub = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
         sub.command(name=name)(target)
-    sub(args=list(ctx.args), prog_name=f"perps-bot {name}")
+    with exit_codes():  # a GptTraderError a sub-command does not map itself still gets its exit code
+        sub(args=list(ctx.args), prog_name=f"perps-bot {name}")
 
 
 @app.command("exchange-sim", context_settings=_FORWARD, add_help_option=False)

@@ -45,7 +45,7 @@ from gpt_trader.orchestration.cash_flows import CashFlowDetector, Transfer
 from gpt_trader.orchestration.live_execution import LiveExecutionEngine, client_order_id_for, stable_intent_id
 from gpt_trader.orchestration.market_monitor import MarketMonitor
 from gpt_trader.orchestration.positions import PositionBook
-from gpt_trader.orchestration.reconciliation import Reconciler
+from gpt_trader.orchestration.reconciliation import Reconciler, ReconciliationRefusedError
 from gpt_trader.orchestration.service_registry import ServiceRegistry
 from gpt_trader.orchestration.session_guard import SessionGuard
 
@@ -173,7 +173,11 @@ class PerpsBot:
             settings=self.config.reconciliation,
             profile=self.config.profile,
         )
-        await self.reconciler.startup()  # raises ReconciliationRefusedError on an unexplained difference
+        try:
+            await self.reconciler.startup()
+        except ReconciliationRefusedError as exc:  # an unexplained difference: HALTED, heard by alerts, exit 4
+            self.risk.halt_session(f"start-up reconciliation refused: {len(exc.report.mismatches)} difference(s)")
+            raise
         need = self.strategy.history_needed + 1
         for sym in self.symbols:
             candles = await self._call(

@@ -136,18 +136,9 @@ def test_exit_3_when_a_guard_halts_the_session(tmp_path: Path) -> None:
 
 def test_exit_1_on_a_venue_error_at_start_and_4_on_a_refused_reconciliation(tmp_path: Path) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "chaos"))
-    from chaos_support import SYMBOLS, SimThread, bot_env, window_start, write_canary_profile
+    from chaos_support import bot_env, canary_sim_thread, write_canary_profile
 
-    from gpt_trader.features.brokerages.core.products import default_products
-
-    sim = SimThread(
-        port=0,
-        seed=3,
-        start_time=window_start(),
-        rate_limit_private=1000,
-        rate_limit_public=1000,
-        products=[p for p in default_products() if p.symbol in SYMBOLS],
-    )
+    sim = canary_sim_thread()
     sim.start()
     try:
         profile = str(write_canary_profile(tmp_path, tmp_path / "data"))
@@ -178,5 +169,13 @@ def test_exit_1_on_a_venue_error_at_start_and_4_on_a_refused_reconciliation(tmp_
         refused = run(good)
         assert refused.returncode == 4, refused.stderr[-2000:]
         assert "refusing to trade: start-up reconciliation refused" in refused.stderr
+        # the refusal is a HALTED trading state too (alerts hear it), journaled in the bot's store
+        import sqlite3
+
+        (db,) = (tmp_path / "data").rglob("bot.sqlite3")
+        with sqlite3.connect(db) as conn:
+            rows = [json.loads(r[0]) for r in conn.execute("SELECT payload FROM events WHERE kind='trading_state'")]
+        assert [(r["cause"], r["mode"]) for r in rows][-1] == ("reconciliation", "halted")
+        assert rows[-1]["reason"] == "start-up reconciliation refused: 1 difference(s)"
     finally:
         sim.stop()
