@@ -10,7 +10,7 @@ from risk_builders import T0, Clock, D, manager, market, position, snapshot, spo
 
 from gpt_trader.features.brokerages.core.interfaces import OrderSide
 from gpt_trader.features.live_trade.risk.config import RiskConfig
-from gpt_trader.features.live_trade.risk.manager import AccountSnapshot
+from gpt_trader.features.live_trade.risk.manager import CONFIG_REDUCE_ONLY_REASON, AccountSnapshot
 from gpt_trader.features.live_trade.risk.state import STATE_KEY
 from gpt_trader.persistence.sqlite import open_database
 from gpt_trader.persistence.state_store import StateStore
@@ -105,9 +105,24 @@ def test_halt_latch_survives_restart_and_clears_explicitly(tmp_path: Path) -> No
 
 def test_config_reduce_only_is_not_cleared_by_the_operator_call() -> None:
     rm, _, _ = manager(RiskConfig(reduce_only_mode=True))
+    assert rm.trading_state.reason == CONFIG_REDUCE_ONLY_REASON and rm.trading_state.guard is None
     rm.start(snap())
     rm.clear_reduce_only()
     assert rm.reduce_only and rm.evaluate(snap()).mode == "reducing"
+    assert rm.trading_state.reason == CONFIG_REDUCE_ONLY_REASON
+
+
+def test_a_session_halt_is_not_persisted_and_a_guard_halt_outranks_a_reduce_only_latch(tmp_path: Path) -> None:
+    rm, metrics, _ = manager(RiskConfig(max_daily_loss_pct=D("5")), store=store(tmp_path))
+    rm.start(snap())
+    assert rm.evaluate(snap("94000")).mode == "reducing"
+    rm.halt_session("BTC: store (bot fills) 0 vs exchange 0.5")
+    assert rm.halted and rm.trading_state.reason.startswith("BTC: store") and metrics.counter("risk.halts") == 1
+    assert rm.evaluate(snap("94000")).mode == "halted"
+    # a new process: the reduce-only latch is back, the session halt is not (start-up reconciliation re-checks)
+    rm2, _, _ = manager(RiskConfig(max_daily_loss_pct=D("5")), store=store(tmp_path))
+    rm2.start(snap("94000"))
+    assert rm2.trading_state.mode == "reducing" and rm2.trading_state.guard == "daily_loss"
 
 
 def test_malformed_state_fails_closed(tmp_path: Path) -> None:
