@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 import yaml
 
+from gpt_trader.errors import ConfigError
 from gpt_trader.features.live_trade.risk.config import RiskConfig, SymbolLimit
 from gpt_trader.features.monitor.config import PAGERDUTY_EVENTS_URL, AlertsConfig, AlertSecrets, MonitoringConfig
 
@@ -32,10 +33,6 @@ PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-
-
-class ConfigError(Exception):
-    """Invalid configuration. `str()` is the user-facing message (no secret values)."""
 
 
 class TradingWindow(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -3,8 +3,10 @@ equity, guards, trading state, streams, venue counters), the health board behind
 file, and the alerts on state changes. PerpsBot holds one `MonitorPublisher` and calls it; nothing in
 here decides a trade.
 
-`trading_state_of` is the one place that reads the trading mode (ACTIVE / REDUCING / HALTED + reason);
-when the risk manager owns a `TradingState` with a change event, only that function changes.
+`trading_state_of` is the one place that reads the trading mode (the risk manager's TradingState:
+ACTIVE / REDUCING / HALTED + reason). Mode changes are alerted from the cycle's publish (one path, also
+right after a restart); operator actions that leave the mode (re-basing a loss budget) arrive through
+the TradingState's change event and are announced on Slack.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import structlog
 
 from gpt_trader.features.brokerages.core.interfaces import ZERO
 from gpt_trader.features.live_trade.risk.guards import ACCOUNT_GUARDS, SYMBOL_GUARDS
+from gpt_trader.features.live_trade.risk.trading_state import TradingStateChange
 from gpt_trader.features.monitor.alerts import ActiveAlert, Alerter
 from gpt_trader.features.monitor.health import write_health
 from gpt_trader.features.monitor.http_server import HealthBoard, MonitoringServer
@@ -75,14 +78,10 @@ class TradingStateView:
 
 
 def trading_state_of(bot: PerpsBot) -> TradingStateView:
-    """ACTIVE / REDUCING / HALTED from today's flags (risk state latches, configured reduce-only, the
-    bot's own halt). The single reader of the mode: switch it to the risk manager's TradingState later."""
-    st = bot.risk.state
-    if st.halted or bot.halted:
-        return TradingStateView("HALTED", st.halt_reason or bot.halt_reason or "halted")
-    if bot.risk.reduce_only:
-        return TradingStateView("REDUCING", st.reduce_only_reason or "reduce-only set by configuration")
-    return TradingStateView("ACTIVE", "")
+    """ACTIVE / REDUCING / HALTED and why: the risk manager's one TradingState (the single reader here)."""
+    state = bot.risk.trading_state
+    name: TradingStateName = "HALTED" if state.halted else ("REDUCING" if state.reducing else "ACTIVE")
+    return TradingStateView(name, state.reason)
 
 
 class MonitorPublisher:
@@ -101,6 +100,7 @@ class MonitorPublisher:
             source=f"{config.bot_id}/{config.profile}",
         )
         self.server: MonitoringServer | None = None
+        registry.risk.trading_state.subscribe(self._on_trading_state)
         self._refused: str | None = None
         self._errors: deque[tuple[float, float]] = deque()  # (monotonic, api.errors total)
         self._restored = False
@@ -181,6 +181,19 @@ class MonitorPublisher:
         if key in self.alerter.active():
             self.alerter.resolve(key)
             self._save_alerts()
+
+    def _on_trading_state(self, change: TradingStateChange) -> None:
+        """Operator actions that leave the mode as it is (a re-based loss budget) are announced once."""
+        cause = str(change.cause)
+        if change.changed or not cause.startswith("operator_"):
+            return
+        route = self.config.alerts.route("operator_action")
+        if route == "off":
+            return
+        details = {"profile": self.config.profile, **{k: str(v) for k, v in change.details.items()}}
+        self.alerter.announce(
+            f"operator/{cause}", route, f"operator action: {cause.removeprefix('operator_')}", details
+        )
 
     def refused(self, reason: str) -> None:
         """The bot refused to start (reconciliation difference, venue error): page and answer 503."""

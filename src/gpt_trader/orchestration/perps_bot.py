@@ -38,13 +38,14 @@ from gpt_trader.features.brokerages.core.interfaces import (
     TimeInForce,
 )
 from gpt_trader.features.live_trade.risk.manager import AccountSnapshot, RuntimeVerdict
+from gpt_trader.features.live_trade.risk.trading_state import TradingMode
 from gpt_trader.features.live_trade.strategies import Action, Decision
 from gpt_trader.orchestration.cash_flows import CashFlowDetector, Transfer
 from gpt_trader.orchestration.live_execution import LiveExecutionEngine, client_order_id_for, stable_intent_id
 from gpt_trader.orchestration.market_monitor import MarketMonitor
 from gpt_trader.orchestration.monitoring import MonitorPublisher
 from gpt_trader.orchestration.positions import PositionBook
-from gpt_trader.orchestration.reconciliation import Reconciler
+from gpt_trader.orchestration.reconciliation import Reconciler, ReconciliationRefusedError
 from gpt_trader.orchestration.service_registry import ServiceRegistry
 from gpt_trader.orchestration.session_guard import SessionGuard
 
@@ -110,8 +111,7 @@ class PerpsBot:
         self.decisions: dict[str, dict[str, int]] = {}
         self.risk_rejections: list[dict[str, Any]] = []
         self._stop = asyncio.Event()
-        self.halted = False
-        self.halt_reason: str | None = None
+        self._halt_handled = False
         self.start_equity: Decimal | None = None
         self.last_equity: Decimal | None = None
         self._started = False
@@ -144,6 +144,16 @@ class PerpsBot:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
+    @property
+    def halted(self) -> bool:
+        """The risk manager's TradingState is HALTED (a guard, or reconciliation this session)."""
+        return self.risk.trading_state.halted
+
+    @property
+    def halt_reason(self) -> str | None:
+        state = self.risk.trading_state
+        return state.reason if state.halted else None
+
     # ------------------------------------------------------------------ start-up
     async def start(self) -> None:
         await self.broker.connect()
@@ -165,7 +175,11 @@ class PerpsBot:
             settings=self.config.reconciliation,
             profile=self.config.profile,
         )
-        await self.reconciler.startup()  # raises ReconciliationRefusedError on an unexplained difference
+        try:
+            await self.reconciler.startup()
+        except ReconciliationRefusedError as exc:  # an unexplained difference: HALTED, heard by alerts, exit 4
+            self.risk.halt_session(f"start-up reconciliation refused: {len(exc.report.mismatches)} difference(s)")
+            raise
         need = self.strategy.history_needed + 1
         for sym in self.symbols:
             candles = await self._call(
@@ -350,16 +364,16 @@ class PerpsBot:
             log.warning("account snapshot failed; no trading this cycle", error=type(exc).__name__, message=str(exc))
             verdict = self.risk.evaluate(await self._fallback_snapshot(now))
             self._record_verdict(verdict)
-            if verdict.mode == "halt":
-                await self._halt(verdict)
+            if verdict.mode is TradingMode.HALTED:
+                await self._halt()
             await self._finish_cycle(None)
             return
 
         snapshot = await self._account_cash_flows(snapshot)  # baselines move before the guards look
         verdict = self.risk.evaluate(snapshot)
         self._record_verdict(verdict)
-        if verdict.mode == "halt":
-            await self._halt(verdict)
+        if verdict.mode is TradingMode.HALTED:
+            await self._halt()
             await self._finish_cycle(snapshot)
             return
 
@@ -387,7 +401,7 @@ class PerpsBot:
         if self.reconciler is not None and self.reconciler.due(self.cycle):
             problem = await self.reconciler.periodic_guard()
             if problem:
-                self.halted, self.halt_reason = True, problem
+                self.risk.halt_session(problem)
                 log.error("halting: reconciliation found a persistent difference", reason=problem)
                 self.request_stop()
         await self._finish_cycle(snapshot)
@@ -411,12 +425,10 @@ class PerpsBot:
             self.guard_events.append(rec)
             self.events.append("guard_event", msgspec.to_builtins(ev), ts=self.broker.now())
 
-    async def _halt(self, verdict: RuntimeVerdict) -> None:
-        if self.halted:
+    async def _halt(self) -> None:
+        if self._halt_handled:
             return
-        self.halted = True
-        reasons = [e.name for e in verdict.events if e.action == "halt"] or ["risk halt"]
-        self.halt_reason = ", ".join(reasons)
+        self._halt_handled = True
         self.metrics.inc("bot.halts")
         log.error("trading halted by risk guard; cancelling open orders and stopping", reason=self.halt_reason)
         if not self.config.dry_run:
@@ -471,8 +483,9 @@ class PerpsBot:
     ) -> str | None:
         if not window_open:
             return f"outside trading window {self.session_guard.describe()}"
-        if verdict.mode != "normal" or self.risk.reduce_only:
-            return f"risk mode {verdict.mode if verdict.mode != 'normal' else 'reduce_only'}"
+        state = self.risk.trading_state
+        if state.mode is not TradingMode.ACTIVE:
+            return f"trading {state.mode.value}: {state.reason}"
         if sym in verdict.blocked_symbols:
             return verdict.blocked_symbols[sym]
         if self.monitor.is_stale(sym, snapshot.now):
@@ -628,6 +641,8 @@ class PerpsBot:
             "venue_time": now.isoformat(),
             "written_at": datetime.now(UTC).isoformat(),
             "reduce_only": self.risk.reduce_only,
+            "trading_mode": self.risk.trading_state.mode.value,
+            "trading_reason": self.risk.trading_state.reason,
             "halt_reason": self.halt_reason,
             "stale_symbols": stale,
             "working_orders": len(self.execution.tracked),

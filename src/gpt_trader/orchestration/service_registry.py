@@ -24,6 +24,7 @@ from gpt_trader.features.monitor.config import AlertSecrets
 from gpt_trader.features.monitor.metrics import MetricsRegistry
 from gpt_trader.features.position_sizing import PositionSizer
 from gpt_trader.orchestration.configuration import BotConfig, ConfigError, Credentials, load_symbol_limits
+from gpt_trader.orchestration.trading_state_journal import journal_to
 from gpt_trader.persistence.event_store import EventStore
 from gpt_trader.persistence.orders_store import OrdersStore
 from gpt_trader.persistence.sqlite import open_database, transaction
@@ -88,13 +89,16 @@ def build_broker(config: BotConfig, credentials: Credentials, notices: list[str]
             rate = maker if maker is not None else taker
             assert rate is not None
             fees = FeeSchedule.flat(maker=rate, taker=taker if taker is not None else rate)
-        return MockBroker(
-            symbols=list(config.symbols),
-            seed=config.mock.seed,
-            start=MOCK_EPOCH,
-            starting_cash=config.mock.starting_cash,
-            fees=fees,
-        )
+        try:
+            return MockBroker(
+                symbols=list(config.symbols),
+                seed=config.mock.seed,
+                start=MOCK_EPOCH,
+                starting_cash=config.mock.starting_cash,
+                fees=fees,
+            )
+        except ValueError as exc:  # a symbol the mock market does not list is a configuration mistake
+            raise ConfigError(f"symbols: {exc}") from None
     if config.broker == "coinbase":
         if not (credentials.has_cdp or credentials.has_hmac):
             if config.dry_run:
@@ -178,6 +182,7 @@ def build_registry(
         db=conn,
         alert_secrets=alert_secrets or AlertSecrets(),
     )
+    registry.risk.trading_state.subscribe(journal_to(registry.events, venue.now))
     return registry
 
 

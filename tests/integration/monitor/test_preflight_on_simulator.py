@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from monitor_support import sim_env, small_sim
@@ -116,12 +117,15 @@ async def test_cli_table_and_exit_codes(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
-    # the command runs its own event loop: give it a thread, so this loop keeps serving the simulator
-    ok = await asyncio.to_thread(runner.invoke, app, ["preflight", "--profile", "canary", "--json"], env=_env(sim))
-    assert ok.exit_code == 0, ok.output
-    doc = json.loads(ok.stdout)
-    assert doc["ok"] is True and {c["name"] for c in doc["checks"]} >= {"keys", "clock_skew", "reconciliation"}
-    sim.clock.skew_s = -120.0
-    bad = await asyncio.to_thread(runner.invoke, app, ["preflight", "--profile", "canary"], env=_env(sim))
-    assert bad.exit_code == 1
-    assert "clock_skew" in bad.output and "FAIL" in bad.output and "behind ours by 120" in bad.output
+    try:
+        # the command runs its own event loop: give it a thread, so this loop keeps serving the simulator
+        ok = await asyncio.to_thread(runner.invoke, app, ["preflight", "--profile", "canary", "--json"], env=_env(sim))
+        assert ok.exit_code == 0, ok.output
+        doc = json.loads(ok.stdout)
+        assert doc["ok"] is True and {c["name"] for c in doc["checks"]} >= {"keys", "clock_skew", "reconciliation"}
+        sim.clock.skew_s = -120.0
+        bad = await asyncio.to_thread(runner.invoke, app, ["preflight", "--profile", "canary"], env=_env(sim))
+        assert bad.exit_code == 1
+        assert "clock_skew" in bad.output and "FAIL" in bad.output and "behind ours by 120" in bad.output
+    finally:
+        structlog.reset_defaults()  # the command logged to the runner's stderr, now closed

@@ -14,6 +14,7 @@ from monitor_support import canary_bot, canary_config, sim_env, small_sim
 from gpt_trader.exchange_sim import ExchangeSimulator
 from gpt_trader.features.brokerages.core.interfaces import BrokerageError
 from gpt_trader.features.brokerages.mock import MockBroker
+from gpt_trader.features.live_trade.risk.manager import AccountSnapshot
 from gpt_trader.orchestration.configuration import ConfigManager
 from gpt_trader.orchestration.monitoring import ALERTS_STATE_KEY, trading_state_of
 from gpt_trader.orchestration.perps_bot import PerpsBot
@@ -47,6 +48,25 @@ def _dev_bot(tmp_path: Path, receivers: AlertReceivers, **overrides: object) -> 
     return PerpsBot(build_registry(config, alert_secrets=manager.alert_secrets(), fresh_store=False))
 
 
+def _trip_api_errors(bot: PerpsBot) -> None:
+    """Five failed venue calls in a row, then the guards look: the api_errors guard latches REDUCING."""
+    for _ in range(bot.risk.config.max_consecutive_api_errors):
+        bot.risk.record_api_call(False, endpoint="list_balances")
+    equity = bot.last_equity
+    assert equity is not None
+    snapshot = AccountSnapshot(
+        now=bot.broker.now(),
+        equity=equity,
+        cash=equity,
+        positions={},
+        quotes=dict(bot.quotes),
+        books=dict(bot.books),
+        open_orders=[],
+        products=dict(bot.products),
+    )
+    bot.risk.evaluate(snapshot)
+
+
 async def _cycle(bot: PerpsBot) -> None:
     """The market moves a minute, then a cycle: its marks are fresh when the publisher looks."""
     broker = bot.broker
@@ -72,7 +92,7 @@ async def test_reduce_only_and_stale_data_go_to_slack_and_resolve(tmp_path: Path
     await wait_for(lambda: len(receivers.slack) == 1, what="the stale-data message")
     assert "stale market data: ETH-USD" in receivers.slack[0]["text"]
 
-    bot.risk._latch_reduce_only("api_errors: 5 consecutive failures")  # what a reduce_only guard trip does
+    _trip_api_errors(bot)
     await _cycle(bot)  # a fresh mark for ETH arrives in this cycle: the stale alert resolves
     view = trading_state_of(bot)
     assert view.state == "REDUCING" and "api_errors" in view.reason
@@ -94,7 +114,7 @@ async def test_open_alerts_survive_a_restart(tmp_path: Path, receivers: AlertRec
     bot = _dev_bot(tmp_path, receivers)
     bot.monitoring.open()
     await bot.start()
-    bot.risk._latch_reduce_only("drawdown: 6% from peak")
+    _trip_api_errors(bot)
     await _cycle(bot)
     await wait_for(lambda: len(receivers.slack) == 1, what="the reduce-only message")
     await bot.shutdown()
@@ -127,3 +147,17 @@ async def test_refused_start_pages_and_health_says_why(
     assert "SOL-USD" in receivers.pagerduty[0]["payload"]["summary"]
     health = (tmp_path / "data" / "perps_bot" / "canary" / "health.json").read_text()
     assert '"status": "refused"' in health and "SOL-USD" in health
+
+
+async def test_operator_rebase_is_announced_once(tmp_path: Path, receivers: AlertReceivers) -> None:
+    bot = _dev_bot(tmp_path, receivers)
+    bot.monitoring.open()
+    await bot.start()
+    await _cycle(bot)
+    bot.risk.rebase_daily_loss()  # an explicit operator action: journaled by the risk manager, heard here
+    await wait_for(lambda: len(receivers.slack) == 1, what="the operator-action message")
+    assert "operator action: rebase_daily_loss" in receivers.slack[0]["text"]
+    assert bot.monitoring.alerter.active() == {}  # a one-off: nothing to resolve later
+    bot.risk.rebase_daily_loss()
+    await wait_for(lambda: len(receivers.slack) == 2, what="a second, separate announcement")
+    await bot.shutdown()

@@ -148,6 +148,13 @@ class Alerter:
         log.warning("alert raised", key=key, severity=severity, summary=summary, sinks=queued)
         return bool(queued)
 
+    def announce(self, key: str, severity: Severity, summary: str, details: Mapping[str, str] | None = None) -> bool:
+        """A one-off message (an operator action): sent like a trigger, never held active or resolved."""
+        self._active.pop(key, None)
+        queued = self.trigger(key, severity, summary, details)
+        self._active.pop(key, None)
+        return queued
+
     def resolve(self, key: str, summary: str = "") -> bool:
         """The condition behind `key` is gone: resolve it where it was raised. Returns True if queued."""
         alert = self._active.pop(key, None)

@@ -21,6 +21,7 @@ DEFAULT_ROUTES: dict[str, Route] = {
     "stale_stream": "notify",
     "error_burst": "notify",
     "metrics_endpoint": "notify",
+    "operator_action": "notify",
 }
 
 

@@ -15,6 +15,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
+from gpt_trader.errors import VenueError
+
 ZERO = Decimal("0")
 
 
@@ -129,7 +131,7 @@ def can_transition(current: OrderStatus, new: OrderStatus) -> bool:
 
 
 # ---------------------------------------------------------------------------------------- errors
-class BrokerageError(Exception):
+class BrokerageError(VenueError):
     """Base of every venue error. `retryable` tells the caller whether the same call may be repeated."""
 
     retryable: bool = False
