@@ -5,7 +5,6 @@ and a trading loop that never waits on a sink."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from alert_receivers import AlertReceivers, wait_for
@@ -15,13 +14,6 @@ from gpt_trader.features.monitor.config import AlertsConfig, AlertSecrets
 from gpt_trader.features.monitor.metrics import MetricsRegistry
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def receivers() -> Iterator[AlertReceivers]:
-    r = AlertReceivers().start()
-    yield r
-    r.stop()
 
 
 def _alerter(receivers: AlertReceivers, metrics: MetricsRegistry, **config: object) -> Alerter:

@@ -6,7 +6,7 @@ condition gone and resolves the page with the same dedup_key."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -29,13 +29,6 @@ ROUTING_KEY = "R0UTINGKEY-secret-123"
 async def sim() -> AsyncIterator[ExchangeSimulator]:
     async for s in small_sim(seed=11, tick_interval_s=0.2, usd="100000"):
         yield s
-
-
-@pytest.fixture
-def receivers() -> Iterator[AlertReceivers]:
-    r = AlertReceivers().start()
-    yield r
-    r.stop()
 
 
 def _manager(sim: ExchangeSimulator, receivers: AlertReceivers) -> ConfigManager:

@@ -4,7 +4,7 @@ refused start), and open alerts that survive a restart so the next process can r
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -21,13 +21,6 @@ from gpt_trader.orchestration.perps_bot import PerpsBot
 from gpt_trader.orchestration.service_registry import build_registry
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def receivers() -> Iterator[AlertReceivers]:
-    r = AlertReceivers().start()
-    yield r
-    r.stop()
 
 
 @pytest.fixture

@@ -129,21 +129,7 @@ class Alerter:
             log.warning("alert dropped: rate limit", key=key, max_per_minute=self.config.max_per_minute)
             return False
         self._sent_at.append(now)
-        queued = [
-            s
-            for s in sinks
-            if self._enqueue(
-                Delivery(
-                    sink=s,
-                    action="trigger",
-                    key=key,
-                    dedup_key=self.dedup_key(key),
-                    severity=severity,
-                    summary=summary,
-                    details=dict(details or {}),
-                )
-            )
-        ]
+        queued = self._enqueue_all(sinks, "trigger", key, severity, summary, details)
         self._active[key] = ActiveAlert(severity=severity, summary=summary, sinks=queued)
         log.warning("alert raised", key=key, severity=severity, summary=summary, sinks=queued)
         return bool(queued)
@@ -161,22 +147,37 @@ class Alerter:
         if alert is None:
             return False
         text = summary or f"resolved: {alert.summary}"
-        queued = [
-            s
-            for s in alert.sinks
+        queued = self._enqueue_all(alert.sinks, "resolve", key, alert.severity, text, None)
+        log.info("alert resolved", key=key, sinks=queued)
+        return bool(queued)
+
+    def _enqueue_all(
+        self,
+        sinks: list[Sink],
+        action: Literal["trigger", "resolve"],
+        key: str,
+        severity: Severity,
+        summary: str,
+        details: Mapping[str, str] | None,
+    ) -> list[Sink]:
+        """Queue one delivery per sink; returns the sinks whose delivery found room in the queue."""
+        dedup_key = self.dedup_key(key)
+        extra = dict(details or {})
+        return [
+            sink
+            for sink in sinks
             if self._enqueue(
                 Delivery(
-                    sink=s,
-                    action="resolve",
+                    sink=sink,
+                    action=action,
                     key=key,
-                    dedup_key=self.dedup_key(key),
-                    severity=alert.severity,
-                    summary=text,
+                    dedup_key=dedup_key,
+                    severity=severity,
+                    summary=summary,
+                    details=extra,
                 )
             )
         ]
-        log.info("alert resolved", key=key, sinks=queued)
-        return bool(queued)
 
     def _enqueue(self, delivery: Delivery) -> bool:
         self._ensure_worker()
