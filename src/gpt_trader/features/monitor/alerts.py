@@ -16,15 +16,16 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
 import msgspec
 import structlog
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from gpt_trader.features.monitor.config import AlertsConfig, AlertSecrets
 from gpt_trader.features.monitor.metrics import MetricsRegistry
+
+if TYPE_CHECKING:
+    import httpx
 
 log = structlog.get_logger("monitor.alerts")
 
@@ -193,6 +194,8 @@ class Alerter:
     # ------------------------------------------------------------------------------ sending
     def _ensure_worker(self) -> None:
         if self._thread is None:
+            import httpx  # only a bot with a sink configured pays for the HTTP client
+
             self._client = httpx.Client(timeout=self.config.timeout_s)
             self._thread = threading.Thread(target=self._work, name="alert-sender", daemon=True)
             self._thread.start()
@@ -213,6 +216,8 @@ class Alerter:
                     self._idle.set()
 
     def _deliver(self, delivery: Delivery) -> None:
+        from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
         url, body = self._request(delivery)
         retrying = Retrying(
             stop=stop_after_attempt(self.config.retry_attempts),
@@ -226,6 +231,8 @@ class Alerter:
         self._metrics.inc("alerts.sent", labels={"sink": delivery.sink, "action": delivery.action})
 
     def _post(self, sink: Sink, url: str, body: dict[str, Any]) -> None:
+        import httpx
+
         assert self._client is not None
         try:
             resp = self._client.post(url, json=body)
