@@ -21,6 +21,7 @@ from gpt_trader.cli import app
 from gpt_trader.exchange_sim import ExchangeSimulator
 from gpt_trader.orchestration.configuration import ConfigManager
 from gpt_trader.orchestration.preflight import Check, Preflight
+from gpt_trader.orchestration.service_registry import build_registry
 
 pytestmark = pytest.mark.integration
 
@@ -129,3 +130,41 @@ async def test_cli_table_and_exit_codes(
         assert "clock_skew" in bad.output and "FAIL" in bad.output and "behind ours by 120" in bad.output
     finally:
         structlog.reset_defaults()  # the command logged to the runner's stderr, now closed
+
+
+async def test_intx_required_only_when_derivatives_are_enabled(sim: ExchangeSimulator, tmp_path: Path) -> None:
+    checks = await _run(sim, tmp_path)
+    assert checks["intx"].status == "pass" and "disabled by the profile" in checks["intx"].detail
+    sim.venue.intx.configure(False)
+    env = _env(sim, COINBASE_ENABLE_DERIVATIVES="1")
+    failed = _failed(await _run(sim, tmp_path, env))
+    assert failed["intx"].startswith("INTX access no")
+    sim.venue.intx.configure(True)
+    checks = await _run(sim, tmp_path, env)
+    assert checks["intx"].status == "pass" and checks["intx"].detail == "INTX access yes"
+
+
+async def test_balance_and_risk_limits_are_judged(sim: ExchangeSimulator, tmp_path: Path) -> None:
+    failed = _failed(await _run(sim, tmp_path, **{"risk.max_daily_loss_usd": 10_000_000}))
+    assert "max_daily_loss_usd 10000000 is not below equity" in failed["risk_limits"]
+    # sizes far beyond the account: 50 BTC per order
+    failed = _failed(await _run(sim, tmp_path, **{"sizing.sizes": {"BTC-USD": 50, "ETH-USD": 0.003}}))
+    assert "not enough for one order" in failed["balances"]
+
+
+async def test_store_integrity_and_schema(sim: ExchangeSimulator, tmp_path: Path) -> None:
+    manager = ConfigManager(env=_env(sim), dotenv_path=None)
+    config = manager.load("canary", {"data_root": str(tmp_path / "data")})
+    registry = build_registry(config, manager.credentials(), fresh_store=False, arm_triggers=False)
+    assert registry.db is not None
+    registry.db.close()  # a store the bot created: migrated, intact
+    checks = await _run(sim, tmp_path)
+    assert checks["store"].status == "pass" and "integrity ok" in checks["store"].detail
+    assert "orders_store v" in checks["store"].detail
+    store = config.store_dir / "bot.sqlite3"
+    for suffix in ("-wal", "-shm"):
+        Path(str(store) + suffix).unlink(missing_ok=True)
+    store.write_bytes(b"this is not an SQLite database" * 100)
+    failed = _failed(await _run(sim, tmp_path))
+    assert "DatabaseError" in failed["store"]
+    assert "reconciliation" not in failed  # a failed check skips the dry run (it would copy a broken store)

@@ -154,3 +154,17 @@ async def test_operator_rebase_is_announced_once(tmp_path: Path, receivers: Aler
     bot.risk.rebase_daily_loss()
     await wait_for(lambda: len(receivers.slack) == 2, what="a second, separate announcement")
     await bot.shutdown()
+
+
+async def test_error_burst_goes_to_slack(tmp_path: Path, receivers: AlertReceivers) -> None:
+    bot = _dev_bot(tmp_path, receivers, **{"alerts.error_burst_per_min": 3})
+    bot.monitoring.open()
+    await bot.start()
+    await _cycle(bot)
+    for _ in range(3):  # three venue calls fail (what PerpsBot._call records on a BrokerageError)
+        bot.metrics.inc("api.errors")
+    bot.monitoring.publish(bot, None, None)
+    await wait_for(lambda: len(receivers.slack) == 1, what="the error-burst message")
+    assert "3 failed venue calls in the last minute" in receivers.slack[0]["text"]
+    assert receivers.pagerduty == []
+    await bot.shutdown()
