@@ -36,10 +36,10 @@ _env = sim_env
 
 
 async def _run(
-    sim: ExchangeSimulator, tmp_path: Path, env: dict[str, str] | None = None, **over: Any
+    sim: ExchangeSimulator, tmp_path: Path, env: dict[str, str] | None = None, over: dict[str, Any] | None = None
 ) -> dict[str, Check]:
     manager = ConfigManager(env=env or _env(sim), dotenv_path=None)
-    config = manager.load("canary", {"data_root": str(tmp_path / "data"), **over})
+    config = manager.load("canary", {"data_root": str(tmp_path / "data"), **(over or {})})
     checks = await Preflight(config, manager.credentials()).run()
     return {c.name: c for c in checks}
 
@@ -84,7 +84,7 @@ async def test_skewed_venue_clock_fails(sim: ExchangeSimulator, tmp_path: Path) 
 
 
 async def test_unlisted_symbol_fails(sim: ExchangeSimulator, tmp_path: Path) -> None:
-    failed = _failed(await _run(sim, tmp_path, symbols=["BTC-USD", "SOL-USD"]))
+    failed = _failed(await _run(sim, tmp_path, over={"symbols": ["BTC-USD", "SOL-USD"]}))
     assert failed["symbol SOL-USD"] == "not listed by the venue"
     assert "symbol BTC-USD" not in failed
 
@@ -145,10 +145,10 @@ async def test_intx_required_only_when_derivatives_are_enabled(sim: ExchangeSimu
 
 
 async def test_balance_and_risk_limits_are_judged(sim: ExchangeSimulator, tmp_path: Path) -> None:
-    failed = _failed(await _run(sim, tmp_path, **{"risk.max_daily_loss_usd": 10_000_000}))
+    failed = _failed(await _run(sim, tmp_path, over={"risk.max_daily_loss_usd": 10_000_000}))
     assert "max_daily_loss_usd 10000000 is not below equity" in failed["risk_limits"]
     # sizes far beyond the account: 50 BTC per order
-    failed = _failed(await _run(sim, tmp_path, **{"sizing.sizes": {"BTC-USD": 50, "ETH-USD": 0.003}}))
+    failed = _failed(await _run(sim, tmp_path, over={"sizing.sizes": {"BTC-USD": 50, "ETH-USD": 0.003}}))
     assert "not enough for one order" in failed["balances"]
 
 
