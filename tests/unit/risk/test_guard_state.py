@@ -237,3 +237,19 @@ def test_a_reduce_only_latch_and_a_clean_state_of_the_previous_release_migrate(t
     clean_dir.mkdir()
     clean = StateStore(open_database(_v1_store_with(clean_dir, {"reduce_only": False, "halted": False})))
     assert saved(clean)["mode"] == "active"
+
+
+def test_an_unreadable_guard_state_survives_the_migration_and_still_fails_closed(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = open_database(path)
+    from gpt_trader.persistence.sqlite import migrate
+    from gpt_trader.persistence.state_store import MIGRATIONS
+
+    migrate(conn, "state_store", MIGRATIONS[:1])
+    conn.execute("INSERT INTO state(key, value, updated_at) VALUES(?, 'not json {', datetime('now'))", (STATE_KEY,))
+    conn.close()
+    st = StateStore(open_database(path))  # the v2 step leaves what it cannot read as it is
+    rm, _, _ = manager(store=st)
+    rm.start(snap())
+    assert rm.reduce_only and rm.trading_state.reason == "guard state unreadable"
+    assert rm.trading_state.status.mode == "reducing"

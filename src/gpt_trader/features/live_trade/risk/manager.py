@@ -201,8 +201,7 @@ class RiskManager:
     # ------------------------------------------------------------------------------- lifecycle
     def start(self, snapshot: AccountSnapshot) -> None:
         """Load persisted guard state, or start fresh from this snapshot's equity."""
-        if not self._loaded:
-            self._load()
+        self._ensure_loaded()
         st = self._state
         now = _utc(snapshot.now)
         self._roll_day(now, snapshot.equity)
@@ -218,6 +217,11 @@ class RiskManager:
         self._started = True
         self._dirty = True
         self._persist()
+
+    def _ensure_loaded(self) -> None:
+        """Read the persisted state once (start, the operator's actions and the banner may come first)."""
+        if not self._loaded:
+            self._load()
 
     def _load(self) -> None:
         self._loaded = True
@@ -344,8 +348,7 @@ class RiskManager:
         `after`: the last reading before the flow appeared; a baseline taken from a later reading (a day
         roll, a new peak, a fresh start while the flow awaited confirmation) already holds it and stays.
         May be called before `start`: the persisted state is loaded first, and `start` rolls the day."""
-        if not self._loaded:
-            self._load()
+        self._ensure_loaded()
         st = self._state
         when = _utc(after) if after is not None else None
         if st.day_start_equity is not None and not _holds(st.day_start_at, when):
@@ -614,8 +617,7 @@ class RiskManager:
         """Operator: release a latched REDUCING / HALTED. Clearing is not forgetting: the loss baselines
         stay, so a guard whose condition still holds trips again on the next evaluation (re-basing them is
         `rebase_daily_loss` / `rebase_drawdown`). May be called before `start` (the CLI flag)."""
-        if not self._loaded:
-            self._load()
+        self._ensure_loaded()
         st = self._state
         previous = self.trading_state.status
         st.mode = TradingMode.ACTIVE
@@ -649,8 +651,7 @@ class RiskManager:
         self._rebase("drawdown")
 
     def _rebase(self, kind: Rebase) -> None:
-        if not self._loaded:
-            self._load()
+        self._ensure_loaded()
         if self._last_equity is None:
             self._rebase_on_start.add(kind)
             log.warning("operator re-base requested; applied to the first account snapshot", baseline=kind)
@@ -677,6 +678,7 @@ class RiskManager:
     def describe_limits(self) -> list[tuple[str, str]]:
         """Every active limit, one (name, value) per line of the start-up banner: the trading mode, the
         pre-trade limits, then each guard's own line."""
+        self._ensure_loaded()  # the banner shows a latched mode before the first snapshot
         c = self.config
         rows: list[tuple[str, str]] = [
             (
