@@ -302,6 +302,8 @@ class MonitorPublisher:
 
     def _state_alerts(self, bot: PerpsBot, view: TradingStateView, stale: list[str]) -> None:
         details = {"profile": self.config.profile, "cycle": str(bot.cycle)}
+        if self._refused is not None:
+            return  # the refused start is paged already; the HALTED it leaves behind is the same event
         if view.state == "HALTED":
             self._alert("halt", f"trading HALTED: {view.reason}", {**details, "reason": view.reason})
         else:

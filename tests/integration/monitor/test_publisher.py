@@ -168,3 +168,30 @@ async def test_error_burst_goes_to_slack(tmp_path: Path, receivers: AlertReceive
     assert "3 failed venue calls in the last minute" in receivers.slack[0]["text"]
     assert receivers.pagerduty == []
     await bot.shutdown()
+
+
+async def test_refused_reconciliation_pages_once_and_preflight_sees_it_first(
+    sim: ExchangeSimulator, tmp_path: Path, receivers: AlertReceivers
+) -> None:
+    from gpt_trader.orchestration.preflight import Preflight
+    from gpt_trader.orchestration.reconciliation import ReconciliationRefusedError
+
+    manager = ConfigManager(env=sim_env(sim, **receivers.env()), dotenv_path=None)
+    config = canary_config(manager, tmp_path, symbols=["BTC-USD", "ETH-USD"])
+    first = canary_bot(manager, config)
+    await first.run(cycles=1)  # records the reconciliation baseline
+    sim.fund("ETH", "0.25")  # holdings the bot cannot explain appear at the venue
+
+    checks = {c.name: c for c in await Preflight(config, manager.credentials()).run()}
+    assert checks["reconciliation"].status == "fail"
+    assert (
+        "a start would refuse to trade" in checks["reconciliation"].detail and "ETH" in checks["reconciliation"].detail
+    )
+
+    bot = canary_bot(manager, config)
+    with pytest.raises(ReconciliationRefusedError):
+        await bot.run(cycles=1)
+    assert bot.halted  # the refusal is a HALTED trading state too ...
+    assert len(receivers.pagerduty) == 1  # ... but one event, one page
+    assert receivers.pagerduty[0]["dedup_key"].endswith("/refused_start")
+    assert len(receivers.slack) == 1 and "refused to start" in receivers.slack[0]["text"]
