@@ -104,6 +104,7 @@ class MonitorPublisher:
         self._refused: str | None = None
         self._errors: deque[tuple[float, float]] = deque()  # (monotonic, api.errors total)
         self._restored = False
+        self._stale_since: float | None = None  # monotonic time market data went stale
 
     # ------------------------------------------------------------------------------ lifecycle
     def open(self) -> None:
@@ -319,8 +320,12 @@ class MonitorPublisher:
         else:
             self._resolve("liquidation_buffer")
         if stale:
-            self._alert("stale_stream", f"stale market data: {', '.join(stale)}", details)
+            now = time.monotonic()
+            since = self._stale_since = self._stale_since if self._stale_since is not None else now
+            if now - since >= self.config.alerts.stale_grace_s:
+                self._alert("stale_stream", f"stale market data: {', '.join(stale)}", details)
         else:
+            self._stale_since = None
             self._resolve("stale_stream")
         errors = self._errors_last_minute()
         if errors >= self.config.alerts.error_burst_per_min:

@@ -4,6 +4,7 @@ refused start), and open alerts that survive a restart so the next process can r
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -69,7 +70,7 @@ async def _cycle(bot: PerpsBot) -> None:
 
 
 async def test_reduce_only_and_stale_data_go_to_slack_and_resolve(tmp_path: Path, receivers: AlertReceivers) -> None:
-    bot = _dev_bot(tmp_path, receivers)
+    bot = _dev_bot(tmp_path, receivers, **{"alerts.stale_grace_s": 0.2})
     bot.monitoring.open()
     await bot.start()
     await _cycle(bot)
@@ -82,6 +83,9 @@ async def test_reduce_only_and_stale_data_go_to_slack_and_resolve(tmp_path: Path
     code, doc = bot.monitoring.board.current()
     assert code == 503 and doc["status"] == "stale" and "ETH-USD" in doc["reason"]
     assert bot.metrics.gauge("stream.stale", {"symbol": "ETH-USD"}) == 1.0
+    assert bot.monitoring.alerter.active() == {}  # within the grace: /health says so, nobody is told yet
+    await asyncio.sleep(0.25)
+    bot.monitoring.publish(bot, None, None)
     await wait_for(lambda: len(receivers.slack) == 1, what="the stale-data message")
     assert "stale market data: ETH-USD" in receivers.slack[0]["text"]
 

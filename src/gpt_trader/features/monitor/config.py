@@ -54,6 +54,8 @@ class AlertsConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     timeout_s: PositiveFloat = 5.0
     #: failed venue calls within a minute that raise an `error_burst` alert
     error_burst_per_min: PositiveInt = 10
+    #: market data must stay stale this long before `stale_stream` is raised (a blip is not news)
+    stale_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.routes) - set(DEFAULT_ROUTES))
