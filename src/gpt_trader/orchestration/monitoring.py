@@ -118,6 +118,7 @@ class MonitorPublisher:
             self.server = MonitoringServer(
                 self.metrics, self.board, host=mon.metrics_host, port=mon.metrics_port
             ).start()
+            self._resolve("metrics_endpoint")  # a previous process could not bind: it can now
         except OSError as exc:
             self.metrics.inc("monitor.endpoint_failures")
             log.error(
@@ -145,6 +146,7 @@ class MonitorPublisher:
             m.declare(family, kind)
 
     def close(self) -> None:
+        """Say `stopped` on /health, send what the alert queue holds (bounded wait), stop the endpoint."""
         self.board.publish({**self.board.current()[1], "status": "stopped", "reason": "bot stopped"})
         self.alerter.close(timeout=self.config.alerts.timeout_s * 2)
         if self.server is not None:
@@ -170,12 +172,11 @@ class MonitorPublisher:
             log.warning("open alerts not persisted", error=type(exc).__name__)
 
     # ------------------------------------------------------------------------------ alerts
-    def _alert(self, kind: str, summary: str, details: dict[str, str] | None = None, *, key: str | None = None) -> None:
+    def _alert(self, kind: str, summary: str, details: dict[str, str] | None = None) -> None:
         route = self.config.alerts.route(kind)
-        name = key or kind
-        if route == "off" or name in self.alerter.active():
+        if route == "off" or kind in self.alerter.active():
             return  # already raised (here or by a previous process): nothing new to say
-        self.alerter.trigger(name, route, summary, details)
+        self.alerter.trigger(kind, route, summary, details)
         self._save_alerts()
 
     def _resolve(self, key: str) -> None:

@@ -199,3 +199,31 @@ async def test_refused_reconciliation_pages_once_and_preflight_sees_it_first(
     assert len(receivers.pagerduty) == 1  # ... but one event, one page
     assert receivers.pagerduty[0]["dedup_key"].endswith("/refused_start")
     assert len(receivers.slack) == 1 and "refused to start" in receivers.slack[0]["text"]
+
+
+async def test_a_port_in_use_is_alerted_and_trading_goes_on(tmp_path: Path, receivers: AlertReceivers) -> None:
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        bot = _dev_bot(tmp_path, receivers, **{"monitoring.metrics_port": port})
+        bot.monitoring.open()
+        assert bot.monitoring.server is None
+        assert bot.metrics.counter("monitor.endpoint_failures") == 1
+        await bot.start()
+        await _cycle(bot)  # trading goes on without the endpoint
+        assert bot.cycle == 1
+        await wait_for(lambda: len(receivers.slack) == 1, what="the endpoint message")
+        assert f"metrics endpoint 127.0.0.1:{port} down" in receivers.slack[0]["text"]
+        await bot.shutdown()
+    finally:
+        taken.close()
+    again = _dev_bot(tmp_path, receivers, **{"monitoring.metrics_port": port})
+    again.monitoring.open()  # the port is free now: the next process resolves what the last one raised
+    assert again.monitoring.server is not None
+    await wait_for(lambda: len(receivers.slack) == 2, what="the resolve")
+    assert "resolved: metrics endpoint" in receivers.slack[1]["text"]
+    again.monitoring.close()
