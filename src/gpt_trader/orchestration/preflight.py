@@ -76,6 +76,7 @@ class Preflight:
 
     # ------------------------------------------------------------------------------ venue
     def _keys(self) -> bool:
+        from gpt_trader.features.brokerages.coinbase.auth import CredentialError
         from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
         from gpt_trader.features.brokerages.coinbase.config import CoinbaseSettings
 
@@ -84,8 +85,10 @@ class Preflight:
             assert settings.signer is not None
             host = settings.api_base_url.split("://", 1)[-1].split("/", 1)[0]
             settings.signer.rest_headers("GET", host, "/api/v3/brokerage/key_permissions", b"")
-        except Exception as exc:  # a key that does not load or sign: say which kind of problem only
-            return self._add("keys", "fail", f"credentials do not load/sign: {type(exc).__name__}: {exc}")
+        except CredentialError as exc:  # its messages name variables, never their values
+            return self._add("keys", "fail", f"credentials do not load: {exc}")
+        except Exception as exc:  # anything else from a key library: its type only (it may quote the key)
+            return self._add("keys", "fail", f"credentials do not load/sign: {type(exc).__name__}")
         self._broker = CoinbaseBroker(settings)
         return self._add("keys", "pass", f"{settings.signer.kind} key loads and signs")
 

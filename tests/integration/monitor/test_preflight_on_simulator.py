@@ -168,3 +168,10 @@ async def test_store_integrity_and_schema(sim: ExchangeSimulator, tmp_path: Path
     failed = _failed(await _run(sim, tmp_path))
     assert "DatabaseError" in failed["store"]
     assert "reconciliation" not in failed  # a failed check skips the dry run (it would copy a broken store)
+
+
+async def test_a_key_that_does_not_load_fails_without_echoing_it(sim: ExchangeSimulator, tmp_path: Path) -> None:
+    broken = "-----BEGIN EC PRIVATE KEY-----\nTHISISNOTAKEYbutLOOKSsecret\n-----END EC PRIVATE KEY-----\n"
+    failed = _failed(await _run(sim, tmp_path, _env(sim, COINBASE_PROD_CDP_PRIVATE_KEY=broken)))
+    assert failed["keys"].startswith("credentials do not load")
+    assert "THISISNOTAKEY" not in failed["keys"] and "key_permissions" not in failed  # the venue is not asked

@@ -282,5 +282,7 @@ class Alerter:
         with contextlib.suppress(queue.Full):
             self._queue.put_nowait(_STOP)
         self._thread.join(1.0)
+        self._thread = None  # a later alert starts a new sender
         if self._client is not None:
             self._client.close()
+            self._client = None
