@@ -11,13 +11,13 @@ imported only when exporting, into a dedicated CollectorRegistry (never the glob
 from __future__ import annotations
 
 import bisect
-import json
-import os
 import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+from gpt_trader.features.monitor.health import write_json_atomic
 
 PREFIX = "gpt_trader_"
 Labels = tuple[tuple[str, str], ...]
@@ -217,10 +217,7 @@ class MetricsRegistry:
         data = self.snapshot()
         if extra:
             data.update(extra)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
-        os.replace(tmp, path)
+        write_json_atomic(path, data)
 
     # ------------------------------------------------------------------------------ Prometheus
     def collect_prometheus(self) -> Iterator[Any]:
