@@ -253,3 +253,16 @@ def test_an_unreadable_guard_state_survives_the_migration_and_still_fails_closed
     rm.start(snap())
     assert rm.reduce_only and rm.trading_state.reason == "guard state unreadable"
     assert rm.trading_state.status.mode == "reducing"
+
+
+def test_clear_forgets_a_symbol_scoped_latching_trip_so_a_still_stale_mark_halts_again() -> None:
+    rm, metrics, _ = manager(RiskConfig(actions={"stale_mark": "halt"}))
+    rm.start(snap())
+    stale = snap(now=T0 + timedelta(seconds=31), quote_ts=T0)
+    assert rm.evaluate(stale).mode == "halted"
+    rm.clear_reduce_only()
+    assert rm.trading_state.mode == "active" and "stale_mark:BTC-USD" not in rm.state.trips
+    assert rm.evaluate(stale).mode == "halted"  # still stale: trips, counts and latches again
+    assert metrics.counter("risk.guards.stale_mark.critical_failures") == 2
+    rm.clear_reduce_only()
+    assert rm.evaluate(snap(now=T0 + timedelta(seconds=32), quote_ts=T0 + timedelta(seconds=31))).mode == "active"
