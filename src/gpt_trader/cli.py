@@ -49,14 +49,14 @@ RebaseDailyLossOpt = Annotated[
     bool,
     typer.Option(
         "--rebase-daily-loss",
-        help="Operator action: today's loss budget starts again from the current equity (journaled, alerted)",
+        help="Operator action: today's loss budget restarts from the current equity (journaled; published to alerts)",
     ),
 ]
 RebaseDrawdownOpt = Annotated[
     bool,
     typer.Option(
         "--rebase-drawdown",
-        help="Operator action: the drawdown peak starts again from the current equity (journaled, alerted)",
+        help="Operator action: the drawdown peak starts again from the current equity (journaled; published to alerts)",
     ),
 ]
 LogLevelOpt = Annotated[str | None, typer.Option("--log-level", help="DEBUG | INFO | WARNING | ERROR")]

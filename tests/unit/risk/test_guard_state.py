@@ -253,3 +253,34 @@ def test_an_unreadable_guard_state_survives_the_migration_and_still_fails_closed
     rm.start(snap())
     assert rm.reduce_only and rm.trading_state.reason == "guard state unreadable"
     assert rm.trading_state.status.mode == "reducing"
+
+
+def test_clear_forgets_a_symbol_scoped_latching_trip_so_a_still_stale_mark_halts_again() -> None:
+    rm, metrics, _ = manager(RiskConfig(actions={"stale_mark": "halt"}))
+    rm.start(snap())
+    stale = snap(now=T0 + timedelta(seconds=31), quote_ts=T0)
+    assert rm.evaluate(stale).mode == "halted"
+    rm.clear_reduce_only()
+    assert rm.trading_state.mode == "active" and "stale_mark:BTC-USD" not in rm.state.trips
+    assert rm.evaluate(stale).mode == "halted"  # still stale: trips, counts and latches again
+    assert metrics.counter("risk.guards.stale_mark.critical_failures") == 2
+    rm.clear_reduce_only()
+    assert rm.evaluate(snap(now=T0 + timedelta(seconds=32), quote_ts=T0 + timedelta(seconds=31))).mode == "active"
+
+
+def test_a_store_that_fails_to_write_is_counted_and_the_latch_still_holds_in_memory(tmp_path: Path) -> None:
+    conn = open_database(tmp_path / "state.db")
+    st = StateStore(conn)
+    rm, metrics, _ = manager(RiskConfig(max_daily_loss_pct=D("5")), store=st)
+    rm.start(snap())
+    conn.close()  # the disk goes away under the bot
+    assert rm.evaluate(snap("94000", now=T0 + timedelta(seconds=5))).mode == "reducing"
+    assert metrics.counter("risk.state_errors") >= 1 and rm.reduce_only
+
+
+def test_naive_timestamps_are_refused_with_a_clear_error() -> None:
+    import pytest
+
+    rm, _, _ = manager()
+    with pytest.raises(ValueError, match="timezone-aware UTC, got naive 2026-03-02T12:00:00"):
+        rm.start(snap(now=T0.replace(tzinfo=None)))

@@ -412,3 +412,10 @@ def test_a_guard_trip_becomes_its_named_error_for_callers_that_want_one() -> Non
         assert label and guard.action(cfg) in text, guard.name
         assert GuardTrip(guard=guard.name, message="x").to_error().guard == guard.name
     assert dict(g.banner(cfg) for g in ACCOUNT_GUARDS)["max drawdown"].endswith("-> halt")
+
+
+def test_the_banner_says_when_circuit_breakers_are_off() -> None:
+    rm, _, _ = manager(RiskConfig(circuit_breakers_enabled=False))
+    rows = dict(rm.describe_limits())
+    assert rows["circuit breakers"] == "DISABLED (api_errors, consecutive_losses, volatility, liquidity)"
+    assert "volatility breaker" not in rows and "max daily loss" in rows

@@ -54,3 +54,17 @@ def test_announce_keeps_the_mode_and_unsubscribe_stops_delivery() -> None:
     ts.set(TradingMode.HALTED, "x", since=None, cause=Cause.RECONCILIATION)
     assert len(got) == 1
     assert TradingMode.HALTED.rank > TradingMode.REDUCING.rank > TradingMode.ACTIVE.rank
+
+
+def test_even_a_failing_error_counter_does_not_reach_the_caller() -> None:
+    def broken_counter() -> None:
+        raise OSError("metrics backend gone")
+
+    def broken(change: TradingStateChange) -> None:
+        raise RuntimeError("alerter bug")
+
+    ts = TradingState(on_callback_error=broken_counter)
+    ts.subscribe(broken)
+    assert ts.active
+    ts.set(TradingMode.REDUCING, "config", since=T0, cause=Cause.CONFIG)
+    assert ts.reducing and not ts.active and not ts.halted

@@ -476,10 +476,9 @@ class RiskManager:
         name = trip.guard
         action = trip.action
         self.metrics.inc(f"risk.guards.{name}.{trip.severity}_failures")
-        if action == "reduce_only" or (action == "flatten" and trip.symbol is None):
-            self._latch(TradingMode.REDUCING, f"{name}: {hit.message}", cause=Cause.GUARD, at=now, guard=name)
-        elif action == "halt":
-            self._latch(TradingMode.HALTED, f"{name}: {hit.message}", cause=Cause.GUARD, at=now, guard=name)
+        latched = _latched_mode(trip)
+        if latched is not None:
+            self._latch(latched, f"{name}: {hit.message}", cause=Cause.GUARD, at=now, guard=name)
         shown = hit.shown if hit.shown is not None else action
         events.append(
             GuardEvent(
@@ -625,7 +624,8 @@ class RiskManager:
         st.mode_since = None
         st.mode_guard = None
         self._session_halt = None
-        for key in [k for k, t in st.trips.items() if t.action in CRITICAL_ACTIONS and t.symbol is None]:
+        # forget every trip that latched, symbol-scoped ones too: one whose condition holds trips (and latches) again
+        for key in [k for k, t in st.trips.items() if _latched_mode(t) is not None]:
             del st.trips[key]
         self._dirty = True
         self._persist()
@@ -717,6 +717,15 @@ class RiskManager:
             parts.append(f"leverage {lim.max_leverage}x")
             rows.append((sym, ", ".join(parts)))
         return rows
+
+
+def _latched_mode(trip: Trip) -> TradingMode | None:
+    """The mode a trip latches: reduce_only (and an account-wide flatten) REDUCING, halt HALTED."""
+    if trip.action == "halt":
+        return TradingMode.HALTED
+    if trip.action == "reduce_only" or (trip.action == "flatten" and trip.symbol is None):
+        return TradingMode.REDUCING
+    return None
 
 
 def _universe(snapshot: AccountSnapshot) -> list[str]:
