@@ -36,7 +36,7 @@ run: $(BASE_STAMP)
 	$(BIN)/perps-bot --profile dev --dev-fast
 
 test: $(FULL_STAMP)
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 -q --cov --cov-report=term-missing:skip-covered
 
 lint: $(FULL_STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -3,17 +3,22 @@
 `perps-bot --profile dev --dev-fast` (or `perps-bot run ...`) runs the bot. Research and tooling
 commands live in their slices and are imported only when invoked, so the live process stays lean.
 Exit codes: 0 ok, 1 venue error at start, 2 bad configuration, 3 stopped by a risk halt,
-4 start-up reconciliation refused (see `perps-bot reconcile`).
+4 start-up reconciliation refused (see `perps-bot reconcile`). Each `GptTraderError` carries its code;
+`exit_codes()` is the one place that turns an error into one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from gpt_trader.errors import GptTraderError, RiskHaltError
 
 app = typer.Typer(
     add_completion=False,
@@ -34,15 +39,39 @@ DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Run every decision a
 SymbolsOpt = Annotated[str | None, typer.Option("--symbols", help="Comma-separated universe override")]
 ReduceOnlyOpt = Annotated[bool, typer.Option("--reduce-only", help="Only orders that shrink positions")]
 ClearReduceOpt = Annotated[
-    bool, typer.Option("--clear-reduce-only", help="Explicitly leave a latched reduce-only mode")
+    bool,
+    typer.Option(
+        "--clear-reduce-only",
+        help="Release a latched reduce-only / halt (a guard still over its limit trips again at once)",
+    ),
+]
+RebaseDailyLossOpt = Annotated[
+    bool,
+    typer.Option(
+        "--rebase-daily-loss",
+        help="Operator action: today's loss budget restarts from the current equity (journaled; published to alerts)",
+    ),
+]
+RebaseDrawdownOpt = Annotated[
+    bool,
+    typer.Option(
+        "--rebase-drawdown",
+        help="Operator action: the drawdown peak starts again from the current equity (journaled; published to alerts)",
+    ),
 ]
 LogLevelOpt = Annotated[str | None, typer.Option("--log-level", help="DEBUG | INFO | WARNING | ERROR")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show DEBUG logs on the console too")]
 
 
-def _fail_config(message: str) -> None:
-    typer.echo(f"configuration error: {message}", err=True)
-    raise typer.Exit(code=2)
+@contextmanager
+def exit_codes() -> Iterator[None]:
+    """The one place an error becomes an exit code: a `GptTraderError` prints its `describe()` line on
+    stderr and exits with its `exit_code`; anything else is a bug and propagates (traceback, no locals)."""
+    try:
+        yield
+    except GptTraderError as exc:
+        typer.echo(exc.describe(), err=True)
+        raise typer.Exit(code=exc.exit_code) from None
 
 
 def run_bot(
@@ -55,11 +84,14 @@ def run_bot(
     symbols: str | None = None,
     reduce_only: bool = False,
     clear_reduce_only: bool = False,
+    rebase_daily_loss: bool = False,
+    rebase_drawdown: bool = False,
     log_level: str | None = None,
     verbose: bool = False,
-) -> int:
+) -> None:
+    """Run one session; returns normally on a clean end, raises a `GptTraderError` otherwise."""
     from gpt_trader.features.monitor.logging_setup import configure_logging
-    from gpt_trader.orchestration.configuration import ConfigError, ConfigManager
+    from gpt_trader.orchestration.configuration import ConfigManager
 
     overrides: dict[str, Any] = {
         "dry_run": dry_run or None,
@@ -75,15 +107,11 @@ def run_bot(
         overrides["cycles"] = cycles or DEV_FAST_CYCLES
         overrides["cycle_interval_s"] = interval if interval is not None else DEV_FAST_INTERVAL_S
     manager = ConfigManager()
-    try:
-        config = manager.load(profile, overrides)
-        credentials = manager.credentials()
-        from gpt_trader.orchestration.service_registry import build_registry
+    config = manager.load(profile, overrides)
+    credentials = manager.credentials()
+    from gpt_trader.orchestration.service_registry import build_registry
 
-        registry = build_registry(config, credentials)
-    except ConfigError as exc:
-        _fail_config(str(exc))
-        return 2
+    registry = build_registry(config, credentials, alert_secrets=manager.alert_secrets())
     configure_logging(
         level=config.log_level,
         log_file=Path(config.log_dir) / config.profile / "bot.jsonl",
@@ -93,6 +121,11 @@ def run_bot(
     from gpt_trader.orchestration.perps_bot import PerpsBot
     from gpt_trader.orchestration.summary import print_banner, print_summary
 
+    # operator actions, in this order: a re-base first, so a cleared guard is judged on the new budget
+    if rebase_daily_loss:
+        registry.risk.rebase_daily_loss()
+    if rebase_drawdown:
+        registry.risk.rebase_drawdown()
     if clear_reduce_only:
         registry.risk.clear_reduce_only()
     print_banner(registry)
@@ -104,19 +137,10 @@ def run_bot(
             loop.add_signal_handler(sig, bot.request_stop)
         await bot.run(cycles=config.cycles, interval_s=config.cycle_interval_s)
 
-    from gpt_trader.features.brokerages.core.interfaces import BrokerageError
-    from gpt_trader.orchestration.reconciliation import ReconciliationRefusedError
-
-    try:
-        asyncio.run(_main())
-    except ReconciliationRefusedError as exc:
-        typer.echo(f"refusing to trade: {exc}", err=True)
-        return 4
-    except BrokerageError as exc:
-        typer.echo(f"cannot run: venue error {type(exc).__name__}: {exc}", err=True)
-        return 1
+    asyncio.run(_main())
     print_summary(bot)
-    return 3 if bot.halted else 0
+    if bot.halted:
+        raise RiskHaltError(bot.halt_reason or "trading halted")
 
 
 @app.callback()
@@ -130,6 +154,8 @@ def main_callback(
     symbols: SymbolsOpt = None,
     reduce_only: ReduceOnlyOpt = False,
     clear_reduce_only: ClearReduceOpt = False,
+    rebase_daily_loss: RebaseDailyLossOpt = False,
+    rebase_drawdown: RebaseDrawdownOpt = False,
     log_level: LogLevelOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -149,23 +175,27 @@ def run_command(
     symbols: SymbolsOpt = None,
     reduce_only: ReduceOnlyOpt = False,
     clear_reduce_only: ClearReduceOpt = False,
+    rebase_daily_loss: RebaseDailyLossOpt = False,
+    rebase_drawdown: RebaseDrawdownOpt = False,
     log_level: LogLevelOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Run the trading bot on a profile."""
-    code = run_bot(
-        profile,
-        dev_fast=dev_fast,
-        cycles=cycles,
-        interval=interval,
-        dry_run=dry_run,
-        symbols=symbols,
-        reduce_only=reduce_only,
-        clear_reduce_only=clear_reduce_only,
-        log_level=log_level,
-        verbose=verbose,
-    )
-    raise typer.Exit(code=code)
+    with exit_codes():
+        run_bot(
+            profile,
+            dev_fast=dev_fast,
+            cycles=cycles,
+            interval=interval,
+            dry_run=dry_run,
+            symbols=symbols,
+            reduce_only=reduce_only,
+            clear_reduce_only=clear_reduce_only,
+            rebase_daily_loss=rebase_daily_loss,
+            rebase_drawdown=rebase_drawdown,
+            log_level=log_level,
+            verbose=verbose,
+        )
 
 
 @app.command("config-check")
@@ -173,14 +203,11 @@ def config_check(profile: ProfileOpt = "dev") -> None:
     """Validate a profile (with env overrides) and print it, secrets excluded."""
     import json
 
-    from gpt_trader.orchestration.configuration import ConfigError, ConfigManager
+    from gpt_trader.orchestration.configuration import ConfigManager
     from gpt_trader.orchestration.summary import caps_lines
 
-    try:
+    with exit_codes():
         config = ConfigManager().load(profile)
-    except ConfigError as exc:
-        _fail_config(str(exc))
-        return
     typer.echo(json.dumps(config.redacted(), indent=2, default=str))
     for name, value in caps_lines(config):  # on stderr: stdout stays one JSON document
         typer.echo(f"{name}: {value}", err=True)
@@ -201,7 +228,8 @@ def _forward(ctx: typer.Context, module: str, attr: str, name: str) -> None:
     else:
         sub = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
         sub.command(name=name)(target)
-    sub(args=list(ctx.args), prog_name=f"perps-bot {name}")
+    with exit_codes():  # a GptTraderError a sub-command does not map itself still gets its exit code
+        sub(args=list(ctx.args), prog_name=f"perps-bot {name}")
 
 
 @app.command("exchange-sim", context_settings=_FORWARD, add_help_option=False)
@@ -247,17 +275,14 @@ def account(
 ) -> None:
     """What the profile's broker reports: balances, positions, open orders, last fills, fee tier."""
     from gpt_trader.features.brokerages.coinbase.cli import account_command
-    from gpt_trader.orchestration.configuration import ConfigError, ConfigManager
+    from gpt_trader.orchestration.configuration import ConfigManager
     from gpt_trader.orchestration.service_registry import build_broker
 
     manager = ConfigManager()
     notices: list[str] = []
-    try:
+    with exit_codes():
         config = manager.load(profile)
         broker = build_broker(config, manager.credentials(), notices)
-    except ConfigError as exc:
-        _fail_config(str(exc))
-        return
     for notice in notices:
         typer.echo(f"notice: {notice}", err=True)
     raise typer.Exit(account_command(profile, json_output, broker=broker))
@@ -273,6 +298,18 @@ def replay(ctx: typer.Context) -> None:
 def reconcile(ctx: typer.Context) -> None:
     """Compare the store with the exchange; --accept-exchange adopts the exchange's view."""
     _forward(ctx, "gpt_trader.orchestration.reconcile_cli", "reconcile_command", "reconcile")
+
+
+@app.command("preflight", context_settings=_FORWARD, add_help_option=False)
+def preflight(ctx: typer.Context) -> None:
+    """Pre-start checks (keys, permissions, clock, symbols, balances, limits, store, disk). --help."""
+    _forward(ctx, "gpt_trader.orchestration.preflight_cli", "preflight_command", "preflight")
+
+
+@app.command("verify", context_settings=_FORWARD, add_help_option=False)
+def verify(ctx: typer.Context) -> None:
+    """Run named groups of the project's own test suite and print a summary. --help for groups."""
+    _forward(ctx, "gpt_trader.orchestration.verify_cli", "verify_command", "verify")
 
 
 def main() -> None:

@@ -65,6 +65,20 @@ class SimThread:
         }
 
 
+def canary_sim_thread(seed: int = 3) -> SimThread:
+    """A simulator for the canary universe, its clock inside the trading window, rate limits out of the way."""
+    from gpt_trader.features.brokerages.core.products import default_products
+
+    return SimThread(
+        port=0,
+        seed=seed,
+        start_time=window_start(),
+        rate_limit_private=1000,
+        rate_limit_public=1000,
+        products=[p for p in default_products() if p.symbol in SYMBOLS],
+    )
+
+
 def window_start(now: datetime | None = None) -> datetime:
     """A simulator start time 60 s into the canary window (14:00-15:00 UTC) of a past day, aligned so
     the first bar boundary comes soon."""

@@ -97,9 +97,10 @@ async def test_api_failure_burst_halts_the_bot(tmp_path: Path) -> None:
     assert bot.risk.halted and bot.risk.reduce_only
     # the bot acts on the halt in the same cycle, even though that cycle had no account snapshot
     assert bot.halted and bot.stopping
-    assert bot.halt_reason == "error_rate"
+    assert bot.risk.trading_state.guard == "error_rate"
+    assert bot.halt_reason is not None and bot.halt_reason.startswith("error_rate: ")
     saved = bot.registry.state.get("risk.guard_state")
-    assert saved is not None and saved["halted"] is True
+    assert saved is not None and saved["mode"] == "halted" and saved["mode_guard"] == "error_rate"
 
 
 async def test_losing_streak_pauses_entries(tmp_path: Path) -> None:

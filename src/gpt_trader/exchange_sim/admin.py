@@ -16,6 +16,7 @@ POST   /admin/intx    {access: bool, denial?: scopes|not_found}   grant/revoke I
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
@@ -94,6 +95,8 @@ class AdminApi:
         r.add_post("/admin/keys", self._wrap(self.keys))
         r.add_get("/admin/audit", self._wrap(self.audit))
         r.add_post("/admin/intx", self._wrap(self.intx))
+        r.add_post("/admin/key_permissions", self._wrap(self.key_permissions))
+        r.add_post("/admin/clock_skew", self._wrap(self.clock_skew))
 
     def _wrap(self, fn: Any) -> Any:
         async def handler(request: web.Request) -> web.Response:
@@ -228,3 +231,23 @@ class AdminApi:
             raise AdminError(f"denial must be a string (scopes or not_found), got {denial!r}")
         self.sim.venue.intx.configure(access, denial)
         return self.sim.venue.intx.snapshot()
+
+    def key_permissions(self, request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
+        """Set what GET /key_permissions answers (e.g. {"can_trade": false} for a view-only key)."""
+        perms = self.sim.venue.key_permissions
+        unknown = sorted(set(body) - set(perms))
+        if unknown:
+            raise AdminError(f"unknown permission(s) {unknown}; allowed: {', '.join(sorted(perms))}")
+        for name, value in body.items():
+            if not isinstance(value, bool):
+                raise AdminError(f"{name} must be true or false, got {value!r}")
+            perms[name] = value
+        return dict(perms)
+
+    def clock_skew(self, request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
+        """Skew the venue's wall clock by `seconds` (GET /time and auth windows); the market clock stays."""
+        seconds = float(_dec(body, "seconds"))
+        if abs(seconds) > 7 * 86_400:
+            raise AdminError(f"seconds must be within +-604800 (a week), got {seconds}")
+        self.sim.clock.skew_s = seconds
+        return {"skew_s": seconds, "time": rfc3339(self.sim.clock.now() + dt.timedelta(seconds=seconds))}

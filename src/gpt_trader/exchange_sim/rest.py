@@ -175,7 +175,7 @@ class RestApi:
 
     # ----------------------------------------------------------------------------- market data
     async def time(self, request: web.Request) -> web.Response:
-        now = self.venue.now()
+        now = self.venue.now() + dt.timedelta(seconds=self.venue.clock.skew_s)
         ms = int(now.timestamp() * 1000)
         return json_response({"iso": rfc3339(now), "epochSeconds": str(ms // 1000), "epochMillis": str(ms)})
 
@@ -637,9 +637,7 @@ class RestApi:
         p = principal_of(request)
         return json_response(
             {
-                "can_view": True,
-                "can_trade": True,
-                "can_transfer": False,
+                **self.venue.key_permissions,
                 "portfolio_uuid": self.venue.portfolio_uuid(p.account_id),
                 "portfolio_type": "DEFAULT",
             }

@@ -127,7 +127,12 @@ class ExchangeSimulator:
             )
         else:
             self.hmac = self.keys.add_hmac(generate_hmac_key(account_id=cfg.account_id))
-        self.auth = Authenticator(self.keys, jwt_leeway_s=cfg.jwt_leeway_s, hmac_window_s=cfg.hmac_window_s)
+        self.auth = Authenticator(
+            self.keys,
+            now=lambda: time.time() + self.clock.skew_s,  # a skewed venue judges JWT/HMAC times by its clock
+            jwt_leeway_s=cfg.jwt_leeway_s,
+            hmac_window_s=cfg.hmac_window_s,
+        )
         self.products = cfg.products or default_products()
         series = self._load_data(cfg.data)
         start = cfg.start_time

@@ -79,6 +79,9 @@ class SimClock:
         self.speed = speed
         self._m0 = time.monotonic()
         self._offset = 0.0
+        #: how far the venue's own wall clock is ahead of true time (negative: behind). `/time` and the
+        #: auth time window use it (admin `POST /admin/clock_skew`); the market clock does not move.
+        self.skew_s = 0.0
 
     def now(self) -> dt.datetime:
         elapsed = (time.monotonic() - self._m0) * self.speed + self._offset
@@ -141,6 +144,8 @@ class SimVenue:
         self.config = config or VenueConfig()
         self.sources = sources or []
         self.pinned = PinnedBooks()
+        #: what GET /key_permissions answers for every key (admin `POST /admin/key_permissions` changes it)
+        self.key_permissions: dict[str, bool] = {"can_view": True, "can_trade": True, "can_transfer": False}
         self.hub: WsHub | None = None
         self.candles_store = CandleStore()
         self._products = engine.products

@@ -21,9 +21,11 @@ from typing import Annotated, Any, Literal
 import msgspec
 import yaml
 
+from gpt_trader.errors import ConfigError
 from gpt_trader.features.brokerages.coinbase.profile_config import CoinbaseConfig, normalize_auth_type
 from gpt_trader.features.live_trade.risk.config import RiskConfig, SymbolLimit
 from gpt_trader.features.live_trade.tiers import TierTable
+from gpt_trader.features.monitor.config import PAGERDUTY_EVENTS_URL, AlertsConfig, AlertSecrets, MonitoringConfig
 
 PROFILES = ("dev", "canary", "prod", "demo")
 BrokerKind = Literal["mock", "coinbase", "paper"]
@@ -33,10 +35,6 @@ PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-
-
-class ConfigError(Exception):
-    """Invalid configuration. `str()` is the user-facing message (no secret values)."""
 
 
 class TradingWindow(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -171,6 +169,8 @@ class BotConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     reconciliation: ReconciliationConfig = ReconciliationConfig()
     regime: RegimeSettings = RegimeSettings()
     tiers: TierTable | None = None  # equity tiers (live_trade/tiers.py): when set, they size entries
+    monitoring: MonitoringConfig = MonitoringConfig()
+    alerts: AlertsConfig = AlertsConfig()
     spot_force_live: bool = False
     perps_paper: bool = False
     data_root: str = "var/data"
@@ -255,6 +255,13 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "GPT_TRADER_RECONCILE_UNKNOWN_ORDERS": ("reconciliation.unknown_orders", "str"),
     "GPT_TRADER_RECONCILE_EVERY_CYCLES": ("reconciliation.periodic_every_cycles", "int"),
     "GPT_TRADER_RECONCILE_RESEND_MAX_AGE_S": ("reconciliation.resend_max_age_s", "float"),
+    "GPT_TRADER_METRICS_PORT": ("monitoring.metrics_port", "int"),
+}
+#: alert secrets (environment only; never in a profile, a log line or an error message)
+ALERT_SECRET_ENV = {
+    "GPT_TRADER_SLACK_WEBHOOK_URL": "slack_webhook_url",
+    "GPT_TRADER_PAGERDUTY_ROUTING_KEY": "pagerduty_routing_key",
+    "GPT_TRADER_PAGERDUTY_URL": "pagerduty_url",
 }
 SECRET_ENV = {
     "COINBASE_PROD_CDP_API_KEY": "cdp_api_key",
@@ -545,6 +552,19 @@ class ConfigManager:
 
     def credentials(self) -> Credentials:
         return Credentials(**{field: self.env.get(var) or None for var, field in SECRET_ENV.items()})
+
+    def alert_secrets(self) -> AlertSecrets:
+        """Slack / PagerDuty secrets from the environment. A malformed URL is named, never echoed."""
+        values = {field: (self.env.get(var) or "").strip() for var, field in ALERT_SECRET_ENV.items()}
+        for var, field in ALERT_SECRET_ENV.items():
+            url = values[field]
+            if field.endswith("_url") and url and not re.match(r"^https?://[^/\s]+", url):
+                raise ConfigError(f"{var} must be an http(s) URL (value not shown: it is a secret)")
+        return AlertSecrets(
+            slack_webhook_url=values["slack_webhook_url"] or None,
+            pagerduty_routing_key=values["pagerduty_routing_key"] or None,
+            pagerduty_url=values["pagerduty_url"] or PAGERDUTY_EVENTS_URL,
+        )
 
 
 def load_symbol_limits(risk: RiskConfig) -> dict[str, SymbolLimit]:

@@ -354,6 +354,7 @@ class LiveExecutionEngine:
             return True
         try:
             local.transition(remote.status, at=self.broker.now())
+            self.metrics.inc("orders.status", labels={"status": remote.status.value})
             return True
         except IllegalTransitionError as exc:
             self.metrics.inc("orders.illegal_transitions")

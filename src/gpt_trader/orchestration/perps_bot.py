@@ -40,14 +40,15 @@ from gpt_trader.features.brokerages.core.interfaces import (
 )
 from gpt_trader.features.live_trade.regime import REGIME_CODES, Regime, RegimeTracker, make_detector
 from gpt_trader.features.live_trade.risk.manager import AccountSnapshot, RuntimeVerdict
+from gpt_trader.features.live_trade.risk.trading_state import TradingMode
 from gpt_trader.features.live_trade.strategies import Action, BarWindow, Decision
 from gpt_trader.features.live_trade.tiers import TierChange, TierTracker
-from gpt_trader.features.monitor.health import write_health
 from gpt_trader.orchestration.cash_flows import CashFlowDetector, Transfer
 from gpt_trader.orchestration.live_execution import LiveExecutionEngine, client_order_id_for, stable_intent_id
 from gpt_trader.orchestration.market_monitor import MarketMonitor
+from gpt_trader.orchestration.monitoring import MonitorPublisher
 from gpt_trader.orchestration.positions import PositionBook
-from gpt_trader.orchestration.reconciliation import Reconciler
+from gpt_trader.orchestration.reconciliation import Reconciler, ReconciliationRefusedError
 from gpt_trader.orchestration.service_registry import ServiceRegistry
 from gpt_trader.orchestration.session_guard import SessionGuard
 
@@ -119,13 +120,14 @@ class PerpsBot:
         self.decisions: dict[str, dict[str, int]] = {}
         self.risk_rejections: list[dict[str, Any]] = []
         self._stop = asyncio.Event()
-        self.halted = False
-        self.halt_reason: str | None = None
+        self._halt_handled = False
         self.start_equity: Decimal | None = None
         self.last_equity: Decimal | None = None
         self._started = False
         self._last_telemetry: datetime | None = None
         self.reconciler: Reconciler | None = None
+        self.monitoring = MonitorPublisher(registry)
+        self._cycle_t0: float | None = None
 
     # ------------------------------------------------------------------ plumbing
     def _record_api(self, ok: bool, endpoint: str) -> None:
@@ -151,6 +153,16 @@ class PerpsBot:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
+    @property
+    def halted(self) -> bool:
+        """The risk manager's TradingState is HALTED (a guard, or reconciliation this session)."""
+        return self.risk.trading_state.halted
+
+    @property
+    def halt_reason(self) -> str | None:
+        state = self.risk.trading_state
+        return state.reason if state.halted else None
+
     # ------------------------------------------------------------------ start-up
     async def start(self) -> None:
         await self.broker.connect()
@@ -172,7 +184,11 @@ class PerpsBot:
             settings=self.config.reconciliation,
             profile=self.config.profile,
         )
-        await self.reconciler.startup()  # raises ReconciliationRefusedError on an unexplained difference
+        try:
+            await self.reconciler.startup()
+        except ReconciliationRefusedError as exc:  # an unexplained difference: HALTED, heard by alerts, exit 4
+            self.risk.halt_session(f"start-up reconciliation refused: {len(exc.report.mismatches)} difference(s)")
+            raise
         need = max(self.strategy.history_needed, self.regimes.need) + 1
         for sym in self.symbols:
             candles = await self._call(
@@ -367,6 +383,7 @@ class PerpsBot:
         if not self._started:
             await self.start()
         self.cycle += 1
+        self._cycle_t0 = _time.perf_counter()
         now = self.broker.now()
         self.metrics.inc("cycles")
         try:
@@ -376,16 +393,16 @@ class PerpsBot:
             log.warning("account snapshot failed; no trading this cycle", error=type(exc).__name__, message=str(exc))
             verdict = self.risk.evaluate(await self._fallback_snapshot(now))
             self._record_verdict(verdict)
-            if verdict.mode == "halt":
-                await self._halt(verdict)
+            if verdict.mode is TradingMode.HALTED:
+                await self._halt()
             await self._finish_cycle(None)
             return
 
         snapshot = await self._account_cash_flows(snapshot)  # baselines move before the guards look
         verdict = self.risk.evaluate(snapshot)
         self._record_verdict(verdict)
-        if verdict.mode == "halt":
-            await self._halt(verdict)
+        if verdict.mode is TradingMode.HALTED:
+            await self._halt()
             await self._finish_cycle(snapshot)
             return
 
@@ -405,13 +422,15 @@ class PerpsBot:
             new_bars = self._ingest_candles(sym, candles)
             if not new_bars:
                 continue
+            decided = _time.perf_counter()
             await self._decide_and_act(sym, new_bars[-1], snapshot, verdict, window_open)
+            self.metrics.observe("decision.duration_seconds", _time.perf_counter() - decided)
 
         await self.execution.poll()
         if self.reconciler is not None and self.reconciler.due(self.cycle):
             problem = await self.reconciler.periodic_guard()
             if problem:
-                self.halted, self.halt_reason = True, problem
+                self.risk.halt_session(problem)
                 log.error("halting: reconciliation found a persistent difference", reason=problem)
                 self.request_stop()
         await self._finish_cycle(snapshot)
@@ -435,12 +454,10 @@ class PerpsBot:
             self.guard_events.append(rec)
             self.events.append("guard_event", msgspec.to_builtins(ev), ts=self.broker.now())
 
-    async def _halt(self, verdict: RuntimeVerdict) -> None:
-        if self.halted:
+    async def _halt(self) -> None:
+        if self._halt_handled:
             return
-        self.halted = True
-        reasons = [e.name for e in verdict.events if e.action == "halt"] or ["risk halt"]
-        self.halt_reason = ", ".join(reasons)
+        self._halt_handled = True
         self.metrics.inc("bot.halts")
         log.error("trading halted by risk guard; cancelling open orders and stopping", reason=self.halt_reason)
         if not self.config.dry_run:
@@ -535,8 +552,9 @@ class PerpsBot:
     ) -> str | None:
         if not window_open:
             return f"outside trading window {self.session_guard.describe()}"
-        if verdict.mode != "normal" or self.risk.reduce_only:
-            return f"risk mode {verdict.mode if verdict.mode != 'normal' else 'reduce_only'}"
+        state = self.risk.trading_state
+        if state.mode is not TradingMode.ACTIVE:
+            return f"trading {state.mode.value}: {state.reason}"
         if sym in verdict.blocked_symbols:
             return verdict.blocked_symbols[sym]
         if self.monitor.is_stale(sym, snapshot.now):
@@ -679,27 +697,17 @@ class PerpsBot:
     async def _finish_cycle(self, snapshot: AccountSnapshot | None) -> None:
         now = self.broker.now()
         await self._account_telemetry(now)
-        if snapshot is not None:
-            self.metrics.set_gauge("account.equity_usd", float(snapshot.equity))
         self.metrics.set_gauge("orders.working", float(len(self.execution.tracked)))
         self.metrics.set_gauge("risk.reduce_only", 1.0 if self.risk.reduce_only else 0.0)
-        self.metrics.write_json(
-            self.config.metrics_dir / "metrics.json",
-            extra={
-                "cycle": self.cycle,
-                "session_id": self.registry.session_id,
-                "profile": self.config.profile,
-                "venue_time": now.isoformat(),
-            },
-        )
-        write_health(self.config.health_path, self.health())
+        t0, self._cycle_t0 = self._cycle_t0, None
+        # metrics.json, the health file, /metrics, /health and the alerts on state changes
+        self.monitoring.publish(self, snapshot, None if t0 is None else _time.perf_counter() - t0)
 
     def health(self) -> dict[str, Any]:
+        """The health document's facts; MonitorPublisher adds `status`, `reason` and `trading_state`."""
         now = self.broker.now()
         stale = self.monitor.stale_symbols(self.symbols, now) if self._started else list(self.symbols)
-        status = "halted" if self.halted else ("degraded" if stale or self.risk.reduce_only else "ok")
         return {
-            "status": status,
             "profile": self.config.profile,
             "venue": self.broker.name,
             "session_id": self.registry.session_id,
@@ -707,6 +715,8 @@ class PerpsBot:
             "venue_time": now.isoformat(),
             "written_at": datetime.now(UTC).isoformat(),
             "reduce_only": self.risk.reduce_only,
+            "trading_mode": self.risk.trading_state.mode.value,
+            "trading_reason": self.risk.trading_state.reason,
             "halt_reason": self.halt_reason,
             "stale_symbols": stale,
             "working_orders": len(self.execution.tracked),
@@ -729,8 +739,13 @@ class PerpsBot:
             market_step_s if market_step_s is not None else (self.config.mock.market_step_s if simulated else interval)
         )
         try:
+            self.monitoring.open()
             if not self._started:
-                await self.start()
+                try:
+                    await self.start()
+                except Exception as exc:
+                    self.monitoring.refused(f"{type(exc).__name__}: {exc}")
+                    raise
             while not self.stopping and (cycles is None or self.cycle < cycles):
                 started = _time.monotonic()
                 await self.run_cycle()
@@ -763,5 +778,6 @@ class PerpsBot:
         )
         self.risk.flush()
         await self._finish_cycle(None)
+        self.monitoring.close()
         await self.broker.close()
         log.info("bot stopped", cycles=self.cycle, halted=self.halted)

@@ -56,10 +56,29 @@ def reconcile_command(
 
 async def run_reconcile(registry: ServiceRegistry, settings: ReconcileSettings, *, accept_exchange: bool) -> int:
     """The command's body (tests call it with their own registry); returns the exit code."""
+    from gpt_trader.orchestration.reconciliation import ReconciliationRefusedError
+
+    try:
+        report = await reconcile_once(registry, settings, accept_exchange=accept_exchange)
+    except ReconciliationRefusedError as exc:
+        _print(exc.report)
+        typer.echo(str(exc), err=True)
+        return 1
+    _print(report)
+    typer.echo("store and exchange agree" + (" (exchange view adopted)" if accept_exchange else ""))
+    return 0
+
+
+async def reconcile_once(
+    registry: ServiceRegistry, settings: ReconcileSettings, *, accept_exchange: bool
+) -> ReconciliationReport:
+    """Connect, reconcile the registry's store with the exchange, disconnect. Intents the exchange never
+    saw are left pending, nothing is resent. Raises ReconciliationRefusedError when positions differ
+    (and `accept_exchange` is off). `perps-bot preflight` runs it on a copy of the store (a dry run)."""
     from gpt_trader.orchestration.cash_flows import CashFlowDetector
     from gpt_trader.orchestration.live_execution import LiveExecutionEngine
     from gpt_trader.orchestration.positions import PositionBook
-    from gpt_trader.orchestration.reconciliation import Reconciler, ReconciliationRefusedError
+    from gpt_trader.orchestration.reconciliation import Reconciler
 
     broker = registry.broker
     await broker.connect()
@@ -83,18 +102,11 @@ async def run_reconcile(registry: ServiceRegistry, settings: ReconcileSettings, 
         reconciler = Reconciler(
             engine, products, state=registry.state, settings=settings, profile=registry.config.profile
         )
-        try:
-            report = await reconciler.startup(
-                accept_exchange=accept_exchange, resend=False, leave_unsent=not accept_exchange
-            )
-        except ReconciliationRefusedError as exc:
-            _print(exc.report)
-            typer.echo(str(exc), err=True)
-            return 1
+        report = await reconciler.startup(
+            accept_exchange=accept_exchange, resend=False, leave_unsent=not accept_exchange
+        )
         engine.release_trade_results()  # no risk manager here: nothing to report them to
-        _print(report)
-        typer.echo("store and exchange agree" + (" (exchange view adopted)" if accept_exchange else ""))
-        return 0
+        return report
     finally:
         await broker.close()
 

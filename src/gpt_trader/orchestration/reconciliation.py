@@ -20,6 +20,7 @@ from typing import TypeVar
 import msgspec
 import structlog
 
+from gpt_trader.errors import EXIT_RECONCILIATION_REFUSED, GptTraderError
 from gpt_trader.features.brokerages.core.interfaces import (
     ZERO,
     BrokerageError,
@@ -86,8 +87,11 @@ class ReconciliationReport(msgspec.Struct, kw_only=True):
         return sum(1 for c in self.corrections if c.kind == kind)
 
 
-class ReconciliationRefusedError(RuntimeError):
+class ReconciliationRefusedError(GptTraderError):
     """Start-up found a difference it cannot explain; trading must not start on a guess."""
+
+    exit_code = EXIT_RECONCILIATION_REFUSED
+    label = "refusing to trade"
 
     def __init__(self, report: ReconciliationReport, *, profile: str | None = None) -> None:
         self.report = report

@@ -22,6 +22,7 @@ from gpt_trader.features.brokerages.core.interfaces import Broker, SimulatedVenu
 from gpt_trader.features.live_trade.risk.config import SymbolLimit
 from gpt_trader.features.live_trade.risk.manager import RiskManager
 from gpt_trader.features.live_trade.strategies import Strategy, get_strategy
+from gpt_trader.features.monitor.config import AlertSecrets
 from gpt_trader.features.monitor.metrics import MetricsRegistry
 from gpt_trader.features.position_sizing import PositionSizer
 from gpt_trader.orchestration.configuration import (
@@ -31,6 +32,7 @@ from gpt_trader.orchestration.configuration import (
     load_perps_limits,
     load_symbol_limits,
 )
+from gpt_trader.orchestration.trading_state_journal import journal_to
 from gpt_trader.persistence.event_store import EventStore
 from gpt_trader.persistence.orders_store import OrdersStore
 from gpt_trader.persistence.sqlite import open_database, transaction
@@ -67,6 +69,8 @@ class ServiceRegistry:
     telemetry: AccountTelemetry | None = None
     #: the stores' shared SQLite connection: a fill and what it changes commit in one transaction
     db: sqlite3.Connection | None = None
+    #: Slack / PagerDuty secrets (from the environment; none = alerts are only logged)
+    alert_secrets: AlertSecrets = field(default_factory=AlertSecrets)
 
     @property
     def is_simulated(self) -> bool:
@@ -93,13 +97,16 @@ def build_broker(config: BotConfig, credentials: Credentials, notices: list[str]
             rate = maker if maker is not None else taker
             assert rate is not None
             fees = FeeSchedule.flat(maker=rate, taker=taker if taker is not None else rate)
-        return MockBroker(
-            symbols=list(config.symbols),
-            seed=config.mock.seed,
-            start=MOCK_EPOCH,
-            starting_cash=config.mock.starting_cash,
-            fees=fees,
-        )
+        try:
+            return MockBroker(
+                symbols=list(config.symbols),
+                seed=config.mock.seed,
+                start=MOCK_EPOCH,
+                starting_cash=config.mock.starting_cash,
+                fees=fees,
+            )
+        except ValueError as exc:  # a symbol the mock market does not list is a configuration mistake
+            raise ConfigError(f"symbols: {exc}") from None
     if config.broker == "coinbase":
         if not (credentials.has_cdp or credentials.has_hmac):
             if config.dry_run:
@@ -150,6 +157,7 @@ def build_registry(
     metrics: MetricsRegistry | None = None,
     fresh_store: bool | None = None,
     arm_triggers: bool = True,
+    alert_secrets: AlertSecrets | None = None,
 ) -> ServiceRegistry:
     """Assemble everything. `broker` overrides the profile's venue (tests, backtest replay).
 
@@ -194,7 +202,9 @@ def build_registry(
         notices=notices,
         telemetry=_telemetry_for(venue),
         db=conn,
+        alert_secrets=alert_secrets or AlertSecrets(),
     )
+    registry.risk.trading_state.subscribe(journal_to(registry.events, venue.now))
     return registry
 
 

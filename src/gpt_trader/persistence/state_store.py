@@ -13,7 +13,40 @@ def _v1(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL)")
 
 
-MIGRATIONS = [_v1]
+#: the risk manager's guard-state document (features/live_trade/risk/state.py STATE_KEY)
+RISK_STATE_KEY = "risk.guard_state"
+
+
+def _v2(conn: sqlite3.Connection) -> None:
+    """Guard state: the two latch flags (`reduce_only`, `halted` and their reasons) become one trading
+    mode (`mode` active | reducing | halted, `mode_reason`, `mode_since`, `mode_guard`). A halt wins over
+    reduce-only, as it did; the guard is the reason's `name:` prefix when it has one."""
+    row = conn.execute("SELECT value FROM state WHERE key=?", (RISK_STATE_KEY,)).fetchone()
+    if row is None:
+        return
+    try:
+        doc = json.loads(row[0])
+    except ValueError:
+        return  # unreadable: the risk manager starts latched reduce-only on it, as before
+    if not isinstance(doc, dict) or "mode" in doc:
+        return
+    halted = doc.pop("halted", False) is True
+    reduce_only = doc.pop("reduce_only", False) is True
+    halt_reason = str(doc.pop("halt_reason", "") or "")
+    reduce_reason = str(doc.pop("reduce_only_reason", "") or "")
+    reason = halt_reason if halted else (reduce_reason if reduce_only else "")
+    head, sep, _ = reason.partition(":")
+    doc["mode"] = "halted" if halted else ("reducing" if reduce_only else "active")
+    doc["mode_reason"] = reason
+    doc["mode_since"] = None
+    doc["mode_guard"] = head.strip() if sep and head.strip().isidentifier() else None
+    conn.execute(
+        "UPDATE state SET value=?, updated_at=datetime('now') WHERE key=?",
+        (json.dumps(doc, sort_keys=True), RISK_STATE_KEY),
+    )
+
+
+MIGRATIONS = [_v1, _v2]
 
 
 class StateStore:

@@ -12,25 +12,17 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from gpt_trader.features.brokerages.core.products import default_products
 from gpt_trader.orchestration.reconcile_cli import reconcile_command
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "chaos"))
-from chaos_support import SYMBOLS, SimThread, window_start, write_canary_profile
+from chaos_support import SimThread, canary_sim_thread, write_canary_profile
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def sim_thread() -> Iterator[SimThread]:
-    st = SimThread(
-        port=0,
-        seed=3,
-        start_time=window_start(),
-        rate_limit_private=1000,
-        rate_limit_public=1000,
-        products=[p for p in default_products() if p.symbol in SYMBOLS],
-    )
+    st = canary_sim_thread()
     st.start()
     yield st
     st.stop()

@@ -31,7 +31,7 @@ def test_prometheus_exposition() -> None:
     m.inc("risk.guards.stale_mark.recoverable_failures", 4)
     m.set_gauge("orders.working", 2)
     text = m.render_prometheus().decode()
-    assert "gpt_trader_risk_guards_stale_mark_recoverable_failures_total 4.0" in text
+    assert 'gpt_trader_risk_guard_failures_total{guard="stale_mark",severity="recoverable"} 4.0' in text
     assert "gpt_trader_orders_working 2.0" in text
 
 
@@ -49,3 +49,41 @@ def test_logs_go_to_json_file_and_secrets_are_redacted(tmp_path: Path) -> None:
     assert "order sent" in shown and "detail only in the file" not in shown
     assert "TOPSECRET" not in shown + log_file.read_text() and "PEMDATA" not in shown
     structlog.reset_defaults()
+
+
+def test_labels_histograms_families_and_label_rules(tmp_path: Path) -> None:
+    m = MetricsRegistry()
+    m.inc("orders.status", labels={"status": "FILLED"})
+    m.inc("orders.rejected.INSUFFICIENT_FUND", 2)
+    m.inc("reconcile.missed_fill")
+    m.set_gauge_family("position.size", "symbol", {"BTC-USD": 0.5, "ETH-USD": 1.0})
+    m.set_gauge_family("position.size", "symbol", {"BTC-USD": 0.25})  # ETH closed: its sample goes
+    for seconds in (0.002, 0.02, 3.0):
+        m.observe("cycle.duration_seconds", seconds)
+    m.set_counter("coinbase.rest.errors.http_429", 4)
+    text = m.render_prometheus().decode()
+    assert 'gpt_trader_orders_status_total{status="FILLED"} 1.0' in text
+    assert 'gpt_trader_orders_rejected_by_reason_total{reason="INSUFFICIENT_FUND"} 2.0' in text
+    assert 'gpt_trader_reconcile_corrections_total{kind="missed_fill"} 1.0' in text
+    assert 'gpt_trader_coinbase_rest_errors_total{kind="http_429"} 4.0' in text
+    assert 'gpt_trader_position_size{symbol="BTC-USD"} 0.25' in text and "ETH-USD" not in text
+    assert 'gpt_trader_cycle_duration_seconds_bucket{le="0.0025"} 1.0' in text
+    assert 'gpt_trader_cycle_duration_seconds_bucket{le="+Inf"} 3.0' in text
+    assert "gpt_trader_cycle_duration_seconds_count 3.0" in text
+    assert "# HELP gpt_trader_cycle_duration_seconds Wall time of one trading cycle" in text
+    assert m.histogram_count("cycle.duration_seconds") == 3
+    assert "gpt_trader_position_size" in m.exported_families()
+    m.write_json(tmp_path / "m.json")
+    data = json.loads((tmp_path / "m.json").read_text())
+    assert data["gauges"]["position.size{symbol=BTC-USD}"] == 0.25
+    assert data["counters"]["orders.status{status=FILLED}"] == 1
+    assert data["histograms"]["cycle.duration_seconds"]["count"] == 3
+
+
+def test_dedicated_registry_not_the_global_one() -> None:
+    from prometheus_client import REGISTRY
+
+    m = MetricsRegistry()
+    m.inc("cycles")
+    assert m.prometheus_registry() is not REGISTRY
+    assert REGISTRY.get_sample_value("gpt_trader_cycles_total") is None

@@ -29,15 +29,33 @@ SYM = "BTC-USD"
 Setup = tuple[MockBroker, LiveExecutionEngine, OrdersStore, MetricsRegistry]
 
 
-@pytest.fixture
-async def setup(tmp_path: Path) -> Setup:
+async def _build(tmp_path: Path, calls: list[tuple[bool, str]] | None = None) -> Setup:
     broker = MockBroker(symbols=[SYM], seed=3, start=datetime(2025, 1, 6, 12, tzinfo=UTC))
     await broker.connect()
     conn = open_database(tmp_path / "bot.sqlite3")
     store = OrdersStore(conn)
     metrics = MetricsRegistry()
-    engine = LiveExecutionEngine(broker, store, EventStore(conn, "s1"), metrics, PositionBook(), bot_id="t")
+    hook = None if calls is None else (lambda ok, endpoint: calls.append((ok, endpoint)))
+    engine = LiveExecutionEngine(
+        broker, store, EventStore(conn, "s1"), metrics, PositionBook(), bot_id="t", on_api_call=hook
+    )
     return broker, engine, store, metrics
+
+
+@pytest.fixture
+async def setup(tmp_path: Path) -> Setup:
+    return await _build(tmp_path)
+
+
+@pytest.fixture
+def calls() -> list[tuple[bool, str]]:
+    """(ok, endpoint) of every exchange call, as PerpsBot's risk feed sees them (`recorded` engines)."""
+    return []
+
+
+@pytest.fixture
+async def recorded(tmp_path: Path, calls: list[tuple[bool, str]]) -> Setup:
+    return await _build(tmp_path, calls)
 
 
 def _limit(price: Decimal, size: str = "0.01", side: OrderSide = OrderSide.BUY) -> OrderRequest:
@@ -122,3 +140,87 @@ async def test_venue_rejection_is_recorded_with_its_reason(setup: Setup) -> None
     stored = store.get(result.client_order_id)
     assert stored is not None and stored.status is OrderStatus.REJECTED and stored.reject_reason == result.reason
     assert metrics.counter("orders.rejected") == 1
+
+
+# ------------------------------------------------------------------ venue failures while working orders
+async def test_a_failed_cancel_leaves_the_order_pending_cancel_then_cancel_all_finishes_it(
+    recorded: Setup, calls: list[tuple[bool, str]]
+) -> None:
+    broker, engine, store, _ = recorded
+    result = await engine.submit(_limit(await _below_mid(broker, "0.05")), intent_id="i-cancel-fails")
+    coid = result.client_order_id
+    calls.clear()
+    broker.fail_next(1, TransientError)
+    assert await engine.cancel(coid) is False
+    assert calls == [(False, "cancel_orders")]
+    stored = store.get(coid)
+    assert stored is not None and stored.status is OrderStatus.PENDING_CANCEL
+    assert [o.client_order_id for o in await broker.list_orders(SYM)] == [coid]  # still working at the venue
+    await engine.poll()  # the venue says OPEN: the local order follows it back
+    assert engine.tracked[coid].status is OrderStatus.OPEN
+    assert await engine.cancel_all() == 1
+    final = store.get(coid)
+    assert final is not None and final.status is OrderStatus.CANCELLED and not engine.tracked
+    assert await engine.cancel(coid) is False  # nothing left to cancel
+
+
+async def test_a_refused_amend_raises_and_keeps_the_venues_order(
+    recorded: Setup, calls: list[tuple[bool, str]]
+) -> None:
+    broker, engine, store, _ = recorded
+    price = await _below_mid(broker, "0.05")
+    result = await engine.submit(_limit(price), intent_id="i-amend-fails")
+    coid = result.client_order_id
+    new_price = await _below_mid(broker, "0.06")
+    calls.clear()
+    broker.fail_next(1, TransientError)
+    with pytest.raises(TransientError):
+        await engine.amend(coid, price=new_price)
+    assert calls == [(False, "edit_order")]
+    assert engine.tracked[coid].status is OrderStatus.OPEN and engine.tracked[coid].limit_price == price
+    stored = store.get(coid)
+    assert stored is not None and stored.status is OrderStatus.OPEN
+    with pytest.raises(KeyError, match="no working order nope"):
+        await engine.amend("nope", price=price)
+
+
+async def test_a_failed_refresh_keeps_tracking_and_a_failed_lookup_keeps_the_pending_submit(
+    recorded: Setup, calls: list[tuple[bool, str]]
+) -> None:
+    broker, engine, store, metrics = recorded
+    resting = await engine.submit(_limit(await _below_mid(broker, "0.05")), intent_id="i-refresh")
+    calls.clear()
+    broker.fail_next(1, TransientError)
+    await engine.poll()
+    assert calls == [(False, "get_order")] and resting.client_order_id in engine.tracked
+
+    broker.fail_next(1, TransientError)
+    market = OrderRequest(symbol=SYM, side=OrderSide.BUY, order_type=OrderType.MARKET, size=Decimal("0.001"))
+    pending = await engine.submit(market, intent_id="i-lookup")
+    assert pending.status == "pending"
+    broker.fail_next(1, TransientError)
+    await engine.resolve_pending()
+    assert engine.pending_count == 1 and (False, "get_order_by_client_id") in calls
+    await engine.resolve_pending(resend=False)  # looks, finds nothing, sends nothing
+    assert engine.pending_count == 1 and metrics.counter("orders.resent_same_id") == 0
+    stored = store.get(pending.client_order_id)
+    assert stored is not None and stored.status is OrderStatus.PENDING_SUBMIT
+
+
+async def test_a_pending_submit_the_venue_did_get_is_adopted_not_resent(setup: Setup) -> None:
+    broker, engine, store, metrics = setup
+    broker.fail_next(1, TransientError)
+    market = OrderRequest(symbol=SYM, side=OrderSide.BUY, order_type=OrderType.MARKET, size=Decimal("0.001"))
+    pending = await engine.submit(market, intent_id="i-reached-venue")
+    coid = pending.client_order_id
+    # the send did reach the venue after all (the timeout came after it): the same id is there
+    from msgspec.structs import replace
+
+    await broker.place_order(replace(market, client_order_id=coid))
+    await engine.resolve_pending()
+    assert engine.pending_count == 0 and metrics.counter("orders.pending_resolved") == 1
+    assert metrics.counter("orders.resent_same_id") == 0
+    venue = [o for o in await broker.list_orders(SYM, open_only=False) if o.client_order_id == coid]
+    assert len(venue) == 1
+    stored = store.get(coid)
+    assert stored is not None and stored.status is OrderStatus.FILLED

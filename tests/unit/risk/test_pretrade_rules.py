@@ -297,7 +297,7 @@ def test_stale_quote_blocks_entries_not_exits() -> None:
 
 def test_halt_refuses_everything() -> None:
     rm, _, s = started(snap=btc_snap(positions=[position(BTC, "0.1", entry="90000")]))
-    rm._latch_halt("test")
+    rm.halt_session("test")
     assert rm.check_order(market(BTC, SELL, "0.1"), fresh(s), is_reducing=True).rule == "halt"
 
 

@@ -173,7 +173,7 @@ class RiskRails(RuleBasedStateMachine):
             if s != freeze:
                 self.quote_ts[s] = self.clock.now
         self._new_snapshot()
-        assert self.verdict.mode in ("normal", "reduce_only", "halt")
+        assert self.verdict.mode in ("active", "reducing", "halted")
 
     def _new_snapshot(self) -> None:
         self.snap = self._snapshot()
@@ -322,7 +322,7 @@ class RiskRails(RuleBasedStateMachine):
         if reducing:
             return D(0), D(0)
         # an entry
-        assert self.verdict.mode == "normal" and not self.rm.reduce_only, "entry passed in reduce-only/halt"
+        assert self.verdict.mode == "active" and not self.rm.reduce_only, "entry passed in reduce-only/halt"
         assert sym not in self.verdict.blocked_symbols, "entry passed on a blocked symbol"
         assert (snap.now - snap.quotes[sym].ts).total_seconds() <= self.config.stale_mark_s, "entry on a stale mark"
         assert n_working < self.config.max_open_orders_per_symbol

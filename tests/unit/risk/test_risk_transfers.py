@@ -26,7 +26,7 @@ def test_withdrawal_moves_both_baselines_persists_and_does_not_trip(tmp_path: Pa
     assert (rm.state.day_start_equity, rm.state.peak_equity) == (D("980"), D("980"))
     assert metrics.counter("risk.transfers") == 1
     verdict = rm.evaluate(snapshot(equity="980"))
-    assert verdict.mode == "normal" and not verdict.events
+    assert verdict.mode == "active" and not verdict.events
     # durable at once: a new process reads the moved baselines
     again, _, _ = manager(CANARY_LIKE, store=_store(tmp_path))
     again.start(snapshot(equity="980"))
@@ -37,7 +37,7 @@ def test_without_the_transfer_the_same_withdrawal_trips_the_daily_loss_guard() -
     rm, _, _ = manager(CANARY_LIKE)
     rm.start(snapshot(equity="1000"))
     verdict = rm.evaluate(snapshot(equity="980"))
-    assert verdict.mode == "reduce_only"
+    assert verdict.mode == "reducing"
     assert "daily_loss" in {e.name for e in verdict.events}
 
 
@@ -50,16 +50,16 @@ def test_deposit_recorded_before_evaluate_lifts_the_peak_once() -> None:
     # withdrawing the deposit later is not a drawdown
     rm.record_transfer(D("-500"), details={})
     verdict = rm.evaluate(snapshot(equity="1000"))
-    assert verdict.mode == "normal" and rm.state.peak_equity == D("1000")
+    assert verdict.mode == "active" and rm.state.peak_equity == D("1000")
 
 
 def test_a_real_loss_after_a_transfer_still_trips() -> None:
     rm, _, _ = manager(CANARY_LIKE)
     rm.start(snapshot(equity="1000"))
     rm.record_transfer(D("-20"), details={})
-    assert rm.evaluate(snapshot(equity="980")).mode == "normal"
+    assert rm.evaluate(snapshot(equity="980")).mode == "active"
     verdict = rm.evaluate(snapshot(equity="969"))
-    assert verdict.mode == "reduce_only" and "daily_loss" in {e.name for e in verdict.events}
+    assert verdict.mode == "reducing" and "daily_loss" in {e.name for e in verdict.events}
 
 
 def test_transfer_before_start_moves_the_persisted_baselines(tmp_path: Path) -> None:
@@ -70,7 +70,7 @@ def test_transfer_before_start_moves_the_persisted_baselines(tmp_path: Path) -> 
     rm.record_transfer(D("-20"), details={})
     rm.start(snapshot(equity="980"))
     assert (rm.state.day_start_equity, rm.state.peak_equity) == (D("980"), D("980"))
-    assert rm.evaluate(snapshot(equity="980")).mode == "normal"
+    assert rm.evaluate(snapshot(equity="980")).mode == "active"
 
 
 def test_transfer_on_a_fresh_state_leaves_unset_baselines_to_start() -> None:

@@ -31,9 +31,9 @@ def two(now: datetime = T0, equity: str | Decimal = "100000", **kw: Any) -> Acco
 def test_daily_loss_pct_trips_at_the_limit_and_latches_reduce_only() -> None:
     rm, metrics, _ = manager(RiskConfig(max_daily_loss_pct=D("5")))
     rm.start(two(equity="100000"))
-    assert rm.evaluate(two(equity="95001")).mode == "normal"
+    assert rm.evaluate(two(equity="95001")).mode == "active"
     v = rm.evaluate(two(equity="95000"))
-    assert v.mode == "reduce_only" and rm.reduce_only
+    assert v.mode == "reducing" and rm.reduce_only
     (ev,) = v.events
     assert (ev.name, ev.action, ev.severity) == ("daily_loss", "reduce_only", "critical")
     assert ev.details["loss_usd"] == "5000.00" and ev.details["loss_pct"] == "5.00"
@@ -46,9 +46,9 @@ def test_daily_loss_pct_trips_at_the_limit_and_latches_reduce_only() -> None:
 def test_daily_loss_absolute_dollars() -> None:
     rm, metrics, _ = manager(RiskConfig(max_daily_loss_usd=D("10"), actions={"daily_loss": "halt"}))
     rm.start(two(equity="1000"))
-    assert rm.evaluate(two(equity="990.01")).mode == "normal"
+    assert rm.evaluate(two(equity="990.01")).mode == "active"
     v = rm.evaluate(two(equity="990"))
-    assert v.mode == "halt" and rm.halted
+    assert v.mode == "halted" and rm.halted
     assert v.events[0].action == "halt"
     assert metrics.counter("risk.guards.daily_loss.critical_failures") == 1
 
@@ -59,7 +59,7 @@ def test_daily_loss_baseline_resets_at_midnight_utc() -> None:
     late = T0.replace(hour=23, minute=59)
     rm.start(two(now=late, equity="100000"))
     v = rm.evaluate(two(now=late, equity="94000"))
-    assert set(v.blocked_symbols) == {BTC, ETH} and v.mode == "normal"
+    assert set(v.blocked_symbols) == {BTC, ETH} and v.mode == "active"
     assert metrics.counter("risk.guards.daily_loss.recoverable_failures") == 1
     v = rm.evaluate(two(now=late + timedelta(minutes=1), equity="94000"))
     assert rm.state.day_start_equity == D("94000") and rm.state.day == "2026-03-03"
@@ -72,10 +72,10 @@ def test_drawdown_from_peak() -> None:
     rm.start(two(equity="100000"))
     rm.evaluate(two(equity="120000"))
     assert rm.state.peak_equity == D("120000")
-    assert rm.evaluate(two(equity="108001")).mode == "normal"
+    assert rm.evaluate(two(equity="108001")).mode == "active"
     v = rm.evaluate(two(equity="108000"))
     assert v.events[0].name == "drawdown" and v.events[0].details["drawdown_pct"] == "10.00"
-    assert v.mode == "reduce_only"
+    assert v.mode == "reducing"
     assert metrics.counter("risk.guards.drawdown.critical_failures") == 1
 
 
@@ -83,7 +83,7 @@ def test_account_flatten_action_flattens_every_symbol() -> None:
     rm, _, _ = manager(RiskConfig(actions={"drawdown": "flatten"}, max_daily_loss_pct=D("50")))
     rm.start(two(equity="100000"))
     v = rm.evaluate(two(equity="89000", positions=[position(BTC, "0.1", entry="9e4")]))
-    assert v.flatten == {"*", BTC, ETH} and v.mode == "reduce_only" and rm.reduce_only
+    assert v.flatten == {"*", BTC, ETH} and v.mode == "reducing" and rm.reduce_only
 
 
 # ---------------------------------------------------------------------------- exchange errors
@@ -92,10 +92,10 @@ def test_error_rate_over_half_in_window_halts() -> None:
     rm.start(two())
     for i in range(10):
         rm.record_api_call(ok=i >= 5)  # 5 of 10 fail: not MORE than half
-    assert rm.evaluate(two()).mode == "normal"
+    assert rm.evaluate(two()).mode == "active"
     rm.record_api_call(ok=False)  # 6 of 11
     v = rm.evaluate(two())
-    assert v.mode == "halt" and v.events[0].name == "error_rate"
+    assert v.mode == "halted" and v.events[0].name == "error_rate"
     assert v.events[0].details["failures"] == "6" and v.events[0].details["calls"] == "11"
     assert metrics.counter("risk.guards.error_rate.critical_failures") == 1
 
@@ -128,10 +128,10 @@ def test_consecutive_api_errors_breaker() -> None:
     rm.record_api_call(ok=True)
     rm.record_api_call(ok=False)
     rm.record_api_call(ok=False)
-    assert rm.evaluate(two()).mode == "normal"
+    assert rm.evaluate(two()).mode == "active"
     rm.record_api_call(ok=False)
     v = rm.evaluate(two())
-    assert v.mode == "reduce_only" and v.events[0].name == "api_errors"
+    assert v.mode == "reducing" and v.events[0].name == "api_errors"
     assert metrics.counter("risk.guards.api_errors.critical_failures") == 1
 
 
@@ -144,7 +144,7 @@ def test_stale_mark_blocks_that_symbol_only() -> None:
     snap = two(now=T0 + timedelta(seconds=31), mids={BTC: "95000"})  # no ETH quote at all
     snap.quotes[BTC] = snap.quotes[BTC].__class__(symbol=BTC, bid=D(1), ask=D(2), last=D(1), ts=T0)
     v = rm.evaluate(snap)
-    assert set(v.blocked_symbols) == {BTC, ETH} and v.mode == "normal"
+    assert set(v.blocked_symbols) == {BTC, ETH} and v.mode == "active"
     assert v.blocked_symbols[BTC].startswith("stale_mark: BTC-USD: mark is 31.0s old")
     assert metrics.counter("risk.guards.stale_mark.recoverable_failures") == 2
     v = rm.evaluate(two(now=T0 + timedelta(seconds=32)))
@@ -158,7 +158,7 @@ def test_liquidation_buffer_flattens_the_perp() -> None:
     rm.start(snapshot(mids={PERP: "100000"}, products=[perp(PERP)], positions=[pos]))
     assert rm.evaluate(snapshot(mids={PERP: "100000"}, products=[perp(PERP)], positions=[pos])).flatten == set()
     v = rm.evaluate(snapshot(mids={PERP: "99900"}, products=[perp(PERP)], positions=[pos]))  # 14.91% away
-    assert v.flatten == {PERP} and PERP in v.blocked_symbols and v.mode == "normal"
+    assert v.flatten == {PERP} and PERP in v.blocked_symbols and v.mode == "active"
     assert v.events[0].details["distance_pct"] == "14.91"
     assert metrics.counter("risk.guards.liquidation_buffer.critical_failures") == 1
 
@@ -351,7 +351,7 @@ def test_per_guard_action_override_and_breakers_switch() -> None:
     rm, metrics, _ = manager(RiskConfig(actions={"stale_mark": "halt"}))
     rm.start(two())
     v = rm.evaluate(two(now=T0 + timedelta(seconds=31), quote_ts=T0))
-    assert v.mode == "halt" and metrics.counter("risk.guards.stale_mark.critical_failures") == 2
+    assert v.mode == "halted" and metrics.counter("risk.guards.stale_mark.critical_failures") == 2
     off, m_off, _ = manager(RiskConfig(circuit_breakers_enabled=False, max_move_pct=D("1")))
     off.start(two())
     off.evaluate(two())
@@ -389,7 +389,33 @@ def test_describe_limits_lists_every_active_limit() -> None:
         "api errors",
         "max orders per minute",
         "max open orders per symbol",
-        "reduce-only",
+        "trading mode",
         "max leverage",
     ):
         assert key in rows
+
+
+def test_a_guard_trip_becomes_its_named_error_for_callers_that_want_one() -> None:
+    from gpt_trader.errors import EXIT_RISK_HALT, GptTraderError
+    from gpt_trader.features.live_trade.risk.errors import RiskGuardDailyLossError, RiskGuardStaleMarkError
+    from gpt_trader.features.live_trade.risk.guards import ACCOUNT_GUARDS, SYMBOL_GUARDS, GuardTrip
+
+    err = GuardTrip(guard="daily_loss", message="daily loss 18.50 USD", details={"loss_usd": "18.50"}).to_error()
+    assert isinstance(err, RiskGuardDailyLossError) and isinstance(err, GptTraderError)
+    assert (str(err), err.details, err.exit_code) == ("daily loss 18.50 USD", {"loss_usd": "18.50"}, EXIT_RISK_HALT)
+    stale = GuardTrip(guard="stale_mark", message="BTC-USD: no mark", symbol=BTC).to_error()
+    assert isinstance(stale, RiskGuardStaleMarkError) and stale.symbol == BTC
+    # every guard owns a banner line naming its action, and its error type exists
+    cfg = RiskConfig(actions={"drawdown": "halt"})
+    for guard in (*ACCOUNT_GUARDS, *SYMBOL_GUARDS):
+        label, text = guard.banner(cfg)
+        assert label and guard.action(cfg) in text, guard.name
+        assert GuardTrip(guard=guard.name, message="x").to_error().guard == guard.name
+    assert dict(g.banner(cfg) for g in ACCOUNT_GUARDS)["max drawdown"].endswith("-> halt")
+
+
+def test_the_banner_says_when_circuit_breakers_are_off() -> None:
+    rm, _, _ = manager(RiskConfig(circuit_breakers_enabled=False))
+    rows = dict(rm.describe_limits())
+    assert rows["circuit breakers"] == "DISABLED (api_errors, consecutive_losses, volatility, liquidity)"
+    assert "volatility breaker" not in rows and "max daily loss" in rows

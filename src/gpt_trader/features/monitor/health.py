@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import msgspec
 
-def write_health(path: Path, status: dict[str, Any]) -> None:
+
+def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
+    """Indented, key-sorted JSON written to a temporary file and renamed over `path`, so a reader never
+    sees half a document. msgspec encodes it (a cycle writes two of these: stdlib json cost ~1 ms)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(status, indent=2, sort_keys=True, default=str))
+    encoded = msgspec.json.encode(data, order="sorted", enc_hook=str)
+    tmp.write_bytes(msgspec.json.format(encoded, indent=2))
     os.replace(tmp, path)
+
+
+def write_health(path: Path, status: dict[str, Any]) -> None:
+    write_json_atomic(path, status)

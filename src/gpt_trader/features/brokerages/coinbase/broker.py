@@ -315,6 +315,18 @@ class CoinbaseBroker:
     def now(self) -> datetime:
         return datetime.now(UTC) + self._clock_offset
 
+    def venue_stats(self) -> tuple[dict[str, float], dict[str, float]]:
+        """(counters, gauges) for the bot's metrics: the adapter's and the REST client's counters, and
+        the requests left in each rate-limit bucket (fed by the venue's x-ratelimit-* headers)."""
+        counters = {f"coinbase.{k}": float(v) for k, v in self.counters.items()}
+        counters.update({f"coinbase.rest.{k}": float(v) for k, v in self.rest.counters.items()})
+        limiter = self.rest.limiter
+        gauges = {
+            "coinbase.ratelimit.headroom.private": limiter.private.tokens,
+            "coinbase.ratelimit.headroom.public": limiter.public.tokens,
+        }
+        return counters, gauges
+
     def _require(self) -> None:
         if not self._connected:
             raise BrokerageError("CoinbaseBroker.connect() has not been called", reason="NOT_CONNECTED")

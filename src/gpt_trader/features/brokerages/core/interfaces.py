@@ -16,6 +16,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
+from gpt_trader.errors import VenueError
+
 ZERO = Decimal("0")
 
 # ------------------------------------------------------------------------------- quote currencies
@@ -155,7 +157,7 @@ def can_transition(current: OrderStatus, new: OrderStatus) -> bool:
 
 
 # ---------------------------------------------------------------------------------------- errors
-class BrokerageError(Exception):
+class BrokerageError(VenueError):
     """Base of every venue error. `retryable` tells the caller whether the same call may be repeated."""
 
     retryable: bool = False

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
+from gpt_trader.errors import EXIT_RISK_HALT, GptTraderError
+
 Severity = Literal["recoverable", "critical"]
 
 
-class RiskGuardError(Exception):
+class RiskGuardError(GptTraderError):
     """A tripped guard: `guard` name, optional `symbol`, and the numbers that tripped it."""
 
+    exit_code = EXIT_RISK_HALT
+    label = "risk guard"
     guard: ClassVar[str] = ""
 
     def __init__(self, message: str, *, symbol: str | None = None, details: dict[str, str] | None = None) -> None:

@@ -1,9 +1,12 @@
-"""Runtime guards and circuit breakers: small named checks that raise `RiskGuard<Name>Error` on a trip.
+"""Runtime guards and circuit breakers: small named checks that return a `GuardTrip` (or None).
 
-A guard only detects; the RiskManager decides what a trip does (the configured action), counts it and
-remembers it. Account guards look at the whole book once per cycle, symbol guards once per symbol:
-`scan` runs a guard's cheap `candidates` pre-test over every symbol and `check` (the one place that
-decides and words a trip) only on the symbols the pre-test could not clear.
+Each guard owns its name, its action (the profile's `risk.actions`, else its default), its banner line
+and any per-trip refinement of the action (correlation's scale-down band); the RiskManager applies the
+action to the one TradingState, counts and remembers the trip, with no per-guard special cases. A trip
+becomes a `RiskGuard<Name>Error` (`GuardTrip.to_error`) for callers that want an exception. Account
+guards look at the whole book once per cycle, symbol guards once per symbol: `scan` runs a guard's
+cheap `candidates` pre-test over every symbol and `check` (the one place that decides and words a trip)
+only on the symbols the pre-test could not clear.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import ClassVar
 
+import msgspec
+
 from gpt_trader.features.brokerages.core.interfaces import (
     OrderBook,
     OrderSide,
@@ -21,20 +26,8 @@ from gpt_trader.features.brokerages.core.interfaces import (
     ProductType,
     Quote,
 )
-from gpt_trader.features.live_trade.risk.config import RiskConfig
-from gpt_trader.features.live_trade.risk.errors import (
-    RiskGuardApiErrorsError,
-    RiskGuardConsecutiveLossesError,
-    RiskGuardCorrelationError,
-    RiskGuardDailyLossError,
-    RiskGuardDrawdownError,
-    RiskGuardError,
-    RiskGuardErrorRateError,
-    RiskGuardLiquidationBufferError,
-    RiskGuardLiquidityError,
-    RiskGuardStaleMarkError,
-    RiskGuardVolatilityError,
-)
+from gpt_trader.features.live_trade.risk.config import GuardAction, RiskConfig
+from gpt_trader.features.live_trade.risk.errors import GUARD_ERRORS, RiskGuardError
 from gpt_trader.features.live_trade.risk.state import RiskState
 from gpt_trader.features.live_trade.risk_calculations import (
     BPS,
@@ -114,26 +107,60 @@ class GuardContext:
         self.marks: Mapping[str, tuple[Decimal, float]] = marks if marks is not None else {}
 
 
-class AccountGuard:
+class GuardTrip(msgspec.Struct, kw_only=True):
+    """A guard's finding: what tripped, where, the numbers, and (rarely) an action the guard chose for
+    this trip instead of its configured one, with the word its event shows (`scale_down`)."""
+
+    guard: str
+    message: str
+    symbol: str | None = None
+    details: dict[str, str] = {}
+    action: GuardAction | None = None
+    shown: str | None = None
+
+    def to_error(self) -> RiskGuardError:
+        """The `RiskGuard<Name>Error` describing this trip, for callers that want an exception."""
+        return GUARD_ERRORS[self.guard](self.message, symbol=self.symbol, details=self.details)
+
+
+class Guard:
+    """What every guard has: a name, whether it is a circuit breaker (switched off with
+    `circuit_breakers_enabled: false`), a hold after its condition clears, its action and banner line."""
+
     name: ClassVar[str] = ""
-    breaker: ClassVar[bool] = False  # circuit breakers switch off with circuit_breakers_enabled: false
+    breaker: ClassVar[bool] = False
 
     def hold_s(self, config: RiskConfig) -> float:
         """Seconds a trip stays active after its condition clears."""
         return 0.0
 
-    def check(self, ctx: GuardContext) -> None:
+    def action(self, config: RiskConfig) -> GuardAction:
+        """What a trip does unless the trip says otherwise: the profile's `risk.actions`, else the default."""
+        return config.action_for(self.name)
+
+    def entry_scale(self, config: RiskConfig) -> Decimal | None:
+        """A multiplier for new-entry sizes on a symbol this guard tripped on (None: sizes unchanged)."""
+        return None
+
+    def banner(self, config: RiskConfig) -> tuple[str, str]:
+        """The guard's line in the start-up banner: (label, limit -> action)."""
+        raise NotImplementedError(f"{type(self).__name__}.banner")
+
+    def trip(self, message: str, *, symbol: str | None = None, details: dict[str, str]) -> GuardTrip:
+        return GuardTrip(guard=self.name, message=message, symbol=symbol, details=details)
+
+
+class AccountGuard(Guard):
+    """Looks at the whole account once per evaluation."""
+
+    def check(self, ctx: GuardContext) -> GuardTrip | None:
         raise NotImplementedError(f"{type(self).__name__}.check")
 
 
-class SymbolGuard:
-    name: ClassVar[str] = ""
-    breaker: ClassVar[bool] = False
+class SymbolGuard(Guard):
+    """Looks at one symbol at a time (`scan` runs it over the universe)."""
 
-    def hold_s(self, config: RiskConfig) -> float:
-        return 0.0
-
-    def check(self, ctx: GuardContext, symbol: str) -> None:
+    def check(self, ctx: GuardContext, symbol: str) -> GuardTrip | None:
         raise NotImplementedError(f"{type(self).__name__}.check")
 
     def candidates(self, ctx: GuardContext, symbols: Iterable[str]) -> Iterable[str]:
@@ -141,14 +168,13 @@ class SymbolGuard:
         symbol it cannot prove safe; `check` stays the one place that decides and words the trip."""
         return symbols
 
-    def scan(self, ctx: GuardContext, symbols: Iterable[str]) -> list[tuple[str, RiskGuardError]]:
-        """`check` on every symbol that needs it: (symbol, error) for each trip."""
-        out: list[tuple[str, RiskGuardError]] = []
+    def scan(self, ctx: GuardContext, symbols: Iterable[str]) -> list[tuple[str, GuardTrip]]:
+        """`check` on every symbol that needs it: (symbol, trip) for each trip."""
+        out: list[tuple[str, GuardTrip]] = []
         for symbol in self.candidates(ctx, symbols):
-            try:
-                self.check(ctx, symbol)
-            except RiskGuardError as exc:
-                out.append((symbol, exc))
+            found = self.check(ctx, symbol)
+            if found is not None:
+                out.append((symbol, found))
         return out
 
 
@@ -158,20 +184,27 @@ class DailyLossGuard(AccountGuard):
 
     name = "daily_loss"
 
-    def check(self, ctx: GuardContext) -> None:
+    def banner(self, config: RiskConfig) -> tuple[str, str]:
+        usd = f" or ${config.max_daily_loss_usd}" if config.max_daily_loss_usd is not None else ""
+        return (
+            "max daily loss",
+            f"{config.max_daily_loss_pct}% of day-start equity{usd} -> {self.action(config)} (resets 00:00 UTC)",
+        )
+
+    def check(self, ctx: GuardContext) -> GuardTrip | None:
         start = ctx.state.day_start_equity
         if start is None or start <= ZERO:
-            return
+            return None
         loss = start - ctx.equity
         if loss <= ZERO:
-            return
+            return None
         cfg = ctx.config
         pct = loss / start * HUNDRED
         over_pct = pct >= cfg.max_daily_loss_pct
         over_usd = cfg.max_daily_loss_usd is not None and loss >= cfg.max_daily_loss_usd
         if over_pct or over_usd:
             limit = f"{cfg.max_daily_loss_pct}%" if over_pct else f"${cfg.max_daily_loss_usd}"
-            raise RiskGuardDailyLossError(
+            return self.trip(
                 f"daily loss {_q(loss)} USD ({_q(pct)}%) reached the limit {limit}",
                 details={
                     "day_start_equity": str(start),
@@ -182,18 +215,22 @@ class DailyLossGuard(AccountGuard):
                     "max_daily_loss_usd": str(cfg.max_daily_loss_usd),
                 },
             )
+        return None
 
 
 class DrawdownGuard(AccountGuard):
     name = "drawdown"
 
-    def check(self, ctx: GuardContext) -> None:
+    def banner(self, config: RiskConfig) -> tuple[str, str]:
+        return "max drawdown", f"{config.max_drawdown_pct}% from peak -> {self.action(config)}"
+
+    def check(self, ctx: GuardContext) -> GuardTrip | None:
         peak = ctx.state.peak_equity
         if peak is None or peak <= ZERO or ctx.equity >= peak:
-            return
+            return None
         dd = (peak - ctx.equity) / peak * HUNDRED
         if dd >= ctx.config.max_drawdown_pct:
-            raise RiskGuardDrawdownError(
+            return self.trip(
                 f"drawdown {_q(dd)}% from peak {peak} reached the limit {ctx.config.max_drawdown_pct}%",
                 details={
                     "peak_equity": str(peak),
@@ -202,6 +239,7 @@ class DrawdownGuard(AccountGuard):
                     "max_drawdown_pct": str(ctx.config.max_drawdown_pct),
                 },
             )
+        return None
 
 
 class ErrorRateGuard(AccountGuard):
@@ -209,14 +247,21 @@ class ErrorRateGuard(AccountGuard):
 
     name = "error_rate"
 
-    def check(self, ctx: GuardContext) -> None:
+    def banner(self, config: RiskConfig) -> tuple[str, str]:
+        return (
+            "error rate",
+            f"> {config.error_rate_threshold:.0%} of exchange calls failing (last {config.error_rate_window_s:g}s, "
+            f"at least the last {config.error_rate_min_calls} calls) -> {self.action(config)}",
+        )
+
+    def check(self, ctx: GuardContext) -> GuardTrip | None:
         calls = ctx.api_calls
         cfg = ctx.config
         if calls < cfg.error_rate_min_calls:
-            return
+            return None
         rate = ctx.api_failures / calls
         if rate > cfg.error_rate_threshold:
-            raise RiskGuardErrorRateError(
+            return self.trip(
                 f"{ctx.api_failures}/{calls} recent exchange calls failed "
                 f"({rate:.0%} > {cfg.error_rate_threshold:.0%}; window {cfg.error_rate_window_s:g}s, "
                 f"at least the last {cfg.error_rate_min_calls} calls)",
@@ -228,19 +273,24 @@ class ErrorRateGuard(AccountGuard):
                     "window_s": str(cfg.error_rate_window_s),
                 },
             )
+        return None
 
 
 class ApiErrorsGuard(AccountGuard):
     name = "api_errors"
     breaker = True
 
-    def check(self, ctx: GuardContext) -> None:
+    def banner(self, config: RiskConfig) -> tuple[str, str]:
+        return "api errors", f"{config.max_consecutive_api_errors} consecutive -> {self.action(config)}"
+
+    def check(self, ctx: GuardContext) -> GuardTrip | None:
         n = ctx.state.consecutive_api_errors
         if n >= ctx.config.max_consecutive_api_errors:
-            raise RiskGuardApiErrorsError(
+            return self.trip(
                 f"{n} consecutive exchange errors (limit {ctx.config.max_consecutive_api_errors})",
                 details={"consecutive_errors": str(n), "limit": str(ctx.config.max_consecutive_api_errors)},
             )
+        return None
 
 
 class ConsecutiveLossesGuard(AccountGuard):
@@ -249,10 +299,16 @@ class ConsecutiveLossesGuard(AccountGuard):
     name = "consecutive_losses"
     breaker = True
 
-    def check(self, ctx: GuardContext) -> None:
+    def banner(self, config: RiskConfig) -> tuple[str, str]:
+        return (
+            "consecutive losses",
+            f"{config.max_consecutive_losses} -> {self.action(config)} for {config.loss_cooldown_s:g}s",
+        )
+
+    def check(self, ctx: GuardContext) -> GuardTrip | None:
         until = ctx.state.loss_cooldown_until
         if until is not None and ctx.now < until:
-            raise RiskGuardConsecutiveLossesError(
+            return self.trip(
                 f"{ctx.config.max_consecutive_losses} losing trades in a row; entries paused until {until.isoformat()}",
                 details={
                     "max_consecutive_losses": str(ctx.config.max_consecutive_losses),
@@ -260,11 +316,15 @@ class ConsecutiveLossesGuard(AccountGuard):
                     "cooldown_s": str(ctx.config.loss_cooldown_s),
                 },
             )
+        return None
 
 
 # ------------------------------------------------------------------------------- symbol guards
 class StaleMarkGuard(SymbolGuard):
     name = "stale_mark"
+
+    def banner(self, config: RiskConfig) -> tuple[str, str]:
+        return "stale mark", f"> {config.stale_mark_s:g}s -> {self.action(config)} on that symbol"
 
     def candidates(self, ctx: GuardContext, symbols: Iterable[str]) -> Iterable[str]:
         limit = ctx.config.stale_mark_s
@@ -276,28 +336,32 @@ class StaleMarkGuard(SymbolGuard):
                 out.append(symbol)
         return out
 
-    def check(self, ctx: GuardContext, symbol: str) -> None:
+    def check(self, ctx: GuardContext, symbol: str) -> GuardTrip | None:
         quote = ctx.quotes.get(symbol)
         limit = ctx.config.stale_mark_s
         if quote is None:
-            raise RiskGuardStaleMarkError(
+            return self.trip(
                 f"{symbol}: no mark price",
                 symbol=symbol,
                 details={"age_s": "inf", "stale_mark_s": str(limit)},
             )
         age = (ctx.now - quote.ts).total_seconds()
         if age > limit:
-            raise RiskGuardStaleMarkError(
+            return self.trip(
                 f"{symbol}: mark is {age:.1f}s old (limit {limit:g}s)",
                 symbol=symbol,
                 details={"age_s": f"{age:.3f}", "stale_mark_s": str(limit), "quote_ts": quote.ts.isoformat()},
             )
+        return None
 
 
 class LiquidationBufferGuard(SymbolGuard):
     """Perps: distance from mark to the liquidation price, in % of mark."""
 
     name = "liquidation_buffer"
+
+    def banner(self, config: RiskConfig) -> tuple[str, str]:
+        return "liquidation buffer", f"< {config.liquidation_buffer_pct}% to liquidation -> {self.action(config)}"
 
     def candidates(self, ctx: GuardContext, symbols: Iterable[str]) -> Iterable[str]:
         positions = ctx.positions
@@ -315,26 +379,26 @@ class LiquidationBufferGuard(SymbolGuard):
             out.append(symbol)
         return out
 
-    def check(self, ctx: GuardContext, symbol: str) -> None:
+    def check(self, ctx: GuardContext, symbol: str) -> GuardTrip | None:
         pos = ctx.positions.get(symbol)
         if pos is None or pos.size == 0:
-            return
+            return None
         product = ctx.products.get(symbol)
         if not ((product is not None and product.is_perpetual) or pos.product_type.value == "PERPETUAL"):
-            return
+            return None
         quote = ctx.quotes.get(symbol)
         mark = quote.mark_price if quote is not None else pos.mark_price
         if mark <= 0:
-            return
+            return None
         liq = pos.liquidation_price
         if liq is None and product is not None:
             liq = estimate_liquidation_price(pos, product, equity=ctx.equity, mark=mark)
         if liq is None or liq <= 0:
-            return
+            return None
         dist = liquidation_distance_pct(mark, liq, pos.size > 0)
         buffer = ctx.config.liquidation_buffer_pct
         if dist < buffer:
-            raise RiskGuardLiquidationBufferError(
+            return self.trip(
                 f"{symbol}: {_q(dist)}% from liquidation at {_q(liq)} (buffer {buffer}%)",
                 symbol=symbol,
                 details={
@@ -345,6 +409,7 @@ class LiquidationBufferGuard(SymbolGuard):
                     "position_size": str(pos.size),
                 },
             )
+        return None
 
 
 class VolatilityGuard(SymbolGuard):
@@ -356,27 +421,35 @@ class VolatilityGuard(SymbolGuard):
     def hold_s(self, config: RiskConfig) -> float:
         return config.volatility_cooldown_s
 
+    def banner(self, config: RiskConfig) -> tuple[str, str]:
+        return (
+            "volatility breaker",
+            f"move > {config.max_move_pct}% in {config.volatility_short_window} samples or vol "
+            f"> {config.volatility_multiple:g}x long-window -> {self.action(config)} "
+            f"(hold {config.volatility_cooldown_s:g}s)",
+        )
+
     def candidates(self, ctx: GuardContext, symbols: Iterable[str]) -> Iterable[str]:
         cfg = ctx.config
         return ctx.stats.volatile(symbols, ctx.max_move_pct, cfg.volatility_min_samples, cfg.volatility_multiple)
 
-    def check(self, ctx: GuardContext, symbol: str) -> None:
+    def check(self, ctx: GuardContext, symbol: str) -> GuardTrip | None:
         cfg = ctx.config
         move, short, long, samples = ctx.stats.volatility(symbol)
         if move is not None and move > ctx.max_move_pct:
-            raise RiskGuardVolatilityError(
+            return self.trip(
                 f"{symbol}: price moved {move:.2f}% within {cfg.volatility_short_window} samples "
                 f"(limit {cfg.max_move_pct}%)",
                 symbol=symbol,
                 details={"move_pct": f"{move:.4f}", "max_move_pct": str(cfg.max_move_pct)},
             )
         if samples < cfg.volatility_min_samples:
-            return
+            return None
         if short is None or long is None or long <= 0:
-            return
+            return None
         ratio = short / long
         if ratio > cfg.volatility_multiple:
-            raise RiskGuardVolatilityError(
+            return self.trip(
                 f"{symbol}: short-window volatility is {ratio:.1f}x its long-window level "
                 f"(limit {cfg.volatility_multiple:g}x)",
                 symbol=symbol,
@@ -387,6 +460,7 @@ class VolatilityGuard(SymbolGuard):
                     "volatility_multiple": str(cfg.volatility_multiple),
                 },
             )
+        return None
 
 
 class LiquidityGuard(SymbolGuard):
@@ -394,6 +468,10 @@ class LiquidityGuard(SymbolGuard):
 
     name = "liquidity"
     breaker = True
+
+    def banner(self, config: RiskConfig) -> tuple[str, str]:
+        depth = f" or depth < ${config.min_depth_usd}" if config.min_depth_usd > 0 else ""
+        return "liquidity breaker", f"spread > {config.max_spread_bps} bps{depth} -> {self.action(config)}"
 
     def candidates(self, ctx: GuardContext, symbols: Iterable[str]) -> Iterable[str]:
         cfg = ctx.config
@@ -425,13 +503,13 @@ class LiquidityGuard(SymbolGuard):
                 out.append(symbol)
         return out
 
-    def check(self, ctx: GuardContext, symbol: str) -> None:
+    def check(self, ctx: GuardContext, symbol: str) -> GuardTrip | None:
         book = ctx.books.get(symbol)
         if book is None:
-            return
+            return None
         cfg = ctx.config
         if not book.bids or not book.asks:
-            raise RiskGuardLiquidityError(
+            return self.trip(
                 f"{symbol}: one side of the book is empty",
                 symbol=symbol,
                 details={"bid_levels": str(len(book.bids)), "ask_levels": str(len(book.asks))},
@@ -439,7 +517,7 @@ class LiquidityGuard(SymbolGuard):
         bid = book.bids[0].price
         ask = book.asks[0].price
         if bid <= 0 or ask <= 0:
-            raise RiskGuardLiquidityError(
+            return self.trip(
                 f"{symbol}: book has no positive prices",
                 symbol=symbol,
                 details={"bid": str(bid), "ask": str(ask)},
@@ -447,7 +525,7 @@ class LiquidityGuard(SymbolGuard):
         # spread_bps = (ask - bid) / mid * 1e4 > max  <=>  (ask - bid) * 2e4 > max * (ask + bid): no division
         if (ask - bid) * _TWO_BPS > cfg.max_spread_bps * (ask + bid):
             spread = (ask - bid) / ((ask + bid) / 2) * BPS
-            raise RiskGuardLiquidityError(
+            return self.trip(
                 f"{symbol}: spread {_q(spread)} bps > {cfg.max_spread_bps} bps",
                 symbol=symbol,
                 details={"spread_bps": str(_q(spread)), "max_spread_bps": str(cfg.max_spread_bps)},
@@ -457,17 +535,28 @@ class LiquidityGuard(SymbolGuard):
             need = cfg.min_depth_usd
             depth = min(depth_usd(book, OrderSide.BUY, levels, need), depth_usd(book, OrderSide.SELL, levels, need))
             if depth < cfg.min_depth_usd:
-                raise RiskGuardLiquidityError(
+                return self.trip(
                     f"{symbol}: depth {_q(depth)} USD over {levels} levels < {cfg.min_depth_usd} USD",
                     symbol=symbol,
                     details={"depth_usd": str(_q(depth)), "min_depth_usd": str(cfg.min_depth_usd)},
                 )
+        return None
 
 
 class CorrelationGuard(SymbolGuard):
     """A symbol whose returns move with an open position: a new entry there adds the same risk twice."""
 
     name = "correlation"
+
+    def banner(self, config: RiskConfig) -> tuple[str, str]:
+        return (
+            "correlation",
+            f">= {config.correlation_threshold:g} -> size x{config.correlation_scale}; >= "
+            f"{config.correlation_refuse_threshold:g} -> {self.action(config)}",
+        )
+
+    def entry_scale(self, config: RiskConfig) -> Decimal | None:
+        return config.correlation_scale
 
     def candidates(self, ctx: GuardContext, symbols: Iterable[str]) -> Iterable[str]:
         held = ctx.held
@@ -488,14 +577,14 @@ class CorrelationGuard(SymbolGuard):
                 out.append(symbol)
         return out
 
-    def check(self, ctx: GuardContext, symbol: str) -> None:
+    def check(self, ctx: GuardContext, symbol: str) -> GuardTrip | None:
         held = ctx.held
         if not held or symbol in ctx.held_set:
-            return  # adding to an existing position is the exposure caps' business
+            return None  # adding to an existing position is the exposure caps' business
         cfg = ctx.config
         worst, worst_with = ctx.stats.max_correlation(symbol, held, cfg.correlation_min_samples)
         if worst_with and worst >= cfg.correlation_threshold:
-            raise RiskGuardCorrelationError(
+            found = self.trip(
                 f"{symbol}: returns correlate {worst:.2f} (absolute) with the open {worst_with} position "
                 f"(threshold {cfg.correlation_threshold:g}, refuse at {cfg.correlation_refuse_threshold:g})",
                 symbol=symbol,
@@ -506,6 +595,11 @@ class CorrelationGuard(SymbolGuard):
                     "refuse_threshold": str(cfg.correlation_refuse_threshold),
                 },
             )
+            if worst < cfg.correlation_refuse_threshold:  # the scale-down band: entries allowed, smaller
+                found.action = "warn"
+                found.shown = "scale_down"
+            return found
+        return None
 
 
 def _q(value: Decimal) -> Decimal:

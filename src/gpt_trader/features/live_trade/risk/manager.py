@@ -3,7 +3,11 @@
 PerpsBot calls `start` once, `evaluate` each cycle (-> RuntimeVerdict), `check_order` before every send
 (-> PreTradeResult), `record_api_call` after every exchange call, `record_trade_result` after every
 closed round trip and `record_transfer` for an external cash flow (before `evaluate` of that snapshot).
-Reduce-only and halt latch: only `clear_reduce_only()` (CLI `--clear-reduce-only`) leaves them.
+
+The manager owns the bot's one `TradingState` (ACTIVE / REDUCING / HALTED, `trading_state`). A guard's
+REDUCING or HALTED latches and persists: only `clear_reduce_only()` (CLI `--clear-reduce-only`) releases
+it, and a guard whose condition still holds trips again on the next evaluation. Moving the loss
+baselines is a separate operator action: `rebase_daily_loss()` / `rebase_drawdown()`.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Literal
 
 import msgspec
@@ -27,25 +32,34 @@ from gpt_trader.features.brokerages.core.interfaces import (
     Quote,
 )
 from gpt_trader.features.live_trade.risk.config import GuardAction, RiskConfig, SymbolLimit
-from gpt_trader.features.live_trade.risk.errors import PreTradeRejectedError, RiskGuardError
+from gpt_trader.features.live_trade.risk.errors import PreTradeRejectedError
 from gpt_trader.features.live_trade.risk.guards import (
     ACCOUNT_GUARDS,
     SYMBOL_GUARDS,
     AccountGuard,
+    Guard,
     GuardContext,
+    GuardTrip,
     SymbolGuard,
 )
 from gpt_trader.features.live_trade.risk.pretrade import PreTradeChecker
 from gpt_trader.features.live_trade.risk.state import MAX_TRADES_KEPT, STATE_KEY, RiskState, Trip
+from gpt_trader.features.live_trade.risk.trading_state import Cause, TradingMode, TradingState
 from gpt_trader.features.live_trade.risk_calculations import MarketStats
 from gpt_trader.features.monitor.metrics import MetricsRegistry
 from gpt_trader.persistence.state_store import StateStore
 
 log = structlog.get_logger("risk")
 
-Mode = Literal["normal", "reduce_only", "halt"]
 STATE_FLUSH_S = 30.0
 CRITICAL_ACTIONS = frozenset({"reduce_only", "flatten", "halt"})
+CONFIG_REDUCE_ONLY_REASON = "risk.reduce_only_mode is set (profile, RISK_REDUCE_ONLY_MODE or --reduce-only)"
+#: what the operator can re-base: the daily loss budget (day-start equity) or the drawdown peak
+Rebase = Literal["daily_loss", "drawdown"]
+_REBASE_CAUSE: dict[str, Cause] = {
+    "daily_loss": Cause.OPERATOR_REBASE_DAILY_LOSS,
+    "drawdown": Cause.OPERATOR_REBASE_DRAWDOWN,
+}
 FLATTEN_ALL = "*"
 _TWO = Decimal(2)
 
@@ -82,7 +96,9 @@ class GuardEvent(msgspec.Struct, kw_only=True):
 
 
 class RuntimeVerdict(msgspec.Struct, kw_only=True):
-    mode: Mode
+    """What one evaluation decided: the trading mode after it, per-symbol blocks, flattens and scales."""
+
+    mode: TradingMode
     blocked_symbols: dict[str, str]
     flatten: set[str]  # contains "*" (and every known symbol) when a guard says flatten all
     entry_scale: dict[str, Decimal]  # apply to new-entry sizes; check_order does not apply it again
@@ -107,6 +123,8 @@ class PreTradeResult(msgspec.Struct, kw_only=True):
 
 
 class RiskManager:
+    """Runs the guards and pre-trade rules and owns the one TradingState (see the module docstring)."""
+
     def __init__(
         self,
         config: RiskConfig,
@@ -134,14 +152,18 @@ class RiskManager:
             g for g in ACCOUNT_GUARDS if breakers_on or not g.breaker
         )
         self._symbol_guards: tuple[SymbolGuard, ...] = tuple(g for g in SYMBOL_GUARDS if breakers_on or not g.breaker)
-        every: list[AccountGuard | SymbolGuard] = [*ACCOUNT_GUARDS, *SYMBOL_GUARDS]
+        every: list[Guard] = [*ACCOUNT_GUARDS, *SYMBOL_GUARDS]
         self._hold_s = {g.name: g.hold_s(config) for g in every}
-        self._actions: dict[str, GuardAction] = {g.name: config.action_for(g.name) for g in every}
+        self._actions: dict[str, GuardAction] = {g.name: g.action(config) for g in every}
+        self._scales: dict[str, Decimal] = {
+            g.name: scale for g in every if (scale := g.entry_scale(config)) is not None
+        }
         self._api_window: deque[tuple[float, bool]] = deque()
         self._api_failures = 0
         self._started = False
         self._loaded = False
-        self._rebase_on_start = False
+        self._rebase_on_start: set[Rebase] = set()
+        self._session_halt: tuple[str, datetime | None] | None = None
         self._dirty = False
         self._soft_dirty = False
         self._last_flush: datetime | None = None
@@ -151,16 +173,23 @@ class RiskManager:
         self._entry_scale: dict[str, Decimal] = {}
         self._flatten: set[str] = set()
         self._pretrade = PreTradeChecker(config, self.symbol_limits, metrics, self._stats, usd_rates)
-        self._forced_reduce_only = config.reduce_only_mode
+        #: the bot's one trading mode; subscribe to hear every change
+        self.trading_state = TradingState(
+            on_callback_error=partial(metrics.inc, "risk.trading_state.subscriber_errors")
+        )
+        if config.reduce_only_mode:
+            self._refresh_mode(Cause.CONFIG, None)
 
     # ------------------------------------------------------------------------------ properties
     @property
     def reduce_only(self) -> bool:
-        return self._state.reduce_only or self.config.reduce_only_mode
+        """Entries refused (REDUCING or HALTED): a view of `trading_state`."""
+        return self.trading_state.reducing
 
     @property
     def halted(self) -> bool:
-        return self._state.halted
+        """A view of `trading_state`."""
+        return self.trading_state.halted
 
     @property
     def state(self) -> RiskState:
@@ -178,16 +207,13 @@ class RiskManager:
     # ------------------------------------------------------------------------------- lifecycle
     def start(self, snapshot: AccountSnapshot) -> None:
         """Load persisted guard state, or start fresh from this snapshot's equity."""
-        if not self._loaded:
-            self._load()
+        self._ensure_loaded()
         st = self._state
         now = _utc(snapshot.now)
-        if self._rebase_on_start:
-            st.day_start_equity = snapshot.equity
-            st.peak_equity = snapshot.equity
-            st.day_start_at = st.peak_at = now
-            self._rebase_on_start = False
         self._roll_day(now, snapshot.equity)
+        for kind in sorted(self._rebase_on_start):
+            self._apply_rebase(kind, snapshot.equity, now)
+        self._rebase_on_start.clear()
         if st.peak_equity is None:
             st.peak_equity = snapshot.equity
             st.peak_at = now
@@ -198,6 +224,11 @@ class RiskManager:
         self._dirty = True
         self._persist()
 
+    def _ensure_loaded(self) -> None:
+        """Read the persisted state once (start, the operator's actions and the banner may come first)."""
+        if not self._loaded:
+            self._load()
+
     def _load(self) -> None:
         self._loaded = True
         doc = None
@@ -206,7 +237,7 @@ class RiskManager:
                 doc = self._store.get(STATE_KEY)
             except Exception as exc:  # a broken store must not start an unguarded bot
                 log.error("risk state unreadable; starting latched reduce-only", error=str(exc))
-                self._latch_reduce_only("guard state unreadable")
+                self._latch(TradingMode.REDUCING, "guard state unreadable", cause=Cause.STATE_ERROR, at=None)
         if doc is not None:
             try:
                 self._state = RiskState.from_doc(doc)
@@ -215,15 +246,17 @@ class RiskManager:
                     day=self._state.day,
                     day_start_equity=str(self._state.day_start_equity),
                     peak_equity=str(self._state.peak_equity),
-                    reduce_only=self._state.reduce_only,
-                    halted=self._state.halted,
+                    mode=self._state.mode.value,
+                    mode_reason=self._state.mode_reason,
                     trips=sorted(self._state.trips),
                 )
+                if self._state.mode is not TradingMode.ACTIVE:
+                    self._refresh_mode(Cause.RESTORED, self._state.mode_since)
             except (msgspec.ValidationError, TypeError, ValueError) as exc:
                 log.error("risk state malformed; starting latched reduce-only", error=str(exc))
                 self.metrics.inc("risk.state_errors")
                 self._state = RiskState()
-                self._latch_reduce_only("guard state malformed")
+                self._latch(TradingMode.REDUCING, "guard state malformed", cause=Cause.STATE_ERROR, at=None)
 
     def _roll_day(self, now: datetime, equity: Decimal) -> None:
         st = self._state
@@ -321,8 +354,7 @@ class RiskManager:
         `after`: the last reading before the flow appeared; a baseline taken from a later reading (a day
         roll, a new peak, a fresh start while the flow awaited confirmation) already holds it and stays.
         May be called before `start`: the persisted state is loaded first, and `start` rolls the day."""
-        if not self._loaded:
-            self._load()
+        self._ensure_loaded()
         st = self._state
         when = _utc(after) if after is not None else None
         if st.day_start_equity is not None and not _holds(st.day_start_at, when):
@@ -384,16 +416,15 @@ class RiskManager:
             marks=marks,
         )
         self._pretrade.use_snapshot(snapshot, marks, ctx.held_signs, ctx.correlations)
-        found: dict[str, RiskGuardError] = {}
+        found: dict[str, GuardTrip] = {}
         for guard in self._account_guards:
-            try:
-                guard.check(ctx)
-            except RiskGuardError as exc:
-                found[guard.name] = exc
+            hit = guard.check(ctx)
+            if hit is not None:
+                found[guard.name] = hit
         universe = _universe(snapshot)
         # each guard scans the universe at once (cheap tests first); trips are then ordered symbol by
         # symbol, guard by guard, as checking every pair in that order would find them
-        tripped: list[tuple[int, str, RiskGuardError]] = []
+        tripped: list[tuple[int, str, GuardTrip]] = []
         for i, sguard in enumerate(self._symbol_guards):
             for symbol, trip_err in sguard.scan(ctx, universe):
                 tripped.append((i, symbol, trip_err))
@@ -405,22 +436,22 @@ class RiskManager:
 
         events: list[GuardEvent] = []
         trips = st.trips
-        for key, err in found.items():
-            action = self._action_for(err)
+        for key, hit in found.items():
+            action = hit.action if hit.action is not None else self._actions[hit.guard]
             trip = trips.get(key)
             if trip is None or trip.action != action:
                 trip = Trip(
-                    guard=err.guard,
-                    symbol=err.symbol,
+                    guard=hit.guard,
+                    symbol=hit.symbol,
                     action=action,
                     severity="critical" if action in CRITICAL_ACTIONS else "recoverable",
-                    message=err.message,
+                    message=hit.message,
                     since=now,
                 )
                 trips[key] = trip
-                self._on_trip(trip, err, events, now)
+                self._on_trip(trip, hit, events, now)
                 self._dirty = True
-            hold = self._hold_s.get(err.guard, 0.0)
+            hold = self._hold_s.get(hit.guard, 0.0)
             if hold > 0:
                 trip.until = now + timedelta(seconds=hold)
                 self._soft_dirty = True
@@ -447,31 +478,22 @@ class RiskManager:
         self._persist(now)
         return verdict
 
-    def _action_for(self, err: RiskGuardError) -> GuardAction:
-        action = self._actions[err.guard]
-        if err.guard == "correlation":
-            corr = abs(float(err.details.get("correlation", "0")))
-            if corr < self.config.correlation_refuse_threshold:
-                return "warn"  # the scale-down band: entries allowed, smaller
-        return action
-
-    def _on_trip(self, trip: Trip, err: RiskGuardError, events: list[GuardEvent], now: datetime) -> None:
+    def _on_trip(self, trip: Trip, hit: GuardTrip, events: list[GuardEvent], now: datetime) -> None:
         name = trip.guard
         action = trip.action
         self.metrics.inc(f"risk.guards.{name}.{trip.severity}_failures")
-        if action == "reduce_only" or (action == "flatten" and trip.symbol is None):
-            self._latch_reduce_only(f"{name}: {err.message}")
-        elif action == "halt":
-            self._latch_halt(f"{name}: {err.message}")
-        shown = "scale_down" if name == "correlation" and action == "warn" else action
+        latched = _latched_mode(trip)
+        if latched is not None:
+            self._latch(latched, f"{name}: {hit.message}", cause=Cause.GUARD, at=now, guard=name)
+        shown = hit.shown if hit.shown is not None else action
         events.append(
             GuardEvent(
                 name=name,
                 severity=trip.severity,
                 action=shown,
                 symbol=trip.symbol,
-                message=err.message,
-                details=err.details,
+                message=hit.message,
+                details=hit.details,
                 ts=now,
             )
         )
@@ -481,27 +503,53 @@ class RiskManager:
             guard=name,
             action=shown,
             symbol=trip.symbol,
-            detail=err.message,
-            details=err.details,
+            detail=hit.message,
+            details=hit.details,
         )
 
-    def _latch_reduce_only(self, reason: str) -> None:
+    def _latch(
+        self, mode: TradingMode, reason: str, *, cause: Cause, at: datetime | None, guard: str | None = None
+    ) -> None:
+        """Raise the latched mode to `mode` (never lower it: the first, worse reason stays) and persist it."""
         st = self._state
-        if not st.reduce_only:
-            st.reduce_only = True
-            st.reduce_only_reason = reason
-            self._dirty = True
-            self.metrics.inc("risk.reduce_only_latched")
-            log.error("reduce-only latched; leave it only with --clear-reduce-only", reason=reason)
-
-    def _latch_halt(self, reason: str) -> None:
-        st = self._state
-        if not st.halted:
-            st.halted = True
-            st.halt_reason = reason
-            self._dirty = True
+        if mode.rank <= st.mode.rank:
+            return
+        st.mode = mode
+        st.mode_reason = reason
+        st.mode_since = at
+        st.mode_guard = guard
+        self._dirty = True
+        if mode is TradingMode.HALTED:
             self.metrics.inc("risk.halts")
             log.error("trading halted by risk guard; leave it only with --clear-reduce-only", reason=reason)
+        else:
+            self.metrics.inc("risk.reduce_only_latched")
+            log.error("reduce-only latched; leave it only with --clear-reduce-only", reason=reason)
+        self._refresh_mode(cause, at)
+
+    def _refresh_mode(self, cause: Cause, at: datetime | None, details: Mapping[str, str] | None = None) -> None:
+        """Publish the effective mode: a session halt, else the latch, else the configuration's floor."""
+        st = self._state
+        if self._session_halt is not None and st.mode is not TradingMode.HALTED:
+            reason, since = self._session_halt
+            mode, guard = TradingMode.HALTED, None
+        elif st.mode is not TradingMode.ACTIVE:
+            mode, reason, since, guard = st.mode, st.mode_reason, st.mode_since or at, st.mode_guard
+        elif self.config.reduce_only_mode:
+            mode, reason, since, guard = TradingMode.REDUCING, CONFIG_REDUCE_ONLY_REASON, at, None
+        else:
+            mode, reason, since, guard = TradingMode.ACTIVE, "", at, None
+        self.trading_state.set(mode, reason, since=since, cause=cause, guard=guard, details=details)
+
+    def halt_session(self, reason: str, *, cause: Cause = Cause.RECONCILIATION) -> None:
+        """HALTED for the rest of this process, not latched: the cause (a reconciliation difference) is
+        checked again by the next start-up, which refuses to trade while it holds."""
+        at = _utc(self._clock())
+        if self._session_halt is None:
+            self._session_halt = (reason, at)
+            self.metrics.inc("risk.halts")
+            log.error("trading halted for this session", reason=reason, cause=cause.value)
+        self._refresh_mode(cause, at)
 
     def _verdict(self, universe: list[str], events: list[GuardEvent]) -> RuntimeVerdict:
         st = self._state
@@ -510,11 +558,12 @@ class RiskManager:
         scale: dict[str, Decimal] = {}
         block_all: str | None = None
         flatten_all = False
+        scales = self._scales
         for trip in st.trips.values():
             action = trip.action
             sym = trip.symbol
-            if trip.guard == "correlation" and sym is not None:
-                scale[sym] = self.config.correlation_scale
+            if sym is not None and trip.guard in scales:
+                scale[sym] = scales[trip.guard]
             if action == "warn":
                 continue
             reason = f"{trip.guard}: {trip.message}"
@@ -533,13 +582,9 @@ class RiskManager:
         if flatten_all:
             flatten.add(FLATTEN_ALL)
             flatten.update(universe)
-        mode: Mode
-        if st.halted:
-            mode = "halt"
-        elif st.reduce_only or self.config.reduce_only_mode or flatten_all:
-            mode = "reduce_only"
-        else:
-            mode = "normal"
+        mode = self.trading_state.mode
+        if flatten_all and mode is TradingMode.ACTIVE:  # an account flatten latches REDUCING; stay safe anyway
+            mode = TradingMode.REDUCING
         self._blocked = blocked
         self._flatten = flatten
         self._entry_scale = scale
@@ -549,16 +594,14 @@ class RiskManager:
     # ------------------------------------------------------------------------------- pre-trade
     def check_order(self, request: OrderRequest, snapshot: AccountSnapshot, *, is_reducing: bool) -> PreTradeResult:
         """Every rule, in order; the first failure rejects (entries too in reduce-only/blocked state)."""
-        st = self._state
+        status = self.trading_state.status
         try:
             adjusted = self._pretrade.check(
                 request,
                 snapshot,
                 is_reducing=is_reducing,
-                halted=st.halted,
-                halt_reason=st.halt_reason,
-                reduce_only=st.reduce_only or self._forced_reduce_only,
-                reduce_only_reason=st.reduce_only_reason,
+                mode=status.mode,
+                mode_reason=status.reason,
                 blocked=self._blocked,
             )
         except PreTradeRejectedError as err:
@@ -576,64 +619,80 @@ class RiskManager:
 
     # ----------------------------------------------------------------------------- operator
     def clear_reduce_only(self) -> None:
-        """Explicitly leave latched reduce-only / halt, re-basing day-start and peak equity to now.
-
-        May be called before `start` (the CLI flag): the persisted state is loaded first, and the re-base
-        happens on the first snapshot.
-        """
-        if not self._loaded:
-            self._load()
+        """Operator: release a latched REDUCING / HALTED. Clearing is not forgetting: the loss baselines
+        stay, so a guard whose condition still holds trips again on the next evaluation (re-basing them is
+        `rebase_daily_loss` / `rebase_drawdown`). May be called before `start` (the CLI flag)."""
+        self._ensure_loaded()
         st = self._state
-        previous = {
-            "reduce_only": st.reduce_only,
-            "reduce_only_reason": st.reduce_only_reason,
-            "halted": st.halted,
-            "halt_reason": st.halt_reason,
-        }
-        st.reduce_only = False
-        st.reduce_only_reason = ""
-        st.halted = False
-        st.halt_reason = ""
-        st.consecutive_api_errors = 0
-        self._api_window.clear()
-        self._api_failures = 0
-        if self._last_equity is not None:
-            st.peak_equity = self._last_equity
-            st.day_start_equity = self._last_equity
-            st.day_start_at = st.peak_at = _utc(self._clock())
-        else:
-            self._rebase_on_start = True
-        for key in [k for k, t in st.trips.items() if t.action in CRITICAL_ACTIONS and t.symbol is None]:
+        previous = self.trading_state.status
+        st.mode = TradingMode.ACTIVE
+        st.mode_reason = ""
+        st.mode_since = None
+        st.mode_guard = None
+        self._session_halt = None
+        # forget every trip that latched, symbol-scoped ones too: one whose condition holds trips (and latches) again
+        for key in [k for k, t in st.trips.items() if _latched_mode(t) is not None]:
             del st.trips[key]
         self._dirty = True
         self._persist()
         self.metrics.inc("risk.reduce_only_cleared")
         log.warning(
-            "reduce-only / halt cleared by operator",
-            baseline_equity=str(self._last_equity),
-            **{k: str(v) for k, v in previous.items()},
+            "reduce-only / halt cleared by operator; a guard whose condition still holds trips again",
+            previous_mode=previous.mode.value,
+            previous_reason=previous.reason,
+            day_start_equity=str(st.day_start_equity),
+            peak_equity=str(st.peak_equity),
         )
+        self._refresh_mode(Cause.OPERATOR_CLEAR, _utc(self._clock()), {"previous_reason": previous.reason})
         if self.config.reduce_only_mode:
             log.warning("reduce-only still forced by configuration (risk.reduce_only_mode)")
 
+    def rebase_daily_loss(self) -> None:
+        """Operator: today's loss budget starts again from the current equity (a new day-start equity).
+        Before `start` (the CLI flag) it is applied to the first snapshot's equity."""
+        self._rebase("daily_loss")
+
+    def rebase_drawdown(self) -> None:
+        """Operator: the drawdown guard's peak equity starts again from the current equity."""
+        self._rebase("drawdown")
+
+    def _rebase(self, kind: Rebase) -> None:
+        self._ensure_loaded()
+        if self._last_equity is None:
+            self._rebase_on_start.add(kind)
+            log.warning("operator re-base requested; applied to the first account snapshot", baseline=kind)
+            return
+        self._apply_rebase(kind, self._last_equity, _utc(self._clock()))
+
+    def _apply_rebase(self, kind: Rebase, equity: Decimal, now: datetime) -> None:
+        st = self._state
+        if kind == "daily_loss":
+            old = st.day_start_equity
+            st.day_start_equity = equity
+            st.day_start_at = now
+        else:
+            old = st.peak_equity
+            st.peak_equity = equity
+            st.peak_at = now
+        self._dirty = True
+        self._persist()
+        self.metrics.inc(f"risk.rebase.{kind}")
+        details = {"baseline": kind, "previous": str(old), "equity": str(equity), "day": st.day}
+        log.warning("loss baseline re-based by operator", **details)
+        self.trading_state.announce(_REBASE_CAUSE[kind], details, at=now)
+
     def describe_limits(self) -> list[tuple[str, str]]:
-        """Every active limit, one (name, value) per line of the start-up banner."""
+        """Every active limit, one (name, value) per line of the start-up banner: the trading mode, the
+        pre-trade limits, then each guard's own line."""
+        self._ensure_loaded()  # the banner shows a latched mode before the first snapshot
         c = self.config
         rows: list[tuple[str, str]] = [
             (
-                "max daily loss",
-                f"{c.max_daily_loss_pct}% of day-start equity"
-                + (f" or ${c.max_daily_loss_usd}" if c.max_daily_loss_usd is not None else "")
-                + f" -> {self._actions['daily_loss']} (resets 00:00 UTC)",
+                "trading mode",
+                self.trading_state.mode.value.upper()
+                + (f" ({self.trading_state.reason})" if self.trading_state.reason else ""),
             ),
-            ("max drawdown", f"{c.max_drawdown_pct}% from peak -> {self._actions['drawdown']}"),
             ("max leverage", f"{c.max_leverage}x account; spot 1x"),
-            (
-                "reduce-only",
-                "ON (config)"
-                if c.reduce_only_mode
-                else ("ON (latched: " + self._state.reduce_only_reason + ")" if self._state.reduce_only else "off"),
-            ),
             (
                 "max total notional",
                 f"${c.max_total_notional}" if c.max_total_notional is not None else "none",
@@ -649,49 +708,11 @@ class RiskManager:
             ),
             ("max open orders per symbol", str(c.max_open_orders_per_symbol)),
             ("max orders per minute", str(c.max_orders_per_minute)),
-            ("stale mark", f"> {c.stale_mark_s:g}s -> {self._actions['stale_mark']} on that symbol"),
-            (
-                "error rate",
-                f"> {c.error_rate_threshold:.0%} of exchange calls failing (last {c.error_rate_window_s:g}s, "
-                f"at least the last {c.error_rate_min_calls} calls) -> {self._actions['error_rate']}",
-            ),
-            (
-                "liquidation buffer",
-                f"< {c.liquidation_buffer_pct}% to liquidation -> {self._actions['liquidation_buffer']}",
-            ),
         ]
-        if c.circuit_breakers_enabled:
-            rows += [
-                (
-                    "api errors",
-                    f"{c.max_consecutive_api_errors} consecutive -> {self._actions['api_errors']}",
-                ),
-                (
-                    "volatility breaker",
-                    f"move > {c.max_move_pct}% in {c.volatility_short_window} samples or vol "
-                    f"> {c.volatility_multiple:g}x long-window -> {self._actions['volatility']} "
-                    f"(hold {c.volatility_cooldown_s:g}s)",
-                ),
-                (
-                    "liquidity breaker",
-                    f"spread > {c.max_spread_bps} bps"
-                    + (f" or depth < ${c.min_depth_usd}" if c.min_depth_usd > 0 else "")
-                    + f" -> {self._actions['liquidity']}",
-                ),
-                (
-                    "consecutive losses",
-                    f"{c.max_consecutive_losses} -> {self._actions['consecutive_losses']} for {c.loss_cooldown_s:g}s",
-                ),
-            ]
-        else:
-            rows.append(("circuit breakers", "DISABLED (api errors, volatility, liquidity, losing streak)"))
-        rows.append(
-            (
-                "correlation",
-                f">= {c.correlation_threshold:g} -> size x{c.correlation_scale}; >= "
-                f"{c.correlation_refuse_threshold:g} -> {self._actions['correlation']}",
-            )
-        )
+        rows += [g.banner(c) for g in (*self._account_guards, *self._symbol_guards)]
+        if not c.circuit_breakers_enabled:
+            off = ", ".join(g.name for g in (*ACCOUNT_GUARDS, *SYMBOL_GUARDS) if g.breaker)
+            rows.append(("circuit breakers", f"DISABLED ({off})"))
         for sym in sorted(self.symbol_limits):
             lim = self.symbol_limits[sym]
             parts = []
@@ -702,6 +723,15 @@ class RiskManager:
             parts.append(f"leverage {lim.max_leverage}x")
             rows.append((sym, ", ".join(parts)))
         return rows
+
+
+def _latched_mode(trip: Trip) -> TradingMode | None:
+    """The mode a trip latches: reduce_only (and an account-wide flatten) REDUCING, halt HALTED."""
+    if trip.action == "halt":
+        return TradingMode.HALTED
+    if trip.action == "reduce_only" or (trip.action == "flatten" and trip.symbol is None):
+        return TradingMode.REDUCING
+    return None
 
 
 def _universe(snapshot: AccountSnapshot) -> list[str]:

@@ -37,6 +37,7 @@ from gpt_trader.features.brokerages.core.interfaces import (
 from gpt_trader.features.brokerages.core.quantization import check_min_size, quantize_order, quantize_size
 from gpt_trader.features.live_trade.risk.config import RiskConfig, SymbolLimit
 from gpt_trader.features.live_trade.risk.errors import PreTradeRejectedError
+from gpt_trader.features.live_trade.risk.trading_state import TradingMode
 from gpt_trader.features.live_trade.risk_calculations import (
     BPS,
     ONE,
@@ -258,16 +259,14 @@ class PreTradeChecker:
         snapshot: AccountSnapshot,
         *,
         is_reducing: bool,
-        halted: bool,
-        halt_reason: str,
-        reduce_only: bool,
-        reduce_only_reason: str,
+        mode: TradingMode,
+        mode_reason: str,
         blocked: Mapping[str, str],
     ) -> OrderRequest:
         sym = request.symbol
         side = request.side
-        if halted:
-            raise _reject("halt", f"trading is halted ({halt_reason})", sym)
+        if mode is TradingMode.HALTED:
+            raise _reject("halt", f"trading is halted ({mode_reason})", sym)
         product = snapshot.products.get(sym)
         if product is None:
             raise _reject("product", f"{sym}: unknown product", sym)
@@ -343,10 +342,10 @@ class PreTradeChecker:
                 pending_reducing=pending_reduce,
             )
         if not reducing:
-            if reduce_only:
+            if mode is not TradingMode.ACTIVE:
                 raise _reject(
                     "reduce_only",
-                    f"reduce-only mode ({reduce_only_reason or 'risk.reduce_only_mode is set'}): entries refused",
+                    f"reduce-only mode ({mode_reason}): entries refused",
                     sym,
                     position=cur,
                     side=side.value,

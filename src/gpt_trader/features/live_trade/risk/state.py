@@ -9,6 +9,7 @@ from typing import Any, Literal
 import msgspec
 
 from gpt_trader.features.live_trade.risk.config import GuardAction
+from gpt_trader.features.live_trade.risk.trading_state import TradingMode
 
 STATE_KEY = "risk.guard_state"
 MAX_TRADES_KEPT = 500
@@ -27,6 +28,9 @@ class Trip(msgspec.Struct, kw_only=True):
 
 
 class RiskState(msgspec.Struct, kw_only=True):
+    """Everything the guards must remember across a restart (one JSON document in the state store;
+    `persistence.state_store` migrates older shapes of it)."""
+
     day: str = ""  # UTC date the day-start equity belongs to
     day_start_equity: Decimal | None = None
     peak_equity: Decimal | None = None
@@ -35,10 +39,12 @@ class RiskState(msgspec.Struct, kw_only=True):
     day_start_at: datetime | None = None
     peak_at: datetime | None = None
     last_equity: Decimal | None = None
-    reduce_only: bool = False
-    reduce_only_reason: str = ""
-    halted: bool = False
-    halt_reason: str = ""
+    # the latched trading mode (guards, unreadable state): left only by the operator's clear. The
+    # configuration's reduce-only floor and a session's reconciliation halt are not latches, not kept here.
+    mode: TradingMode = TradingMode.ACTIVE
+    mode_reason: str = ""
+    mode_since: datetime | None = None
+    mode_guard: str | None = None
     consecutive_losses: int = 0
     loss_cooldown_until: datetime | None = None
     consecutive_api_errors: int = 0
