@@ -35,7 +35,13 @@ def sim_env(sim: ExchangeSimulator, **extra: str) -> dict[str, str]:
 
 
 def canary_config(manager: ConfigManager, tmp_path: Path, **overrides: Any) -> BotConfig:
-    base = {"data_root": str(tmp_path / "data"), "log_dir": str(tmp_path / "logs"), "symbols": ["BTC-USD"]}
+    # port 0: tests run side by side (xdist, other bots), so the canary's fixed 9464 may be taken
+    base = {
+        "data_root": str(tmp_path / "data"),
+        "log_dir": str(tmp_path / "logs"),
+        "symbols": ["BTC-USD"],
+        "monitoring.metrics_port": 0,
+    }
     return manager.load("canary", {**base, **overrides})
 
 
