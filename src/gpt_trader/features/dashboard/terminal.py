@@ -15,6 +15,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from gpt_trader.features.dashboard.fmt import money, plain, signed
 from gpt_trader.features.dashboard.source import DashboardSource, Snapshot, SourceError
 
 BARS = "▁▂▃▄▅▆▇█"
@@ -31,25 +32,6 @@ def sparkline(values: Sequence[Decimal], width: int = 40) -> str:
         return BARS[0] * len(tail)
     span = hi - lo
     return "".join(BARS[int((v - lo) / span * (len(BARS) - 1))] for v in tail)
-
-
-def money(value: Decimal | None, places: int = 2) -> str:
-    """`12,345.68`, signed when asked by the caller; `-` when unknown."""
-    if value is None:
-        return "-"
-    return f"{value:,.{places}f}"
-
-
-def signed(value: Decimal | None, places: int = 2) -> str:
-    return "-" if value is None else f"{value:+,.{places}f}"
-
-
-def plain(value: Decimal | None) -> str:
-    """A store figure as its exact value without trailing zeros (0.00100000 -> 0.001)."""
-    if value is None:
-        return "-"
-    text = format(value.normalize(), "f")
-    return text
 
 
 def render(snap: Snapshot) -> RenderableType:
