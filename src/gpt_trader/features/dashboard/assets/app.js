@@ -59,7 +59,7 @@
   }
   const fillRows = (fills) => fills.map((f) => ({ attrs: { "data-trade-id": f.trade_id }, cells: [f.ts, f.symbol, f.side, plain(f.size), plain(f.price), fixed(f.fee, 4)] }));
   const FILL_HEAD = ["time", "symbol", "side", "size", "price", "fee"];
-  const positionRows = (ps) => ps.map((p) => ({ attrs: { "data-symbol": p.symbol }, cells: [p.symbol, plain(p.size), fixed(p.mark, 4), fixed(p.notional, 2), fixed(p.unrealized_pnl, 2), fixed(p.realized_pnl, 2), plain(p.reconciled_size)] }));
+  const positionRows = (ps) => ps.map((p) => ({ attrs: { "data-symbol": p.symbol }, cells: [p.symbol, plain(p.size), plain(p.mark), plain(p.notional), plain(p.unrealized_pnl), plain(p.realized_pnl), plain(p.reconciled_size)] }));
   const POSITION_HEAD = ["symbol", "size", "mark", "notional", "unrealized", "realized", "reconciled"];
   const orderRows = (os) => os.map((o) => ({ cells: [o.created_at, o.symbol, o.side, o.order_type, plain(o.size), plain(o.limit_price), o.status, plain(o.filled_size), plain(o.avg_fill_price)] }));
   const ORDER_HEAD = ["created", "symbol", "side", "type", "size", "limit", "status", "filled", "avg price"];
