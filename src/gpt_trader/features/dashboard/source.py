@@ -208,7 +208,7 @@ def _order_view(o: StoredOrder) -> OrderView:
         status=str(o.status.value),
         filled_size=o.filled_size,
         avg_fill_price=o.avg_fill_price,
-        created_at=o.created_at.isoformat(),
+        created_at=o.created_at,
         session_id=o.session_id,
     )
 
