@@ -75,7 +75,9 @@ class StoreFigures:
                 "SELECT COUNT(*) FROM orders WHERE status IN ('PENDING_SUBMIT','OPEN','PARTIALLY_FILLED',"
                 "'PENDING_CANCEL','PENDING_AMEND')"
             ).fetchone()[0]
-            recon = conn.execute("SELECT ts FROM events WHERE kind='reconciliation' ORDER BY id DESC LIMIT 1").fetchone()
+            recon = conn.execute(
+                "SELECT ts FROM events WHERE kind='reconciliation' ORDER BY id DESC LIMIT 1"
+            ).fetchone()
         finally:
             conn.close()
         positions = {

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -13,10 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from dashboard_support import REPO, SCREENSHOTS, StoreFigures, bot_env, perps_bot, plain, run_dev_session
-
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -39,25 +39,31 @@ class WebServer:
     """`perps-bot web --port 0` as its own process; the URL is the one it announces."""
 
     def __init__(self, root: Path) -> None:
+        self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (read back in stop)
         self.proc = subprocess.Popen(
             perps_bot("web", "--profile", "dev", "--port", "0", "--refresh", str(REFRESH_S), "--window-min", "600"),
             cwd=root,
             env={**bot_env(), "GPT_TRADER_WEB_TOKEN": TOKEN},
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self.stderr,
             text=True,
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         match = re.search(r"listening on (http://127\.0\.0\.1:\d+/)", line)
-        assert match, f"no URL announced: {line!r} {self.proc.stderr.read() if self.proc.poll() is not None else ''}"
+        assert match, f"no URL announced: {line!r} {self._errors()}"
         self.url = match.group(1)
 
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=10)
-        out = self.proc.stderr.read() if self.proc.stderr else ""
+        out = self._errors()
         assert TOKEN not in out, "the token must never be printed"
+        assert "Traceback" not in out, out[-3000:]
+
+    def _errors(self) -> str:
+        self.stderr.seek(0)
+        return self.stderr.read()
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +73,9 @@ def session_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     report = None
     if BITSTAMP.is_file():
         report = subprocess.Popen(
-            perps_bot("backtest", "--data", str(BITSTAMP), "--strategy", "sma_cross", "--report", "var/reports/sma.html"),
+            perps_bot(
+                "backtest", "--data", str(BITSTAMP), "--strategy", "sma_cross", "--report", "var/reports/sma.html"
+            ),
             cwd=root,
             env=bot_env(),
             stdout=subprocess.DEVNULL,
@@ -75,7 +83,8 @@ def session_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
     run_dev_session(root)
     if report is not None:
-        assert report.wait(timeout=180) == 0
+        _out, err = report.communicate(timeout=180)
+        assert report.returncode == 0, err[-2000:]
     return root
 
 
@@ -87,28 +96,28 @@ def server(session_root: Path) -> Iterator[WebServer]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail("Debian's chromium is required for the browser tests (apt-get install chromium)")
-    with playwright_api.sync_playwright() as p:
+    with sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield b
         b.close()
 
 
-def _shot(page: object, name: str) -> None:
+def _shot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
-def _signed_in(browser: object, server: WebServer) -> object:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+def _signed_in(browser: Browser, server: WebServer) -> Page:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.goto(server.url + f"?token={TOKEN}")
     return page
 
 
-def test_token_is_enforced(server: WebServer, browser: object) -> None:
+def test_token_is_enforced(server: WebServer, browser: Browser) -> None:
     with httpx.Client(base_url=server.url, follow_redirects=False, timeout=10) as http:
         for path in ("/", "/positions", "/orders", "/sessions", "/backtests", "/api/overview", "/static/app.js"):
             assert http.get(path).status_code == 401, path
@@ -124,11 +133,15 @@ def test_token_is_enforced(server: WebServer, browser: object) -> None:
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and TOKEN not in cookie
         http.cookies.update(exchanged.cookies)
         assert http.get("/api/overview").status_code == 200
-        assert http.post("/api/overview", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 405
+        bearer = {"Authorization": f"Bearer {TOKEN}"}
+        assert http.post("/api/overview", headers=bearer).status_code == 405  # read-only: GET only
+        assert http.get("/api/overview?window=0", headers=bearer).status_code == 400
+        for outside in ("/backtests/view/..%2F..%2Fetc%2Fpasswd", "/backtests/view/data/dev/bot.sqlite3"):
+            assert http.get(outside, headers=bearer).status_code == 404, outside
 
-    page = browser.new_context().new_page()  # type: ignore[attr-defined]
+    page = browser.new_context().new_page()
     response = page.goto(server.url)
-    assert response.status == 401
+    assert response is not None and response.status == 401
     assert page.locator("#token").is_visible()
     _shot(page, "login")
     page.fill("#token", TOKEN)
@@ -138,7 +151,7 @@ def test_token_is_enforced(server: WebServer, browser: object) -> None:
     page.context.close()
 
 
-def test_overview_shows_the_store(session_root: Path, server: WebServer, browser: object) -> None:
+def test_overview_shows_the_store(session_root: Path, server: WebServer, browser: Browser) -> None:
     figures = StoreFigures.read(session_root)
     page = _signed_in(browser, server)
     page.wait_for_selector("#fills tbody tr")
@@ -162,7 +175,7 @@ def test_overview_shows_the_store(session_root: Path, server: WebServer, browser
     page.context.close()
 
 
-def test_every_page_renders_and_is_captured(session_root: Path, server: WebServer, browser: object) -> None:
+def test_every_page_renders_and_is_captured(session_root: Path, server: WebServer, browser: Browser) -> None:
     figures = StoreFigures.read(session_root)
     page = _signed_in(browser, server)
     page.goto(server.url + "positions")
@@ -199,7 +212,7 @@ def test_every_page_renders_and_is_captured(session_root: Path, server: WebServe
     page.context.close()
 
 
-def test_a_running_bot_updates_the_page_without_reload(tmp_path: Path, browser: object) -> None:
+def test_a_running_bot_updates_the_page_without_reload(tmp_path: Path, browser: Browser) -> None:
     bot = subprocess.Popen(
         perps_bot("--profile", "dev", "--dev-fast", "--cycles", "2000", "--interval", "0.2"),
         cwd=tmp_path,

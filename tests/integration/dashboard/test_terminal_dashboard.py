@@ -26,12 +26,16 @@ def session_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _spawn(root: Path, *args: str) -> pexpect.spawn:
     cmd = perps_bot("dashboard", "--profile", "dev", *args)
-    return pexpect.spawn(cmd[0], cmd[1:], cwd=str(root), env=bot_env(), dimensions=(120, 220), encoding="utf-8", timeout=30)
+    return pexpect.spawn(
+        cmd[0], cmd[1:], cwd=str(root), env=bot_env(), dimensions=(120, 220), encoding="utf-8", timeout=30
+    )
 
 
 def _rows(screen: str) -> list[list[str]]:
     """Table rows as lists of cell texts (rich's box characters split the cells)."""
-    return [[c.strip() for c in line.strip().strip("│").split("│")] for line in screen.splitlines() if line.count("│") >= 3]
+    return [
+        [c.strip() for c in line.strip().strip("│").split("│")] for line in screen.splitlines() if line.count("│") >= 3
+    ]
 
 
 def test_once_frame_shows_the_store_figures(session_root: Path) -> None:

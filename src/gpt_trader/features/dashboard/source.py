@@ -213,10 +213,17 @@ def _order_view(o: StoredOrder) -> OrderView:
     )
 
 
-def equity_curve(events: Iterator[dict[str, Any]], equity_now: Decimal | None) -> list[CurvePoint]:
+def equity_curve(
+    events: Iterator[dict[str, Any]],
+    equity_now: Decimal | None,
+    marks_now: dict[str, Decimal],
+    now_ts: str | None,
+) -> list[CurvePoint]:
     """The session's equity bar by bar, from its journal: the bot's cash flows (fills, fees) plus its
-    positions valued at each decision's close, anchored so the last point is the published equity.
-    Holdings the bot does not own are taken as constant (they are not the bot's PnL)."""
+    positions valued at each decision's close. The part of the equity that is not the bot's (what the
+    account held before, at today's marks) is the published equity less the bot's cash and positions at
+    the published marks; the last point is the published equity itself. Holdings the bot does not own
+    are taken as constant (their moves are not the bot's PnL)."""
     cash = ZERO
     position: dict[str, Decimal] = {}
     close: dict[str, Decimal] = {}
@@ -234,11 +241,17 @@ def equity_curve(events: Iterator[dict[str, Any]], equity_now: Decimal | None) -
         else:
             continue
         values[ev["ts"]] = cash + sum((q * close.get(s, ZERO) for s, q in position.items()), ZERO)
-    if not values:
-        return []
-    last = list(values.values())[-1]
-    anchor = (equity_now - last) if equity_now is not None else ZERO
-    return [CurvePoint(ts, anchor + v) for ts, v in values.items()]
+    if not values or equity_now is None:
+        return []  # no journal yet, or no published equity to anchor the curve on
+    bot_now = cash + sum((q * marks_now.get(s, close.get(s, ZERO)) for s, q in position.items()), ZERO)
+    others = equity_now - bot_now
+    points = [CurvePoint(ts, others + v) for ts, v in values.items()]
+    last_ts = now_ts if now_ts is not None and now_ts >= points[-1].ts else points[-1].ts
+    if last_ts == points[-1].ts:
+        points[-1] = CurvePoint(last_ts, equity_now)
+    else:
+        points.append(CurvePoint(last_ts, equity_now))
+    return points
 
 
 class DashboardSource:
@@ -305,7 +318,8 @@ class DashboardSource:
             start = events.latest("session_start", session_id=session_id) if session_id else None
             config = (start or {}).get("payload", {}).get("config", {})
             equity = _dec(health.get("equity")) or gauges.get("account.equity_usd")
-            curve = equity_curve(events.iter_events(), equity) if session_id else []
+            venue_time = health.get("venue_time") or doc.get("venue_time")
+            curve = equity_curve(events.iter_events(), equity, _marks(gauges), venue_time) if session_id else []
             recon = events.latest("reconciliation", session_id=session_id) if session_id else None
             open_orders = [_order_view(o) for o in orders.open_orders()]
             fills = sorted(orders.fills(), key=lambda f: f.ts)[-self.fills_shown :][::-1]
@@ -320,7 +334,7 @@ class DashboardSource:
             status_reason=str(health.get("reason") or ""),
             cycle=health.get("cycle", doc.get("cycle")),
             venue=health.get("venue"),
-            venue_time=health.get("venue_time") or doc.get("venue_time"),
+            venue_time=venue_time,
             written_at=health.get("written_at"),
             trading_state=str(trading.get("state") or health.get("trading_state") or "UNKNOWN"),
             trading_reason=str(trading.get("reason") or risk.get("mode_reason") or ""),
@@ -353,12 +367,12 @@ class DashboardSource:
                 for s, v in sorted(_labelled(gauges, "stream.stale", "symbol").items())
             ],
             rate_limit={
-                k.rsplit(".", 1)[1]: v for k, v in sorted(gauges.items()) if k.startswith("coinbase.ratelimit.headroom.")
+                k.rsplit(".", 1)[1]: v
+                for k, v in sorted(gauges.items())
+                if k.startswith("coinbase.ratelimit.headroom.")
             },
             rest_requests=counters.get("coinbase.rest.requests"),
-            rest_errors=sum(
-                (v for k, v in counters.items() if k.startswith("coinbase.rest.errors.")), ZERO
-            )
+            rest_errors=sum((v for k, v in counters.items() if k.startswith("coinbase.rest.errors.")), ZERO)
             if "coinbase.rest.requests" in counters
             else None,
             last_reconciliation=None
@@ -372,7 +386,9 @@ class DashboardSource:
             },
         )
 
-    def orders(self, *, symbol: str | None = None, status: str | None = None, side: str | None = None) -> list[OrderView]:
+    def orders(
+        self, *, symbol: str | None = None, status: str | None = None, side: str | None = None
+    ) -> list[OrderView]:
         with self.stores() as (orders, _events, _state):
             rows = [_order_view(o) for o in orders.list_orders()]
         return [
@@ -466,6 +482,16 @@ def _window(curve: list[CurvePoint], window_min: int) -> list[CurvePoint]:
     end = datetime.fromisoformat(curve[-1].ts)
     since = end - timedelta(minutes=window_min)
     return [p for p in curve if datetime.fromisoformat(p.ts) >= since]
+
+
+def _marks(gauges: dict[str, Decimal]) -> dict[str, Decimal]:
+    """symbol -> published mark (notional / size) of every open position."""
+    sizes = _labelled(gauges, "position.size", "symbol")
+    return {
+        s: abs(n) / abs(sizes[s])
+        for s, n in _labelled(gauges, "position.notional_usd", "symbol").items()
+        if sizes.get(s, ZERO) != 0
+    }
 
 
 def _positions(gauges: dict[str, Decimal], reconciled: dict[str, tuple[Decimal, Decimal]]) -> list[PositionView]:

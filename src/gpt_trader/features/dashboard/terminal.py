@@ -76,7 +76,14 @@ def render(snap: Snapshot) -> RenderableType:
         orders.add_column(col)
     for o in snap.open_orders:
         orders.add_row(
-            o.symbol, o.side, o.order_type, plain(o.size), plain(o.limit_price), o.status, plain(o.filled_size), o.created_at
+            o.symbol,
+            o.side,
+            o.order_type,
+            plain(o.size),
+            plain(o.limit_price),
+            o.status,
+            plain(o.filled_size),
+            o.created_at,
         )
 
     fills = Table(title=f"Last fills ({len(snap.last_fills)})", expand=True)
