@@ -81,5 +81,9 @@ def web_command(
     def announce(url: str) -> None:
         typer.echo(f"web dashboard listening on {url} (profile {paths.profile}, store {paths.store})")
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(app, host, port, announce))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(app, host, port, announce))
+    except OSError as exc:
+        typer.echo(f"error: cannot listen on {host}:{port} ({exc.strerror or exc})", err=True)
+        raise typer.Exit(1) from None

@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 import yaml
 
+from gpt_trader.features.brokerages.core.interfaces import Fill
 from gpt_trader.persistence.event_store import EventStore
 from gpt_trader.persistence.orders_store import OrdersStore, StoredOrder
 from gpt_trader.persistence.state_store import RISK_STATE_KEY, StateStore
@@ -213,6 +214,19 @@ def _order_view(o: StoredOrder) -> OrderView:
     )
 
 
+def _fill_view(f: Fill) -> FillView:
+    return FillView(
+        trade_id=f.trade_id,
+        symbol=f.symbol,
+        side=str(f.side.value),
+        price=f.price,
+        size=f.size,
+        fee=f.fee,
+        liquidity=str(f.liquidity.value),
+        ts=f.ts.isoformat(),
+    )
+
+
 def equity_curve(
     events: Iterator[dict[str, Any]],
     equity_now: Decimal | None,
@@ -299,9 +313,12 @@ class DashboardSource:
                     f"{self.paths.store}: its schema is not the one this code reads ({exc}); run the bot of this "
                     "version once to migrate it"
                 ) from exc
-            sessions = events.sessions()
-            events.session_id = sessions[-1] if sessions else ""
-            yield orders, events, state
+            try:
+                sessions = events.sessions()
+                events.session_id = sessions[-1] if sessions else ""
+                yield orders, events, state
+            except sqlite3.Error as exc:  # e.g. the dev bot resetting its store under us: next frame reads again
+                raise SourceError(f"{self.paths.store}: read failed ({exc})") from exc
         finally:
             conn.close()
 
@@ -348,19 +365,7 @@ class DashboardSource:
             curve=window,
             positions=_positions(gauges, snapshot_sizes),
             open_orders=open_orders,
-            last_fills=[
-                FillView(
-                    trade_id=f.trade_id,
-                    symbol=f.symbol,
-                    side=str(f.side.value),
-                    price=f.price,
-                    size=f.size,
-                    fee=f.fee,
-                    liquidity=str(f.liquidity.value),
-                    ts=f.ts.isoformat(),
-                )
-                for f in fills
-            ],
+            last_fills=[_fill_view(f) for f in fills],
             guards=_guards(gauges, counters, risk, config.get("risk", {}), equity),
             streams=[
                 StreamView(symbol=s, stale=bool(v), lag_s=_labelled(gauges, "stream.lag_seconds", "symbol").get(s))
@@ -403,16 +408,7 @@ class DashboardSource:
         with self.stores() as (orders, _events, _state):
             rows = orders.fills(symbol=symbol.upper() if symbol else None)
         return [
-            FillView(
-                trade_id=f.trade_id,
-                symbol=f.symbol,
-                side=str(f.side.value),
-                price=f.price,
-                size=f.size,
-                fee=f.fee,
-                liquidity=str(f.liquidity.value),
-                ts=f.ts.isoformat(),
-            )
+            _fill_view(f)
             for f in sorted(rows, key=lambda f: f.ts, reverse=True)
             if not side or f.side.value == side.upper()
         ]

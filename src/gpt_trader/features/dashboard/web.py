@@ -220,9 +220,7 @@ async def serve(app: web.Application, host: str, port: int, announce: Callable[[
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    server = site._server  # aiohttp exposes the bound sockets only here
-    sockets = getattr(server, "sockets", None) or []
-    bound = sockets[0].getsockname()[1] if sockets else port
+    bound = runner.addresses[0][1]  # the port actually bound (port 0 picks a free one)
     announce(f"http://{host}:{bound}/")
     try:
         await asyncio.Event().wait()
