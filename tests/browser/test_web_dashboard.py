@@ -192,6 +192,14 @@ def test_every_page_renders_and_is_captured(session_root: Path, server: WebServe
     assert fill_symbols == {symbol} and order_symbols == {symbol}
     assert page.locator("#fills tbody tr").count() == sum(1 for f in figures.fills if f["symbol"] == symbol)
     _shot(page, "orders")
+    page.goto(server.url + "orders")  # the filter form: sells only
+    page.wait_for_selector("#fills tbody tr")
+    page.select_option("#filters select[name=side]", "SELL")
+    page.click("#filters button[type=submit]")
+    page.wait_for_url(re.compile(r"side=SELL"))
+    page.wait_for_selector("#fills tbody tr")
+    assert set(page.locator("#fills tbody tr td:nth-child(3)").all_inner_texts()) == {"SELL"}
+    assert page.locator("#fills tbody tr").count() == sum(1 for f in figures.fills if f["side"] == "SELL")
 
     page.goto(server.url + "sessions")
     page.wait_for_selector(f'#sessions tr[data-session="{figures.session_id}"]')

@@ -8,7 +8,9 @@ from their text, the health file's equity is already an exact string.
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -450,7 +452,8 @@ class DashboardSource:
                 continue
             if "<title>Backtest report</title>" not in head:
                 continue
-            title = head.split("<h1>", 1)[1].split("</h1>", 1)[0] if "<h1>" in head else path.stem
+            raw = head.split("<h1>", 1)[1].split("</h1>", 1)[0] if "<h1>" in head else path.stem
+            title = html.unescape(re.sub(r"<[^>]+>", "", raw))
             stat = path.stat()
             out.append(
                 {

@@ -117,7 +117,7 @@
     },
     backtests(rows) {
       return [el("h2", {}, `Backtest reports (${rows.length})`), table("backtests", ["report", "file", "modified", "size"],
-        rows.map((r) => ({ cells: [el("a", { href: "/backtests/view/" + r.path.split("/").map(encodeURIComponent).join("/") }, r.title.replace(/<[^>]*>/g, "")), r.path, r.modified, `${Math.round(r.size / 1024)} KiB`] })))];
+        rows.map((r) => ({ cells: [el("a", { href: "/backtests/view/" + r.path.split("/").map(encodeURIComponent).join("/") }, r.title), r.path, r.modified, `${Math.round(r.size / 1024)} KiB`] })))];
     },
   };
   const endpoint = { overview: "overview", positions: "positions", orders: "orders", sessions: "sessions", backtests: "backtests" }[page];
