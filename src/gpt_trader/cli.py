@@ -312,6 +312,18 @@ def verify(ctx: typer.Context) -> None:
     _forward(ctx, "gpt_trader.orchestration.verify_cli", "verify_command", "verify")
 
 
+@app.command("dashboard", context_settings=_FORWARD, add_help_option=False)
+def dashboard(ctx: typer.Context) -> None:
+    """Terminal dashboard of a bot's stores and metrics (--once prints one frame). --help for options."""
+    _forward(ctx, "gpt_trader.features.dashboard.cli", "dashboard_command", "dashboard")
+
+
+@app.command("web", context_settings=_FORWARD, add_help_option=False)
+def web(ctx: typer.Context) -> None:
+    """Read-only web dashboard in its own process (token required). --help for options."""
+    _forward(ctx, "gpt_trader.features.dashboard.cli", "web_command", "web")
+
+
 def main() -> None:
     app(prog_name="perps-bot")
 
