@@ -35,7 +35,9 @@ from gpt_trader.features.brokerages.core.interfaces import (
     Product,
     Quote,
     SimulatedVenue,
+    StalenessReporting,
     TimeInForce,
+    VenueTimed,
 )
 from gpt_trader.features.live_trade.risk.manager import AccountSnapshot, RuntimeVerdict
 from gpt_trader.features.live_trade.strategies import Action, Decision
@@ -76,9 +78,8 @@ class PerpsBot:
         self.sizer = registry.sizer
         self.session_guard = SessionGuard(self.config.trading_window)
         self.monitor = MarketMonitor(float(self.config.risk.stale_mark_s))
-        hook = getattr(self.broker, "set_staleness_callback", None)
-        if callable(hook):  # venues with a streaming feed report silence as it happens
-            hook(self.monitor.report_stale)
+        if isinstance(self.broker, StalenessReporting):  # streaming feeds report silence as it happens
+            self.broker.set_staleness_callback(self.monitor.report_stale)
         self.positions = PositionBook()
         self.cash_flows = CashFlowDetector(state=registry.state, metrics=self.metrics)
         self.transfers: list[Transfer] = []  # booked this session (start-up included)
@@ -338,6 +339,8 @@ class PerpsBot:
         if not self._started:
             await self.start()
         self.cycle += 1
+        if isinstance(self.broker, VenueTimed):
+            await self.broker.sync_clock()  # the venue's clock is the bot's (REST only when no stream ticks)
         now = self.broker.now()
         self.metrics.inc("cycles")
         try:
@@ -650,7 +653,8 @@ class PerpsBot:
         market moves; wall time only paces the output); on a live venue it sleeps `interval_s`.
         """
         interval = self.config.cycle_interval_s if interval_s is None else interval_s
-        simulated = isinstance(self.broker, SimulatedVenue)
+        venue = self.broker
+        simulated = isinstance(venue, SimulatedVenue)
         step = (
             market_step_s if market_step_s is not None else (self.config.mock.market_step_s if simulated else interval)
         )
@@ -662,8 +666,8 @@ class PerpsBot:
                 await self.run_cycle()
                 if self.stopping or (cycles is not None and self.cycle >= cycles):
                     break
-                if simulated:
-                    await self.broker.advance_time(step)  # type: ignore[attr-defined]
+                if isinstance(venue, SimulatedVenue):
+                    await venue.advance_time(step)
                 remaining = interval - (_time.monotonic() - started)
                 if remaining > 0:
                     with contextlib.suppress(TimeoutError):

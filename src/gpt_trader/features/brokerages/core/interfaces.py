@@ -7,7 +7,7 @@ Timestamps are timezone-aware UTC `datetime`s.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -587,3 +587,34 @@ class SimulatedVenue(Protocol):
     so a session is deterministic: the same seed and cycle count give the same fills."""
 
     async def advance_time(self, seconds: float) -> None: ...
+
+
+@runtime_checkable
+class VenueTimed(Protocol):
+    """A venue whose clock is read from the venue (stream timestamps, heartbeats, a time endpoint), not
+    from the local wall clock: `now()` follows it. The bot calls `sync_clock` once a cycle; it reads the
+    venue's time over REST only when no stream has brought a timestamp for a while (counted)."""
+
+    async def sync_clock(self) -> datetime: ...
+
+
+@runtime_checkable
+class StalenessReporting(Protocol):
+    """A venue whose market stream reports silence as it happens: `callback(symbol, age_s)` when a
+    symbol's stream data goes stale (MarketMonitor then blocks new risk on it)."""
+
+    def set_staleness_callback(self, callback: Callable[[str, float], None]) -> None: ...
+
+
+@runtime_checkable
+class StreamingVenue(Protocol):
+    """A venue the bot can run on streams: market data and order events pushed over WebSockets, REST
+    only for snapshots, history, reconciliation and fallback. Its counters say how the streams fare."""
+
+    def stream_counters(self) -> dict[str, int]:
+        """Monotonic counts: frames, gaps, reconnects, stale, malformed, REST fallbacks..."""
+        ...
+
+    def user_stream_live(self) -> bool:
+        """The order-event stream is connected and has delivered its snapshot (REST polls can rest)."""
+        ...
