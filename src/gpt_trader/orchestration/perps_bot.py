@@ -36,6 +36,7 @@ from gpt_trader.features.brokerages.core.interfaces import (
     Quote,
     SimulatedVenue,
     StalenessReporting,
+    StreamingVenue,
     TimeInForce,
     VenueTimed,
 )
@@ -49,6 +50,7 @@ from gpt_trader.orchestration.positions import PositionBook
 from gpt_trader.orchestration.reconciliation import Reconciler
 from gpt_trader.orchestration.service_registry import ServiceRegistry
 from gpt_trader.orchestration.session_guard import SessionGuard
+from gpt_trader.orchestration.stream_feed import StreamFeed
 
 log = structlog.get_logger("perps_bot")
 T = TypeVar("T")
@@ -57,6 +59,9 @@ BOOK_DEPTH = 50
 TELEMETRY_INTERVAL_S = 60.0
 #: extra balance reads a cycle may take to confirm (or explain) an unexplained quote-cash change
 CASH_CONFIRM_READS = 2
+#: on streams the loop wakes on a closed bar or an order event, and at least this often (wall seconds) so
+#: stream marks reach the runtime guards between bars
+STREAM_TICK_S = 1.0
 
 
 class GuardEventRecord(msgspec.Struct, kw_only=True):
@@ -118,6 +123,22 @@ class PerpsBot:
         self._started = False
         self._last_telemetry: datetime | None = None
         self.reconciler: Reconciler | None = None
+        #: the event source on a streaming venue (None: the REST poll loop, and always on simulated venues)
+        self.feed: StreamFeed | None = None
+        if (
+            self.config.streams
+            and isinstance(self.broker, StreamingVenue)
+            and not isinstance(self.broker, SimulatedVenue)
+        ):
+            self.feed = StreamFeed(
+                self.broker,
+                self.symbols,
+                self.granularity_s,
+                metrics=self.metrics,
+                monitor=self.monitor,
+                tick_s=STREAM_TICK_S,
+            )
+        self.bar_cycles = 0  # cycles that decided on at least one closed bar (stream mode paces on them)
 
     # ------------------------------------------------------------------ plumbing
     def _record_api(self, ok: bool, endpoint: str) -> None:
@@ -138,6 +159,8 @@ class PerpsBot:
     def request_stop(self) -> None:
         """Finish the current cycle, persist, and return (SIGINT/SIGTERM)."""
         self._stop.set()
+        if self.feed is not None:
+            self.feed.wake()
 
     @property
     def stopping(self) -> bool:
@@ -165,6 +188,8 @@ class PerpsBot:
             profile=self.config.profile,
         )
         await self.reconciler.startup()  # raises ReconciliationRefusedError on an unexplained difference
+        if self.feed is not None:
+            await self.feed.start()  # before warm-up: no trade falls between the history and the stream
         need = self.strategy.history_needed + 1
         for sym in self.symbols:
             candles = await self._call(
@@ -187,15 +212,18 @@ class PerpsBot:
             equity=str(snapshot.equity),
         )
 
-    def _ingest_candles(self, symbol: str, candles: list[Candle], *, initial: bool = False) -> list[Candle]:
-        """Append closes of bars that are complete (start + granularity <= now) and newer than held."""
+    def _ingest_candles(
+        self, symbol: str, candles: list[Candle], *, initial: bool = False, closed: bool = False
+    ) -> list[Candle]:
+        """Append closes of bars that are complete (start + granularity <= now, or `closed` by the stream)
+        and newer than held."""
         now = self.broker.now()
         span = timedelta(seconds=self.granularity_s)
         hist = self.history.setdefault(symbol, deque(maxlen=max(self.strategy.history_needed + 5, 64)))
         last = self.last_bar.get(symbol)
         added = []
         for c in sorted(candles, key=lambda c: c.start):
-            if c.start + span > now:
+            if not closed and c.start + span > now:
                 continue  # still forming
             if last is not None and c.start <= last:
                 continue
@@ -207,13 +235,15 @@ class PerpsBot:
         return added
 
     # ------------------------------------------------------------------ snapshot
-    async def _snapshot(self) -> AccountSnapshot:
+    async def _snapshot(self, *, force_account: bool = False) -> AccountSnapshot:
         now = self.broker.now()
+        feed = self.feed
         for sym in self.symbols:
             try:
                 quote = await self._call("get_quote", partial(self.broker.get_quote, sym))
                 self.quotes[sym] = quote
-                self.monitor.update(sym, quote.mark_price, quote.ts)
+                if feed is None:  # on streams only stream data refreshes the monitor (a REST fallback does not)
+                    self.monitor.update(sym, quote.mark_price, quote.ts)
             except BrokerageError as exc:
                 log.warning("quote unavailable", symbol=sym, error=type(exc).__name__)
             try:
@@ -222,9 +252,12 @@ class PerpsBot:
                 )
             except BrokerageError as exc:
                 log.warning("order book unavailable", symbol=sym, error=type(exc).__name__)
-        balances: list[Balance] = await self._call("list_balances", self.broker.list_balances)
-        venue_positions: list[Position] = await self._call("list_positions", self.broker.list_positions)
-        open_orders: list[Order] = await self._call("list_orders", lambda: self.broker.list_orders(open_only=True))
+        if feed is None:
+            balances: list[Balance] = await self._call("list_balances", self.broker.list_balances)
+            venue_positions: list[Position] = await self._call("list_positions", self.broker.list_positions)
+            open_orders: list[Order] = await self._call("list_orders", lambda: self.broker.list_orders(open_only=True))
+        else:
+            balances, venue_positions, open_orders = await self._stream_account(now, force=force_account)
         self._read_balances, self._read_positions = balances, venue_positions
         positions = self._positions(venue_positions)
         cash, equity = self._equity(balances, positions)
@@ -239,6 +272,21 @@ class PerpsBot:
             open_orders=open_orders,
             products=dict(self.products),
         )
+
+    async def _stream_account(self, now: datetime, *, force: bool) -> tuple[list[Balance], list[Position], list[Order]]:
+        """On streams: balances and positions re-read over REST only when an order event moved them, the user
+        stream is not trusted, or the periodic confirmation is due; open orders are the pushed ones."""
+        feed = self.feed
+        assert feed is not None
+        if force or feed.account_due(now):
+            balances = await self._call("list_balances", self.broker.list_balances)
+            perps = any(p.is_perpetual for p in self.products.values())
+            positions = await self._call("list_positions", self.broker.list_positions) if perps else []
+            if feed.user_disrupted or not feed.open_orders:
+                orders = await self._call("list_orders", lambda: self.broker.list_orders(open_only=True))
+                feed.seed_open_orders(orders)
+            feed.account_read(balances, positions, now)
+        return list(feed.balances), list(feed.positions), list(feed.open_orders.values())
 
     def _positions(self, venue_positions: list[Position]) -> dict[str, Position]:
         """Perp positions come from the venue; spot positions are the bot's own ledger (what it bought)."""
@@ -296,7 +344,7 @@ class PerpsBot:
             self.metrics.inc("cash_flows.confirm_reads")
             try:
                 await self.execution.poll(resend=False)  # record fills the venue has applied; send nothing
-                snapshot = await self._snapshot()
+                snapshot = await self._snapshot(force_account=True)
             except BrokerageError as exc:
                 log.warning("cash-flow confirming read failed; retrying next cycle", error=type(exc).__name__)
                 break
@@ -341,6 +389,9 @@ class PerpsBot:
         self.cycle += 1
         if isinstance(self.broker, VenueTimed):
             await self.broker.sync_clock()  # the venue's clock is the bot's (REST only when no stream ticks)
+        if self.feed is not None:
+            self.feed.sync_health()
+            await self._apply_pushed_orders()
         now = self.broker.now()
         self.metrics.inc("cycles")
         try:
@@ -367,7 +418,36 @@ class PerpsBot:
         for sym in sorted(verdict.flatten if "*" not in verdict.flatten else set(self.symbols)):
             await self._close_position(sym, snapshot, reason="guard flatten", bar_key=f"flatten-{self.cycle}")
 
+        decided = False
         for sym in self.symbols:
+            new_bars = await self._new_bars(sym)
+            if not new_bars:
+                continue
+            decided = True
+            await self._decide_and_act(sym, new_bars[-1], snapshot, verdict, window_open)
+
+        if self.feed is None or self.feed.user_disrupted:
+            if self.feed is not None:
+                self.metrics.inc("stream.rest_fallback.order_poll")  # the user stream is not trusted now
+            await self.execution.poll()
+        else:
+            await self.execution.resolve_pending()  # only ambiguous submits; pushes carry the rest
+        if decided:
+            self.bar_cycles += 1
+        paced = self.cycle if self.feed is None else (self.bar_cycles if decided else 0)
+        if self.reconciler is not None and self.reconciler.due(paced):
+            problem = await self.reconciler.periodic_guard()
+            if problem:
+                self.halted, self.halt_reason = True, problem
+                log.error("halting: reconciliation found a persistent difference", reason=problem)
+                self.request_stop()
+        await self._finish_cycle(snapshot)
+
+    async def _new_bars(self, sym: str) -> list[Candle]:
+        """Bars completed since the last decision: from the stream (a suspect one repaired by one REST candle
+        read), or polled over REST without a feed."""
+        feed = self.feed
+        if feed is None:
             try:
                 candles = await self._call(
                     "get_candles",
@@ -375,20 +455,38 @@ class PerpsBot:
                 )
             except BrokerageError as exc:
                 log.warning("candles unavailable", symbol=sym, error=type(exc).__name__)
-                continue
-            new_bars = self._ingest_candles(sym, candles)
-            if not new_bars:
-                continue
-            await self._decide_and_act(sym, new_bars[-1], snapshot, verdict, window_open)
+                return []
+            return self._ingest_candles(sym, candles)
+        closed = feed.take_bars(sym)
+        if not closed:
+            return []
+        bars = [b.candle for b in closed]
+        if any(b.suspect for b in closed):
+            last = closed[-1].candle
+            end = last.start + timedelta(seconds=self.granularity_s)
+            try:
+                repaired = await self._call(
+                    "get_candles",
+                    partial(self.broker.get_candles, sym, self.granularity_s, start=self.last_bar.get(sym), end=end),
+                )
+                self.metrics.inc("stream.bars.repaired")
+                bars = [c for c in repaired if c.start <= last.start] or bars
+            except BrokerageError as exc:
+                self.metrics.inc("stream.bars.repair_failed")
+                log.warning("bar repair failed; using the stream's bar", symbol=sym, error=type(exc).__name__)
+        return self._ingest_candles(sym, bars, closed=True)
 
-        await self.execution.poll()
-        if self.reconciler is not None and self.reconciler.due(self.cycle):
-            problem = await self.reconciler.periodic_guard()
-            if problem:
-                self.halted, self.halt_reason = True, problem
-                log.error("halting: reconciliation found a persistent difference", reason=problem)
-                self.request_stop()
-        await self._finish_cycle(snapshot)
+    async def _apply_pushed_orders(self) -> None:
+        """Order events from the user stream: status, fills (OrdersStore, ledger, risk) as they arrive."""
+        feed = self.feed
+        assert feed is not None
+        for order in feed.take_orders():
+            try:
+                if not await self.execution.apply_pushed(order):
+                    feed.unmatched(order)
+            except BrokerageError as exc:  # the fills read failed: the order stays tracked, polled later
+                feed.user_disrupted = True
+                log.warning("pushed order not applied; REST poll follows", error=type(exc).__name__)
 
     async def _fallback_snapshot(self, now: datetime) -> AccountSnapshot:
         equity = self.last_equity if self.last_equity is not None else ZERO
@@ -666,6 +764,9 @@ class PerpsBot:
                 await self.run_cycle()
                 if self.stopping or (cycles is not None and self.cycle >= cycles):
                     break
+                if self.feed is not None:
+                    await self.feed.wait()  # a closed bar, an order event, or the guard tick
+                    continue
                 if isinstance(venue, SimulatedVenue):
                     await venue.advance_time(step)
                 remaining = interval - (_time.monotonic() - started)
@@ -693,5 +794,7 @@ class PerpsBot:
         )
         self.risk.flush()
         await self._finish_cycle(None)
+        if self.feed is not None:
+            await self.feed.stop()
         await self.broker.close()
         log.info("bot stopped", cycles=self.cycle, halted=self.halted)

@@ -56,3 +56,10 @@ def test_unsynced_clock_reads_wall_time_and_reports_no_age() -> None:
     clock = VenueClock()
     assert not clock.synced and clock.age_s() is None
     assert abs((clock.now() - datetime.now(UTC)).total_seconds()) < 5
+
+
+def test_reading_before_the_first_observation_does_not_pin_the_clock_to_the_wall() -> None:
+    clock = VenueClock(monotonic=Mono())
+    clock.now()  # e.g. a session id taken before connect
+    clock.observe(T0)  # the venue runs in the past (a simulator replaying yesterday)
+    assert clock.now() == T0

@@ -60,7 +60,9 @@ class VenueClock:
 
     def epoch_s(self) -> float:
         anchor = self._anchor
-        out = time.time() if anchor is None else anchor[0] + (self._mono() - anchor[1]) * self.rate
+        if anchor is None:
+            return time.time()  # not read yet: the wall clock, and nothing to stay monotonic with
+        out = anchor[0] + (self._mono() - anchor[1]) * self.rate
         if out < self._last_out:
             out = self._last_out  # readings lag the extrapolation a little: hold, never step back
         self._last_out = out
