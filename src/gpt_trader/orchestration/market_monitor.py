@@ -32,6 +32,11 @@ class MarketMonitor:
         The symbol counts as stale until a newer mark arrives."""
         self._feed_stale[symbol] = age_s
 
+    def report_stream_stale(self, symbol: str, age_s: float) -> None:
+        """The bot's own stream (it runs on it) went silent for `symbol` past the stream's limit (wall time,
+        right for an accelerated venue too): stale until the stream brings a newer mark, whatever `age_s`."""
+        self._feed_stale[symbol] = float("inf")
+
     def mark(self, symbol: str) -> Decimal | None:
         held = self._marks.get(symbol)
         return None if held is None else held[0]

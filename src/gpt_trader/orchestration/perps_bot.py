@@ -83,8 +83,7 @@ class PerpsBot:
         self.sizer = registry.sizer
         self.session_guard = SessionGuard(self.config.trading_window)
         self.monitor = MarketMonitor(float(self.config.risk.stale_mark_s))
-        if isinstance(self.broker, StalenessReporting):  # streaming feeds report silence as it happens
-            self.broker.set_staleness_callback(self.monitor.report_stale)
+
         self.positions = PositionBook()
         self.cash_flows = CashFlowDetector(state=registry.state, metrics=self.metrics)
         self.transfers: list[Transfer] = []  # booked this session (start-up included)
@@ -138,6 +137,9 @@ class PerpsBot:
                 monitor=self.monitor,
                 tick_s=STREAM_TICK_S,
             )
+        if isinstance(self.broker, StalenessReporting):  # streaming feeds report silence as it happens
+            on_stale = self.monitor.report_stale if self.feed is None else self.monitor.report_stream_stale
+            self.broker.set_staleness_callback(on_stale)
         self.bar_cycles = 0  # cycles that decided on at least one closed bar (stream mode paces on them)
 
     # ------------------------------------------------------------------ plumbing
@@ -282,7 +284,7 @@ class PerpsBot:
             balances = await self._call("list_balances", self.broker.list_balances)
             perps = any(p.is_perpetual for p in self.products.values())
             positions = await self._call("list_positions", self.broker.list_positions) if perps else []
-            if feed.user_disrupted or not feed.open_orders:
+            if feed.user_disrupted or not feed.orders_seeded:
                 orders = await self._call("list_orders", lambda: self.broker.list_orders(open_only=True))
                 feed.seed_open_orders(orders)
             feed.account_read(balances, positions, now)

@@ -96,6 +96,7 @@ class StreamFeed:
         self._pushed: list[Order] = []
         self._unmatched: dict[str, tuple[Order, float]] = {}
         self.open_orders: dict[str, Order] = {}  # order_id -> working order, from pushes (seeded by REST)
+        self.orders_seeded = False
         self.counts: Counter[str] = Counter()
         self._flushed: Counter[str] = Counter()
         self._venue_seen: dict[str, int] = {}
@@ -166,7 +167,8 @@ class StreamFeed:
         elif isinstance(item, BookUpdate):
             self.counts["events.book"] += 1
             self._seen(item.symbol)
-            self.monitor.touch(item.symbol, item.ts)
+            if not item.is_snapshot:  # a re-snapshot after a stall is not market activity: stays stale
+                self.monitor.touch(item.symbol, item.ts)
         elif isinstance(item, Quote):
             self.counts["events.quote"] += 1
             self._seen(item.symbol)
@@ -278,7 +280,9 @@ class StreamFeed:
         self.counts["account.rest_reads"] += 1
 
     def seed_open_orders(self, orders: list[Order]) -> None:
+        """The venue's open orders over REST (start-up, after a user-stream disruption); pushes keep it."""
         self.open_orders = {o.order_id: o for o in orders if not o.is_terminal}
+        self.orders_seeded = True
 
     # ------------------------------------------------------------------ health
     def sync_health(self) -> None:
