@@ -158,6 +158,8 @@ def main() -> int:
             code = proc.wait()
         log.close()
         tail = (Path(tmp) / "bot.log").read_text(errors="replace").splitlines()[-15:]
+        metrics_file = Path(tmp) / "data" / "perps_bot" / "canary" / "metrics.json"
+        gauges = json.loads(metrics_file.read_text()).get("gauges", {}) if metrics_file.exists() else {}
     st.stop()
     per = served / (len(symbols) * venue_minutes) if venue_minutes else float("nan")
     filled = sum(1 for o in orders if str(getattr(o, "status", "")).endswith("FILLED"))
@@ -170,6 +172,13 @@ def main() -> int:
         f"bot RSS: peak {peak / 1024:.1f} MB (target <= 50), minute 2 {rss_at_2 / 1024:.1f} MB, "
         f"end {rss_end / 1024:.1f} MB, growth {(rss_end - rss_at_2) / 1024:.1f} MB (target <= 2)"
     )
+    for kind, what in (
+        ("decision", "bar-closing event in -> order out, inside the bot"),
+        ("ack", "bar-closing event in -> order acknowledged by the simulator"),
+    ):
+        p50, p99 = (gauges.get(f"stream.latency.{kind}_ms.{q}") for q in ("p50", "p99"))
+        if p50 is not None and p99 is not None:
+            print(f"latency {what}: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
     print(f"bot exit code after SIGTERM: {code}")
     if code != 0:
         print("\n".join(tail))

@@ -140,6 +140,7 @@ class PerpsBot:
         if isinstance(self.broker, StalenessReporting):  # streaming feeds report silence as it happens
             on_stale = self.monitor.report_stale if self.feed is None else self.monitor.report_stream_stale
             self.broker.set_staleness_callback(on_stale)
+        self._bar_arrival: dict[str, float] = {}  # symbol -> monotonic arrival of the event closing its bar
         self.bar_cycles = 0  # cycles that decided on at least one closed bar (stream mode paces on them)
 
     # ------------------------------------------------------------------ plumbing
@@ -427,6 +428,7 @@ class PerpsBot:
                 continue
             decided = True
             await self._decide_and_act(sym, new_bars[-1], snapshot, verdict, window_open)
+        self._bar_arrival.clear()
 
         if self.feed is None or self.feed.user_disrupted:
             if self.feed is not None:
@@ -462,6 +464,9 @@ class PerpsBot:
         closed = feed.take_bars(sym)
         if not closed:
             return []
+        arrived = feed.take_bar_event_mono(sym)
+        if arrived is not None:
+            self._bar_arrival[sym] = arrived
         bars = [b.candle for b in closed]
         if any(b.suspect for b in closed):
             last = closed[-1].candle
@@ -664,7 +669,13 @@ class PerpsBot:
         self.events.append(
             "risk_passed", {"client_order_id": request.client_order_id}, ts=self.broker.now(), symbol=request.symbol
         )
-        await self.execution.submit(result.request, intent_id=intent_id)
+        feed = self.feed
+        arrived = self._bar_arrival.get(request.symbol)
+        if feed is not None and arrived is not None:
+            feed.latency.record("decision", (_time.monotonic() - arrived) * 1000)
+        sent = await self.execution.submit(result.request, intent_id=intent_id)
+        if feed is not None and arrived is not None and sent.status == "sent":
+            feed.latency.record("ack", (_time.monotonic() - arrived) * 1000)
 
     def _volatility(self, sym: str) -> float | None:
         closes = list(self.history.get(sym, ()))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
@@ -64,6 +64,35 @@ UNMATCHED_TTL_S = 30.0
 RESTART_DELAY_S = 1.0
 
 
+class LatencyLog:
+    """Milliseconds from the stream event that closed a bar to the order leaving the bot (`decision`) and
+    to the venue's acknowledgement (`ack`); p50/p99 go to the metrics as gauges."""
+
+    def __init__(self, size: int = 5000) -> None:
+        self.samples: dict[str, deque[float]] = {"decision": deque(maxlen=size), "ack": deque(maxlen=size)}
+        self._new = False
+
+    def record(self, kind: str, ms: float) -> None:
+        self.samples[kind].append(ms)
+        self._new = True
+
+    def percentile(self, kind: str, q: float) -> float | None:
+        data = sorted(self.samples[kind])
+        if not data:
+            return None
+        return data[min(len(data) - 1, int(q * len(data)))]
+
+    def publish(self, metrics: MetricsRegistry) -> None:
+        if not self._new:
+            return
+        self._new = False
+        for kind in self.samples:
+            for name, q in (("p50", 0.5), ("p99", 0.99)):
+                value = self.percentile(kind, q)
+                if value is not None:
+                    metrics.set_gauge(f"stream.latency.{kind}_ms.{name}", value)
+
+
 class StreamFeed:
     """The bot's event source on a `StreamingVenue`. Why: decisions, fills and guards follow the venue's
     pushes instead of a REST sleep-poll loop (the venue's REST budget is 30 requests/s per key)."""
@@ -110,6 +139,8 @@ class StreamFeed:
         self.positions: list[Position] = []
         #: monotonic instant an event arrived (latency measurement: event in -> order out)
         self.last_event_mono = 0.0
+        self._bar_event_mono: dict[str, float] = {}  # symbol -> arrival of the event that closed its last bar
+        self.latency = LatencyLog()
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self, *, warm_s: float = 5.0) -> None:
@@ -193,10 +224,11 @@ class StreamFeed:
         closed = builder.on_trade(tick.price, tick.size, tick.ts)
         if closed is not None:
             self.counts["bars.closed_by_trade"] += 1
-            self._add_closed(tick.symbol, closed)
+            self._add_closed(tick.symbol, closed, self.last_event_mono)
 
-    def _add_closed(self, symbol: str, bar: ClosedBar) -> None:
+    def _add_closed(self, symbol: str, bar: ClosedBar, arrived: float) -> None:
         self._closed[symbol].append(bar)
+        self._bar_event_mono[symbol] = arrived
         self._past_end_since.pop(symbol, None)
         self._wake.set()
 
@@ -229,7 +261,7 @@ class StreamFeed:
             closed = builder.on_time(now)
             if closed is not None:
                 self.counts["bars.closed_by_clock"] += 1
-                self._add_closed(sym, closed)
+                self._add_closed(sym, closed, mono)
 
     # ------------------------------------------------------------------ what the bot takes
     async def wait(self, timeout: float | None = None) -> None:
@@ -247,6 +279,10 @@ class StreamFeed:
             return []
         self._closed[symbol] = []
         return bars
+
+    def take_bar_event_mono(self, symbol: str) -> float | None:
+        """When the event that closed `symbol`'s latest bar arrived (monotonic), once, for latency figures."""
+        return self._bar_event_mono.pop(symbol, None)
 
     def take_orders(self) -> list[Order]:
         """Pushed order states to apply, oldest first, with earlier ones the bot did not know yet."""
@@ -305,6 +341,7 @@ class StreamFeed:
             self.user_disrupted = True
         elif self.user_disrupted and self.venue.user_stream_live():
             self.user_disrupted = False
+        self.latency.publish(self.metrics)
         for key, value in self.counts.items():
             delta = value - self._flushed.get(key, 0)
             if delta > 0:
