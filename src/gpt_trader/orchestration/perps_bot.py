@@ -806,6 +806,8 @@ class PerpsBot:
             ts=self.broker.now(),
         )
         self.risk.flush()
+        if self.feed is not None:
+            self.feed.sync_health()  # the last stream counts reach the final metrics
         await self._finish_cycle(None)
         if self.feed is not None:
             await self.feed.stop()

@@ -58,8 +58,9 @@ def sim_env(sim: ExchangeSimulator, **extra: str) -> dict[str, str]:
     return env
 
 
-def write_profile(directory: Path) -> Path:
-    """The packaged canary profile with a store under `directory` and a strategy that trades most bars."""
+def write_profile(directory: Path, broker: str = "coinbase") -> Path:
+    """The packaged canary profile with a store under `directory` and a strategy that trades most bars
+    (`broker="paper"`: the same on paper, market data from the simulator's public feed)."""
     tree = yaml.safe_load(resources.files("gpt_trader.config.profiles").joinpath("canary.yaml").read_text())
     tree.update(
         data_root=str(directory / "data"),
@@ -72,6 +73,9 @@ def write_profile(directory: Path) -> Path:
     risk.update(max_orders_per_minute=60, stale_mark_s=600)
     risk.pop("symbol_limits", None)
     tree["risk"] = risk
+    tree["broker"] = broker
+    if broker == "paper":
+        tree["paper"] = {"starting_cash": 100000}
     path = directory / "canary.yaml"
     path.write_text(yaml.safe_dump(tree, sort_keys=False))
     return path
@@ -80,9 +84,12 @@ def write_profile(directory: Path) -> Path:
 class RunningBot:
     """A PerpsBot on the simulator, running as a task until `stop()`."""
 
-    def __init__(self, sim: ExchangeSimulator, tmp: Path, **env: str) -> None:
-        manager = ConfigManager(env=sim_env(sim, **env), dotenv_path=None)
-        config = manager.load(str(write_profile(tmp)))
+    def __init__(self, sim: ExchangeSimulator, tmp: Path, *, broker: str = "coinbase") -> None:
+        env = sim_env(sim)
+        if broker == "paper":  # public market data only
+            env = {k: v for k, v in env.items() if "CDP" not in k and "AUTH" not in k}
+        manager = ConfigManager(env=env, dotenv_path=None)
+        config = manager.load(str(write_profile(tmp, broker)))
         self.registry: ServiceRegistry = build_registry(config, manager.credentials())
         self.bot = PerpsBot(self.registry)
         self.sim = sim

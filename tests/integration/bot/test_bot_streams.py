@@ -122,3 +122,19 @@ async def test_a_malformed_frame_is_counted_and_skipped(tmp_path: Path) -> None:
         finally:
             await run.stop()
         assert_fills_equal_venue(run)
+
+
+async def test_paper_runs_on_the_public_streams_with_local_fills(tmp_path: Path) -> None:
+    async with stream_sim() as sim:
+        run = RunningBot(sim, tmp_path, broker="paper")
+        await run.start()
+        try:
+            assert run.bot.feed is not None, "paper runs on the feed venue's streams"
+            served = sim.requests_served
+            await run.until(lambda: len(run.registry.orders.fills()) >= 2, timeout=40, what="paper fills")
+            rest = sim.requests_served - served
+        finally:
+            await run.stop()
+        assert run.metric("stream.events.trade") > 0 and run.metric("stream.events.order") >= 1
+        assert not run.sim.venue.all_orders(run.sim.account_id), "paper never sends an order to the venue"
+        assert rest <= 12, f"{rest} REST requests: paper reads the market from streams"
