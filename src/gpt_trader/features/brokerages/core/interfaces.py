@@ -1,4 +1,6 @@
-"""The venue contract: domain value types, the order lifecycle, the `Broker` protocol and its errors.
+"""The venue contract: domain value types, the order lifecycle, the `Broker` protocol (its `MarketData`,
+`Execution` and `Account` parts; `SimulatedVenue`, `VenueTimed`, `StalenessReporting`, `StreamingVenue`
+for what only some venues do) and its errors.
 
 Every venue (MockBroker, exchange simulator client, CoinbaseBroker, PaperBroker, backtest broker)
 speaks these types, so strategy, sizing, risk and execution are written once. Money is `Decimal`.
@@ -524,17 +526,14 @@ class OrderUpdate(msgspec.Struct, kw_only=True):
 
 # ---------------------------------------------------------------------------------------- protocol
 @runtime_checkable
-class Broker(Protocol):
-    """Every venue. All calls are async; errors are `BrokerageError` subclasses."""
+class MarketData(Protocol):
+    """A venue's market side (its data client): products, quotes, books, candles, the market stream, and
+    its clock. Errors are `BrokerageError` subclasses."""
 
     name: str
 
-    async def connect(self) -> None: ...
-
-    async def close(self) -> None: ...
-
     def now(self) -> datetime:
-        """The venue's clock (simulated venues run their own)."""
+        """The venue's clock (simulated venues run their own; live ones follow the venue's timestamps)."""
         ...
 
     async def list_products(self) -> list[Product]: ...
@@ -554,6 +553,14 @@ class Broker(Protocol):
         limit: int = 350,
     ) -> list[Candle]: ...
 
+    def stream_market_data(self, symbols: Sequence[str]) -> AsyncIterator[MarketEvent]: ...
+
+
+@runtime_checkable
+class Execution(Protocol):
+    """A venue's order side (its execution client): send, amend, cancel, look up orders and fills, and the
+    order-event stream."""
+
     async def place_order(self, request: OrderRequest) -> Order: ...
 
     async def cancel_orders(self, order_ids: Sequence[str]) -> dict[str, bool]: ...
@@ -572,13 +579,28 @@ class Broker(Protocol):
         self, symbol: str | None = None, *, order_id: str | None = None, since: datetime | None = None
     ) -> list[Fill]: ...
 
+    def stream_user_events(self) -> AsyncIterator[OrderUpdate]: ...
+
+
+@runtime_checkable
+class Account(Protocol):
+    """A venue's account side: balances and (perp) positions."""
+
     async def list_balances(self) -> list[Balance]: ...
 
     async def list_positions(self) -> list[Position]: ...
 
-    def stream_market_data(self, symbols: Sequence[str]) -> AsyncIterator[MarketEvent]: ...
 
-    def stream_user_events(self) -> AsyncIterator[OrderUpdate]: ...
+@runtime_checkable
+class Broker(MarketData, Execution, Account, Protocol):
+    """Every venue: its market data, execution and account parts, connected and closed as one. All calls
+    are async; errors are `BrokerageError` subclasses."""
+
+    name: str
+
+    async def connect(self) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 @runtime_checkable
