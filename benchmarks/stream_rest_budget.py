@@ -173,6 +173,7 @@ def main() -> int:
         f"end {rss_end / 1024:.1f} MB, growth {(rss_end - rss_at_2) / 1024:.1f} MB (target <= 2)"
     )
     for kind, what in (
+        ("decision_first", "bar-closing event in -> first order of the cycle out, inside the bot"),
         ("decision", "bar-closing event in -> order out, inside the bot"),
         ("ack", "bar-closing event in -> order acknowledged by the simulator"),
     ):

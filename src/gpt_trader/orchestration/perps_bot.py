@@ -140,7 +140,9 @@ class PerpsBot:
         if isinstance(self.broker, StalenessReporting):  # streaming feeds report silence as it happens
             on_stale = self.monitor.report_stale if self.feed is None else self.monitor.report_stream_stale
             self.broker.set_staleness_callback(on_stale)
-        self._bar_arrival: dict[str, float] = {}  # symbol -> monotonic arrival of the event closing its bar
+        self._rest_market_at: dict[str, float] = {}  # symbol -> monotonic time of its last REST market read
+        self._bar_arrival: dict[str, float] = {}
+        self._sent_in_cycle = 0  # symbol -> monotonic arrival of the event closing its bar
         self.bar_cycles = 0  # cycles that decided on at least one closed bar (stream mode paces on them)
 
     # ------------------------------------------------------------------ plumbing
@@ -242,6 +244,8 @@ class PerpsBot:
         now = self.broker.now()
         feed = self.feed
         for sym in self.symbols:
+            if feed is not None and not self._market_read_due(sym):
+                continue  # the stream is not fresh and its REST fallback ran recently: keep the last reads
             try:
                 quote = await self._call("get_quote", partial(self.broker.get_quote, sym))
                 self.quotes[sym] = quote
@@ -275,6 +279,22 @@ class PerpsBot:
             open_orders=open_orders,
             products=dict(self.products),
         )
+
+    def _market_read_due(self, sym: str) -> bool:
+        """On streams a quote/book read is free while the symbol's stream is fresh; otherwise it goes to REST,
+        at most once per `cycle_interval_s` per symbol (the poll loop's pace), counted and logged."""
+        feed = self.feed
+        assert feed is not None
+        if feed.venue.market_stream_fresh(sym):
+            return True
+        last = self._rest_market_at.get(sym)
+        mono = _time.monotonic()
+        if last is not None and sym in self.quotes and mono - last < self.config.cycle_interval_s:
+            return False
+        self._rest_market_at[sym] = mono
+        self.metrics.inc("stream.rest_fallback.market")
+        log.info("market data over REST: the stream is not fresh", symbol=sym)
+        return True
 
     async def _stream_account(self, now: datetime, *, force: bool) -> tuple[list[Balance], list[Position], list[Order]]:
         """On streams: balances and positions re-read over REST only when an order event moved them, the user
@@ -390,6 +410,7 @@ class PerpsBot:
         if not self._started:
             await self.start()
         self.cycle += 1
+        self._sent_in_cycle = 0
         if isinstance(self.broker, VenueTimed):
             await self.broker.sync_clock()  # the venue's clock is the bot's (REST only when no stream ticks)
         if self.feed is not None:
@@ -431,8 +452,9 @@ class PerpsBot:
         self._bar_arrival.clear()
 
         if self.feed is None or self.feed.user_disrupted:
-            if self.feed is not None:
-                self.metrics.inc("stream.rest_fallback.order_poll")  # the user stream is not trusted now
+            if self.feed is not None:  # the user stream is not trusted now
+                self.metrics.inc("stream.rest_fallback.order_poll")
+                log.info("order states over REST: the user stream is down or lost events")
             await self.execution.poll()
         else:
             await self.execution.resolve_pending()  # only ambiguous submits; pushes carry the rest
@@ -672,7 +694,11 @@ class PerpsBot:
         feed = self.feed
         arrived = self._bar_arrival.get(request.symbol)
         if feed is not None and arrived is not None:
-            feed.latency.record("decision", (_time.monotonic() - arrived) * 1000)
+            elapsed_ms = (_time.monotonic() - arrived) * 1000
+            feed.latency.record("decision", elapsed_ms)
+            if not self._sent_in_cycle:
+                feed.latency.record("decision_first", elapsed_ms)
+        self._sent_in_cycle += 1
         sent = await self.execution.submit(result.request, intent_id=intent_id)
         if feed is not None and arrived is not None and sent.status == "sent":
             feed.latency.record("ack", (_time.monotonic() - arrived) * 1000)

@@ -65,11 +65,14 @@ RESTART_DELAY_S = 1.0
 
 
 class LatencyLog:
-    """Milliseconds from the stream event that closed a bar to the order leaving the bot (`decision`) and
-    to the venue's acknowledgement (`ack`); p50/p99 go to the metrics as gauges."""
+    """Milliseconds from the stream event that closed a bar to the order leaving the bot (`decision`; the
+    first order of a cycle alone: `decision_first`, no wait behind another order's send) and to the venue's
+    acknowledgement (`ack`); p50/p99 go to the metrics as gauges."""
+
+    KINDS = ("decision", "decision_first", "ack")
 
     def __init__(self, size: int = 5000) -> None:
-        self.samples: dict[str, deque[float]] = {"decision": deque(maxlen=size), "ack": deque(maxlen=size)}
+        self.samples: dict[str, deque[float]] = {k: deque(maxlen=size) for k in self.KINDS}
         self._new = False
 
     def record(self, kind: str, ms: float) -> None:

@@ -148,6 +148,9 @@ class PaperBroker:
         out["paper.feed_errors"] = self.feed_errors
         return out
 
+    def market_stream_fresh(self, symbol: str) -> bool:
+        return isinstance(self.feed, StreamingVenue) and self.feed.market_stream_fresh(symbol)
+
     def user_stream_live(self) -> bool:
         """Order events come from the in-process matching engine: always live once connected."""
         return self.engine is not None

@@ -355,6 +355,11 @@ class CoinbaseBroker:
         out["clock.jumps"] = self.clock.jumps
         return out
 
+    def market_stream_fresh(self, symbol: str) -> bool:
+        venue = self._venue(symbol)
+        stream = self._fresh_stream(venue)
+        return stream is not None and stream.books[venue].synced
+
     def user_stream_live(self) -> bool:
         us = self.user_stream
         return us is not None and us.conn.connected.is_set() and us.snapshot_done.is_set()

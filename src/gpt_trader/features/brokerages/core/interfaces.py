@@ -640,3 +640,7 @@ class StreamingVenue(Protocol):
     def user_stream_live(self) -> bool:
         """The order-event stream is connected and has delivered its snapshot (REST polls can rest)."""
         ...
+
+    def market_stream_fresh(self, symbol: str) -> bool:
+        """Quotes and books for `symbol` come from a fresh stream (False: a read would go to REST)."""
+        ...
