@@ -10,25 +10,22 @@ and the bot's resident memory (peak, and growth from minute 2 to the end; target
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
-from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import yaml
 
-from gpt_trader.exchange_sim.server import ExchangeSimulator, SimulatorConfig
+from gpt_trader.exchange_sim.background import SimThread
 from gpt_trader.features.brokerages.core.products import default_products
 
 T = TypeVar("T")
@@ -45,28 +42,6 @@ SIZES = {
     "AVAX-USD": "0.5",
     "LINK-USD": "1",
 }
-
-
-class SimThread:
-    """The simulator on its own event loop in a daemon thread (the bot is a separate process)."""
-
-    def __init__(self, **config: Any) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="exchange-sim", daemon=True)
-        self.sim = ExchangeSimulator(SimulatorConfig(**config))
-
-    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def start(self) -> ExchangeSimulator:
-        self.thread.start()
-        self.call(self.sim.start())
-        return self.sim
-
-    def stop(self) -> None:
-        self.call(self.sim.stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
 
 
 def write_profile(directory: Path, symbols: list[str]) -> Path:
@@ -114,14 +89,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="stream-budget-") as tmp:
         profile = write_profile(Path(tmp), symbols)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("COINBASE_", "GPT_TRADER_", "RISK_"))}
-        env.update(
-            COINBASE_API_BASE_URL=sim.rest_url,
-            COINBASE_WS_URL=sim.ws_url,
-            COINBASE_WS_USER_URL=sim.ws_user_url,
-            COINBASE_AUTH_TYPE="cdp",
-            COINBASE_PROD_CDP_API_KEY=sim.cdp_key.name,
-            COINBASE_PROD_CDP_PRIVATE_KEY=sim.cdp_key.private_key,
-        )
+        env.update(st.env())
         served0 = sim.requests_served
         by_path0 = Counter(sim.requests_by_path)
         venue0 = sim.clock.now()

@@ -83,7 +83,6 @@ class PerpsBot:
         self.sizer = registry.sizer
         self.session_guard = SessionGuard(self.config.trading_window)
         self.monitor = MarketMonitor(float(self.config.risk.stale_mark_s))
-
         self.positions = PositionBook()
         self.cash_flows = CashFlowDetector(state=registry.state, metrics=self.metrics)
         self.transfers: list[Transfer] = []  # booked this session (start-up included)
@@ -141,8 +140,8 @@ class PerpsBot:
             on_stale = self.monitor.report_stale if self.feed is None else self.monitor.report_stream_stale
             self.broker.set_staleness_callback(on_stale)
         self._rest_market_at: dict[str, float] = {}  # symbol -> monotonic time of its last REST market read
-        self._bar_arrival: dict[str, float] = {}
-        self._sent_in_cycle = 0  # symbol -> monotonic arrival of the event closing its bar
+        self._bar_arrival: dict[str, float] = {}  # symbol -> monotonic arrival of the event closing its bar
+        self._sent_in_cycle = 0  # orders sent this cycle (latency of the first one is reported apart)
         self.bar_cycles = 0  # cycles that decided on at least one closed bar (stream mode paces on them)
 
     # ------------------------------------------------------------------ plumbing
