@@ -5,7 +5,9 @@ recovery, with its fills equal to the exchange's and no order sent twice."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -143,3 +145,24 @@ async def test_paper_runs_on_the_public_streams_with_local_fills(tmp_path: Path)
         assert run.metric("stream.events.trade") > 0 and run.metric("stream.events.order") >= 1
         assert not run.sim.venue.all_orders(run.sim.account_id), "paper never sends an order to the venue"
         assert rest <= 12, f"{rest} REST requests: paper reads the market from streams"
+
+
+async def test_a_crash_between_bars_reaches_the_guards_within_a_second(tmp_path: Path) -> None:
+    async with stream_sim(speed=1.0) as sim:  # real time: the next bar is up to a minute away
+        run = RunningBot(sim, tmp_path)
+        await run.start()
+        bot = run.bot
+        try:
+            await run.until(lambda: "BTC-USD" in bot.quotes, timeout=10, what="a BTC mark")
+            await run.until(lambda: bot.cycle >= 3, timeout=10, what="a few guard ticks")
+            crash = bot.quotes["BTC-USD"].mark_price * Decimal("0.8")
+            loop = asyncio.get_running_loop()
+            crashed_at = loop.time()
+            sim.venue.set_price("BTC-USD", crash)  # -20 %, mid-bar
+            await run.until(
+                lambda: any(e.name == "volatility" for e in bot.guard_events), timeout=3, what="volatility guard"
+            )
+            seen_after = loop.time() - crashed_at
+        finally:
+            await run.stop()
+        assert seen_after <= 1.5, f"the crash reached the guards {seen_after:.2f} s later"
