@@ -161,8 +161,6 @@ class CoinbaseSettings:
         base.ws_url = cb.ws_url
         base.ws_user_url = cb.ws_user_url
         base.enable_derivatives = bool(cb.enable_derivatives)
-        # on streams the user channel confirms an order: no REST re-read after each create
-        base.confirm_orders = not config.streams
         base.signer = signer
         base.__post_init__()
         return base
