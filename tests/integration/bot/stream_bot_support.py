@@ -140,3 +140,5 @@ def assert_fills_equal_venue(run: RunningBot) -> None:
     assert len({f.trade_id for f in ours}) == len(ours)
     coids = Counter(o.client_order_id for o in run.sim.venue.all_orders(run.sim.account_id))
     assert all(n == 1 for n in coids.values()), f"a client_order_id reached the venue twice: {coids}"
+    lost = [c for c in coids if run.registry.orders.get(c) is None]
+    assert not lost, f"orders at the venue the bot's store does not know: {lost}"

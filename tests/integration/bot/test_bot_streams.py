@@ -101,10 +101,8 @@ async def test_a_stalled_product_is_blocked_then_recovers(tmp_path: Path, monkey
             assert "ETH-USD" not in bot.health()["stale_symbols"]
             assert bot.monitor.is_stale("BTC-USD", bot.broker.now()), "new BTC risk is blocked (stale mark)"
             await run.until(lambda: run.metric("stream.venue.market.stale") >= 1, timeout=5, what="stale counted")
-            # meanwhile its quote and book come over REST, paced (canary: once per 10 s cycle interval)
-            await run.until(
-                lambda: run.metric("stream.rest_fallback.market") >= 1, timeout=5, what="REST fallback counted"
-            )
+            # while the stream is not fresh its quote and book come over REST at most once per cycle interval
+            # (canary: 10 s); a re-snapshot after the stale report may make the book fresh again first
             assert run.metric("stream.rest_fallback.market") <= 2
             await run.until(lambda: "BTC-USD" not in bot.health()["stale_symbols"], timeout=20, what="BTC recovered")
         finally:
