@@ -450,17 +450,21 @@ class PerpsBot:
             await self._decide_and_act(sym, new_bars[-1], snapshot, verdict, window_open)
         self._bar_arrival.clear()
 
-        if self.feed is None or self.feed.user_disrupted:
-            if self.feed is not None:  # the user stream is not trusted now
-                self.metrics.inc("stream.rest_fallback.order_poll")
-                log.info("order states over REST: the user stream is down or lost events")
-            await self.execution.poll()
-        else:
-            await self.execution.resolve_pending()  # only ambiguous submits; pushes carry the rest
         if decided:
             self.bar_cycles += 1
         paced = self.cycle if self.feed is None else (self.bar_cycles if decided else 0)
-        if self.reconciler is not None and self.reconciler.due(paced):
+        reconcile = self.reconciler is not None and self.reconciler.due(paced)
+        if self.feed is None:
+            await self.execution.poll()
+        elif self.feed.user_disrupted:
+            self.metrics.inc("stream.rest_fallback.order_poll")
+            log.info("order states over REST: the user stream is down or lost events")
+            await self.execution.poll()
+        elif reconcile and self.execution.tracked:
+            await self.execution.poll()  # the periodic confirmation of what the pushes said
+        else:
+            await self.execution.resolve_pending()  # only ambiguous submits; pushes carry the rest
+        if self.reconciler is not None and reconcile:
             problem = await self.reconciler.periodic_guard()
             if problem:
                 self.halted, self.halt_reason = True, problem
