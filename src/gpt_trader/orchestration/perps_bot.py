@@ -135,6 +135,7 @@ class PerpsBot:
                 metrics=self.metrics,
                 monitor=self.monitor,
                 tick_s=STREAM_TICK_S,
+                fallback_every_s=self.config.cycle_interval_s,
             )
         if isinstance(self.broker, StalenessReporting):  # streaming feeds report silence as it happens
             on_stale = self.monitor.report_stale if self.feed is None else self.monitor.report_stream_stale
@@ -456,10 +457,10 @@ class PerpsBot:
         reconcile = self.reconciler is not None and self.reconciler.due(paced)
         if self.feed is None:
             await self.execution.poll()
-        elif self.feed.user_disrupted:
-            self.metrics.inc("stream.rest_fallback.order_poll")
+        elif self.feed.order_poll_due():
             log.info("order states over REST: the user stream is down or lost events")
             await self.execution.poll()
+            self.feed.order_polled()
         elif reconcile and self.execution.tracked:
             await self.execution.poll()  # the periodic confirmation of what the pushes said
         else:
@@ -517,7 +518,7 @@ class PerpsBot:
                 if not await self.execution.apply_pushed(order):
                     feed.unmatched(order)
             except BrokerageError as exc:  # the fills read failed: the order stays tracked, polled later
-                feed.user_disrupted = True
+                feed.disrupt_user()
                 log.warning("pushed order not applied; REST poll follows", error=type(exc).__name__)
 
     async def _fallback_snapshot(self, now: datetime) -> AccountSnapshot:

@@ -62,6 +62,9 @@ TIME_CHECK_S = 0.1
 #: pushed order events the bot does not know yet (the ack is still in flight) are retried this long
 UNMATCHED_TTL_S = 30.0
 RESTART_DELAY_S = 1.0
+#: the user stream is trusted again only after this long (wall) live without new trouble (a socket that keeps
+#: dropping must not re-arm an immediate REST read at every reconnect)
+USER_TRUST_AFTER_S = 3.0
 
 
 class LatencyLog:
@@ -110,6 +113,7 @@ class StreamFeed:
         monitor: MarketMonitor,
         tick_s: float = 1.0,
         account_refresh_s: float = 60.0,
+        fallback_every_s: float = 10.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if not isinstance(broker, StreamingVenue):
@@ -121,6 +125,7 @@ class StreamFeed:
         self.monitor = monitor
         self.tick_s = tick_s
         self.account_refresh_s = account_refresh_s
+        self.fallback_every_s = fallback_every_s
         self._mono = monotonic
         self.builders = {s: BarBuilder(s, granularity_s) for s in self.symbols}
         self._closed: dict[str, list[ClosedBar]] = {s: [] for s in self.symbols}
@@ -138,6 +143,10 @@ class StreamFeed:
         self.user_disrupted = True  # until the user stream has proven itself, order state comes from REST
         self.account_dirty = True
         self._account_read_at: datetime | None = None
+        self._account_read_mono = float("-inf")
+        self._polled_mono = float("-inf")
+        self._unread_disruption = self._unpolled_disruption = True
+        self._user_hit_mono = float("-inf")
         self.balances: list[Balance] = []
         self.positions: list[Position] = []
         #: monotonic instant an event arrived (latency measurement: event in -> order out)
@@ -184,7 +193,7 @@ class StreamFeed:
                     for b in self.builders.values():
                         b.mark_suspect()
                 else:
-                    self.user_disrupted = True
+                    self.disrupt_user()
                 await asyncio.sleep(RESTART_DELAY_S)
 
     def _market_events(self) -> AsyncIterator[object]:
@@ -305,18 +314,42 @@ class StreamFeed:
         self._unmatched[key] = (order, held[1] if held else self._mono())
 
     # ------------------------------------------------------------------ account cache
+    def disrupt_user(self) -> None:
+        """The user stream may have lost order events: order state and balances come from REST (at once,
+        then every `fallback_every_s`) until it is live again."""
+        if not self.user_disrupted:  # the edge reads at once; further trouble meanwhile waits for the pace
+            self._unread_disruption = self._unpolled_disruption = True
+        self.user_disrupted = True
+        self._user_hit_mono = self._mono()
+
     def account_due(self, now: datetime) -> bool:
-        """Balances/positions are re-read over REST only when an order event moved them, the user stream
-        is not trusted, or `account_refresh_s` of venue time passed (the periodic confirmation)."""
-        if self.account_dirty or self.user_disrupted or self._account_read_at is None:
+        """Balances/positions are re-read over REST only when an order event moved them, `account_refresh_s`
+        of venue time passed (the periodic confirmation), or, while the user stream is not trusted, at once
+        and then every `fallback_every_s` (wall)."""
+        if self.account_dirty or self._account_read_at is None:
             return True
+        if self.user_disrupted:
+            return self._unread_disruption or self._mono() - self._account_read_mono >= self.fallback_every_s
         return (now - self._account_read_at).total_seconds() >= self.account_refresh_s
 
     def account_read(self, balances: list[Balance], positions: list[Position], at: datetime) -> None:
         self.balances, self.positions = balances, positions
         self._account_read_at = at
-        self.account_dirty = False
+        self._account_read_mono = self._mono()
+        self.account_dirty = self._unread_disruption = False
         self.counts["account.rest_reads"] += 1
+
+    def order_poll_due(self) -> bool:
+        """While the user stream is not trusted, working orders are re-read over REST: at once, then every
+        `fallback_every_s` (wall)."""
+        if not self.user_disrupted:
+            return False
+        return self._unpolled_disruption or self._mono() - self._polled_mono >= self.fallback_every_s
+
+    def order_polled(self) -> None:
+        self._polled_mono = self._mono()
+        self._unpolled_disruption = False
+        self.counts["rest_fallback.order_poll"] += 1
 
     def seed_open_orders(self, orders: list[Order]) -> None:
         """The venue's open orders over REST (start-up, after a user-stream disruption); pushes keep it."""
@@ -341,8 +374,12 @@ class StreamFeed:
                 b.mark_suspect()
         if user_hit:
             self.counts["user.disruptions"] += 1
-            self.user_disrupted = True
-        elif self.user_disrupted and self.venue.user_stream_live():
+            self.disrupt_user()
+        elif (
+            self.user_disrupted
+            and self.venue.user_stream_live()
+            and self._mono() - self._user_hit_mono >= USER_TRUST_AFTER_S
+        ):
             self.user_disrupted = False
         self.latency.publish(self.metrics)
         for key, value in self.counts.items():

@@ -164,3 +164,28 @@ async def test_a_crash_between_bars_reaches_the_guards_within_a_second(tmp_path:
         finally:
             await run.stop()
         assert seen_after <= 1.5, f"the crash reached the guards {seen_after:.2f} s later"
+
+
+async def test_with_the_user_stream_kept_down_rest_fallback_is_paced(tmp_path: Path) -> None:
+    async with stream_sim() as sim:
+        run = RunningBot(sim, tmp_path)
+        await run.start()
+        try:
+            await run.until(lambda: run.filled_orders() >= 1, timeout=40, what="a first fill")
+            sim.faults.apply("drop_ws:user:0.3")  # the user socket is cut every 0.3 s, again and again
+            await run.until(lambda: run.metric("stream.user.disruptions") >= 1, timeout=10, what="disruption seen")
+            polls = run.metric("stream.rest_fallback.order_poll")
+            reads = run.metric("stream.account.rest_reads")
+            await asyncio.sleep(6)  # 6 guard ticks: the canary pace (10 s) allows one more fallback read each
+            polls_in_window = run.metric("stream.rest_fallback.order_poll") - polls
+            reads_in_window = run.metric("stream.account.rest_reads") - reads
+            sim.faults.clear()
+            filled = run.filled_orders()
+            await run.until(lambda: run.filled_orders() > filled, timeout=40, what="trading after the outage")
+        finally:
+            sim.faults.clear()
+            await run.stop()
+        assert polls_in_window <= 1, f"{polls_in_window} order polls in 6 s"
+        # account reads: one per fill (balances moved) plus at most one paced fallback read
+        assert reads_in_window <= 1 + 2 * len(SYMBOLS), f"{reads_in_window} account reads in 6 s"
+        assert_fills_equal_venue(run)
