@@ -141,6 +141,7 @@ class PerpsBot:
             on_stale = self.monitor.report_stale if self.feed is None else self.monitor.report_stream_stale
             self.broker.set_staleness_callback(on_stale)
         self._rest_market_at: dict[str, float] = {}  # symbol -> monotonic time of its last REST market read
+        self._rest_bar_checked: dict[str, datetime] = {}  # symbol -> last bar start read over REST (stale)
         self._bar_arrival: dict[str, float] = {}  # symbol -> monotonic arrival of the event closing its bar
         self._sent_in_cycle = 0  # orders sent this cycle (latency of the first one is reported apart)
         self.bar_cycles = 0  # cycles that decided on at least one closed bar (stream mode paces on them)
@@ -489,7 +490,7 @@ class PerpsBot:
             return self._ingest_candles(sym, candles)
         closed = feed.take_bars(sym)
         if not closed:
-            return []
+            return await self._rest_bars_while_stale(sym)
         arrived = feed.take_bar_event_mono(sym)
         if arrived is not None:
             self._bar_arrival[sym] = arrived
@@ -508,6 +509,32 @@ class PerpsBot:
                 self.metrics.inc("stream.bars.repair_failed")
                 log.warning("bar repair failed; using the stream's bar", symbol=sym, error=type(exc).__name__)
         return self._ingest_candles(sym, bars, closed=True)
+
+    async def _rest_bars_while_stale(self, sym: str) -> list[Candle]:
+        """A symbol whose stream is stale closes no bar: once per completed bar its candles are read over
+        REST instead (counted), so decisions (exits included) go on; entries stay blocked while stale."""
+        feed = self.feed
+        assert feed is not None
+        now = self.broker.now()
+        if not self.monitor.is_stale(sym, now):
+            return []
+        g = self.granularity_s
+        expected = datetime.fromtimestamp((int(now.timestamp()) // g - 1) * g, tz=UTC)  # last completed bar
+        last = self.last_bar.get(sym)
+        if (last is not None and last >= expected) or self._rest_bar_checked.get(sym) == expected:
+            return []
+        self._rest_bar_checked[sym] = expected
+        self.metrics.inc("stream.rest_fallback.candles")
+        log.info("bar over REST: the stream is stale", symbol=sym, bar=expected.isoformat())
+        feed.builders[sym].mark_suspect()  # the stream's next bar may overlap what REST brought
+        try:
+            candles = await self._call(
+                "get_candles", partial(self.broker.get_candles, sym, g, start=last, end=expected + timedelta(seconds=g))
+            )
+        except BrokerageError as exc:
+            log.warning("candles unavailable", symbol=sym, error=type(exc).__name__)
+            return []
+        return self._ingest_candles(sym, candles)
 
     async def _apply_pushed_orders(self) -> None:
         """Order events from the user stream: status, fills (OrdersStore, ledger, risk) as they arrive."""

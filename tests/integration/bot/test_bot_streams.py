@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from stream_bot_support import SYMBOLS, RunningBot, assert_fills_equal_venue, stream_sim
 
+from gpt_trader.features.brokerages.core.interfaces import OrderSide
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 
@@ -94,16 +96,30 @@ async def test_a_stalled_product_is_blocked_then_recovers(tmp_path: Path, monkey
         run = RunningBot(sim, tmp_path)
         await run.start()
         bot = run.bot
+
+        def btc_buys() -> int:
+            orders = sim.venue.all_orders(sim.account_id)
+            return sum(1 for o in orders if o.symbol == "BTC-USD" and o.side is OrderSide.BUY)
+
+        def btc_decisions() -> int:
+            return sum(1 for e in run.registry.events.iter_events(kind="decision") if e["symbol"] == "BTC-USD")
+
         try:
             await run.until(lambda: "BTC-USD" not in bot.health()["stale_symbols"], timeout=20, what="BTC fresh")
-            sim.faults.apply("stall:4:BTC-USD")
+            sim.faults.apply("stall:7:BTC-USD")  # 7 s at 30x: three and a half bars without BTC data
             await run.until(lambda: "BTC-USD" in bot.health()["stale_symbols"], timeout=10, what="BTC stale")
+            buys_at_stale = btc_buys()
+            decisions_at_stale = btc_decisions()
             assert "ETH-USD" not in bot.health()["stale_symbols"]
             assert bot.monitor.is_stale("BTC-USD", bot.broker.now()), "new BTC risk is blocked (stale mark)"
             await run.until(lambda: run.metric("stream.venue.market.stale") >= 1, timeout=5, what="stale counted")
+            # no stream bar closes for BTC: its bars come over REST, once per bar, so decisions go on
+            await run.until(lambda: run.metric("stream.rest_fallback.candles") >= 1, timeout=8, what="REST bar")
+            await run.until(lambda: btc_decisions() > decisions_at_stale, timeout=8, what="a BTC decision")
             # while the stream is not fresh its quote and book come over REST at most once per cycle interval
             # (canary: 10 s); a re-snapshot after the stale report may make the book fresh again first
             assert run.metric("stream.rest_fallback.market") <= 2
+            assert btc_buys() == buys_at_stale, "no BTC entry while its stream is stale"
             await run.until(lambda: "BTC-USD" not in bot.health()["stale_symbols"], timeout=20, what="BTC recovered")
         finally:
             await run.stop()
