@@ -809,6 +809,7 @@ class PerpsBot:
             "working_orders": len(self.execution.tracked),
             "pending_submits": self.execution.pending_count,
             "equity": None if self.last_equity is None else str(self.last_equity),
+            "streams": None if self.feed is None else self.feed.health(),
         }
 
     # ------------------------------------------------------------------ the loop

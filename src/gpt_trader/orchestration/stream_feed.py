@@ -16,6 +16,7 @@ import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
+from typing import Any
 
 import structlog
 
@@ -357,6 +358,16 @@ class StreamFeed:
         self.orders_seeded = True
 
     # ------------------------------------------------------------------ health
+    def health(self) -> dict[str, Any]:
+        """For health.json: where order state comes from and how the bars have been closing."""
+        return {
+            "order_state": "rest_fallback" if self.user_disrupted else "user_stream",
+            "bars_closed_by_trade": self.counts["bars.closed_by_trade"],
+            "bars_closed_by_clock": self.counts["bars.closed_by_clock"],
+            "market_disruptions": self.counts["market.disruptions"],
+            "user_disruptions": self.counts["user.disruptions"],
+        }
+
     def sync_health(self) -> None:
         """Once a cycle: venue stream counters -> metrics (as deltas); a new disruption makes open bars
         suspect (market) or order state REST-read (user)."""

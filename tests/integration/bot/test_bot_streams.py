@@ -42,6 +42,8 @@ async def test_trades_from_streams_while_rest_is_throttled_to_a_trickle(tmp_path
         # the budget: at most 3 REST requests per symbol per (venue) minute, trading included
         per_symbol_minute = rest / (len(SYMBOLS) * minutes)
         assert per_symbol_minute <= 3, f"{rest} REST requests in {minutes:.1f} venue minutes: {paths}"
+        streams = bot.health()["streams"]
+        assert streams["order_state"] == "user_stream" and streams["bars_closed_by_trade"] >= 1
         assert run.metric("orders.stream_updates") >= 1, "order state came from the user stream"
         assert run.metric("stream.events.trade") > 0 and run.metric("stream.events.order") > 0
         assert_fills_equal_venue(run)
