@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
@@ -34,6 +34,7 @@ from gpt_trader.features.brokerages.core.interfaces import (
 )
 from gpt_trader.features.monitor.metrics import MetricsRegistry
 from gpt_trader.orchestration.bar_builder import BarBuilder, ClosedBar
+from gpt_trader.orchestration.latency_log import LatencyLog
 from gpt_trader.orchestration.market_monitor import MarketMonitor
 
 log = structlog.get_logger("stream_feed")
@@ -66,38 +67,6 @@ RESTART_DELAY_S = 1.0
 #: the user stream is trusted again only after this long (wall) live without new trouble (a socket that keeps
 #: dropping must not re-arm an immediate REST read at every reconnect)
 USER_TRUST_AFTER_S = 3.0
-
-
-class LatencyLog:
-    """Milliseconds from the stream event that closed a bar to the order leaving the bot (`decision`; the
-    first order of a cycle alone: `decision_first`, no wait behind another order's send) and to the venue's
-    acknowledgement (`ack`); p50/p99 go to the metrics as gauges."""
-
-    KINDS = ("decision", "decision_first", "ack")
-
-    def __init__(self, size: int = 5000) -> None:
-        self.samples: dict[str, deque[float]] = {k: deque(maxlen=size) for k in self.KINDS}
-        self._new = False
-
-    def record(self, kind: str, ms: float) -> None:
-        self.samples[kind].append(ms)
-        self._new = True
-
-    def percentile(self, kind: str, q: float) -> float | None:
-        data = sorted(self.samples[kind])
-        if not data:
-            return None
-        return data[min(len(data) - 1, int(q * len(data)))]
-
-    def publish(self, metrics: MetricsRegistry) -> None:
-        if not self._new:
-            return
-        self._new = False
-        for kind in self.samples:
-            for name, q in (("p50", 0.5), ("p99", 0.99)):
-                value = self.percentile(kind, q)
-                if value is not None:
-                    metrics.set_gauge(f"stream.latency.{kind}_ms.{name}", value)
 
 
 class StreamFeed:
