@@ -3,21 +3,18 @@ trading window opened (the simulator's clock starts inside the window) written t
 
 from __future__ import annotations
 
-import asyncio
 import os
-import threading
-from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 
-from gpt_trader.exchange_sim.server import ExchangeSimulator, SimulatorConfig
+from gpt_trader.exchange_sim.background import SimThread
 
-T = TypeVar("T")
+__all__ = ["SIZES", "SYMBOLS", "SimThread", "bot_env", "window_start", "write_canary_profile"]
 
 SYMBOLS = ["BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD", "LTC-USD", "ADA-USD", "DOGE-USD", "LINK-USD"]
 SIZES = {
@@ -30,39 +27,6 @@ SIZES = {
     "DOGE-USD": "100",
     "LINK-USD": "1",
 }
-
-
-class SimThread:
-    """The simulator on its own event loop in a daemon thread (the test process drives subprocesses)."""
-
-    def __init__(self, **config: Any) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="exchange-sim", daemon=True)
-        self.sim = ExchangeSimulator(SimulatorConfig(**config))
-
-    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def start(self) -> ExchangeSimulator:
-        self.thread.start()
-        self.call(self.sim.start())
-        return self.sim
-
-    def stop(self) -> None:
-        self.call(self.sim.stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-
-    def env(self) -> dict[str, str]:
-        sim = self.sim
-        return {
-            "COINBASE_API_BASE_URL": sim.rest_url,
-            "COINBASE_WS_URL": sim.ws_url,
-            "COINBASE_WS_USER_URL": sim.ws_user_url,
-            "COINBASE_AUTH_TYPE": "cdp",
-            "COINBASE_PROD_CDP_API_KEY": sim.cdp_key.name,
-            "COINBASE_PROD_CDP_PRIVATE_KEY": sim.cdp_key.private_key,
-        }
 
 
 def canary_sim_thread(seed: int = 3) -> SimThread:

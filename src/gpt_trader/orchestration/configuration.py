@@ -176,6 +176,8 @@ class BotConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     data_root: str = "var/data"
     log_dir: str = "var/logs"
     health_file: str | None = None
+    #: on a streaming venue (coinbase, paper) run on its WebSocket streams; False: the REST poll loop
+    streams: bool = True
 
     def __post_init__(self) -> None:
         if not self.symbols:

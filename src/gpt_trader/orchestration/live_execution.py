@@ -396,6 +396,37 @@ class LiveExecutionEngine:
             else:
                 self.tracked[coid] = remote
 
+    async def apply_pushed(self, order: Order) -> bool:
+        """An order state the venue pushed (user stream) applied as it arrives: status now, fills read once
+        over REST when the filled size moved (venue trade ids, so the reconciliation sweep never counts a
+        fill twice). Returns False when the order is not one the bot knows yet (its ack is in flight)."""
+        coid = order.client_order_id
+        local = self.tracked.get(coid)
+        if local is None:
+            request = self._pending.pop(coid, None)
+            if request is not None:  # an ambiguous submit the venue has: resolved without a lookup
+                self.metrics.inc("orders.pending_resolved")
+                self.events.append(
+                    "pending_resolved",
+                    {"client_order_id": coid, "found": True, "status": order.status.value, "via": "user_stream"},
+                    ts=self.broker.now(),
+                    symbol=request.symbol,
+                )
+                await self._adopt(order, note="resolved by user stream")
+                return True
+            return bool(coid) and self.orders.get(coid) is not None  # known and settled: nothing to do
+        remote = self._keyed(order, local)
+        if remote.filled_size < local.filled_size:
+            return True  # an older event overtaken by what we hold
+        if not self._apply_status(local, remote):
+            return True
+        self.metrics.inc("orders.stream_updates")
+        if remote.filled_size != local.filled_size or remote.is_terminal:
+            await self._adopt(remote, note="user stream")
+        else:
+            self.tracked[coid] = remote
+        return True
+
     async def _resolve_pending(self, coid: str, request: OrderRequest, *, resend: bool = True) -> None:
         try:
             found = await self.broker.get_order_by_client_id(coid)

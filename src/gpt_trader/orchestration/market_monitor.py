@@ -20,10 +20,22 @@ class MarketMonitor:
         if held is None or ts >= held[1]:
             self._marks[symbol] = (price, ts)
 
+    def touch(self, symbol: str, ts: datetime) -> None:
+        """Stream data for `symbol` stamped `ts` (e.g. a book change) arrived: the held mark is current."""
+        held = self._marks.get(symbol)
+        if held is not None and ts > held[1]:
+            self._marks[symbol] = (held[0], ts)
+            self._feed_stale.pop(symbol, None)
+
     def report_stale(self, symbol: str, age_s: float) -> None:
         """Feed hook (e.g. the Coinbase WebSocket): the stream for `symbol` has been silent `age_s`.
         The symbol counts as stale until a newer mark arrives."""
         self._feed_stale[symbol] = age_s
+
+    def report_stream_stale(self, symbol: str, age_s: float) -> None:
+        """The bot's own stream (it runs on it) went silent for `symbol` past the stream's limit (wall time,
+        right for an accelerated venue too): stale until the stream brings a newer mark, whatever `age_s`."""
+        self._feed_stale[symbol] = float("inf")
 
     def mark(self, symbol: str) -> Decimal | None:
         held = self._marks.get(symbol)

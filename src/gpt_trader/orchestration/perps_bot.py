@@ -35,7 +35,10 @@ from gpt_trader.features.brokerages.core.interfaces import (
     Product,
     Quote,
     SimulatedVenue,
+    StalenessReporting,
+    StreamingVenue,
     TimeInForce,
+    VenueTimed,
     to_usd,
 )
 from gpt_trader.features.live_trade.regime import REGIME_CODES, Regime, RegimeTracker, make_detector
@@ -51,6 +54,7 @@ from gpt_trader.orchestration.positions import PositionBook
 from gpt_trader.orchestration.reconciliation import Reconciler, ReconciliationRefusedError
 from gpt_trader.orchestration.service_registry import ServiceRegistry
 from gpt_trader.orchestration.session_guard import SessionGuard
+from gpt_trader.orchestration.stream_feed import StreamFeed
 
 log = structlog.get_logger("perps_bot")
 T = TypeVar("T")
@@ -59,6 +63,9 @@ BOOK_DEPTH = 50
 TELEMETRY_INTERVAL_S = 60.0
 #: extra balance reads a cycle may take to confirm (or explain) an unexplained quote-cash change
 CASH_CONFIRM_READS = 2
+#: on streams the loop wakes on a closed bar or an order event, and at least this often (wall seconds) so
+#: stream marks reach the runtime guards between bars
+STREAM_TICK_S = 1.0
 
 
 class GuardEventRecord(msgspec.Struct, kw_only=True):
@@ -80,9 +87,6 @@ class PerpsBot:
         self.sizer = registry.sizer
         self.session_guard = SessionGuard(self.config.trading_window)
         self.monitor = MarketMonitor(float(self.config.risk.stale_mark_s))
-        hook = getattr(self.broker, "set_staleness_callback", None)
-        if callable(hook):  # venues with a streaming feed report silence as it happens
-            hook(self.monitor.report_stale)
         self.positions = PositionBook()
         self.cash_flows = CashFlowDetector(state=registry.state, metrics=self.metrics)
         self.transfers: list[Transfer] = []  # booked this session (start-up included)
@@ -128,6 +132,30 @@ class PerpsBot:
         self.reconciler: Reconciler | None = None
         self.monitoring = MonitorPublisher(registry)
         self._cycle_t0: float | None = None
+        #: the event source on a streaming venue (None: the REST poll loop, and always on simulated venues)
+        self.feed: StreamFeed | None = None
+        if (
+            self.config.streams
+            and isinstance(self.broker, StreamingVenue)
+            and not isinstance(self.broker, SimulatedVenue)
+        ):
+            self.feed = StreamFeed(
+                self.broker,
+                self.symbols,
+                self.granularity_s,
+                metrics=self.metrics,
+                monitor=self.monitor,
+                tick_s=STREAM_TICK_S,
+                fallback_every_s=self.config.cycle_interval_s,
+            )
+        if isinstance(self.broker, StalenessReporting):  # streaming feeds report silence as it happens
+            on_stale = self.monitor.report_stale if self.feed is None else self.monitor.report_stream_stale
+            self.broker.set_staleness_callback(on_stale)
+        self._rest_market_at: dict[str, float] = {}  # symbol -> monotonic time of its last REST market read
+        self._rest_bar_checked: dict[str, datetime] = {}  # symbol -> last bar start read over REST (stale)
+        self._bar_arrival: dict[str, float] = {}  # symbol -> monotonic arrival of the event closing its bar
+        self._sent_in_cycle = 0  # orders sent this cycle (latency of the first one is reported apart)
+        self.bar_cycles = 0  # cycles that decided on at least one closed bar (stream mode paces on them)
 
     # ------------------------------------------------------------------ plumbing
     def _record_api(self, ok: bool, endpoint: str) -> None:
@@ -148,6 +176,8 @@ class PerpsBot:
     def request_stop(self) -> None:
         """Finish the current cycle, persist, and return (SIGINT/SIGTERM)."""
         self._stop.set()
+        if self.feed is not None:
+            self.feed.wake()
 
     @property
     def stopping(self) -> bool:
@@ -189,6 +219,8 @@ class PerpsBot:
         except ReconciliationRefusedError as exc:  # an unexplained difference: HALTED, heard by alerts, exit 4
             self.risk.halt_session(f"start-up reconciliation refused: {len(exc.report.mismatches)} difference(s)")
             raise
+        if self.feed is not None:
+            await self.feed.start()  # before warm-up: no trade falls between the history and the stream
         need = max(self.strategy.history_needed, self.regimes.need) + 1
         for sym in self.symbols:
             candles = await self._call(
@@ -211,15 +243,18 @@ class PerpsBot:
             equity=str(snapshot.equity),
         )
 
-    def _ingest_candles(self, symbol: str, candles: list[Candle], *, initial: bool = False) -> list[Candle]:
-        """Append bars that are complete (start + granularity <= now) and newer than held."""
+    def _ingest_candles(
+        self, symbol: str, candles: list[Candle], *, initial: bool = False, closed: bool = False
+    ) -> list[Candle]:
+        """Append closes of bars that are complete (start + granularity <= now, or `closed` by the stream)
+        and newer than held."""
         now = self.broker.now()
         span = timedelta(seconds=self.granularity_s)
         hist = self.history.setdefault(symbol, deque(maxlen=max(self.strategy.history_needed + 5, 64)))
         last = self.last_bar.get(symbol)
         added = []
         for c in sorted(candles, key=lambda c: c.start):
-            if c.start + span > now:
+            if not closed and c.start + span > now:
                 continue  # still forming
             if last is not None and c.start <= last:
                 continue
@@ -233,13 +268,17 @@ class PerpsBot:
         return added
 
     # ------------------------------------------------------------------ snapshot
-    async def _snapshot(self) -> AccountSnapshot:
+    async def _snapshot(self, *, force_account: bool = False) -> AccountSnapshot:
         now = self.broker.now()
+        feed = self.feed
         for sym in self.symbols:
+            if feed is not None and not self._market_read_due(sym):
+                continue  # the stream is not fresh and its REST fallback ran recently: keep the last reads
             try:
                 quote = await self._call("get_quote", partial(self.broker.get_quote, sym))
                 self.quotes[sym] = quote
-                self.monitor.update(sym, quote.mark_price, quote.ts)
+                if feed is None:  # on streams only stream data refreshes the monitor (a REST fallback does not)
+                    self.monitor.update(sym, quote.mark_price, quote.ts)
             except BrokerageError as exc:
                 log.warning("quote unavailable", symbol=sym, error=type(exc).__name__)
             try:
@@ -248,9 +287,12 @@ class PerpsBot:
                 )
             except BrokerageError as exc:
                 log.warning("order book unavailable", symbol=sym, error=type(exc).__name__)
-        balances: list[Balance] = await self._call("list_balances", self.broker.list_balances)
-        venue_positions: list[Position] = await self._call("list_positions", self.broker.list_positions)
-        open_orders: list[Order] = await self._call("list_orders", lambda: self.broker.list_orders(open_only=True))
+        if feed is None:
+            balances: list[Balance] = await self._call("list_balances", self.broker.list_balances)
+            venue_positions: list[Position] = await self._call("list_positions", self.broker.list_positions)
+            open_orders: list[Order] = await self._call("list_orders", lambda: self.broker.list_orders(open_only=True))
+        else:
+            balances, venue_positions, open_orders = await self._stream_account(now, force=force_account)
         self._read_balances, self._read_positions = balances, venue_positions
         positions = self._positions(venue_positions)
         cash, equity, cash_by_quote = self._equity(balances, positions)
@@ -267,6 +309,37 @@ class PerpsBot:
             open_orders=open_orders,
             products=dict(self.products),
         )
+
+    def _market_read_due(self, sym: str) -> bool:
+        """On streams a quote/book read is free while the symbol's stream is fresh; otherwise it goes to REST,
+        at most once per `cycle_interval_s` per symbol (the poll loop's pace), counted and logged."""
+        feed = self.feed
+        assert feed is not None
+        if feed.venue.market_stream_fresh(sym):
+            return True
+        last = self._rest_market_at.get(sym)
+        mono = _time.monotonic()
+        if last is not None and sym in self.quotes and mono - last < self.config.cycle_interval_s:
+            return False
+        self._rest_market_at[sym] = mono
+        self.metrics.inc("stream.rest_fallback.market")
+        log.info("market data over REST: the stream is not fresh", symbol=sym)
+        return True
+
+    async def _stream_account(self, now: datetime, *, force: bool) -> tuple[list[Balance], list[Position], list[Order]]:
+        """On streams: balances and positions re-read over REST only when an order event moved them, the user
+        stream is not trusted, or the periodic confirmation is due; open orders are the pushed ones."""
+        feed = self.feed
+        assert feed is not None
+        if force or feed.account_due(now):
+            balances = await self._call("list_balances", self.broker.list_balances)
+            perps = any(p.is_perpetual for p in self.products.values())
+            positions = await self._call("list_positions", self.broker.list_positions) if perps else []
+            if feed.user_disrupted or not feed.orders_seeded:
+                orders = await self._call("list_orders", lambda: self.broker.list_orders(open_only=True))
+                feed.seed_open_orders(orders)
+            feed.account_read(balances, positions, now)
+        return list(feed.balances), list(feed.positions), list(feed.open_orders.values())
 
     def _positions(self, venue_positions: list[Position]) -> dict[str, Position]:
         """Perp positions come from the venue; spot positions are the bot's own ledger (what it bought)."""
@@ -340,7 +413,7 @@ class PerpsBot:
             self.metrics.inc("cash_flows.confirm_reads")
             try:
                 await self.execution.poll(resend=False)  # record fills the venue has applied; send nothing
-                snapshot = await self._snapshot()
+                snapshot = await self._snapshot(force_account=True)
             except BrokerageError as exc:
                 log.warning("cash-flow confirming read failed; retrying next cycle", error=type(exc).__name__)
                 break
@@ -384,6 +457,12 @@ class PerpsBot:
             await self.start()
         self.cycle += 1
         self._cycle_t0 = _time.perf_counter()
+        self._sent_in_cycle = 0
+        if isinstance(self.broker, VenueTimed):
+            await self.broker.sync_clock()  # the venue's clock is the bot's (REST only when no stream ticks)
+        if self.feed is not None:
+            self.feed.sync_health()
+            await self._apply_pushed_orders()
         now = self.broker.now()
         self.metrics.inc("cycles")
         try:
@@ -410,7 +489,44 @@ class PerpsBot:
         for sym in sorted(verdict.flatten if "*" not in verdict.flatten else set(self.symbols)):
             await self._close_position(sym, snapshot, reason="guard flatten", bar_key=f"flatten-{self.cycle}")
 
+        decided = False
         for sym in self.symbols:
+            new_bars = await self._new_bars(sym)
+            if not new_bars:
+                continue
+            decided = True
+            started = _time.perf_counter()
+            await self._decide_and_act(sym, new_bars[-1], snapshot, verdict, window_open)
+            self.metrics.observe("decision.duration_seconds", _time.perf_counter() - started)
+        self._bar_arrival.clear()
+
+        if decided:
+            self.bar_cycles += 1
+        paced = self.cycle if self.feed is None else (self.bar_cycles if decided else 0)
+        reconcile = self.reconciler is not None and self.reconciler.due(paced)
+        if self.feed is None:
+            await self.execution.poll()
+        elif self.feed.order_poll_due():
+            log.info("order states over REST: the user stream is down or lost events")
+            await self.execution.poll()
+            self.feed.order_polled()
+        elif reconcile and self.execution.tracked:
+            await self.execution.poll()  # the periodic confirmation of what the pushes said
+        else:
+            await self.execution.resolve_pending()  # only ambiguous submits; pushes carry the rest
+        if self.reconciler is not None and reconcile:
+            problem = await self.reconciler.periodic_guard()
+            if problem:
+                self.risk.halt_session(problem)
+                log.error("halting: reconciliation found a persistent difference", reason=problem)
+                self.request_stop()
+        await self._finish_cycle(snapshot)
+
+    async def _new_bars(self, sym: str) -> list[Candle]:
+        """Bars completed since the last decision: from the stream (a suspect one repaired by one REST candle
+        read), or polled over REST without a feed."""
+        feed = self.feed
+        if feed is None:
             try:
                 candles = await self._call(
                     "get_candles",
@@ -418,22 +534,67 @@ class PerpsBot:
                 )
             except BrokerageError as exc:
                 log.warning("candles unavailable", symbol=sym, error=type(exc).__name__)
-                continue
-            new_bars = self._ingest_candles(sym, candles)
-            if not new_bars:
-                continue
-            decided = _time.perf_counter()
-            await self._decide_and_act(sym, new_bars[-1], snapshot, verdict, window_open)
-            self.metrics.observe("decision.duration_seconds", _time.perf_counter() - decided)
+                return []
+            return self._ingest_candles(sym, candles)
+        closed = feed.take_bars(sym)
+        if not closed:
+            return await self._rest_bars_while_stale(sym)
+        arrived = feed.take_bar_event_mono(sym)
+        if arrived is not None:
+            self._bar_arrival[sym] = arrived
+        bars = [b.candle for b in closed]
+        if any(b.suspect for b in closed):
+            last = closed[-1].candle
+            end = last.start + timedelta(seconds=self.granularity_s)
+            try:
+                repaired = await self._call(
+                    "get_candles",
+                    partial(self.broker.get_candles, sym, self.granularity_s, start=self.last_bar.get(sym), end=end),
+                )
+                self.metrics.inc("stream.bars.repaired")
+                bars = [c for c in repaired if c.start <= last.start] or bars
+            except BrokerageError as exc:
+                self.metrics.inc("stream.bars.repair_failed")
+                log.warning("bar repair failed; using the stream's bar", symbol=sym, error=type(exc).__name__)
+        return self._ingest_candles(sym, bars, closed=True)
 
-        await self.execution.poll()
-        if self.reconciler is not None and self.reconciler.due(self.cycle):
-            problem = await self.reconciler.periodic_guard()
-            if problem:
-                self.risk.halt_session(problem)
-                log.error("halting: reconciliation found a persistent difference", reason=problem)
-                self.request_stop()
-        await self._finish_cycle(snapshot)
+    async def _rest_bars_while_stale(self, sym: str) -> list[Candle]:
+        """A symbol whose stream is stale closes no bar: once per completed bar its candles are read over
+        REST instead (counted), so decisions (exits included) go on; entries stay blocked while stale."""
+        feed = self.feed
+        assert feed is not None
+        now = self.broker.now()
+        if not self.monitor.is_stale(sym, now):
+            return []
+        g = self.granularity_s
+        expected = datetime.fromtimestamp((int(now.timestamp()) // g - 1) * g, tz=UTC)  # last completed bar
+        last = self.last_bar.get(sym)
+        if (last is not None and last >= expected) or self._rest_bar_checked.get(sym) == expected:
+            return []
+        self._rest_bar_checked[sym] = expected
+        self.metrics.inc("stream.rest_fallback.candles")
+        log.info("bar over REST: the stream is stale", symbol=sym, bar=expected.isoformat())
+        feed.builders[sym].mark_suspect()  # the stream's next bar may overlap what REST brought
+        try:
+            candles = await self._call(
+                "get_candles", partial(self.broker.get_candles, sym, g, start=last, end=expected + timedelta(seconds=g))
+            )
+        except BrokerageError as exc:
+            log.warning("candles unavailable", symbol=sym, error=type(exc).__name__)
+            return []
+        return self._ingest_candles(sym, candles)
+
+    async def _apply_pushed_orders(self) -> None:
+        """Order events from the user stream: status, fills (OrdersStore, ledger, risk) as they arrive."""
+        feed = self.feed
+        assert feed is not None
+        for order in feed.take_orders():
+            try:
+                if not await self.execution.apply_pushed(order):
+                    feed.unmatched(order)
+            except BrokerageError as exc:  # the fills read failed: the order stays tracked, polled later
+                feed.disrupt_user()
+                log.warning("pushed order not applied; REST poll follows", error=type(exc).__name__)
 
     async def _fallback_snapshot(self, now: datetime) -> AccountSnapshot:
         equity = self.last_equity if self.last_equity is not None else ZERO
@@ -653,7 +814,17 @@ class PerpsBot:
         self.events.append(
             "risk_passed", {"client_order_id": request.client_order_id}, ts=self.broker.now(), symbol=request.symbol
         )
-        await self.execution.submit(result.request, intent_id=intent_id)
+        feed = self.feed
+        arrived = self._bar_arrival.get(request.symbol)
+        if feed is not None and arrived is not None:
+            elapsed_ms = (_time.monotonic() - arrived) * 1000
+            feed.latency.record("decision", elapsed_ms)
+            if not self._sent_in_cycle:
+                feed.latency.record("decision_first", elapsed_ms)
+        self._sent_in_cycle += 1
+        sent = await self.execution.submit(result.request, intent_id=intent_id)
+        if feed is not None and arrived is not None and sent.status == "sent":
+            feed.latency.record("ack", (_time.monotonic() - arrived) * 1000)
 
     def _volatility(self, sym: str) -> float | None:
         closes = [bar[3] for bar in self.history.get(sym, ())]
@@ -722,6 +893,7 @@ class PerpsBot:
             "working_orders": len(self.execution.tracked),
             "pending_submits": self.execution.pending_count,
             "equity": None if self.last_equity is None else str(self.last_equity),
+            "streams": None if self.feed is None else self.feed.health(),
         }
 
     # ------------------------------------------------------------------ the loop
@@ -734,7 +906,8 @@ class PerpsBot:
         market moves; wall time only paces the output); on a live venue it sleeps `interval_s`.
         """
         interval = self.config.cycle_interval_s if interval_s is None else interval_s
-        simulated = isinstance(self.broker, SimulatedVenue)
+        venue = self.broker
+        simulated = isinstance(venue, SimulatedVenue)
         step = (
             market_step_s if market_step_s is not None else (self.config.mock.market_step_s if simulated else interval)
         )
@@ -751,8 +924,11 @@ class PerpsBot:
                 await self.run_cycle()
                 if self.stopping or (cycles is not None and self.cycle >= cycles):
                     break
-                if simulated:
-                    await self.broker.advance_time(step)  # type: ignore[attr-defined]
+                if self.feed is not None:
+                    await self.feed.wait()  # a closed bar, an order event, or the guard tick
+                    continue
+                if isinstance(venue, SimulatedVenue):
+                    await venue.advance_time(step)
                 remaining = interval - (_time.monotonic() - started)
                 if remaining > 0:
                     with contextlib.suppress(TimeoutError):
@@ -777,7 +953,11 @@ class PerpsBot:
             ts=self.broker.now(),
         )
         self.risk.flush()
+        if self.feed is not None:
+            self.feed.sync_health()  # the last stream counts reach the final metrics
         await self._finish_cycle(None)
         self.monitoring.close()
+        if self.feed is not None:
+            await self.feed.stop()
         await self.broker.close()
         log.info("bot stopped", cycles=self.cycle, halted=self.halted)

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -35,7 +35,10 @@ from gpt_trader.features.brokerages.core.interfaces import (
     Position,
     Product,
     Quote,
+    StalenessReporting,
+    StreamingVenue,
     TradeTick,
+    VenueTimed,
 )
 from gpt_trader.features.brokerages.core.matching import EngineEvent, FeeSchedule, MatchingEngine
 
@@ -136,6 +139,28 @@ class PaperBroker:
 
     def now(self) -> datetime:
         return self.feed.now()
+
+    async def sync_clock(self) -> datetime:
+        """Paper time is the feed venue's time."""
+        if isinstance(self.feed, VenueTimed):
+            return await self.feed.sync_clock()
+        return self.feed.now()
+
+    def stream_counters(self) -> dict[str, int]:
+        out = dict(self.feed.stream_counters()) if isinstance(self.feed, StreamingVenue) else {}
+        out["paper.feed_errors"] = self.feed_errors
+        return out
+
+    def market_stream_fresh(self, symbol: str) -> bool:
+        return isinstance(self.feed, StreamingVenue) and self.feed.market_stream_fresh(symbol)
+
+    def user_stream_live(self) -> bool:
+        """Order events come from the in-process matching engine: always live once connected."""
+        return self.engine is not None
+
+    def set_staleness_callback(self, callback: Callable[[str, float], None]) -> None:
+        if isinstance(self.feed, StalenessReporting):
+            self.feed.set_staleness_callback(callback)
 
     def _eng(self) -> MatchingEngine:
         if self.engine is None:

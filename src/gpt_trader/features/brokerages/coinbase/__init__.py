@@ -24,7 +24,9 @@ def build_coinbase_broker(config: Any, credentials: Any) -> CoinbaseBroker:
     from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
     from gpt_trader.features.brokerages.coinbase.config import CoinbaseSettings
 
-    return CoinbaseBroker(CoinbaseSettings.from_bot_config(config, credentials))
+    settings = CoinbaseSettings.from_bot_config(config, credentials)
+    settings.confirm_orders = not config.streams  # on streams the user channel confirms each order
+    return CoinbaseBroker(settings)
 
 
 __all__ = ["build_coinbase_broker"]

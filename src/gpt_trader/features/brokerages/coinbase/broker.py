@@ -79,6 +79,7 @@ from gpt_trader.features.brokerages.core.quantization import (
     quantize_quote,
     quantize_size,
 )
+from gpt_trader.features.brokerages.core.venue_clock import VenueClock
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,8 @@ GRANULARITIES: dict[int, str] = {
     86400: "ONE_DAY",
 }
 _CANCEL_OK_REASONS = frozenset({"DUPLICATE_CANCEL_REQUEST"})
+#: with no stream timestamp for this long (monotonic s), `sync_clock` reads the venue's /time over REST
+CLOCK_RESYNC_S = 2.0
 
 
 S = TypeVar("S", bound=msgspec.Struct)
@@ -161,7 +164,7 @@ class CoinbaseBroker:
         self._working: set[str] = set()  # order ids the user stream has seen working
         self._recent: deque[str] = deque(maxlen=500)  # ids this broker placed, newest last
         self._terminal_seen: set[str] = set()
-        self._clock_offset = timedelta(0)
+        self.clock = VenueClock()
         self.triggers = ClientTriggers(self, store=trigger_store)
         self.intx = IntxAccess(self.rest, settings, self.counters)
         self._intx_lock = asyncio.Lock()
@@ -181,13 +184,7 @@ class CoinbaseBroker:
             return
         page = await self.rest.list_products(public=self.public_only)
         with contextlib.suppress(BrokerageError):
-            st = await self.rest.server_time()
-            if st.iso:
-                from gpt_trader.features.brokerages.coinbase.parsing import parse_time
-
-                venue_now = parse_time(st.iso)
-                if venue_now is not None:
-                    self._clock_offset = venue_now - datetime.now(UTC)
+            await self._read_venue_time()
         intx = NO
         if self.public_only:
             log.info("coinbase: no credentials, public market data only (paper trading feed)")
@@ -313,7 +310,61 @@ class CoinbaseBroker:
         self._connected = False
 
     def now(self) -> datetime:
-        return datetime.now(UTC) + self._clock_offset
+        """The venue's clock: stream frame timestamps and `/time`, extrapolated at the venue's rate."""
+        return self.clock.now()
+
+    async def _read_venue_time(self) -> None:
+        from gpt_trader.features.brokerages.coinbase.parsing import parse_time
+
+        st = await self.rest.server_time()
+        venue_now = parse_time(st.iso) if st.iso else None
+        if venue_now is not None:
+            self.clock.observe(venue_now)
+
+    async def sync_clock(self) -> datetime:
+        """Keep `now()` on the venue's time: streams stamp every frame (heartbeats each second); only when
+        none has arrived for CLOCK_RESYNC_S is `/time` read over REST (counted)."""
+        age = self.clock.age_s()
+        if age is None or age > CLOCK_RESYNC_S:
+            self.counters["clock.rest_syncs"] += 1
+            try:
+                await self._read_venue_time()
+            except BrokerageError as exc:
+                self.counters["clock.rest_sync_failures"] += 1
+                log.warning("coinbase: venue time unavailable (%s); extrapolating", exc.reason)
+        return self.clock.now()
+
+    def stream_counters(self) -> dict[str, int]:
+        """The adapter's counters plus its streams' (market.*, market.conn.*, user.*, user.conn.*)."""
+        out: dict[str, int] = dict(self.counters)
+        for s in self.market_streams:
+            for prefix, counter in (("market.", s.counters), ("market.conn.", s.conn.counters)):
+                for k, v in counter.items():
+                    out[prefix + k] = out.get(prefix + k, 0) + v
+        if self.user_stream is not None:
+            for prefix, counter in (
+                ("user.", self.user_stream.counters),
+                ("user.conn.", self.user_stream.conn.counters),
+            ):
+                for k, v in counter.items():
+                    out[prefix + k] = v
+        out["clock.jumps"] = self.clock.jumps
+        return out
+
+    def market_stream_fresh(self, symbol: str) -> bool:
+        venue = self._venue(symbol)
+        stream = self._fresh_stream(venue)
+        return stream is not None and stream.books[venue].synced
+
+    def user_stream_live(self) -> bool:
+        us = self.user_stream
+        return us is not None and us.conn.connected.is_set() and us.snapshot_done.is_set()
+
+    def _rest_fallback(self, what: str, venue: str) -> None:
+        """A market read served over REST although streams run (down, stale or not yet synced)."""
+        if self.market_streams:
+            self.counters[f"rest_fallback.{what}"] += 1
+            log.info("coinbase: %s for %s over REST (stream not fresh)", what, venue)
 
     def venue_stats(self) -> tuple[dict[str, float], dict[str, float]]:
         """(counters, gauges) for the bot's metrics: the adapter's and the REST client's counters, and
@@ -374,6 +425,7 @@ class CoinbaseBroker:
             q = stream.quote(venue)
             if q is not None:
                 return _replace_symbol(q, symbol)
+        self._rest_fallback("quote", venue)
         resp = await self.rest.product_book(venue, 1, public=self.public_only)
         last = dec(resp.last)
         if last is None:
@@ -390,6 +442,7 @@ class CoinbaseBroker:
             book = stream.book(venue, depth)
             if book is not None:
                 return _replace_symbol(book, symbol)
+        self._rest_fallback("book", venue)
         resp = await self.rest.product_book(venue, depth, public=self.public_only)
         return _replace_symbol(to_order_book(resp.pricebook, venue, depth), symbol)
 
@@ -716,6 +769,7 @@ class CoinbaseBroker:
             on_stale=self._stale_adapter,
             emit_events=emit_events,
             ssl_context=self._ssl,
+            on_time=self.clock.observe,
         )
         await stream.start()
         self.market_streams.append(stream)
@@ -739,7 +793,11 @@ class CoinbaseBroker:
             if signer is None:
                 raise AuthError("the user channel needs credentials (see COINBASE_AUTH_TYPE)", reason="NO_CREDENTIALS")
             self.user_stream = UserStream(
-                self.settings.ws_user_url, signer, on_reconnect=self._after_reconnect, ssl_context=self._ssl
+                self.settings.ws_user_url,
+                signer,
+                on_reconnect=self._after_reconnect,
+                ssl_context=self._ssl,
+                on_time=self.clock.observe,
             )
             await self.user_stream.start()
         return self.user_stream

@@ -64,6 +64,9 @@ PRIVATE_CHANNELS = frozenset({"user", "futures_balance_summary"})
 
 FrameHandler = Callable[[m.WsHeader], Awaitable[None] | None]
 StaleCallback = Callable[[str, float], None]
+TimeCallback = Callable[[datetime], None]
+#: frame timestamps closer together than this (monotonic s) are not re-read for the venue clock
+TIME_SAMPLE_S = 0.1
 
 
 def backoff_delay(attempt: int, rng: random.Random) -> float:
@@ -87,8 +90,11 @@ class WsConnection:
         idle_timeout_s: float = 15.0,
         rng: random.Random | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        on_time: TimeCallback | None = None,
     ) -> None:
         self.on_open = on_open
+        self.on_time = on_time
+        self._time_sampled = float("-inf")
         self.url = url
         self.name = name
         self.signer = signer
@@ -215,6 +221,16 @@ class WsConnection:
             self.counters["malformed"] += 1
             log.warning("coinbase ws %s: malformed frame skipped (%s)", self.name, exc)
             return
+        if self.on_time is not None and header.timestamp:
+            mono = time.monotonic()
+            if mono - self._time_sampled >= TIME_SAMPLE_S:
+                self._time_sampled = mono
+                try:
+                    stamp = parse_time(header.timestamp)
+                except ParseError:
+                    stamp = None
+                if stamp is not None:
+                    self.on_time(stamp)
         if header.type == "error":
             self.counters["errors"] += 1
             log.error("coinbase ws %s: venue error %r", self.name, header.message)
@@ -330,6 +346,7 @@ class MarketDataStream:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
         ssl_context: ssl.SSLContext | None = None,
+        on_time: TimeCallback | None = None,
     ) -> None:
         self.product_ids = list(dict.fromkeys(product_ids))
         self.books: dict[str, L2Book] = {p: L2Book(p) for p in self.product_ids}
@@ -353,6 +370,7 @@ class MarketDataStream:
             idle_timeout_s=idle_timeout_s,
             rng=rng,
             ssl_context=ssl_context,
+            on_time=on_time,
         )
         for ch in channels:
             self.conn.subscribe_to(ch, [] if ch == "status" else self.product_ids)
@@ -629,6 +647,7 @@ class UserStream:
         idle_timeout_s: float = 15.0,
         rng: random.Random | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        on_time: TimeCallback | None = None,
     ) -> None:
         self.counters: Counter[str] = Counter()
         self.events = _EventQueue(queue_size, self.counters)
@@ -643,6 +662,7 @@ class UserStream:
             idle_timeout_s=idle_timeout_s,
             rng=rng,
             ssl_context=ssl_context,
+            on_time=on_time,
         )
         self.conn.subscribe_to("user", product_ids)
         self._task: asyncio.Task[None] | None = None

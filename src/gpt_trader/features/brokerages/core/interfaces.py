@@ -1,4 +1,6 @@
-"""The venue contract: domain value types, the order lifecycle, the `Broker` protocol and its errors.
+"""The venue contract: domain value types, the order lifecycle, the `Broker` protocol (its `MarketData`,
+`Execution` and `Account` parts; `SimulatedVenue`, `VenueTimed`, `StalenessReporting`, `StreamingVenue`
+for what only some venues do) and its errors.
 
 Every venue (MockBroker, exchange simulator client, CoinbaseBroker, PaperBroker, backtest broker)
 speaks these types, so strategy, sizing, risk and execution are written once. Money is `Decimal`.
@@ -7,7 +9,7 @@ Timestamps are timezone-aware UTC `datetime`s.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -553,17 +555,14 @@ class OrderUpdate(msgspec.Struct, kw_only=True):
 
 # ---------------------------------------------------------------------------------------- protocol
 @runtime_checkable
-class Broker(Protocol):
-    """Every venue. All calls are async; errors are `BrokerageError` subclasses."""
+class MarketData(Protocol):
+    """A venue's market side (its data client): products, quotes, books, candles, the market stream, and
+    its clock. Errors are `BrokerageError` subclasses."""
 
     name: str
 
-    async def connect(self) -> None: ...
-
-    async def close(self) -> None: ...
-
     def now(self) -> datetime:
-        """The venue's clock (simulated venues run their own)."""
+        """The venue's clock (simulated venues run their own; live ones follow the venue's timestamps)."""
         ...
 
     async def list_products(self) -> list[Product]: ...
@@ -583,6 +582,14 @@ class Broker(Protocol):
         limit: int = 350,
     ) -> list[Candle]: ...
 
+    def stream_market_data(self, symbols: Sequence[str]) -> AsyncIterator[MarketEvent]: ...
+
+
+@runtime_checkable
+class Execution(Protocol):
+    """A venue's order side (its execution client): send, amend, cancel, look up orders and fills, and the
+    order-event stream."""
+
     async def place_order(self, request: OrderRequest) -> Order: ...
 
     async def cancel_orders(self, order_ids: Sequence[str]) -> dict[str, bool]: ...
@@ -601,13 +608,28 @@ class Broker(Protocol):
         self, symbol: str | None = None, *, order_id: str | None = None, since: datetime | None = None
     ) -> list[Fill]: ...
 
+    def stream_user_events(self) -> AsyncIterator[OrderUpdate]: ...
+
+
+@runtime_checkable
+class Account(Protocol):
+    """A venue's account side: balances and (perp) positions."""
+
     async def list_balances(self) -> list[Balance]: ...
 
     async def list_positions(self) -> list[Position]: ...
 
-    def stream_market_data(self, symbols: Sequence[str]) -> AsyncIterator[MarketEvent]: ...
 
-    def stream_user_events(self) -> AsyncIterator[OrderUpdate]: ...
+@runtime_checkable
+class Broker(MarketData, Execution, Account, Protocol):
+    """Every venue: its market data, execution and account parts, connected and closed as one. All calls
+    are async; errors are `BrokerageError` subclasses."""
+
+    name: str
+
+    async def connect(self) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 @runtime_checkable
@@ -616,3 +638,38 @@ class SimulatedVenue(Protocol):
     so a session is deterministic: the same seed and cycle count give the same fills."""
 
     async def advance_time(self, seconds: float) -> None: ...
+
+
+@runtime_checkable
+class VenueTimed(Protocol):
+    """A venue whose clock is read from the venue (stream timestamps, heartbeats, a time endpoint), not
+    from the local wall clock: `now()` follows it. The bot calls `sync_clock` once a cycle; it reads the
+    venue's time over REST only when no stream has brought a timestamp for a while (counted)."""
+
+    async def sync_clock(self) -> datetime: ...
+
+
+@runtime_checkable
+class StalenessReporting(Protocol):
+    """A venue whose market stream reports silence as it happens: `callback(symbol, age_s)` when a
+    symbol's stream data goes stale (MarketMonitor then blocks new risk on it)."""
+
+    def set_staleness_callback(self, callback: Callable[[str, float], None]) -> None: ...
+
+
+@runtime_checkable
+class StreamingVenue(Protocol):
+    """A venue the bot can run on streams: market data and order events pushed over WebSockets, REST
+    only for snapshots, history, reconciliation and fallback. Its counters say how the streams fare."""
+
+    def stream_counters(self) -> dict[str, int]:
+        """Monotonic counts: frames, gaps, reconnects, stale, malformed, REST fallbacks..."""
+        ...
+
+    def user_stream_live(self) -> bool:
+        """The order-event stream is connected and has delivered its snapshot (REST polls can rest)."""
+        ...
+
+    def market_stream_fresh(self, symbol: str) -> bool:
+        """Quotes and books for `symbol` come from a fresh stream (False: a read would go to REST)."""
+        ...

@@ -1,0 +1,39 @@
+"""`LatencyLog`: how long the bot takes from the stream event that closed a bar to the order it sends."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from gpt_trader.features.monitor.metrics import MetricsRegistry
+
+
+class LatencyLog:
+    """Milliseconds from the stream event that closed a bar to the order leaving the bot (`decision`; the
+    first order of a cycle alone: `decision_first`, no wait behind another order's send) and to the venue's
+    acknowledgement (`ack`); p50/p99 go to the metrics as gauges."""
+
+    KINDS = ("decision", "decision_first", "ack")
+
+    def __init__(self, size: int = 5000) -> None:
+        self.samples: dict[str, deque[float]] = {k: deque(maxlen=size) for k in self.KINDS}
+        self._new = False
+
+    def record(self, kind: str, ms: float) -> None:
+        self.samples[kind].append(ms)
+        self._new = True
+
+    def percentile(self, kind: str, q: float) -> float | None:
+        data = sorted(self.samples[kind])
+        if not data:
+            return None
+        return data[min(len(data) - 1, int(q * len(data)))]
+
+    def publish(self, metrics: MetricsRegistry) -> None:
+        if not self._new:
+            return
+        self._new = False
+        for kind in self.samples:
+            for name, q in (("p50", 0.5), ("p99", 0.99)):
+                value = self.percentile(kind, q)
+                if value is not None:
+                    metrics.set_gauge(f"stream.latency.{kind}_ms.{name}", value)
