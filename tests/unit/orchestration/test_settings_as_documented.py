@@ -325,9 +325,15 @@ def test_config_check_shows_key_file_path_never_its_contents(files: dict[str, st
 
 
 def test_no_env_reads_outside_the_config_manager() -> None:
-    """One parser: src reads the environment only in ConfigManager (and the chaos kill-point test hook)."""
+    """One parser: the bot reads the environment only in ConfigManager (and the chaos kill-point test hook).
+    The web dashboard runs in its own process and never loads the bot's config; its one setting, the
+    access token, is read by its auth module."""
     src = Path(__file__).resolve().parents[3] / "src" / "gpt_trader"
     readers = sorted(
         str(p.relative_to(src)) for p in src.rglob("*.py") if any(s in p.read_text() for s in ("os.environ", "getenv("))
     )
-    assert readers == ["orchestration/configuration.py", "orchestration/live_execution.py"]
+    assert readers == [
+        "features/dashboard/auth.py",
+        "orchestration/configuration.py",
+        "orchestration/live_execution.py",
+    ]
