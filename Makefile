@@ -7,7 +7,7 @@ BASE_STAMP := $(VENV)/.installed-base
 FULL_STAMP := $(VENV)/.installed-full
 FULL_SPEC := .[research,dev]
 
-.PHONY: run test setup setup-full lint typecheck bench clean
+.PHONY: run test setup setup-full lint typecheck bench docs clean
 
 define install
 	@if [ ! -x $(BIN)/python ]; then \
@@ -46,6 +46,10 @@ typecheck: $(FULL_STAMP)
 
 bench: $(FULL_STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+# The docs site (mkdocs.yml) into var/site; --strict fails on a broken link or reference.
+docs: $(FULL_STAMP)
+	$(BIN)/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) var/ .pytest_cache .mypy_cache .ruff_cache
