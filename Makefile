@@ -49,7 +49,7 @@ bench: $(FULL_STAMP)
 
 # The docs site (mkdocs.yml) into var/site; --strict fails on a broken link or reference.
 docs: $(FULL_STAMP)
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) var/ .pytest_cache .mypy_cache .ruff_cache

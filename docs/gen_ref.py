@@ -45,7 +45,7 @@ def forwarded_commands() -> dict[str, tuple[str, str]]:
         tree = ast.parse(inspect.cleandoc("\n" + inspect.getsource(info.callback)))
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "_forward":
-                consts = [a.value for a in node.args[1:] if isinstance(a, ast.Constant)]
+                consts = [a.value for a in node.args[1:] if isinstance(a, ast.Constant) and isinstance(a.value, str)]
                 if len(consts) != 3:
                     raise ValueError(f"cannot read the _forward target of {info.callback.__name__}")
                 module, attr, name = consts
@@ -92,9 +92,9 @@ def _param_row(param: Any, ctx: Any) -> str:
         kind = _cell(param.display_type(ctx).strip("<>"))
     required = "yes" if param.required else ""
     default = ""
-    if not param.required and param.default is not None and not callable(param.default):
-        if not (getattr(param, "is_flag", False) and param.default is False):
-            default = f"`{param.default}`" if param.default != "" else '`""`'
+    shown = not param.required and param.default is not None and not callable(param.default)
+    if shown and not (getattr(param, "is_flag", False) and param.default is False):
+        default = f"`{param.default}`" if param.default != "" else '`""`'
     help_text = (getattr(param, "help", None) or "").replace("|", "\\|").replace("\n", " ")
     return f"| {names} | {kind} | {required} | {default} | {help_text} |"
 
@@ -190,10 +190,7 @@ def type_name(tp: Any) -> str:
 def _default_text(field: msgspec.structs.FieldInfo) -> str:
     if field.required:
         return "required"
-    if field.default is not msgspec.NODEFAULT:
-        value = field.default
-    else:
-        value = field.default_factory()
+    value = field.default if field.default is not msgspec.NODEFAULT else field.default_factory()
     if isinstance(value, msgspec.Struct):
         return "(section)"
     if value is None:
@@ -320,9 +317,7 @@ def config_markdown() -> str:
         env = f"`{row.env}`" if row.env else ""
         lines.append(f"| `{row.key}` | {_cell(row.type)} | {_cell(row.default)} | {env} | {_cell(row.doc)} |")
     lines += ["", "## Secrets (environment only)", ""]
-    lines.append(
-        "Never in a profile, a log line, an error message or a metric; read from `.env` or the environment."
-    )
+    lines.append("Never in a profile, a log line, an error message or a metric; read from `.env` or the environment.")
     lines += ["", "| env var | holds |", "|---|---|"]
     for var, field in {**SECRET_ENV, **ALERT_SECRET_ENV}.items():
         lines.append(f"| `{var}` | {field.replace('_', ' ')} |")
@@ -379,7 +374,10 @@ PRETRADE_DOCS: dict[str, tuple[str, str]] = {
         "while books are required)",
         "`risk.max_impact_bps`, `risk.require_book_for_entries`",
     ),
-    "max_position_size": ("the position after the order exceeds the symbol's size cap", "caps file `max_position_size`"),
+    "max_position_size": (
+        "the position after the order exceeds the symbol's size cap",
+        "caps file `max_position_size`",
+    ),
     "max_notional": (
         "the position's notional after the order exceeds the symbol's cap",
         "caps file `max_notional`, `risk.symbol_limits`, `risk.default_max_notional`",

@@ -34,9 +34,7 @@ def test_example_loads_by_path_with_bounded_params(monkeypatch: pytest.MonkeyPat
 
 
 @pytest.mark.slow
-def test_page_commands_backtest_the_example_with_both_engines(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_page_commands_backtest_the_example_with_both_engines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     runner = CliRunner()
     store = str(tmp_path / "market")
