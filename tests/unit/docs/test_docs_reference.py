@@ -149,3 +149,10 @@ def test_forwarded_commands_are_read_from_the_cli_source(gen_ref: ModuleType) ->
 @pytest.mark.parametrize("bad", ["<KEY>", "[]"])
 def test_nested_key_shapes_are_rendered(gen_ref: ModuleType, bad: str) -> None:
     assert any(bad in row.key for row in gen_ref.config_keys())
+
+
+def test_hand_written_meanings_name_real_keys_and_rules(gen_ref: ModuleType) -> None:
+    keys = set(_keys(BotConfig))
+    assert set(gen_ref.KEY_DOCS) <= keys, sorted(set(gen_ref.KEY_DOCS) - keys)
+    assert set(gen_ref.PRETRADE_DOCS) <= set(gen_ref.pretrade_rules()), "PRETRADE_DOCS names a rule the code lacks"
+    assert set(gen_ref.GUARD_DOCS) <= set(GUARD_NAMES)
