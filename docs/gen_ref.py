@@ -490,6 +490,10 @@ def _guard_settings(guard: Any) -> list[str]:
     return [f for f in dict.fromkeys(found) if f in fields]
 
 
+def _setting(value: Any) -> str:
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def guards() -> list[Any]:
     from gpt_trader.features.live_trade.risk.guards import ACCOUNT_GUARDS, SYMBOL_GUARDS
 
@@ -515,19 +519,23 @@ def risk_markdown() -> str:
         "{guard, severity}`), sets `gpt_trader_risk_guard_active{guard}` and applies the guard's action. "
         f"Actions: {', '.join(f'`{a}`' for a in GUARD_ACTIONS)}; `risk.actions: {{guard: action}}` changes one."
     )
-    lines += ["", "| guard | scope | circuit breaker | what trips it | settings (default) | action | banner |"]
-    lines.append("|---|---|---|---|---|---|---|")
+    lines.append("")
     for guard in guards():
         scope = "account" if guard in ACCOUNT_GUARDS else "symbol"
-        settings = ", ".join(f"`risk.{f}` ({getattr(defaults, f)})" for f in _guard_settings(guard))
+        settings = ", ".join(f"`risk.{f}` = `{_setting(getattr(defaults, f))}`" for f in _guard_settings(guard))
         own = type(guard).__dict__.get("__doc__")
         doc = inspect.cleandoc(own).replace("\n", " ") if own else GUARD_DOCS.get(guard.name, "")
         label, text = guard.banner(defaults)
-        breaker = "yes" if guard.breaker else ""
+        lines += [f"### `{guard.name}`", "", doc, ""]
+        lines.append(f"- **scope:** {scope}{'; a circuit breaker' if guard.breaker else ''}")
+        lines.append(f"- **default action:** `{DEFAULT_ACTIONS[guard.name]}`")
+        lines.append(f"- **settings (default):** {settings or 'none'}")
+        lines.append(f"- **banner:** {label}: {text}")
         lines.append(
-            f"| `{guard.name}` | {scope} | {breaker} | {_cell(doc)} | {_cell(settings)} | "
-            f"`{DEFAULT_ACTIONS[guard.name]}` | {_cell(label)}: {_cell(text)} |"
+            f"- **counters:** `risk.guards.{guard.name}.recoverable_failures`, "
+            f"`risk.guards.{guard.name}.critical_failures`"
         )
+        lines.append("")
     lines += ["", "## Pre-trade rules", ""]
     lines.append(
         "Every order passes these before it is sent (listed in the order they appear in `pretrade.py`); "

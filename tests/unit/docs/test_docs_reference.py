@@ -122,7 +122,8 @@ def test_configuration_reference_lists_every_key_with_its_env_var(gen_ref: Modul
 def test_risk_reference_lists_every_guard_and_rule(gen_ref: ModuleType) -> None:
     page = gen_ref.risk_markdown()
     for guard in GUARD_NAMES:
-        assert re.search(rf"^\| `{guard}` \| (account|symbol) \|", page, flags=re.M), guard
+        assert re.search(rf"^### `{guard}`$", page, flags=re.M), guard
+        assert f"`risk.guards.{guard}.critical_failures`" in page, guard
     source = gen_ref.PRETRADE_FILE.read_text()
     rules = set(re.findall(r'_reject\(\s*"([a-z_]+)"', source))
     assert len(rules) > 10
