@@ -39,7 +39,7 @@ test: $(FULL_STAMP)
 	$(BIN)/python -m pytest -n 2 -q --cov --cov-report=term-missing:skip-covered
 
 lint: $(FULL_STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs
 
 typecheck: $(FULL_STAMP)
 	$(BIN)/mypy

@@ -71,3 +71,13 @@ def test_pages_name_real_profiles_and_commands() -> None:
     assert used - commands == set(), f"pages use commands the CLI lacks: {sorted(used - commands)}"
     used_profiles = set(re.findall(r"--profile ([a-z]+)(?=[\s`)])", text))
     assert used_profiles <= set(PROFILES), sorted(used_profiles - set(PROFILES))
+
+
+def test_every_class_a_page_names_is_defined() -> None:
+    """`PerpsBot`, `RiskManager`, ... : a class name in backticks must be a class in the package."""
+    source = "\n".join(p.read_text() for p in PACKAGE.rglob("*.py"))
+    defined = set(re.findall(r"^\s*class (\w+)", source, flags=re.M))
+    for page in PAGES:
+        named = set(re.findall(r"`([A-Z][a-z]+(?:[A-Z][a-z]*)+|[A-Z][a-z]{3,})`", page.read_text()))
+        missing = sorted(named - defined)
+        assert not missing, f"{page.name} names classes the code lacks: {missing}"
