@@ -56,3 +56,23 @@ def test_page_commands_backtest_the_example_with_both_engines(tmp_path: Path, mo
     keys = ("entry_time", "exit_time", "side", "size", "entry_price", "exit_price")
     assert [[t[k] for k in keys] for t in fast["trades"]] == [[t[k] for k in keys] for t in replay["trades"]]
     assert [t["pnl"] for t in fast["trades"]] == pytest.approx([t["pnl"] for t in replay["trades"]], rel=1e-9)
+
+
+def test_the_pages_profile_section_loads_under_the_demo_profile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The `strategy:` block the page tells you to put in a paper profile is accepted by ConfigManager."""
+    import yaml
+
+    from gpt_trader.orchestration.configuration import ConfigManager
+
+    monkeypatch.chdir(ROOT)
+    page = (ROOT / "docs" / "strategy.md").read_text()
+    block = page.split("```yaml\n", 1)[1].split("```", 1)[0]
+    demo = yaml.safe_load((ROOT / "src" / "gpt_trader" / "config" / "profiles" / "demo.yaml").read_text())
+    profile = tmp_path / "my_paper.yaml"
+    profile.write_text(yaml.safe_dump({**demo, **yaml.safe_load(block)}))
+    config = ConfigManager(env={}, dotenv_path=None).load(str(profile))
+    assert config.broker == "paper"
+    assert config.strategy.name == EXAMPLE and config.strategy.granularity_s == 3600
+    assert config.strategy.params == {"channel": 30, "atr_period": 14, "atr_exit": 2.0}
