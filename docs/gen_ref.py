@@ -104,12 +104,11 @@ def cli_markdown() -> str:
     import typer
 
     root = cli_command()
-    lines = [GENERATED_NOTE, "# CLI reference", ""]
-    lines.append(
+    lines = _page(
+        "CLI reference",
         "Every `perps-bot` command and option, generated from the typer app (`src/gpt_trader/cli.py` and "
-        "the slices' own command modules it forwards to). `perps-bot COMMAND --help` prints the same."
+        "the slices' own command modules it forwards to). `perps-bot COMMAND --help` prints the same.",
     )
-    lines.append("")
     for path, command in iter_commands(root):
         full = " ".join(["perps-bot", *path])
         ctx = typer.Context(command, info_name=full)
@@ -362,6 +361,19 @@ def config_keys() -> list[ConfigKey]:
     return out
 
 
+def _page(title: str, intro: str) -> list[str]:
+    """The first lines of a generated page: the do-not-edit note, the title and the intro paragraph."""
+    return [GENERATED_NOTE, f"# {title}", "", intro, ""]
+
+
+CONFIG_TABLE_HEAD = ["| key | type | default | env var | meaning |", "|---|---|---|---|---|"]
+
+
+def _config_row(row: ConfigKey) -> str:
+    env = f"`{row.env}`" if row.env else ""
+    return f"| `{row.key}` | {_cell(row.type)} | {_cell(row.default)} | {env} | {_cell(row.doc)} |"
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -370,24 +382,22 @@ def config_markdown() -> str:
     """The configuration reference: every key of a profile, and the environment-only secrets."""
     from gpt_trader.orchestration.configuration import ALERT_SECRET_ENV, PROFILES, SECRET_ENV
 
-    lines = [GENERATED_NOTE, "# Configuration reference", ""]
-    lines.append(
+    lines = _page(
+        "Configuration reference",
         "Every key a profile may set, generated from `BotConfig` and the structs it composes "
         "(`orchestration/configuration.py` and each slice's own config). Precedence: **profile < environment "
         "(`.env`, then the real environment) < command line**. An unknown key, a wrong type or a value "
         "out of range stops the bot with exit code 2, naming the key, the value, where it came from and "
         f"what is allowed. Shipped profiles: {', '.join(f'`{p}`' for p in PROFILES)} "
-        "(`src/gpt_trader/config/profiles/`); `perps-bot config-check --profile P` prints the result."
+        "(`src/gpt_trader/config/profiles/`); `perps-bot config-check --profile P` prints the result.",
     )
-    lines.append("")
     section = None
     for row in config_keys():
         if row.section != section:
             section = row.section
             lines += ["", f"## `{section}`" if section != "(top level)" else "## Top level", ""]
-            lines += ["| key | type | default | env var | meaning |", "|---|---|---|---|---|"]
-        env = f"`{row.env}`" if row.env else ""
-        lines.append(f"| `{row.key}` | {_cell(row.type)} | {_cell(row.default)} | {env} | {_cell(row.doc)} |")
+            lines += CONFIG_TABLE_HEAD
+        lines.append(_config_row(row))
     lines += ["", "## Secrets (environment only)", ""]
     lines.append("Never in a profile, a log line, an error message or a metric; read from `.env` or the environment.")
     lines += ["", "| env var | holds |", "|---|---|"]
@@ -506,13 +516,13 @@ def risk_markdown() -> str:
     from gpt_trader.features.live_trade.risk.guards import ACCOUNT_GUARDS
 
     defaults = RiskConfig()
-    lines = [GENERATED_NOTE, "# Risk reference", ""]
-    lines.append(
+    lines = _page(
+        "Risk reference",
         "Generated from `features/live_trade/risk/` (`config.py`, `guards.py`, `pretrade.py`) with the "
         "default `RiskConfig`; a profile's `risk:` section and the caps files change the numbers. "
-        "See [Risk](../risk.md) for what the actions mean and how to clear them."
+        "See [Risk](../risk.md) for what the actions mean and how to clear them.",
     )
-    lines += ["", "## Runtime guards", ""]
+    lines += ["## Runtime guards", ""]
     lines.append(
         "Evaluated every cycle (and on every mark between bars). A trip counts "
         "`risk.guards.<name>.<severity>_failures` (Prometheus `gpt_trader_risk_guard_failures_total"
@@ -550,11 +560,8 @@ def risk_markdown() -> str:
         what, settings = PRETRADE_DOCS.get(rule, ("**undocumented rule: add it to PRETRADE_DOCS**", ""))
         lines.append(f"| `{rule}` | {_cell(what)} | {_cell(settings)} | `risk.pretrade.{rule}.rejections` |")
     lines += ["", "## Every risk setting", ""]
-    lines += ["| key | type | default | env var | meaning |", "|---|---|---|---|---|"]
-    for row in config_keys():
-        if row.key.startswith("risk."):
-            env = f"`{row.env}`" if row.env else ""
-            lines.append(f"| `{row.key}` | {_cell(row.type)} | {_cell(row.default)} | {env} | {_cell(row.doc)} |")
+    lines += CONFIG_TABLE_HEAD
+    lines += [_config_row(row) for row in config_keys() if row.key.startswith("risk.")]
     return "\n".join(lines) + "\n"
 
 
@@ -566,12 +573,12 @@ def alert_rules() -> list[dict[str, Any]]:
 
 
 def alerts_markdown() -> str:
-    lines = [GENERATED_NOTE, "# Alert rules", ""]
-    lines.append(
+    lines = _page(
+        "Alert rules",
         "Generated from `ops/prometheus/alerts.yml`. What to do for each: "
-        "[Operations runbook](../operations.md#alerts)."
+        "[Operations runbook](../operations.md#alerts).",
     )
-    lines += ["", "| alert | severity | for | fires when | summary |", "|---|---|---|---|---|"]
+    lines += ["| alert | severity | for | fires when | summary |", "|---|---|---|---|---|"]
     for rule in alert_rules():
         expr = " ".join(str(rule["expr"]).split())
         summary = rule.get("annotations", {}).get("summary", "")

@@ -5,6 +5,7 @@ rule and alert the code has. Expectations are read from the code independently o
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -21,15 +22,21 @@ PANEL = re.compile(r"^╭─ (.+?) ─")
 ROW = re.compile(r"^│ ((?:-{1,2}[\w-]+[ ,]*)+)")
 
 
-def _help_options(text: str) -> set[str]:
-    """Long options in the first column of every panel of a rich --help but Commands."""
-    found: set[str] = set()
+def _panel_rows(text: str) -> Iterator[tuple[str, str]]:
+    """(panel title, row text) for every row of every panel of a rich --help."""
     panel = ""
     for line in text.splitlines():
         head = PANEL.match(line)
         if head:
             panel = head.group(1)
-            continue
+        elif line.startswith("│ "):
+            yield panel, line
+
+
+def _help_options(text: str) -> set[str]:
+    """Long options in the first column of every panel of a rich --help but Commands."""
+    found: set[str] = set()
+    for panel, line in _panel_rows(text):
         row = ROW.match(line)
         if row and panel != "Commands":
             found |= set(OPTION.findall(row.group(1)))
@@ -37,17 +44,8 @@ def _help_options(text: str) -> set[str]:
 
 
 def _subcommands(text: str) -> list[str]:
-    out: list[str] = []
-    panel = ""
-    for line in text.splitlines():
-        head = PANEL.match(line)
-        if head:
-            panel = head.group(1)
-            continue
-        row = re.match(r"^│ ([a-z][a-z0-9-]*)\s", line)
-        if row and panel == "Commands":
-            out.append(row.group(1))
-    return out
+    rows = (re.match(r"^│ ([a-z][a-z0-9-]*)\s", line) for panel, line in _panel_rows(text) if panel == "Commands")
+    return [row.group(1) for row in rows if row]
 
 
 def _sections(markdown: str) -> dict[str, str]:
