@@ -590,11 +590,38 @@ def alerts_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+# ---------------------------------------------------------------------------------------- metrics
+def metric_families() -> list[tuple[str, str, list[str], str]]:
+    """(dotted name, Prometheus name, labels lifted from the dotted path, meaning) for every family the
+    monitor slice documents (`features/monitor/metrics.py`: DOCS and LABEL_RULES)."""
+    from gpt_trader.features.monitor.metrics import DOCS, LABEL_RULES, prom_name
+
+    labels = {family: list(pattern.groupindex) for pattern, family in LABEL_RULES}
+    return [(name, prom_name(name), labels.get(name, []), meaning) for name, meaning in sorted(DOCS.items())]
+
+
+def metrics_markdown() -> str:
+    lines = _page(
+        "Metrics",
+        "Generated from `features/monitor/metrics.py`. `/metrics` exports each family under its Prometheus "
+        "name (counters with `_total` appended); `metrics.json` keeps the dotted names. Families whose labels "
+        "are not listed here carry a `symbol` or `state` label where the meaning says per symbol or state. "
+        "Other counters the code keeps are exported under their dotted names too. What to do when one "
+        "alerts: [Operations runbook](../operations.md#alerts).",
+    )
+    lines += ["| dotted name | Prometheus | labels from the name | meaning |", "|---|---|---|---|"]
+    for name, prom, labels, meaning in metric_families():
+        shown = ", ".join(f"`{label}`" for label in labels)
+        lines.append(f"| `{name}` | `{prom}` | {shown} | {_cell(meaning)} |")
+    return "\n".join(lines) + "\n"
+
+
 GENERATED: dict[str, Callable[[], str]] = {
     "reference/cli.md": cli_markdown,
     "reference/configuration.md": config_markdown,
     "reference/risk.md": risk_markdown,
     "reference/alerts.md": alerts_markdown,
+    "reference/metrics.md": metrics_markdown,
 }
 
 

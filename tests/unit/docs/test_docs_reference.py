@@ -155,3 +155,15 @@ def test_hand_written_meanings_name_real_keys_and_rules(gen_ref: ModuleType) -> 
     assert set(gen_ref.KEY_DOCS) <= keys, sorted(set(gen_ref.KEY_DOCS) - keys)
     assert set(gen_ref.PRETRADE_DOCS) <= set(gen_ref.pretrade_rules()), "PRETRADE_DOCS names a rule the code lacks"
     assert set(gen_ref.GUARD_DOCS) <= set(GUARD_NAMES)
+
+
+def test_every_metric_an_alert_uses_is_documented(gen_ref: ModuleType) -> None:
+    """The alert rules and the metrics reference speak of the same families."""
+    page = gen_ref.metrics_markdown()
+    documented = {prom for _name, prom, _labels, _meaning in gen_ref.metric_families()}
+    used = set(re.findall(r"\b(gpt_trader_[a-z0-9_]+)", gen_ref.ALERTS_FILE.read_text()))
+    assert used
+    for metric in used:
+        base = metric.removesuffix("_total")
+        assert base in documented, f"{metric} (alerts.yml) is not a documented metric family"
+        assert f"`{base}`" in page

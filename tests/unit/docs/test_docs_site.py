@@ -28,7 +28,7 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "WARNING" not in result.stderr, result.stderr
-    for page in ("reference/cli", "reference/configuration", "reference/risk", "reference/alerts", "strategy"):
+    for page in ("reference/cli", "reference/configuration", "reference/risk", "reference/alerts", "reference/metrics"):
         assert (site / page / "index.html").is_file(), page
     cli = (site / "reference" / "cli" / "index.html").read_text()
     assert "perps-bot exchange-sim" in cli and "--accept-exchange" in cli
