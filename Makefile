@@ -7,7 +7,7 @@ BASE_STAMP := $(VENV)/.installed-base
 FULL_STAMP := $(VENV)/.installed-full
 FULL_SPEC := .[research,dev]
 
-.PHONY: run test setup setup-full lint typecheck bench clean
+.PHONY: run test setup setup-full lint typecheck bench docs clean
 
 define install
 	@if [ ! -x $(BIN)/python ]; then \
@@ -39,13 +39,17 @@ test: $(FULL_STAMP)
 	$(BIN)/python -m pytest -n 2 -q --cov --cov-report=term-missing:skip-covered
 
 lint: $(FULL_STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs
 
 typecheck: $(FULL_STAMP)
 	$(BIN)/mypy
 
 bench: $(FULL_STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+# The docs site (mkdocs.yml) into var/site; --strict fails on a broken link or reference.
+docs: $(FULL_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) var/ .pytest_cache .mypy_cache .ruff_cache

@@ -96,6 +96,20 @@ def test_load_from_module_path_and_errors(user_module: str) -> None:
         get_strategy("nope")
 
 
+def test_load_by_file_path_with_postponed_annotations(tmp_path: Path) -> None:
+    """A strategy file with `from __future__ import annotations` loads by path: msgspec resolves its
+    Params annotations through sys.modules, so the loader registers the module before running it."""
+    path = tmp_path / "postponed_strategy.py"
+    path.write_text("from __future__ import annotations\n" + textwrap.dedent(DECIDE_ONLY))
+    s = get_strategy(f"{path}:Breakout", lookback=7)
+    assert s.p.lookback == 7
+    broken = tmp_path / "broken_strategy.py"
+    broken.write_text("raise RuntimeError('boom')\n")
+    with pytest.raises(RuntimeError, match="boom"):
+        get_strategy(f"{broken}:Breakout")
+    assert "user_strategy_broken_strategy" not in sys.modules  # a file that fails to run is not left behind
+
+
 def test_decide_only_strategy_runs_in_both_engines(user_module: str) -> None:
     from bt_helpers import SHARED_FILES, assert_parity, shared_bars
 

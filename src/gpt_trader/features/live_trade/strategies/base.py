@@ -18,6 +18,7 @@ the optimizer's search space (`param_space`).
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Sequence
 from decimal import Decimal
 from enum import Enum
@@ -284,7 +285,14 @@ def _import(name: str, module_name: str) -> Any:
         if spec is None or spec.loader is None or not path.is_file():
             raise ValueError(f"strategy {name!r}: no such file {str(path)!r}")
         module = util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        # registered before it runs: msgspec resolves a Params struct's string annotations (a file with
+        # `from __future__ import annotations`) through sys.modules[cls.__module__]
+        sys.modules[spec.name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            sys.modules.pop(spec.name, None)
+            raise
         return module
     try:
         return importlib.import_module(module_name)
