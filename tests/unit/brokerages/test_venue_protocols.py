@@ -43,7 +43,7 @@ def test_coinbase_and_paper_follow_the_venue_clock_and_stream() -> None:
 def test_mock_paper_and_backtest_share_one_simulated_execution() -> None:
     from gpt_trader.features.backtest.replay.broker import BacktestBroker
 
-    coinbase = CoinbaseBroker(CoinbaseSettings.from_env({}, require_credentials=False))
+    coinbase = CoinbaseBroker(coinbase_settings_from_env({}, require_credentials=False))
     assert isinstance(MockBroker(symbols=["BTC-USD"], seed=1), SimulatedExecution)
     assert isinstance(PaperBroker(coinbase, ["BTC-USD"]), SimulatedExecution)
     assert issubclass(BacktestBroker, SimulatedExecution)
