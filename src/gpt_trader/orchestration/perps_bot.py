@@ -623,6 +623,10 @@ class PerpsBot:
         log.error("trading halted by risk guard; cancelling open orders and stopping", reason=self.halt_reason)
         if not self.config.dry_run:
             await self.execution.cancel_all()
+            # on streams a fill's push may still be in flight: settle every tracked order over REST so the
+            # ledger the halt leaves behind (summary, metrics, next start) holds what the venue did; a halt
+            # resends nothing
+            await self.execution.poll(resend=False)
         self.request_stop()
 
     async def _decide_and_act(

@@ -72,8 +72,11 @@ def write_profile(directory: Path, broker: str = "coinbase") -> Path:
 class RunningBot:
     """A PerpsBot on the simulator, running as a task until `stop()`."""
 
-    def __init__(self, sim: ExchangeSimulator, tmp: Path, *, broker: str = "coinbase") -> None:
-        env = client_env(sim)
+    def __init__(
+        self, sim: ExchangeSimulator, tmp: Path, *, broker: str = "coinbase", env: dict[str, str] | None = None
+    ) -> None:
+        """`env`: extra settings (e.g. COINBASE_STALE_AFTER_S), read by ConfigManager like the real environment."""
+        env = {**client_env(sim), **(env or {})}
         if broker == "paper":  # public market data only
             env = {k: v for k, v in env.items() if "CDP" not in k and "AUTH" not in k}
         manager = ConfigManager(env=env, dotenv_path=None)

@@ -92,10 +92,9 @@ async def test_a_sequence_gap_resubscribes_and_repairs_the_bar(tmp_path: Path) -
         assert_fills_equal_venue(run)
 
 
-async def test_a_stalled_product_is_blocked_then_recovers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COINBASE_STALE_AFTER_S", "1")  # the adapter's knobs come from the environment
+async def test_a_stalled_product_is_blocked_then_recovers(tmp_path: Path) -> None:
     async with stream_sim() as sim:
-        run = RunningBot(sim, tmp_path)
+        run = RunningBot(sim, tmp_path, env={"COINBASE_STALE_AFTER_S": "1"})  # through ConfigManager
         await run.start()
         bot = run.bot
 

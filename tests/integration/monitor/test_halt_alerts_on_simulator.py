@@ -6,6 +6,7 @@ condition gone and resolves the page with the same dedup_key."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -78,6 +79,8 @@ async def test_loss_halts_and_is_heard_then_resolved_next_day(
         await bot.run_cycle()
         if bot.halted:
             break
+        if bot.feed is not None:  # on streams the fill arrives as a user-channel push, as in `run`
+            await asyncio.wait_for(bot.feed.wait(), timeout=10)
     assert bot.positions.size("BTC-USD") == Decimal("0.01")
     assert bot.halted and "daily_loss" in (bot.halt_reason or "")
     assert "0.001%" in (bot.halt_reason or "")
