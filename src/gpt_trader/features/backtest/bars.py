@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,8 +29,9 @@ class Bars:
     def __len__(self) -> int:
         return int(self.ts_ns.shape[0])
 
-    @property
+    @cached_property
     def day(self) -> np.ndarray:
+        """UTC day number of each bar (computed once: every backtest over these bars reads it)."""
         return self.ts_ns // NS_PER_DAY
 
     @classmethod
