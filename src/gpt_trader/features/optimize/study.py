@@ -111,7 +111,7 @@ def make_sampler(method: str, space: SearchSpace, seed: int | None) -> Any:
     if method == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if method == "grid":
-        return optuna.samplers.GridSampler(space.grid(), seed=seed)
+        return _AskTellGrid(space.grid(), seed=seed)
     raise ValueError(f"--method must be one of {list(METHODS)}, got {method!r}")
 
 
@@ -238,6 +238,23 @@ def run_study(
             update(done, _best(mem))
     interrupted = stop.event.is_set() and done < n_trials
     return StudyRun(mem, done, time.perf_counter() - started, interrupted, objective, failed, notes)
+
+
+def _ask_tell_grid() -> type:
+    import optuna
+
+    class AskTellGrid(optuna.samplers.GridSampler):
+        """optuna's grid sampler, minus its `study.stop()` once the grid is done (allowed only inside
+        `optimize`; run_study counts the grid points left itself)."""
+
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            return None
+
+    return AskTellGrid
+
+
+def _AskTellGrid(grid: dict[str, list[Any]], seed: int | None) -> Any:
+    return _ask_tell_grid()(grid, seed=seed)
 
 
 def _grid_left(study: optuna.Study, space: SearchSpace) -> int:
