@@ -30,7 +30,8 @@ def _stored(db: Path) -> list[tuple[int, str, str]]:
         with sqlite3.connect(db, timeout=5) as con:
             rows = con.execute(
                 "SELECT t.number, t.state, group_concat(p.param_name || '=' || p.param_value, ',') "
-                "FROM trials t LEFT JOIN trial_params p ON p.trial_id = t.trial_id GROUP BY t.trial_id ORDER BY t.number"
+                "FROM trials t LEFT JOIN trial_params p ON p.trial_id = t.trial_id "
+                "GROUP BY t.trial_id ORDER BY t.number"
             ).fetchall()
     except sqlite3.OperationalError:  # the tables are not created yet
         return []
