@@ -35,6 +35,7 @@ def test_json_report_regimes_funding_and_correlation(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     btc, copy, perp = out["symbols"]
+    assert copy["total_return"] == btc["total_return"] and copy["symbol"] == "BTC-USD-COPY"
     assert btc["bars"] > 13_000 and btc["start"].startswith("2017-07-01")
     assert btc["max_drawdown"] > 0.5  # the 2018 bear market
     assert 0.0 < btc["annual_volatility"] < 3.0 and btc["longest_drawdown_days"] > 100
