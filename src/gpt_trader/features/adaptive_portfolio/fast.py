@@ -55,9 +55,7 @@ def run_fast_portfolio(
             sc = scales[i]
             px_ticks = pricing.sell_ticks(pricing.open_ticks(opens[i][t], sc.price_scale), slip_num, slip_den)
             px = px_ticks / sc.price_scale
-            value, fee = settle(
-                pos_ticks[i], px_ticks, pos[i], px, fee_rate, sc.value_scale, sc.fee_num, sc.fee_den
-            )
+            value, fee = settle(pos_ticks[i], px_ticks, pos[i], px, fee_rate, sc.value_scale, sc.fee_num, sc.fee_den)
             cash += value - fee
             tr = open_trade[i]
             assert tr is not None
@@ -72,9 +70,7 @@ def run_fast_portfolio(
                 counters["skipped_below_min_size"] = counters.get("skipped_below_min_size", 0) + 1
                 continue
             qty, px = q_ticks / sc.qty_scale, px_ticks / sc.price_scale
-            value, fee = settle(
-                q_ticks, px_ticks, qty, px, fee_rate, sc.value_scale, sc.fee_num, sc.fee_den
-            )
+            value, fee = settle(q_ticks, px_ticks, qty, px, fee_rate, sc.value_scale, sc.fee_num, sc.fee_den)
             cash -= value + fee
             pos_ticks[i], pos[i] = q_ticks, qty
             open_trade[i] = _Open(t, q_ticks, px_ticks, fee)

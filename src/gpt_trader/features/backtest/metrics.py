@@ -90,20 +90,3 @@ def compute_metrics(
         "fees": total_fees,
         "trades": float(len(log)),
     }
-
-
-def metric_names() -> tuple[str, ...]:
-    """The keys `compute_metrics` returns (what an optimizer may take as its objective)."""
-    return (
-        "total_return",
-        "cagr",
-        "sharpe",
-        "sortino",
-        "max_drawdown",
-        "calmar",
-        "win_rate",
-        "profit_factor",
-        "exposure",
-        "fees",
-        "trades",
-    )

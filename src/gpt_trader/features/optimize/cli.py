@@ -15,18 +15,26 @@ from typing import Annotated, Any
 
 import typer
 
+from gpt_trader.features.backtest.cli import (
+    DataOpt,
+    EndOpt,
+    GranularityOpt,
+    SourceOpt,
+    StartOpt,
+    StoreRootOpt,
+    SymbolOpt,
+)
+
 
 def optimize_command(
     strategy: Annotated[str, typer.Option("--strategy", help="Strategy name or module.path:ClassName")] = "sma_cross",
-    data: Annotated[Path | None, typer.Option("--data", help="CSV / CSV.gz / Parquet candle file")] = None,
-    symbol: Annotated[str | None, typer.Option("--symbol", help="Symbol (stored series, or label for --data)")] = None,
-    granularity: Annotated[
-        str | None, typer.Option("--granularity", help="1m, 5m, 1h ... (inferred for --data)")
-    ] = None,
-    source: Annotated[str | None, typer.Option("--source", help="Store source when several hold --symbol")] = None,
-    store_root: Annotated[Path | None, typer.Option("--store-root", help="Candle store root")] = None,
-    start: Annotated[str | None, typer.Option("--start", help="First bar open time (ISO 8601, UTC)")] = None,
-    end: Annotated[str | None, typer.Option("--end", help="End (exclusive, ISO 8601, UTC)")] = None,
+    data: DataOpt = None,
+    symbol: SymbolOpt = None,
+    granularity: GranularityOpt = None,
+    source: SourceOpt = None,
+    store_root: StoreRootOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
     space: Annotated[
         str | None,
         typer.Option(
