@@ -25,7 +25,7 @@ def _walk(n: int, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
 
 def test_trades_are_built_lazily_and_match_the_columns() -> None:
     opens, close = _walk(3000)
-    bars = make_bars(opens, close, freq="1h")
+    bars = make_bars(opens.tolist(), close.tolist(), freq="1h")
     res = run_backtest(bars, get_strategy("sma_cross", fast=5, slow=20), BacktestConfig(fee_bps=Decimal(40)))
     log = res.trade_log
     assert len(log) > 20 and log._trades is None  # columns only until someone asks
@@ -72,7 +72,7 @@ def test_curve_stats_agree_with_numpy() -> None:
 
 def test_elapsed_covers_the_whole_call() -> None:
     opens, close = _walk(2000)
-    bars = make_bars(opens, close, freq="1h")
+    bars = make_bars(opens.tolist(), close.tolist(), freq="1h")
     strategy = get_strategy("sma_cross", fast=5, slow=20)
     import time
 
