@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 BASE_STAMP := $(VENV)/.installed-base
 FULL_STAMP := $(VENV)/.installed-full
-FULL_SPEC := .[research,dev]
+FULL_SPEC := .[research,dev,distributed]
 
 .PHONY: run test setup setup-full lint typecheck bench docs clean
 

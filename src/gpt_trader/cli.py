@@ -244,6 +244,18 @@ def backtest(ctx: typer.Context) -> None:
     _forward(ctx, "gpt_trader.features.backtest.cli", "backtest_command", "backtest")
 
 
+@app.command("optimize", context_settings=_FORWARD, add_help_option=False)
+def optimize(ctx: typer.Context) -> None:
+    """Search a strategy's parameters (optuna; local pool or Ray), walk-forward, overfitting. --help."""
+    _forward(ctx, "gpt_trader.features.optimize.cli", "optimize_command", "optimize")
+
+
+@app.command("analyze", context_settings=_FORWARD, add_help_option=False)
+def analyze(ctx: typer.Context) -> None:
+    """Returns, volatility, correlations, regimes, funding, drawdowns across symbols. --help for options."""
+    _forward(ctx, "gpt_trader.features.analyze.cli", "analyze_command", "analyze")
+
+
 @app.command("regime", context_settings=_FORWARD, add_help_option=False)
 def regime(ctx: typer.Context) -> None:
     """Market regime timeline and statistics per regime (rules or HMM). --help for options."""

@@ -185,7 +185,8 @@ def test_live_path_imports_no_research_slice() -> None:
         "for n in default_strategies():\n"
         "    get_strategy(n).decide('X', BarWindow.from_closes([100.0 + i % 7 for i in range(300)]), Decimal(0))\n"
         "heavy = ('numpy', 'pandas', 'numba', 'sklearn', 'hmmlearn', 'scipy', 'gpt_trader.features.backtest',\n"
-        "    'gpt_trader.features.ml_strategy.train', 'gpt_trader.features.market_regime.fit')\n"
+        "    'gpt_trader.features.ml_strategy.train', 'gpt_trader.features.market_regime.fit',\n"
+        "    'optuna', 'ray', 'plotly', 'gpt_trader.features.optimize', 'gpt_trader.features.analyze')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

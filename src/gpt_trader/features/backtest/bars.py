@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,8 +29,9 @@ class Bars:
     def __len__(self) -> int:
         return int(self.ts_ns.shape[0])
 
-    @property
+    @cached_property
     def day(self) -> np.ndarray:
+        """UTC day number of each bar (computed once: every backtest over these bars reads it)."""
         return self.ts_ns // NS_PER_DAY
 
     @classmethod
@@ -53,16 +55,37 @@ class Bars:
 
     def head(self, n: int) -> Bars:
         """The first n bars (look-ahead tests: a prefix must give the same past)."""
+        return self.window(0, n)
+
+    def window(self, lo: int, hi: int) -> Bars:
+        """Bars [lo, hi) as views (no copy): a walk-forward fold, an optimizer's train window."""
+        if lo == 0 and hi >= len(self):
+            return self
         return Bars(
             self.symbol,
-            self.ts_ns[:n],
-            self.open[:n],
-            self.high[:n],
-            self.low[:n],
-            self.close[:n],
-            self.volume[:n],
+            self.ts_ns[lo:hi],
+            self.open[lo:hi],
+            self.high[lo:hi],
+            self.low[lo:hi],
+            self.close[lo:hi],
+            self.volume[lo:hi],
             self.granularity_s,
-            self.funding[:n],
+            self.funding[lo:hi],
+        )
+
+    def writeable(self) -> Bars:
+        """A copy whose columns are writeable (arrays from Ray's object store are read-only, and numba
+        compiles read-only arrays as a separate type)."""
+        return Bars(
+            self.symbol,
+            np.array(self.ts_ns, copy=True),
+            np.array(self.open, copy=True),
+            np.array(self.high, copy=True),
+            np.array(self.low, copy=True),
+            np.array(self.close, copy=True),
+            np.array(self.volume, copy=True),
+            self.granularity_s,
+            np.array(self.funding, copy=True),
         )
 
 

@@ -47,16 +47,24 @@ def parse_params(items: list[str] | None) -> dict[str, str]:
     return out
 
 
+# Where the bars come from: shared by every command that loads them (backtest, optimize).
+DataOpt = Annotated[Path | None, typer.Option("--data", help="CSV / CSV.gz / Parquet candle file")]
+SymbolOpt = Annotated[str | None, typer.Option("--symbol", help="Symbol (stored series, or label for --data)")]
+GranularityOpt = Annotated[str | None, typer.Option("--granularity", help="1m, 5m, 1h ... (inferred for --data)")]
+SourceOpt = Annotated[str | None, typer.Option("--source", help="Store source when several hold --symbol")]
+StoreRootOpt = Annotated[Path | None, typer.Option("--store-root", help="Candle store root")]
+StartOpt = Annotated[str | None, typer.Option("--start", help="First bar open time (ISO 8601, UTC)")]
+EndOpt = Annotated[str | None, typer.Option("--end", help="End (exclusive, ISO 8601, UTC)")]
+
+
 def backtest_command(
-    data: Annotated[Path | None, typer.Option("--data", help="CSV / CSV.gz / Parquet candle file")] = None,
-    symbol: Annotated[str | None, typer.Option("--symbol", help="Symbol (stored series, or label for --data)")] = None,
-    granularity: Annotated[
-        str | None, typer.Option("--granularity", help="1m, 5m, 1h ... (inferred for --data)")
-    ] = None,
-    source: Annotated[str | None, typer.Option("--source", help="Store source when several hold --symbol")] = None,
-    store_root: Annotated[Path | None, typer.Option("--store-root", help="Candle store root")] = None,
-    start: Annotated[str | None, typer.Option("--start", help="First bar open time (ISO 8601, UTC)")] = None,
-    end: Annotated[str | None, typer.Option("--end", help="End (exclusive, ISO 8601, UTC)")] = None,
+    data: DataOpt = None,
+    symbol: SymbolOpt = None,
+    granularity: GranularityOpt = None,
+    source: SourceOpt = None,
+    store_root: StoreRootOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
     strategy: Annotated[
         str, typer.Option("--strategy", help="sma_cross | mean_reversion | baseline | module.path:ClassName")
     ] = "sma_cross",

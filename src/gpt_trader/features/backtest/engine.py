@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,15 +21,20 @@ ENGINES = ("fast", "replay")
 
 
 def run_backtest(bars: Bars, strategy: Strategy, config: BacktestConfig, engine: str = "fast") -> BacktestResult:
+    """Bars in, result out; `elapsed_s` is this whole call (signals, simulation, trade columns, metrics)."""
+    started = time.perf_counter()
     if engine == "fast":
         from gpt_trader.features.backtest.fast.engine import run_fast
 
-        return run_fast(bars, strategy, config)
-    if engine == "replay":
+        result = run_fast(bars, strategy, config)
+    elif engine == "replay":
         from gpt_trader.features.backtest.replay.engine import run_replay
 
-        return run_replay(bars, strategy, config)
-    raise ValueError(f"unknown engine {engine!r}; allowed: {list(ENGINES)}")
+        result = run_replay(bars, strategy, config)
+    else:
+        raise ValueError(f"unknown engine {engine!r}; allowed: {list(ENGINES)}")
+    result.elapsed_s = time.perf_counter() - started
+    return result
 
 
 @dataclass(frozen=True)

@@ -195,7 +195,7 @@ def print_summary(result: BacktestResult, console: Console | None = None) -> Non
     table.add_column("value", justify="right")
     rows: list[tuple[str, Any]] = [
         ("bars", f"{result.bars:,}"),
-        ("simulation time", f"{result.elapsed_s * 1000:.1f} ms"),
+        ("backtest time (whole call)", f"{result.elapsed_s * 1000:.1f} ms"),
         ("strategy ran as", result.signals_source if result.engine == "fast" else "decide per bar (live objects)"),
         ("initial cash", f"{result.initial_cash:,.2f}"),
         ("final equity", f"{result.final_equity:,.2f}"),

@@ -14,7 +14,7 @@ from gpt_trader.features.backtest.bars import Bars
 from gpt_trader.features.backtest.config import BacktestConfig, decimal_places
 from gpt_trader.features.backtest.fast import kernel as K
 from gpt_trader.features.backtest.metrics import compute_metrics
-from gpt_trader.features.backtest.result import BacktestResult, Trade, ns_to_dt, trade_pnl
+from gpt_trader.features.backtest.result import BacktestResult, TradeLog
 from gpt_trader.features.backtest.strategy_signals import strategy_signals
 from gpt_trader.features.brokerages.core.interfaces import Product
 from gpt_trader.features.live_trade.strategies.base import Signals, Strategy
@@ -30,38 +30,6 @@ def refuse_shorts_on_perps(signals: Signals, is_perpetual: bool, symbol: str) ->
         raise NotImplementedError(
             f"{symbol}: the strategy opens shorts; short positions in the backtest engines are not built yet"
         )
-
-
-def warm_up(strategy: Strategy, bars: Bars) -> None:
-    """Load the compiled kernels (from numba's disk cache) outside the timed simulation."""
-    probe = np.linspace(100.0, 101.0, 4)
-    strategy_signals(strategy, bars.head(4), shorts=False)
-    flags = np.zeros(4, dtype=np.bool_)
-    K.kernel()(
-        probe,
-        probe,
-        flags,
-        flags,
-        np.zeros(4),
-        np.zeros(4, dtype=np.int64),
-        1.0,
-        0.0,
-        1.0,
-        np.int64(0),
-        np.int64(100),
-        np.int64(100),
-        np.int64(1),
-        0.0,
-        np.int64(0),
-        np.int64(1),
-        0.0,
-        0.0,
-        0.0,
-        0.0,
-        np.int64(10000),
-        np.int64(0),
-        np.int64(1),
-    )
 
 
 class Scales(NamedTuple):
@@ -87,7 +55,6 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
     slip_num, slip_den = config.slippage_ratio()
     simulate = K.kernel()
     day = bars.day
-    warm_up(strategy, bars)
     started = time.perf_counter()
     signals, source = strategy_signals(strategy, bars, shorts=product.is_perpetual)
     refuse_shorts_on_perps(signals, product.is_perpetual, bars.symbol)
@@ -117,7 +84,6 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
         np.int64(fee_num),
         np.int64(fee_den),
     )
-    elapsed = time.perf_counter() - started
     (
         equity,
         _cash,
@@ -134,29 +100,20 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
         total_funding,
         exposure_bars,
     ) = out
-    price_inc, base_inc = product.price_increment, product.base_increment
-    trades = []
-    last_close = float(bars.close[-1]) if len(bars) else 0.0
-    for i in range(int(n_trades)):
-        size = Decimal(int(t_size[i])) * base_inc
-        entry_px = Decimal(int(t_in[i])) * price_inc
-        open_trade = t_exit[i] < 0
-        exit_px = Decimal(repr(last_close)) if open_trade else Decimal(int(t_out[i])) * price_inc
-        fees, funding = float(t_fees[i]), float(t_funding[i])
-        pnl = trade_pnl(size, entry_px, exit_px, fees, funding)
-        trades.append(
-            Trade(
-                entry_time=ns_to_dt(int(bars.ts_ns[t_entry[i]])),
-                exit_time=None if open_trade else ns_to_dt(int(bars.ts_ns[t_exit[i]])),
-                side="long",
-                size=size,
-                entry_price=entry_px,
-                exit_price=exit_px,
-                fees=fees,
-                pnl=pnl,
-                funding=funding,
-            )
-        )
+    k = int(n_trades)
+    entry_idx, exit_idx = t_entry[:k], t_exit[:k]
+    trade_log = TradeLog.from_ticks(
+        entry_ns=bars.ts_ns[entry_idx],
+        exit_ns=np.where(exit_idx >= 0, bars.ts_ns[np.maximum(exit_idx, 0)], -1),
+        size_ticks=t_size[:k],
+        entry_ticks=t_in[:k],
+        exit_ticks=t_out[:k],
+        fees=t_fees[:k].copy(),
+        funding=t_funding[:k].copy(),
+        price_increment=product.price_increment,
+        base_increment=product.base_increment,
+        last_close=float(bars.close[-1]) if len(bars) else 0.0,
+    )
     rules = {
         "stop_loss": int(counters[K.C_STOP]),
         "take_profit": int(counters[K.C_TAKE]),
@@ -172,13 +129,13 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
         strategy=strategy.name,
         params=dict(strategy.params),
         bars=len(bars),
-        elapsed_s=elapsed,
+        elapsed_s=0.0,
         initial_cash=initial,
         final_equity=float(equity[-1]) if len(bars) else initial,
         ts_ns=bars.ts_ns,
         equity=equity,
         close=bars.close,
-        trades=trades,
+        trade_log=trade_log,
         total_fees=float(total_fees),
         total_funding=float(total_funding),
         exposure_bars=int(exposure_bars),
@@ -189,10 +146,11 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
     result.metrics = compute_metrics(
         equity,
         bars.ts_ns,
-        trades,
+        trade_log,
         initial_cash=initial,
         granularity_s=bars.granularity_s,
         total_fees=result.total_fees,
         exposure_bars=result.exposure_bars,
     )
+    result.elapsed_s = time.perf_counter() - started
     return result

@@ -24,7 +24,7 @@ from gpt_trader.features.backtest.bars import Bars
 from gpt_trader.features.backtest.config import BacktestConfig
 from gpt_trader.features.backtest.metrics import compute_metrics
 from gpt_trader.features.backtest.replay.broker import BacktestBroker
-from gpt_trader.features.backtest.result import BacktestResult, Trade, trade_pnl
+from gpt_trader.features.backtest.result import BacktestResult, Trade, TradeLog, trade_pnl
 from gpt_trader.features.brokerages.core.interfaces import Fill, OrderSide
 
 ZERO = Decimal(0)
@@ -167,7 +167,7 @@ async def _run(
         ts_ns=bars.ts_ns,
         equity=equity,
         close=bars.close,
-        trades=trades,
+        trade_log=TradeLog.from_trades(trades),
         total_fees=float(sum((f.fee for f in fills), ZERO)),
         total_funding=0.0,
         exposure_bars=exposure,
@@ -177,7 +177,7 @@ async def _run(
     result.metrics = compute_metrics(
         equity,
         bars.ts_ns,
-        trades,
+        result.trade_log,
         initial_cash=initial,
         granularity_s=bars.granularity_s,
         total_fees=result.total_fees,

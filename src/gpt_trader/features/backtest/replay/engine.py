@@ -16,7 +16,7 @@ from gpt_trader.features.backtest.bars import Bars
 from gpt_trader.features.backtest.config import BacktestConfig
 from gpt_trader.features.backtest.metrics import compute_metrics
 from gpt_trader.features.backtest.replay.broker import BacktestBroker
-from gpt_trader.features.backtest.result import BacktestResult, Trade, ns_to_dt, trade_pnl
+from gpt_trader.features.backtest.result import BacktestResult, Trade, TradeLog, ns_to_dt, trade_pnl
 from gpt_trader.features.backtest.strategy_signals import BarColumns
 from gpt_trader.features.brokerages.core.interfaces import (
     BrokerageError,
@@ -239,7 +239,7 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
         ts_ns=bars.ts_ns,
         equity=equity,
         close=bars.close,
-        trades=trades,
+        trade_log=TradeLog.from_trades(trades),
         total_fees=float(total_fees),
         total_funding=float(funding_paid),
         exposure_bars=exposure,
@@ -249,7 +249,7 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
     result_obj.metrics = compute_metrics(
         equity,
         bars.ts_ns,
-        trades,
+        result_obj.trade_log,
         initial_cash=initial,
         granularity_s=bars.granularity_s,
         total_fees=result_obj.total_fees,
