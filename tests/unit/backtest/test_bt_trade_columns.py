@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tests.unit.backtest.bt_helpers import make_bars
+from bt_helpers import make_bars
 
 from gpt_trader.features.backtest.config import BacktestConfig
 from gpt_trader.features.backtest.engine import run_backtest
