@@ -24,6 +24,7 @@ import yaml
 from gpt_trader.errors import ConfigError
 from gpt_trader.features.brokerages.coinbase.profile_config import CoinbaseConfig, normalize_auth_type
 from gpt_trader.features.live_trade.risk.config import RiskConfig, SymbolLimit
+from gpt_trader.features.live_trade.strategies.base import Exits
 from gpt_trader.features.live_trade.tiers import TierTable
 from gpt_trader.features.monitor.config import PAGERDUTY_EVENTS_URL, AlertsConfig, AlertSecrets, MonitoringConfig
 
@@ -166,6 +167,8 @@ class BotConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     paper: PaperConfig = PaperConfig()
     coinbase: CoinbaseConfig = CoinbaseConfig()
     shutdown: ShutdownConfig = ShutdownConfig()
+    #: protective exits placed at the venue on every entry fill when the decision carries none
+    exits: Exits | None = None
     reconciliation: ReconciliationConfig = ReconciliationConfig()
     regime: RegimeSettings = RegimeSettings()
     tiers: TierTable | None = None  # equity tiers (live_trade/tiers.py): when set, they size entries
