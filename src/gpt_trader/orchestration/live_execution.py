@@ -484,14 +484,24 @@ class LiveExecutionEngine:
             await self._adopt(remote, note="cancel")
         return bool(results.get(local.order_id))
 
-    async def amend(self, client_order_id: str, *, size: Decimal | None = None, price: Decimal | None = None) -> Order:
+    async def amend(
+        self,
+        client_order_id: str,
+        *,
+        size: Decimal | None = None,
+        price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> Order:
+        """Amend a working order in place (edit_order: same order id). A refusal re-reads the order and raises."""
         local = self.tracked.get(client_order_id)
         if local is None:
             raise KeyError(f"no working order {client_order_id}")
         local.transition(OrderStatus.PENDING_AMEND, at=self.broker.now())
         self.orders.mark_status(client_order_id, OrderStatus.PENDING_AMEND, at=self.broker.now())
         try:
-            remote = self._keyed(await self.broker.edit_order(local.order_id, size=size, price=price), local)
+            remote = self._keyed(
+                await self.broker.edit_order(local.order_id, size=size, price=price, stop_price=stop_price), local
+            )
             self._on_api(True, "edit_order")
         except BrokerageError:
             self._on_api(False, "edit_order")

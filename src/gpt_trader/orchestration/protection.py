@@ -29,6 +29,8 @@ import msgspec
 import structlog
 
 from gpt_trader.features.brokerages.core.interfaces import (
+    BrokerageError,
+    InvalidOrderError,
     Order,
     OrderRequest,
     OrderSide,
@@ -93,6 +95,7 @@ class ProtectionManager:
         self.defaults = defaults
         self._atr = atr
         self._naked_warned: set[str] = set()
+        self._no_amend: set[str] = set()  # symbols whose resting stops the venue refused to amend
 
     # ------------------------------------------------------------------ plan
     def plan_entry(self, symbol: str, entry_intent: str, exits: Exits | None) -> ProtectionPlan | None:
@@ -228,6 +231,8 @@ class ProtectionManager:
         stale = [o for o in working if o is not keep]
         if keep is None and working and not self._moved(working[0], request):
             keep, stale = working[0], working[1:]  # the trail has not moved a full tick: keep what rests
+        if keep is None and len(working) == 1 and await self._amend(working[0], request):
+            return
         for order in stale:
             self.metrics.inc("protection.replaced" if len(working) == 1 else "protection.duplicate_cancelled")
             if not await execution.cancel(order.client_order_id):
@@ -261,6 +266,38 @@ class ProtectionManager:
             stop=str(request.stop_trigger_price or request.stop_price),
             status=result.status,
         )
+
+    async def _amend(self, order: Order, request: OrderRequest) -> bool:
+        """Move a resting stop in place by edit_order (same order id) when only its stop changed and the
+        venue can amend it; False when it cannot (then the caller cancels and replaces)."""
+        if order.symbol in self._no_amend or order.order_type is not request.order_type:
+            return False
+        if order.size - order.filled_size != request.size:
+            return False
+        bracket = request.order_type is OrderType.BRACKET
+        stop = request.stop_trigger_price if bracket else request.stop_price
+        try:
+            await self.execution.amend(
+                order.client_order_id, stop_price=stop, price=None if bracket else request.limit_price
+            )
+        except InvalidOrderError as exc:
+            if exc.reason == "UNSUPPORTED_ORDER_CONFIGURATION":
+                self._no_amend.add(order.symbol)  # the venue cannot amend stops: do not ask again
+            self.metrics.inc("protection.amend_refused")
+            log.info("stop not amendable; cancel and replace", symbol=order.symbol, reason=exc.reason)
+            return False
+        except BrokerageError as exc:
+            self.metrics.inc("protection.amend_failed")
+            log.warning("stop amend failed; cancel and replace", symbol=order.symbol, error=type(exc).__name__)
+            return False
+        self.metrics.inc("protection.amended")
+        self.events.append(
+            "protection_amended",
+            {"client_order_id": order.client_order_id, "order_id": order.order_id, "stop": str(stop)},
+            ts=self.execution.broker.now(),
+            symbol=order.symbol,
+        )
+        return True
 
     @staticmethod
     def _moved(order: Order, request: OrderRequest) -> bool:
@@ -296,7 +333,7 @@ class ProtectionManager:
 
     def summary(self) -> dict[str, int]:
         """Counts for the banner and summary: placed, replaced (trail / resize), stop-outs at market."""
-        names = ("placed", "replaced", "duplicate_cancelled", "stop_out_market", "cancelled_flat")
+        names = ("placed", "amended", "replaced", "duplicate_cancelled", "stop_out_market", "cancelled_flat")
         return {name: int(self.metrics.counter(f"protection.{name}")) for name in names}
 
 

@@ -268,8 +268,15 @@ class PaperBroker:
                 out[oid] = False
         return out
 
-    async def edit_order(self, order_id: str, *, size: Decimal | None = None, price: Decimal | None = None) -> Order:
-        return self._eng().edit(ACCOUNT, order_id, size=size, price=price)
+    async def edit_order(
+        self,
+        order_id: str,
+        *,
+        size: Decimal | None = None,
+        price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> Order:
+        return self._eng().edit(ACCOUNT, order_id, size=size, price=price, stop_price=stop_price)
 
     async def get_order(self, order_id: str) -> Order:
         return self._eng().get_order(ACCOUNT, order_id)

@@ -198,9 +198,16 @@ class BacktestBroker:
                 out[oid] = False
         return out
 
-    async def edit_order(self, order_id: str, *, size: Decimal | None = None, price: Decimal | None = None) -> Order:
+    async def edit_order(
+        self,
+        order_id: str,
+        *,
+        size: Decimal | None = None,
+        price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> Order:
         self._sync_book()
-        return self.engine.edit(ACCOUNT, order_id, size=size, price=price)
+        return self.engine.edit(ACCOUNT, order_id, size=size, price=price, stop_price=stop_price)
 
     async def get_order(self, order_id: str) -> Order:
         return self.engine.get_order(ACCOUNT, order_id)

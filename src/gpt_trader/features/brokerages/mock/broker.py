@@ -279,9 +279,16 @@ class MockBroker:
                 out[oid] = False
         return out
 
-    async def edit_order(self, order_id: str, *, size: Decimal | None = None, price: Decimal | None = None) -> Order:
+    async def edit_order(
+        self,
+        order_id: str,
+        *,
+        size: Decimal | None = None,
+        price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> Order:
         self._maybe_fail("edit_order")
-        return self.engine.edit(ACCOUNT, order_id, size=size, price=price)
+        return self.engine.edit(ACCOUNT, order_id, size=size, price=price, stop_price=stop_price)
 
     async def get_order(self, order_id: str) -> Order:
         self._maybe_fail("get_order")
