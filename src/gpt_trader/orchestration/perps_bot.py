@@ -815,9 +815,14 @@ class PerpsBot:
             reduce_only=True,
         )
         log.info("closing position", symbol=sym, size=str(position.size), reason=reason)
-        if not self.config.dry_run and not await self.protection.remove(sym):
-            log.warning("protection cancel not confirmed; close waits for the next cycle", symbol=sym)
-            return
+        if not self.config.dry_run:
+            protecting = {o.client_order_id for o in self.protection.working(sym)}
+            if not await self.protection.remove(sym):
+                log.warning("protection cancel not confirmed; close waits for the next cycle", symbol=sym)
+                return
+            if protecting:  # the cancelled stop no longer counts as a working reduce in the pre-trade check
+                kept = [o for o in snapshot.open_orders if o.client_order_id not in protecting]
+                snapshot = msgspec.structs.replace(snapshot, open_orders=kept)
         await self._submit(request, snapshot, intent_id=f"{sym}:{bar_key}:CLOSE", reducing=True)
 
     async def _submit(

@@ -8,8 +8,9 @@ places the exits the decision (or the profile's `exits:`) asked for:
 - stop (or trailing) only: a native `STOP_LIMIT` (`stop_slippage` through the stop).
 
 Protective orders are intents like entries: recorded before they are sent, with a deterministic
-client_order_id derived from the entry's intent id, the role, the size covered and the stop price
-(`<entry intent>#protect:<size>:<stop>`). The plan (entry intent, exits, trailing anchor) is persisted in
+client_order_id derived from the entry's intent id, the role, the size covered, the stop price and the
+attempt (`<entry intent>#protect:<size>:<stop>/<n>`; n moves on only when an earlier attempt ended
+without filling, e.g. cancelled at the venue). The plan (entry intent, exits, trailing anchor) is persisted in
 the StateStore before the entry is sent, so a restart after a SIGKILL at any point recomputes the same
 ids: `ensure()` places a missing protection, cancels duplicates and one whose size no longer matches the
 position, and never sends the same protection twice (the OrdersStore refuses a recorded intent).
@@ -50,6 +51,7 @@ log = structlog.get_logger("protection")
 ROLE_TAG = "#protect:"
 STOPOUT_TAG = "#stopout"
 _STATE_PREFIX = "protection:"
+_MAX_ATTEMPTS = 50  # protective sends per (entry, size, stop) before giving up (each refusal is counted)
 
 #: (symbol, period) -> the average true range over the last `period` completed bars, or None if too few
 AtrSource = Callable[[str, int], Decimal | None]
@@ -225,7 +227,11 @@ class ProtectionManager:
         stop = self.stop_price(plan, entry, size > 0, mark)
         self._save(plan)
         request = self._request(plan, size, entry, stop)
-        intent = f"{plan.entry_intent}{ROLE_TAG}{abs(size)}:{request.stop_trigger_price or request.stop_price}"
+        intent = self._intent(
+            f"{plan.entry_intent}{ROLE_TAG}{abs(size)}:{request.stop_trigger_price or request.stop_price}"
+        )
+        if intent is None:
+            return
         coid = client_order_id_for(execution.bot_id, intent)
         keep = next((o for o in working if o.client_order_id == coid), None)
         stale = [o for o in working if o is not keep]
@@ -266,6 +272,18 @@ class ProtectionManager:
             stop=str(request.stop_trigger_price or request.stop_price),
             status=result.status,
         )
+
+    def _intent(self, base: str) -> str | None:
+        """`base/<n>`: the first attempt not yet ended. A protection the venue cancelled or refused is
+        replaced under the next n, so the id stays deterministic (the store remembers the attempts)."""
+        for n in range(_MAX_ATTEMPTS):
+            intent = f"{base}/{n}"
+            stored = self.execution.orders.get(client_order_id_for(self.execution.bot_id, intent))
+            if stored is None or not stored.status.is_terminal:
+                return intent
+        self.metrics.inc("protection.attempts_exhausted")
+        log.error("protection refused too often; position left to the guards", intent=base, attempts=_MAX_ATTEMPTS)
+        return None
 
     async def _amend(self, order: Order, request: OrderRequest) -> bool:
         """Move a resting stop in place by edit_order (same order id) when only its stop changed and the

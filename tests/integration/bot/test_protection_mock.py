@@ -68,8 +68,97 @@ async def test_trailing_stop_moves_up_with_the_mark(tmp_path: Path) -> None:
     by_entry: dict[str, list[Decimal]] = {}
     for o in sorted(stops, key=lambda o: o.created_at):
         entry, _, rest = o.intent_id.partition("#protect:")
-        by_entry.setdefault(entry, []).append(Decimal(rest.split(":")[1]))
+        by_entry.setdefault(entry, []).append(Decimal(rest.split(":")[1].split("/")[0]))
     assert any(len(v) > 1 for v in by_entry.values())
     for prices in by_entry.values():
         assert prices == sorted(prices), prices
     _check_one_protection_per_position(bot)
+
+
+async def _cycles(bot: PerpsBot, n: int) -> None:
+    for _ in range(n):
+        await bot.run_cycle()
+        await bot.broker.advance_time(60)  # type: ignore[attr-defined]
+
+
+async def test_ensure_cancels_a_duplicate_replaces_a_missing_one_and_flatten_removes_it(tmp_path: Path) -> None:
+    from gpt_trader.features.brokerages.core.interfaces import OrderRequest, OrderSide, TimeInForce
+
+    config = _config(tmp_path, {"stop_loss": 0.2, "take_profit": 0.2})  # wide: nothing triggers
+    bot = PerpsBot(build_registry(config))
+    sym = "BTC-USD"
+    try:
+        await _cycles(bot, 3)
+        size = bot.positions.size(sym)
+        assert size > 0
+        (first,) = bot.protection.working(sym)
+        # a duplicate appears (as a crash between two protection sends could leave one)
+        assert first.stop_trigger_price is not None and first.limit_price is not None
+        dup = OrderRequest(
+            symbol=sym,
+            side=OrderSide.SELL,
+            order_type=OrderType.BRACKET,
+            size=size,
+            limit_price=first.limit_price,
+            stop_trigger_price=first.stop_trigger_price - 1,
+            time_in_force=TimeInForce.GTC,
+        )
+        # on spot the first one holds the base: give the venue room for a second one (as on a perp)
+        from gpt_trader.features.brokerages.mock.broker import ACCOUNT
+
+        bot.broker.engine.fund(ACCOUNT, "BTC", size)  # type: ignore[attr-defined]
+        sent = await bot.execution.submit(dup, intent_id=f"{sym}:dup#protect:{size}:x", role="protect")
+        assert sent.status == "sent", sent
+        assert len(bot.protection.working(sym)) == 2
+        await bot.protection.ensure({})
+        assert [o.client_order_id for o in bot.protection.working(sym)] == [first.client_order_id]
+        assert bot.metrics.counter("protection.duplicate_cancelled") == 1
+        bot.broker.engine.fund(ACCOUNT, "BTC", -size)  # type: ignore[attr-defined]  # the room goes again
+        # the protection disappears at the venue (cancelled by hand): the next cycle places it again
+        await bot.broker.cancel_orders([first.order_id])
+        await bot.execution.poll()
+        assert bot.protection.working(sym) == []
+        await _cycles(bot, 1)
+        (again,) = bot.protection.working(sym)
+        assert again.stop_trigger_price == first.stop_trigger_price and again.size == size
+        # a graceful stop keeps it at the venue (position open), and a flatten removes both
+        kept = bot.protection.protective_ids()
+        assert again.client_order_id in kept
+        cancelled = await bot.execution.cancel_all(keep=kept)
+        assert bot.protection.working(sym) == [again] and cancelled == 0
+        snapshot = await bot._snapshot()
+        await bot._close_position(sym, snapshot, reason="explicit flatten", bar_key="flatten-test")
+        assert bot.positions.size(sym) == 0, (bot.risk_rejections, bot.registry.orders.list_orders()[-1])
+        final = bot.registry.orders.get(again.client_order_id)
+        assert final is not None and final.status is OrderStatus.CANCELLED
+    finally:
+        await bot.shutdown()
+
+
+def test_summary_lines_split_fees_and_say_where_stops_live(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from gpt_trader.features.brokerages.core.interfaces import Fill, Liquidity, OrderSide
+    from gpt_trader.orchestration.summary import exits_line, fees_line
+
+    def fill(liq: Liquidity, fee: str, sym: str = "BTC-USD") -> Fill:
+        return Fill(
+            trade_id=f"t{fee}{liq.value}",
+            order_id="o",
+            symbol=sym,
+            side=OrderSide.BUY,
+            price=Decimal(1),
+            size=Decimal(1),
+            fee=Decimal(fee),
+            liquidity=liq,
+            ts=datetime.now(UTC),
+        )
+
+    line = fees_line([fill(Liquidity.MAKER, "0.40"), fill(Liquidity.TAKER, "1.20"), fill(Liquidity.TAKER, "0.6")], {})
+    assert line == "Fees: maker 0.40 (1 fills), taker 1.80 (2 fills)"
+    config = _config(tmp_path, {"stop_loss": 0.01, "trailing": 0.02})
+    assert exits_line(config).startswith("stop_loss 0.01, trailing 0.02 (fraction of price)")
+    always = ConfigManager(env={}, dotenv_path=None).load(
+        "canary", {"data_root": str(tmp_path), "coinbase": {"client_side_stops": "always"}}
+    )
+    assert "CLIENT-SIDE triggers" in exits_line(always)
