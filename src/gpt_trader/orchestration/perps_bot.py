@@ -48,6 +48,7 @@ from gpt_trader.features.live_trade.risk.trading_state import TradingMode
 from gpt_trader.features.live_trade.strategies import Action, BarWindow, Decision
 from gpt_trader.features.live_trade.tiers import TierChange, TierTracker
 from gpt_trader.orchestration.cash_flows import CashFlowDetector, Transfer
+from gpt_trader.orchestration.limit_entry import LimitEntryManager, entry_request
 from gpt_trader.orchestration.live_execution import LiveExecutionEngine, client_order_id_for, stable_intent_id
 from gpt_trader.orchestration.market_monitor import MarketMonitor
 from gpt_trader.orchestration.monitoring import MonitorPublisher
@@ -120,6 +121,7 @@ class PerpsBot:
             defaults=self.config.exits,
             atr=self._atr,
         )
+        self.limit_entries = LimitEntryManager(self.execution, self.metrics, self.products, self.config.entry)
         self.granularity_s = self.config.strategy.granularity_s
         # per symbol: (open, high, low, close, volume) of completed bars, oldest first
         self.history: dict[str, deque[tuple[float, float, float, float, float]]] = {}
@@ -218,6 +220,7 @@ class PerpsBot:
             raise BrokerageError(f"venue {self.broker.name} does not list {missing}; refusing to start")
         self.products = {s: by_symbol[s] for s in self.symbols}
         self.protection.products = self.products
+        self.limit_entries.products = self.products
         # before reconciliation: fills it finds are accounted against the balances read before a crash
         self.cash_flows.bind(self.products)
         self.reconciler = Reconciler(
@@ -528,6 +531,8 @@ class PerpsBot:
             await self.execution.poll()  # the periodic confirmation of what the pushes said
         else:
             await self.execution.resolve_pending()  # only ambiguous submits; pushes carry the rest
+        if not self.config.dry_run:
+            await self.limit_entries.manage(snapshot.quotes)  # time out / re-price resting limit entries
         await self._protect(snapshot)
         if self.reconciler is not None and reconcile:
             problem = await self.reconciler.periodic_guard()
@@ -788,14 +793,18 @@ class PerpsBot:
             self.events.append("sizing_zero", {"reason": decision.reason}, ts=self.broker.now(), symbol=sym)
             return
         leverage = min(product.max_leverage, self.config.risk.max_leverage) if product.is_perpetual else None
-        request = OrderRequest(
-            symbol=sym,
-            side=side,
-            order_type=OrderType.MARKET,
-            size=qty,
-            time_in_force=TimeInForce.IOC,
-            leverage=leverage,
-        )
+        if self.config.entry.type == "limit":
+            request = entry_request(self.config.entry, sym, side, qty, quote, product)
+            request = msgspec.structs.replace(request, leverage=leverage)
+        else:
+            request = OrderRequest(
+                symbol=sym,
+                side=side,
+                order_type=OrderType.MARKET,
+                size=qty,
+                time_in_force=TimeInForce.IOC,
+                leverage=leverage,
+            )
         intent_id = f"{sym}:{bar_key}:{decision.action.value}"
         if not self.config.dry_run:  # the exits are persisted before the entry is sent (crash-safe)
             self.protection.plan_entry(sym, stable_intent_id(intent_id, self.registry.session_id), decision.exits)

@@ -162,3 +162,43 @@ def test_summary_lines_split_fees_and_say_where_stops_live(tmp_path: Path) -> No
         "canary", {"data_root": str(tmp_path), "coinbase": {"client_side_stops": "always"}}
     )
     assert "CLIENT-SIDE triggers" in exits_line(always)
+
+
+async def test_limit_entries_rest_reprice_time_out_and_get_protected_when_filled(tmp_path: Path) -> None:
+    from gpt_trader.features.brokerages.core.interfaces import Liquidity
+
+    overrides = {"entry": {"type": "limit", "offset_bps": 10, "post_only": True, "timeout_s": 300}}
+    cfg = ConfigManager(env={}, dotenv_path=None).load(
+        "dev",
+        {
+            "data_root": str(tmp_path / "data"),
+            "log_dir": str(tmp_path / "logs"),
+            "cycles": 120,
+            "cycle_interval_s": 0.001,
+            "symbols": ["BTC-USD", "ETH-USD"],
+            "strategy": {"name": f"{STRATEGY}:EnterWhenFlat", "params": {}},
+            "exits": {"stop_loss": 0.01, "take_profit": 0.01},
+            **overrides,
+        },
+    )
+    bot = await _run(cfg)
+    orders = bot.registry.orders.list_orders(session_id=bot.registry.session_id)
+    entries = [o for o in orders if not is_protective_intent(o.intent_id) and "#stopout" not in o.intent_id]
+    assert entries and all(o.order_type is OrderType.LIMIT for o in entries)
+    filled_ids = {o.order_id for o in entries if o.filled_size > 0}
+    assert filled_ids, "a resting entry at the touch should fill within 120 bars"
+    entry_fills = [f for f in bot.registry.orders.fills() if f.order_id in filled_ids]
+    assert entry_fills and all(f.liquidity is Liquidity.MAKER for f in entry_fills), "post-only entries pay maker"
+    moved = bot.metrics.counter("entries.repriced_amend") + bot.metrics.counter("entries.repriced_replace")
+    counts = {
+        k: bot.metrics.counter(f"entries.{k}")
+        for k in ("repriced_amend", "repriced_replace", "amend_refused", "limit_timeout")
+    }
+    assert moved >= 1, counts
+    assert bot.metrics.counter("entries.repriced_amend") >= 1, "a GTC limit is amended in place"
+    # every filled entry got its protection
+    protected = {o.intent_id.split("#protect:")[0] for o in orders if is_protective_intent(o.intent_id)}
+    for o in entries:
+        if o.filled_size > 0:
+            assert o.intent_id.split("#reprice:")[0] in protected, o.intent_id
+    _check_one_protection_per_position(bot)
