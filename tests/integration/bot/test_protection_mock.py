@@ -202,3 +202,50 @@ async def test_limit_entries_rest_reprice_time_out_and_get_protected_when_filled
         if o.filled_size > 0:
             assert o.intent_id.split("#reprice:")[0] in protected, o.intent_id
     _check_one_protection_per_position(bot)
+
+
+async def test_a_partial_fill_is_protected_at_once_and_the_rest_on_its_fill(tmp_path: Path) -> None:
+    from gpt_trader.features.brokerages.core.interfaces import OrderRequest, OrderSide, TimeInForce
+    from gpt_trader.features.brokerages.core.quantization import quantize_price
+
+    config = _config(tmp_path, {"stop_loss": 0.05, "take_profit": 0.05})
+    bot = PerpsBot(build_registry(config))
+    sym, half = "BTC-USD", Decimal("0.001")
+    engine = bot.broker.engine  # type: ignore[attr-defined]
+    try:
+        await bot.start()
+        quote = await bot.broker.get_quote(sym)
+        product = bot.products[sym]
+        inside = quantize_price((quote.bid + quote.ask) / 2, product, OrderSide.BUY)
+        assert quote.bid < inside < quote.ask  # the best bid: the next sell hits it first
+        intent = f"{sym}:20250106T120000:BUY"
+        bot.protection.plan_entry(sym, intent, None)
+        entry = OrderRequest(
+            symbol=sym,
+            side=OrderSide.BUY,
+            order_type=OrderType.LIMIT,
+            size=2 * half,
+            limit_price=inside,
+            time_in_force=TimeInForce.GTC,
+        )
+        assert (await bot.execution.submit(entry, intent_id=intent)).status == "sent"
+        engine.fund("other", "BTC", Decimal(1))
+        sell = OrderRequest(
+            symbol=sym, side=OrderSide.SELL, order_type=OrderType.MARKET, size=half, time_in_force=TimeInForce.IOC
+        )
+        engine.submit("other", sell)
+        await bot.execution.poll()
+        assert bot.positions.size(sym) == half
+        await bot.protection.ensure({})
+        (first,) = bot.protection.working(sym)
+        assert first.size == half, "the filled part is protected at once"
+        engine.submit("other", sell)
+        await bot.execution.poll()
+        assert bot.positions.size(sym) == 2 * half
+        await bot.protection.ensure({})
+        (second,) = bot.protection.working(sym)
+        assert second.size == 2 * half and second.client_order_id != first.client_order_id
+        stored = bot.registry.orders.get(first.client_order_id)
+        assert stored is not None and stored.status is OrderStatus.CANCELLED
+    finally:
+        await bot.shutdown()
