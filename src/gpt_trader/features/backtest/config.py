@@ -75,8 +75,10 @@ class BacktestConfig:
     slippage_bps: Decimal = Decimal("0")
     size_pct: Decimal | None = Decimal("100")
     size_qty: Decimal | None = None
-    stop_loss_pct: Decimal | None = None  # exit when close <= entry x (1 - p/100)
-    take_profit_pct: Decimal | None = None  # exit when close >= entry x (1 + p/100)
+    # protective exits inside each bar from its OHLC (pricing.intrabar_exit: stop before target)
+    stop_loss_pct: Decimal | None = None  # stop at entry x (1 - p/100)
+    take_profit_pct: Decimal | None = None  # target at entry x (1 + p/100), filled when the high crosses it
+    trailing_pct: Decimal | None = None  # stop at (best high of earlier bars since entry) x (1 - p/100)
     max_daily_loss_pct: Decimal | None = None  # flatten and stop entries for the rest of the UTC day
     max_drawdown_pct: Decimal | None = None  # flatten and stop entries for good
     product: Product | None = None
@@ -95,7 +97,7 @@ class BacktestConfig:
             raise ValueError(f"size_pct must be in (0, 100], got {self.size_pct}")
         if self.size_qty is not None and self.size_qty <= 0:
             raise ValueError(f"size_qty must be > 0, got {self.size_qty}")
-        for name in ("stop_loss_pct", "take_profit_pct", "max_daily_loss_pct", "max_drawdown_pct"):
+        for name in ("stop_loss_pct", "take_profit_pct", "trailing_pct", "max_daily_loss_pct", "max_drawdown_pct"):
             value = getattr(self, name)
             if value is not None and not Decimal(0) < value < Decimal(100):
                 raise ValueError(f"{name} must be in (0, 100), got {value}")
@@ -117,6 +119,7 @@ class BacktestConfig:
         names = {
             "stop_loss": self.stop_loss_pct,
             "take_profit": self.take_profit_pct,
+            "trailing_stop": self.trailing_pct,
             "daily_loss": self.max_daily_loss_pct,
             "max_drawdown": self.max_drawdown_pct,
         }

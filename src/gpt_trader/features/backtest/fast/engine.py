@@ -40,6 +40,8 @@ def warm_up(strategy: Strategy, bars: Bars) -> None:
     K.kernel()(
         probe,
         probe,
+        probe,
+        probe,
         flags,
         flags,
         np.zeros(4),
@@ -61,6 +63,7 @@ def warm_up(strategy: Strategy, bars: Bars) -> None:
         np.int64(10000),
         np.int64(0),
         np.int64(1),
+        0.0,
     )
 
 
@@ -94,6 +97,8 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
     entries, exits = signals.long_entry, signals.long_exit
     out = simulate(
         bars.open,
+        bars.high,
+        bars.low,
         bars.close,
         np.ascontiguousarray(entries, dtype=np.bool_),
         np.ascontiguousarray(exits, dtype=np.bool_),
@@ -116,6 +121,7 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
         np.int64(value_scale),
         np.int64(fee_num),
         np.int64(fee_den),
+        _frac(config.trailing_pct),
     )
     elapsed = time.perf_counter() - started
     (
@@ -160,6 +166,7 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
     rules = {
         "stop_loss": int(counters[K.C_STOP]),
         "take_profit": int(counters[K.C_TAKE]),
+        "trailing_stop": int(counters[K.C_TRAIL]),
         "daily_loss": int(counters[K.C_DAILY]),
         "max_drawdown": int(counters[K.C_DD]),
         "size_capped_by_cash": int(counters[K.C_CAPPED]),

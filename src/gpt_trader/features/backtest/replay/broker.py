@@ -122,6 +122,18 @@ class BacktestBroker:
         self._sync_book()
         return self.engine.submit(ACCOUNT, request)
 
+    def submit_at(self, request: OrderRequest, price_ticks: int) -> SubmitResult:
+        """Submit against a book quoted at one price inside the current bar (an intrabar stop or target
+        fill, its price already decided in ticks by `pricing.intrabar_exit`)."""
+        self._check_symbol(request.symbol)
+        self._sync_book()
+        price = Decimal(price_ticks) * self.product.price_increment
+        self.engine.set_book(
+            self.product.symbol, bids=[BookLevel(price, BOOK_DEPTH)], asks=[BookLevel(price, BOOK_DEPTH)], ts=self._now
+        )
+        self._book_k = -1  # the bar's own book is rebuilt for anything else
+        return self.engine.submit(ACCOUNT, request)
+
     def balance(self, asset: str) -> Balance:
         return self.engine.balance(ACCOUNT, asset)
 

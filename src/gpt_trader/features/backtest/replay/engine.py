@@ -65,6 +65,7 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
     rules = {
         "stop_loss": 0,
         "take_profit": 0,
+        "trailing_stop": 0,
         "daily_loss": 0,
         "max_drawdown": 0,
         "size_capped_by_cash": 0,
@@ -86,6 +87,78 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
     total_fees = ZERO
     decide = strategy.decide
     set_bar = broker.set_bar
+    highs: list[float] = bars.high.tolist()
+    lows: list[float] = bars.low.tolist()
+    trailing = _frac(config.trailing_pct)
+    protect = stop_loss > 0.0 or take_profit > 0.0 or trailing > 0.0
+    anchor = 0.0  # trailing: the best high since entry, bars before the current one
+    exit_rule = {
+        pricing.EXIT_STOP: "stop_loss",
+        pricing.EXIT_TRAIL: "trailing_stop",
+        pricing.EXIT_TARGET: "take_profit",
+    }
+
+    def fill(k: int, request: OrderRequest, at_ticks: int | None = None) -> tuple[Decimal, Decimal, Decimal]:
+        """Send through the shared matching engine; (filled size, price, fee). Updates cash and position."""
+        nonlocal cash, pos, cash_f, pos_f, total_fees
+        try:
+            result = broker.submit(request) if at_ticks is None else broker.submit_at(request, at_ticks)
+        except BrokerageError as exc:
+            raise RuntimeError(
+                f"replay bar {k} ({ns_to_dt(int(bars.ts_ns[k])).isoformat()}): venue refused "
+                f"{request.side.value} {request.size}: {exc}"
+            ) from exc
+        fee = sum((f.fee for f in result.fills), ZERO)
+        filled = sum((f.size for f in result.fills), ZERO)
+        if filled != request.size:
+            raise RuntimeError(f"replay bar {k}: {request.side.value} {request.size} filled {filled} only")
+        total_fees += fee
+        cash = broker.balance(quote_ccy).total - funding_paid
+        pos = broker.balance(base_ccy).total
+        cash_f, pos_f = float(cash), float(pos)
+        return filled, result.fills[0].price, fee
+
+    def book_exit(k: int, px: Decimal, fee: Decimal) -> None:
+        nonlocal open_trade
+        assert open_trade is not None
+        fees_f, fund_f = float(open_trade.fees + fee), float(open_trade.funding)
+        trades.append(
+            Trade(
+                entry_time=ns_to_dt(int(bars.ts_ns[open_trade.entry_k])),
+                exit_time=ns_to_dt(int(bars.ts_ns[k])),
+                side="long",
+                size=open_trade.size,
+                entry_price=open_trade.entry_price,
+                exit_price=px,
+                fees=fees_f,
+                pnl=trade_pnl(open_trade.size, open_trade.entry_price, px, fees_f, fund_f),
+                funding=fund_f,
+            )
+        )
+        open_trade = None
+
+    def exit_at(k: int) -> None:
+        """The held position's stop / trailing stop / target inside bar k (pricing.intrabar_exit)."""
+        nonlocal anchor
+        kind, ticks = pricing.intrabar_exit(
+            opens[k], highs[k], lows[k], entry_px_f, anchor, stop_loss, take_profit, trailing,
+            broker.price_scale, broker.slip_num, broker.slip_den,
+        )  # fmt: skip
+        if kind == pricing.EXIT_NONE:
+            if highs[k] > anchor:
+                anchor = highs[k]
+            return
+        rules[exit_rule[kind]] += 1
+        request = OrderRequest(
+            symbol=symbol,
+            side=OrderSide.SELL,
+            order_type=OrderType.MARKET,
+            size=pos,
+            time_in_force=TimeInForce.IOC,
+            client_order_id=f"bt-{k}-{exit_rule[kind]}",
+        )
+        _filled, px, fee = fill(k, request, at_ticks=ticks)
+        book_exit(k, px, fee)
 
     started = time.perf_counter()
     for k in range(n):
@@ -113,12 +186,6 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
             if pos_f > 0.0:
                 if force_exit or decision.action is Action.CLOSE or decision.action is Action.SELL:
                     action = OrderSide.SELL
-                elif stop_loss > 0.0 and closes[t] <= entry_px_f * (1.0 - stop_loss):
-                    action = OrderSide.SELL
-                    rules["stop_loss"] += 1
-                elif take_profit > 0.0 and closes[t] >= entry_px_f * (1.0 + take_profit):
-                    action = OrderSide.SELL
-                    rules["take_profit"] += 1
             elif decision.action is Action.BUY and not halted and blocked_day != days[t]:
                 action = OrderSide.BUY
             elif decision.action is Action.SELL and shorts_unsupported:
@@ -134,6 +201,8 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
             assert open_trade is not None
             open_trade.funding += pay
         if action is None:
+            if protect and pos_f > 0.0:
+                exit_at(k)
             continue
         ask, _bid = broker.ask_bid()
         if action is OrderSide.BUY:
@@ -167,42 +236,14 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
                 reduce_only=False,
                 client_order_id=f"bt-{k}-sell",
             )
-        try:
-            result = broker.submit(request)
-        except BrokerageError as exc:
-            raise RuntimeError(
-                f"replay bar {k} ({ns_to_dt(int(bars.ts_ns[k])).isoformat()}): venue refused "
-                f"{request.side.value} {request.size}: {exc}"
-            ) from exc
-        fee = sum((f.fee for f in result.fills), ZERO)
-        filled = sum((f.size for f in result.fills), ZERO)
-        if filled != request.size:
-            raise RuntimeError(f"replay bar {k}: {request.side.value} {request.size} filled {filled} only")
-        total_fees += fee
-        px = result.fills[0].price
-        cash = broker.balance(quote_ccy).total - funding_paid
-        pos = broker.balance(base_ccy).total
-        cash_f, pos_f = float(cash), float(pos)
+        filled, px, fee = fill(k, request)
         if action is OrderSide.BUY:
             open_trade = _Open(k, filled, px, fee)
-            entry_px_f = float(px)
+            entry_px_f = anchor = float(px)
+            if protect:
+                exit_at(k)  # the protection rests from the entry's fill: the entry bar's range counts
         else:
-            assert open_trade is not None
-            fees_f, fund_f = float(open_trade.fees + fee), float(open_trade.funding)
-            trades.append(
-                Trade(
-                    entry_time=ns_to_dt(int(bars.ts_ns[open_trade.entry_k])),
-                    exit_time=ns_to_dt(int(bars.ts_ns[k])),
-                    side="long",
-                    size=open_trade.size,
-                    entry_price=open_trade.entry_price,
-                    exit_price=px,
-                    fees=fees_f,
-                    pnl=trade_pnl(open_trade.size, open_trade.entry_price, px, fees_f, fund_f),
-                    funding=fund_f,
-                )
-            )
-            open_trade = None
+            book_exit(k, px, fee)
     last = n - 1
     final_equity = cash + pos * Decimal(repr(closes[last]))
     record(cash_f + pos_f * closes[last])  # as every other bar: a longer run records the same float here
