@@ -68,10 +68,13 @@ def backtest_command(
     size_pct: Annotated[str | None, typer.Option("--size-pct", help="Percent of cash per entry (default 100)")] = None,
     size_qty: Annotated[str | None, typer.Option("--size-qty", help="Fixed base quantity per entry")] = None,
     stop_loss_pct: Annotated[
-        str | None, typer.Option("--stop-loss-pct", help="Exit at close <= entry x (1-p%)")
+        str | None, typer.Option("--stop-loss-pct", help="Stop inside the bar at entry x (1-p%)")
     ] = None,
     take_profit_pct: Annotated[
-        str | None, typer.Option("--take-profit-pct", help="Exit at close >= entry x (1+p%)")
+        str | None, typer.Option("--take-profit-pct", help="Target inside the bar at entry x (1+p%), when crossed")
+    ] = None,
+    trailing_pct: Annotated[
+        str | None, typer.Option("--trailing-pct", help="Trailing stop p% under the best high since entry")
     ] = None,
     max_daily_loss_pct: Annotated[str | None, typer.Option("--max-daily-loss-pct", help="Daily loss guard")] = None,
     max_drawdown_pct: Annotated[str | None, typer.Option("--max-drawdown-pct", help="Drawdown guard (halts)")] = None,
@@ -110,6 +113,7 @@ def backtest_command(
         size_qty=size_qty,
         stop_loss_pct=stop_loss_pct,
         take_profit_pct=take_profit_pct,
+        trailing_pct=trailing_pct,
         max_daily_loss_pct=max_daily_loss_pct,
         max_drawdown_pct=max_drawdown_pct,
         funding=funding,
@@ -174,6 +178,7 @@ def _run(**kw: Any) -> Any:
         size_qty=size_qty,
         stop_loss_pct=_dec(kw["stop_loss_pct"], "--stop-loss-pct"),
         take_profit_pct=_dec(kw["take_profit_pct"], "--take-profit-pct"),
+        trailing_pct=_dec(kw["trailing_pct"], "--trailing-pct"),
         max_daily_loss_pct=_dec(kw["max_daily_loss_pct"], "--max-daily-loss-pct"),
         max_drawdown_pct=_dec(kw["max_drawdown_pct"], "--max-drawdown-pct"),
     )
