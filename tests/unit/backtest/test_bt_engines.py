@@ -188,3 +188,30 @@ def test_product_increments_must_be_powers_of_ten() -> None:
     assert decimal_places(D("0.01"), "p") == 2 and decimal_places(D("1"), "p") == 0
     with pytest.raises(ValueError, match="power of ten"):
         decimal_places(D("0.5"), "price_increment")
+
+
+def test_limit_entries_fill_only_when_the_low_crosses_at_the_maker_fee() -> None:
+    cfg = BacktestConfig(
+        fee_bps=D(60), maker_fee_bps=D(40), entry_limit_bps=D(100), entry_timeout_bars=3, size_pct=None, size_qty=D(1)
+    )
+    # signal on bar 0's close (100): a limit at 99 rests; bar 1's low 99 touches it (no fill), bar 2's 98.5 crosses
+    rows: list[tuple[float, ...]] = [(100,) * 4, (100, 101, 99, 100), (100, 100, 98.5, 99.5), (99.5,) * 4]
+    fast, replay = both(_ohlc_bars(rows), Scripted([0], [], 4), cfg)
+    (trade,) = fast.trades
+    assert trade.entry_time.hour == 2 and trade.entry_price == D(99) and trade.size == D(1)
+    assert D(repr(trade.fees)) == D("0.396"), "maker fee: 99 x 0.4 %"
+    assert fast.rules_acted == {"limit_entry_filled": 1}
+    assert D(repr(fast.maker_fees)) == D("0.396") and fast.metrics["fees_taker"] == 0.0
+    # the fee split reaches the HTML report
+    import tempfile
+    from pathlib import Path
+
+    from gpt_trader.features.backtest.report import write_html_report
+
+    with tempfile.TemporaryDirectory() as tmp:
+        html = write_html_report(replay, Path(tmp) / "r.html").read_text()
+    assert "Fees, maker" in html and "Fees, taker" in html
+    # never crossed within the timeout: the entry expires, no trade
+    flat: list[tuple[float, ...]] = [(100,) * 4, (100, 101, 99.5, 100), (100, 100, 99.2, 100), (100,) * 4, (100,) * 4]
+    fast, _ = both(_ohlc_bars(flat), Scripted([0], [], 5), cfg)
+    assert fast.trades == [] and fast.rules_acted == {"limit_entry_expired": 1}

@@ -23,6 +23,7 @@ def compute_metrics(
     granularity_s: int,
     total_fees: float,
     exposure_bars: int,
+    maker_fees: float = 0.0,
 ) -> dict[str, float | None]:
     n = int(equity.shape[0])
     final = float(equity[-1]) if n else initial_cash
@@ -59,5 +60,7 @@ def compute_metrics(
         "profit_factor": profit_factor,
         "exposure": exposure_bars / n if n else 0.0,
         "fees": total_fees,
+        "fees_maker": maker_fees,
+        "fees_taker": total_fees - maker_fees,
         "trades": float(len(trades)),
     }

@@ -64,6 +64,11 @@ def warm_up(strategy: Strategy, bars: Bars) -> None:
         np.int64(0),
         np.int64(1),
         0.0,
+        -1.0,
+        np.int64(1),
+        0.0,
+        np.int64(0),
+        np.int64(1),
     )
 
 
@@ -88,6 +93,7 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
     product = config.product_for(bars.symbol)
     price_scale, qty_scale, value_scale, fee_num, fee_den = product_scales(product, config)
     slip_num, slip_den = config.slippage_ratio()
+    maker_num, maker_den = config.maker_fee_rate.as_integer_ratio()
     simulate = K.kernel()
     day = bars.day
     warm_up(strategy, bars)
@@ -122,6 +128,11 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
         np.int64(fee_num),
         np.int64(fee_den),
         _frac(config.trailing_pct),
+        _frac(config.entry_limit_bps / 100) if config.entry_limit_bps is not None else -1.0,
+        np.int64(config.entry_timeout_bars),
+        float(config.maker_fee_rate),
+        np.int64(maker_num),
+        np.int64(maker_den),
     )
     elapsed = time.perf_counter() - started
     (
@@ -139,6 +150,7 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
         total_fees,
         total_funding,
         exposure_bars,
+        maker_fees,
     ) = out
     price_inc, base_inc = product.price_increment, product.base_increment
     trades = []
@@ -167,6 +179,8 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
         "stop_loss": int(counters[K.C_STOP]),
         "take_profit": int(counters[K.C_TAKE]),
         "trailing_stop": int(counters[K.C_TRAIL]),
+        "limit_entry_filled": int(counters[K.C_LIMIT_FILLED]),
+        "limit_entry_expired": int(counters[K.C_LIMIT_EXPIRED]),
         "daily_loss": int(counters[K.C_DAILY]),
         "max_drawdown": int(counters[K.C_DD]),
         "size_capped_by_cash": int(counters[K.C_CAPPED]),
@@ -192,6 +206,7 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
         granularity_s=bars.granularity_s,
         rules_acted={k: v for k, v in rules.items() if v},
         signals_source=source,
+        maker_fees=float(maker_fees),
     )
     result.metrics = compute_metrics(
         equity,
@@ -201,5 +216,6 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
         granularity_s=bars.granularity_s,
         total_fees=result.total_fees,
         exposure_bars=result.exposure_bars,
+        maker_fees=result.maker_fees,
     )
     return result

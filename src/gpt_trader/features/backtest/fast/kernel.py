@@ -18,8 +18,8 @@ from numba import njit
 from gpt_trader.features.backtest import pricing
 
 # counters slots
-C_STOP, C_TAKE, C_DAILY, C_DD, C_CAPPED, C_SKIP_MIN, C_TRAIL = 0, 1, 2, 3, 4, 5, 6
-N_COUNTERS = 7
+C_STOP, C_TAKE, C_DAILY, C_DD, C_CAPPED, C_SKIP_MIN, C_TRAIL, C_LIMIT_FILLED, C_LIMIT_EXPIRED = range(9)
+N_COUNTERS = 9
 
 intrabar_exit = njit(cache=True, nogil=True)(pricing.intrabar_exit)
 
@@ -76,6 +76,11 @@ def simulate(  # pragma: no cover - compiled
     fee_num: Any,  # fee rate = fee_num / fee_den exactly
     fee_den: Any,
     trailing: Any,
+    entry_offset: Any,  # limit entries: fraction under the signal close; < 0: market entries
+    entry_timeout: Any,  # bars a limit entry rests
+    maker_rate: Any,
+    maker_num: Any,
+    maker_den: Any,
 ) -> tuple[Any, ...]:
     n = open_.shape[0]
     equity = np.empty(n)
@@ -96,8 +101,11 @@ def simulate(  # pragma: no cover - compiled
     anchor = 0.0  # trailing: the best high since entry, bars before the current one
     protect = stop_loss > 0.0 or take_profit > 0.0 or trailing > 0.0
     n_trades = 0
+    limit_ticks = np.int64(0)
+    limit_left = 0  # bars the resting limit entry still has (0: none resting)
     pending = 0  # +1 buy, -1 sell
     total_fees = 0.0
+    maker_fees = 0.0  # the part of total_fees paid as maker (limit entries)
     total_funding = 0.0
     peak = initial_cash
     day_start_equity = initial_cash
@@ -113,44 +121,63 @@ def simulate(  # pragma: no cover - compiled
             total_funding += pay
             t_funding[n_trades - 1] += pay
         sell_ticks = np.int64(-1)
+        buy_ticks = np.int64(-1)
+        b_rate, b_num, b_den = fee_rate, fee_num, fee_den
+        limit_fill = False
+        if limit_left > 0:  # a resting limit entry: filled when the bar's low crosses it, maker fee
+            if low[t] < limit_ticks / price_scale:
+                limit_left = 0
+                buy_ticks = limit_ticks
+                b_rate, b_num, b_den = maker_rate, maker_num, maker_den
+                limit_fill = True
+            else:
+                limit_left -= 1
+                if limit_left == 0:
+                    counters[C_LIMIT_EXPIRED] += 1
         if pending != 0:
             ticks0 = np.int64(np.rint(open_[t] * price_scale))
             if pending > 0:
-                px_ticks = -((-ticks0 * (slip_den + slip_num)) // slip_den)
-                px = px_ticks / price_scale
-                afford = np.int64(np.floor(cash / (px * (1.0 + fee_rate)) * qty_scale))
-                if size_frac > 0.0:
-                    q = cash * size_frac / (px * (1.0 + fee_rate))
-                    q_ticks = np.int64(np.floor(q * qty_scale))
-                else:
-                    q_ticks = size_qty_ticks
-                    if q_ticks > afford:  # the venue fills what the cash pays for
-                        q_ticks = afford
-                        counters[C_CAPPED] += 1
-                qty = q_ticks / qty_scale
-                notional = qty * px
-                notional_q, fee = settle(q_ticks, px_ticks, qty, px, fee_rate, value_scale, fee_num, fee_den)
-                if q_ticks < min_qty_ticks or q_ticks <= 0 or notional < min_notional:
-                    counters[C_SKIP_MIN] += 1
-                else:
-                    notional = notional_q
-                    cash -= notional + fee
-                    total_fees += fee
-                    pos_ticks = q_ticks
-                    pos = qty
-                    entry_px = px
-                    anchor = px
-                    t_entry[n_trades] = t
-                    t_exit[n_trades] = -1
-                    t_px_out[n_trades] = 0
-                    t_funding[n_trades] = 0.0
-                    t_size[n_trades] = q_ticks
-                    t_px_in[n_trades] = px_ticks
-                    t_fees[n_trades] = fee
-                    n_trades += 1
+                buy_ticks = -((-ticks0 * (slip_den + slip_num)) // slip_den)
             else:
                 sell_ticks = (ticks0 * (slip_den - slip_num)) // slip_den
             pending = 0
+        if buy_ticks >= 0:
+            px_ticks = buy_ticks
+            px = px_ticks / price_scale
+            # sized at the taker rate even for a maker fill: the venue holds cash for the worst fee
+            afford = np.int64(np.floor(cash / (px * (1.0 + fee_rate)) * qty_scale))
+            if size_frac > 0.0:
+                q = cash * size_frac / (px * (1.0 + fee_rate))
+                q_ticks = np.int64(np.floor(q * qty_scale))
+            else:
+                q_ticks = size_qty_ticks
+                if q_ticks > afford:  # the venue fills what the cash pays for
+                    q_ticks = afford
+                    counters[C_CAPPED] += 1
+            qty = q_ticks / qty_scale
+            notional = qty * px
+            notional_q, fee = settle(q_ticks, px_ticks, qty, px, b_rate, value_scale, b_num, b_den)
+            if q_ticks < min_qty_ticks or q_ticks <= 0 or notional < min_notional:
+                counters[C_SKIP_MIN] += 1
+            else:
+                notional = notional_q
+                cash -= notional + fee
+                total_fees += fee
+                pos_ticks = q_ticks
+                pos = qty
+                entry_px = px
+                anchor = px
+                t_entry[n_trades] = t
+                t_exit[n_trades] = -1
+                t_px_out[n_trades] = 0
+                t_funding[n_trades] = 0.0
+                t_size[n_trades] = q_ticks
+                t_px_in[n_trades] = px_ticks
+                t_fees[n_trades] = fee
+                n_trades += 1
+                if limit_fill:
+                    counters[C_LIMIT_FILLED] += 1
+                    maker_fees += fee
         if protect and pos_ticks != 0 and sell_ticks < 0:
             kind, exit_ticks = intrabar_exit(
                 open_[t], high[t], low[t], entry_px, anchor, stop_loss, take_profit, trailing,
@@ -197,8 +224,14 @@ def simulate(  # pragma: no cover - compiled
         if pos_ticks != 0:
             if force_exit or exits[t]:
                 pending = -1
+        elif force_exit and limit_left > 0:
+            limit_left = 0  # a guard tripped: the resting entry is cancelled
         elif entries[t] and not halted and blocked_day != day[t]:
-            pending = 1
+            if entry_offset < 0.0:
+                pending = 1
+            elif limit_left == 0:  # rest a limit under this close for the next bars
+                limit_ticks = np.int64(np.floor(close[t] * (1.0 - entry_offset) * price_scale))
+                limit_left = entry_timeout
     return (
         equity,
         cash,
@@ -214,6 +247,7 @@ def simulate(  # pragma: no cover - compiled
         total_fees,
         total_funding,
         exposure_bars,
+        maker_fees,
     )
 
 
