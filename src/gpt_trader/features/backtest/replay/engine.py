@@ -46,6 +46,21 @@ class _Open:
         self.fees = fee
         self.funding = ZERO
 
+    def trade(self, bars: Bars, exit_k: int | None, price: Decimal, exit_fee: Decimal = ZERO) -> Trade:
+        """The round trip, closed at bar `exit_k` (None: still open, marked at `price`)."""
+        fees_f, fund_f = float(self.fees + exit_fee), float(self.funding)
+        return Trade(
+            entry_time=ns_to_dt(int(bars.ts_ns[self.entry_k])),
+            exit_time=None if exit_k is None else ns_to_dt(int(bars.ts_ns[exit_k])),
+            side="long",
+            size=self.size,
+            entry_price=self.entry_price,
+            exit_price=price,
+            fees=fees_f,
+            pnl=trade_pnl(self.size, self.entry_price, price, fees_f, fund_f),
+            funding=fund_f,
+        )
+
 
 def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> BacktestResult:
     import numpy as np
@@ -154,20 +169,7 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
     def book_exit(k: int, px: Decimal, fee: Decimal) -> None:
         nonlocal open_trade
         assert open_trade is not None
-        fees_f, fund_f = float(open_trade.fees + fee), float(open_trade.funding)
-        trades.append(
-            Trade(
-                entry_time=ns_to_dt(int(bars.ts_ns[open_trade.entry_k])),
-                exit_time=ns_to_dt(int(bars.ts_ns[k])),
-                side="long",
-                size=open_trade.size,
-                entry_price=open_trade.entry_price,
-                exit_price=px,
-                fees=fees_f,
-                pnl=trade_pnl(open_trade.size, open_trade.entry_price, px, fees_f, fund_f),
-                funding=fund_f,
-            )
-        )
+        trades.append(open_trade.trade(bars, k, px, fee))
         open_trade = None
 
     def exit_at(k: int) -> None:
@@ -306,21 +308,7 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
         exposure += 1
     elapsed = time.perf_counter() - started
     if open_trade is not None:
-        mark = Decimal(repr(closes[last]))
-        fees_f, fund_f = float(open_trade.fees), float(open_trade.funding)
-        trades.append(
-            Trade(
-                entry_time=ns_to_dt(int(bars.ts_ns[open_trade.entry_k])),
-                exit_time=None,
-                side="long",
-                size=open_trade.size,
-                entry_price=open_trade.entry_price,
-                exit_price=mark,
-                fees=fees_f,
-                pnl=trade_pnl(open_trade.size, open_trade.entry_price, mark, fees_f, fund_f),
-                funding=fund_f,
-            )
-        )
+        trades.append(open_trade.trade(bars, None, Decimal(repr(closes[last]))))
     initial = float(config.initial_cash)
     result_obj = BacktestResult(
         engine="replay",
