@@ -6,6 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+import msgspec
+
 from gpt_trader.features.brokerages.core.interfaces import OrderStatus, OrderType
 from gpt_trader.orchestration.configuration import BotConfig, ConfigManager
 from gpt_trader.orchestration.perps_bot import PerpsBot
@@ -249,3 +251,45 @@ async def test_a_partial_fill_is_protected_at_once_and_the_rest_on_its_fill(tmp_
         assert stored is not None and stored.status is OrderStatus.CANCELLED
     finally:
         await bot.shutdown()
+
+
+async def test_atr_exits_place_the_stop_atr_multiples_from_the_entry(tmp_path: Path) -> None:
+    config = _config(tmp_path, {"unit": "atr", "stop_loss": 2.0, "take_profit": 3.0, "atr_period": 5})
+    config = msgspec.structs.replace(config, cycles=12)
+    bot = await _run(config)
+    plans = {sym: bot.protection.plan_for(sym) for sym in bot.symbols}
+    checked = 0
+    for order in bot.registry.orders.list_orders(session_id=bot.registry.session_id):
+        if not is_protective_intent(order.intent_id):
+            continue
+        plan = plans[order.symbol]
+        assert plan is not None and plan.atr is not None and plan.atr > 0
+        entry = next(
+            o
+            for o in bot.registry.orders.list_orders(session_id=bot.registry.session_id)
+            if o.intent_id == order.intent_id.split("#protect:")[0]
+        )
+        assert entry.avg_fill_price is not None and order.limit_price is not None
+        target = entry.avg_fill_price + 3 * plan.atr
+        tick = bot.products[order.symbol].price_increment
+        assert abs(order.limit_price - target) <= tick, (order.limit_price, target)
+        checked += 1
+    assert checked >= 1
+
+
+def test_bad_exits_and_entry_values_are_refused_naming_the_key(tmp_path: Path) -> None:
+    import pytest
+
+    from gpt_trader.errors import ConfigError
+
+    for exits, words in (
+        ({"stop_loss": 1.5}, "stop_loss"),
+        ({"take_profit": 0.02}, "stop_loss or trailing"),
+        ({"stop_loss": 0.01, "unit": "points"}, "unit"),
+    ):
+        with pytest.raises(ConfigError, match=words):
+            _config(tmp_path, exits)
+    with pytest.raises(ConfigError, match="reprice"):
+        ConfigManager(env={}, dotenv_path=None).load(
+            "dev", {"data_root": str(tmp_path), "entry": {"type": "limit", "reprice": "sometimes"}}
+        )
