@@ -282,11 +282,12 @@ def test_bad_exits_and_entry_values_are_refused_naming_the_key(tmp_path: Path) -
 
     from gpt_trader.errors import ConfigError
 
-    for exits, words in (
+    cases: list[tuple[dict[str, object], str]] = [
         ({"stop_loss": 1.5}, "stop_loss"),
         ({"take_profit": 0.02}, "stop_loss or trailing"),
         ({"stop_loss": 0.01, "unit": "points"}, "unit"),
-    ):
+    ]
+    for exits, words in cases:
         with pytest.raises(ConfigError, match=words):
             _config(tmp_path, exits)
     with pytest.raises(ConfigError, match="reprice"):
