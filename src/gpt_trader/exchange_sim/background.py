@@ -37,12 +37,16 @@ class SimThread:
 
     def env(self) -> dict[str, str]:
         """The environment that points a bot (CDP key) at this simulator."""
-        sim = self.sim
-        return {
-            "COINBASE_API_BASE_URL": sim.rest_url,
-            "COINBASE_WS_URL": sim.ws_url,
-            "COINBASE_WS_USER_URL": sim.ws_user_url,
-            "COINBASE_AUTH_TYPE": "cdp",
-            "COINBASE_PROD_CDP_API_KEY": sim.cdp_key.name,
-            "COINBASE_PROD_CDP_PRIVATE_KEY": sim.cdp_key.private_key,
-        }
+        return client_env(self.sim)
+
+
+def client_env(sim: ExchangeSimulator) -> dict[str, str]:
+    """The environment that points a bot or a CoinbaseBroker (CDP key) at a started simulator."""
+    return {
+        "COINBASE_API_BASE_URL": sim.rest_url,
+        "COINBASE_WS_URL": sim.ws_url,
+        "COINBASE_WS_USER_URL": sim.ws_user_url,
+        "COINBASE_AUTH_TYPE": "cdp",
+        "COINBASE_PROD_CDP_API_KEY": sim.cdp_key.name,
+        "COINBASE_PROD_CDP_PRIVATE_KEY": sim.cdp_key.private_key,
+    }

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from gpt_trader.exchange_sim import ExchangeSimulator
+from gpt_trader.exchange_sim.background import client_env
 from gpt_trader.features.brokerages.core.interfaces import Fill
 from gpt_trader.features.brokerages.core.products import default_products
 from gpt_trader.orchestration.configuration import ConfigManager
@@ -43,19 +44,6 @@ async def stream_sim(**overrides: Any) -> AsyncIterator[ExchangeSimulator]:
     async with ExchangeSimulator(**options) as sim:
         sim.fund("USD", "100000")
         yield sim
-
-
-def sim_env(sim: ExchangeSimulator, **extra: str) -> dict[str, str]:
-    env = {
-        "COINBASE_API_BASE_URL": sim.rest_url,
-        "COINBASE_WS_URL": sim.ws_url,
-        "COINBASE_WS_USER_URL": sim.ws_user_url,
-        "COINBASE_AUTH_TYPE": "cdp",
-        "COINBASE_PROD_CDP_API_KEY": sim.cdp_key.name,
-        "COINBASE_PROD_CDP_PRIVATE_KEY": sim.cdp_key.private_key,
-    }
-    env.update(extra)
-    return env
 
 
 def write_profile(directory: Path, broker: str = "coinbase") -> Path:
@@ -85,7 +73,7 @@ class RunningBot:
     """A PerpsBot on the simulator, running as a task until `stop()`."""
 
     def __init__(self, sim: ExchangeSimulator, tmp: Path, *, broker: str = "coinbase") -> None:
-        env = sim_env(sim)
+        env = client_env(sim)
         if broker == "paper":  # public market data only
             env = {k: v for k, v in env.items() if "CDP" not in k and "AUTH" not in k}
         manager = ConfigManager(env=env, dotenv_path=None)

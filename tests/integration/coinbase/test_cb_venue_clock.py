@@ -17,6 +17,7 @@ from gpt_trader.features.brokerages.core.products import default_products
 from gpt_trader.orchestration.venue_settings import coinbase_settings_from_env
 
 pytestmark = pytest.mark.integration
+TOLERANCE_S = 45.0  # venue seconds: 0.75 s of wall time at 60x
 
 
 @pytest.fixture
@@ -44,14 +45,16 @@ async def test_stream_timestamps_keep_the_broker_on_an_accelerated_venue_clock(f
         assert isinstance(broker, VenueTimed) and isinstance(broker, StreamingVenue)
         await broker.open_market_stream(["BTC-USD"], emit_events=False)
         await eventually(lambda: broker.clock.rate > 30, timeout=6, what="the venue's rate learned")
-        await asyncio.sleep(1.5)
-        # 60x: a wall-clock broker would now be ~4 venue minutes behind; the venue clock is within seconds
-        assert _skew_s(broker, sim) < 20
+        await asyncio.sleep(3.0)
+        # 60x: a wall-clock broker would now be over 5 venue minutes behind; the venue clock lags only by the
+        # frames' delivery time x 60 (TOLERANCE_S allows 0.75 s of it on a loaded machine)
+        assert _skew_s(broker, sim) < TOLERANCE_S
         before = broker.stream_counters().get("clock.rest_syncs", 0)
         await broker.sync_clock()  # streams tick: no REST needed
         assert broker.stream_counters().get("clock.rest_syncs", 0) == before
         sim.clock.advance(3600)  # /admin/advance
-        await eventually(lambda: _skew_s(broker, sim) < 20, timeout=3, what="the jump seen on the stream")
+        # the simulator catches its market up over the jumped hour first (slow on a loaded machine)
+        await eventually(lambda: _skew_s(broker, sim) < TOLERANCE_S, timeout=15, what="the jump seen on the stream")
         assert broker.clock.jumps >= 1
         assert broker.clock.rate < 120  # the jump did not become a speed
     finally:
@@ -65,7 +68,7 @@ async def test_without_streams_sync_clock_reads_venue_time_over_rest(fast_sim: E
         sim.clock.advance(7200)
         await asyncio.sleep(2.1)  # older than CLOCK_RESYNC_S: the next sync reads /time
         now = await broker.sync_clock()
-        assert abs((now - sim.clock.now()).total_seconds()) < 10
+        assert abs((now - sim.clock.now()).total_seconds()) < TOLERANCE_S
         assert broker.stream_counters()["clock.rest_syncs"] >= 1
         assert now - timedelta(hours=1) > sim.clock.start
     finally:

@@ -16,6 +16,7 @@ from gpt_trader.features.brokerages.core.interfaces import (
 )
 from gpt_trader.features.brokerages.mock import MockBroker
 from gpt_trader.features.paper_trade import PaperBroker
+from gpt_trader.features.simulation import SimulatedExecution
 from gpt_trader.orchestration.venue_settings import coinbase_settings_from_env
 
 
@@ -37,3 +38,13 @@ def test_coinbase_and_paper_follow_the_venue_clock_and_stream() -> None:
         assert not isinstance(venue, SimulatedVenue)
     assert not paper.user_stream_live(), "not connected: no order events yet"
     assert not coinbase.user_stream_live()
+
+
+def test_mock_paper_and_backtest_share_one_simulated_execution() -> None:
+    from gpt_trader.features.backtest.replay.broker import BacktestBroker
+
+    coinbase = CoinbaseBroker(coinbase_settings_from_env({}, require_credentials=False))
+    assert isinstance(MockBroker(symbols=["BTC-USD"], seed=1), SimulatedExecution)
+    assert isinstance(PaperBroker(coinbase, ["BTC-USD"]), SimulatedExecution)
+    assert issubclass(BacktestBroker, SimulatedExecution)
+    assert not isinstance(coinbase, SimulatedExecution)

@@ -43,6 +43,25 @@ class _Tee:
         return event
 
 
+#: attributes every LogRecord has; anything else on a record came in through `extra=` and is kept as a field
+_RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+class _ToStructlog(logging.Handler):
+    """stdlib records (the Coinbase adapter, its WebSockets, triggers and INTX check, and libraries' warnings)
+    into the structlog pipeline: redacted, written to the JSON log file, shown on the console."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            fields: dict[str, Any] = {k: v for k, v in vars(record).items() if k not in _RECORD_ATTRS}
+            fields["logger"] = record.name
+            if record.exc_info:
+                fields["exc_info"] = record.exc_info
+            structlog.get_logger(record.name).log(record.levelno, record.getMessage(), **fields)
+        except Exception:
+            self.handleError(record)
+
+
 def configure_logging(
     *,
     level: str = "INFO",
@@ -70,4 +89,9 @@ def configure_logging(
         logger_factory=structlog.PrintLoggerFactory(console or sys.stderr),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=logging.WARNING)
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _ToStructlog)]:
+        root.removeHandler(handler)
+    root.addHandler(_ToStructlog())
+    root.setLevel(logging.WARNING)  # libraries: warnings and worse
+    logging.getLogger("gpt_trader").setLevel(min(file_level, con_level))  # our stdlib loggers: as configured

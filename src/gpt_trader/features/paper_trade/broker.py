@@ -19,12 +19,10 @@ from typing import Any
 import msgspec
 
 from gpt_trader.features.brokerages.core.interfaces import (
-    Balance,
     BookLevel,
     BookUpdate,
     Broker,
     Candle,
-    Fill,
     MarketEvent,
     NotFoundError,
     Order,
@@ -41,6 +39,7 @@ from gpt_trader.features.brokerages.core.interfaces import (
     VenueTimed,
 )
 from gpt_trader.features.brokerages.core.matching import EngineEvent, FeeSchedule, MatchingEngine
+from gpt_trader.features.simulation import SimulatedExecution
 
 log = logging.getLogger(__name__)
 ACCOUNT = "paper"
@@ -75,10 +74,11 @@ class _LocalBook:
         return [BookLevel(p, self.bids[p]) for p in bids], [BookLevel(p, self.asks[p]) for p in asks]
 
 
-class PaperBroker:
+class PaperBroker(SimulatedExecution):
     """Broker protocol; orders/balances/positions local, market data from `feed`."""
 
     name = "paper"
+    account_id = ACCOUNT
 
     def __init__(
         self,
@@ -251,52 +251,24 @@ class PaperBroker:
         return await self.feed.get_candles(symbol, granularity_s, start, end, limit)
 
     # ----------------------------------------------------------------------------------- orders
-    async def place_order(self, request: OrderRequest) -> Order:
-        await self.get_product(request.symbol)
+    # place_order, cancel_orders, edit_order, get_order, get_order_by_client_id, list_orders, list_fills,
+    # list_balances: SimulatedExecution over the local engine
+    def matching_engine(self) -> MatchingEngine:
+        return self._eng()
+
+    def submit_order(self, request: OrderRequest) -> Order:
+        """Only universe symbols; a missing client_order_id gets one; the request is validated."""
+        if request.symbol not in self.products:
+            raise NotFoundError(
+                f"{request.symbol!r} is not in the paper universe {self.symbols}", reason="INVALID_PRODUCT_ID"
+            )
         if not request.client_order_id:
             request = msgspec.structs.replace(request, client_order_id=uuid.uuid4().hex)
         request.validate()
-        return self._eng().submit(ACCOUNT, request).order
-
-    async def cancel_orders(self, order_ids: Sequence[str]) -> dict[str, bool]:
-        out: dict[str, bool] = {}
-        for oid in order_ids:
-            try:
-                out[oid] = self._eng().cancel(ACCOUNT, oid).status.value == "CANCELLED"
-            except Exception as exc:  # unknown or already terminal: not cancelled by us
-                log.info("paper cancel %s refused: %s", oid, exc)
-                out[oid] = False
-        return out
-
-    async def edit_order(
-        self,
-        order_id: str,
-        *,
-        size: Decimal | None = None,
-        price: Decimal | None = None,
-        stop_price: Decimal | None = None,
-    ) -> Order:
-        return self._eng().edit(ACCOUNT, order_id, size=size, price=price, stop_price=stop_price)
-
-    async def get_order(self, order_id: str) -> Order:
-        return self._eng().get_order(ACCOUNT, order_id)
-
-    async def get_order_by_client_id(self, client_order_id: str) -> Order | None:
-        return self._eng().find_by_client_id(ACCOUNT, client_order_id)
-
-    async def list_orders(self, symbol: str | None = None, *, open_only: bool = True) -> list[Order]:
-        return self._eng().list_orders(ACCOUNT, symbol, open_only=open_only)
-
-    async def list_fills(
-        self, symbol: str | None = None, *, order_id: str | None = None, since: datetime | None = None
-    ) -> list[Fill]:
-        return self._eng().list_fills(ACCOUNT, symbol, order_id, since)
-
-    async def list_balances(self) -> list[Balance]:
-        return self._eng().balances(ACCOUNT)
+        return super().submit_order(request)
 
     async def list_positions(self) -> list[Position]:
-        return [p for p in self._eng().positions(ACCOUNT) if p.size != 0]
+        return [p for p in await super().list_positions() if p.size != 0]
 
     # ---------------------------------------------------------------------------------- streams
     def stream_market_data(self, symbols: Sequence[str]) -> AsyncIterator[MarketEvent]:

@@ -20,25 +20,25 @@ from gpt_trader.features.brokerages.core.interfaces import (
     Balance,
     BookLevel,
     Candle,
-    Fill,
     MarketEvent,
     NotFoundError,
     Order,
     OrderBook,
     OrderRequest,
     OrderUpdate,
-    Position,
     Product,
     Quote,
 )
 from gpt_trader.features.brokerages.core.matching import FeeSchedule, MatchingEngine, SubmitResult
+from gpt_trader.features.simulation import SimulatedExecution
 
 ACCOUNT = "backtest"
 BOOK_DEPTH = Decimal(10) ** 9
 
 
-class BacktestBroker:
+class BacktestBroker(SimulatedExecution):
     name = "backtest"
+    account_id = ACCOUNT
 
     def __init__(self, bars: Bars, config: BacktestConfig, *, seed: int = 0) -> None:
         if len(bars) == 0:
@@ -214,49 +214,17 @@ class BacktestBroker:
             )
         return out
 
-    async def place_order(self, request: OrderRequest) -> Order:
+    # place_order, cancel_orders, edit_order, get_order, get_order_by_client_id, list_orders, list_fills,
+    # list_balances, list_positions: SimulatedExecution over `self.engine`
+    def matching_engine(self) -> MatchingEngine:
+        return self.engine
+
+    def submit_order(self, request: OrderRequest) -> Order:
         return self.submit(request).order
 
-    async def cancel_orders(self, order_ids: Sequence[str]) -> dict[str, bool]:
-        out = {}
-        for oid in order_ids:
-            try:
-                self.engine.cancel(ACCOUNT, oid)
-                out[oid] = True
-            except Exception:  # the venue reports per-order failure rather than raising
-                out[oid] = False
-        return out
-
-    async def edit_order(
-        self,
-        order_id: str,
-        *,
-        size: Decimal | None = None,
-        price: Decimal | None = None,
-        stop_price: Decimal | None = None,
-    ) -> Order:
-        self._sync_book()
-        return self.engine.edit(ACCOUNT, order_id, size=size, price=price, stop_price=stop_price)
-
-    async def get_order(self, order_id: str) -> Order:
-        return self.engine.get_order(ACCOUNT, order_id)
-
-    async def get_order_by_client_id(self, client_order_id: str) -> Order | None:
-        return self.engine.find_by_client_id(ACCOUNT, client_order_id)
-
-    async def list_orders(self, symbol: str | None = None, *, open_only: bool = True) -> list[Order]:
-        return self.engine.list_orders(ACCOUNT, symbol, open_only=open_only)
-
-    async def list_fills(
-        self, symbol: str | None = None, *, order_id: str | None = None, since: datetime | None = None
-    ) -> list[Fill]:
-        return self.engine.list_fills(ACCOUNT, symbol, order_id=order_id, since=since)
-
-    async def list_balances(self) -> list[Balance]:
-        return self.engine.balances(ACCOUNT)
-
-    async def list_positions(self) -> list[Position]:
-        return self.engine.positions(ACCOUNT)
+    def before_call(self, name: str) -> None:
+        if name == "edit_order":
+            self._sync_book()  # an amend may cross this bar's book
 
     def stream_market_data(self, symbols: Sequence[str]) -> AsyncIterator[MarketEvent]:
         raise NotImplementedError("BacktestBroker has no streams: the replay polls bars on its simulated clock")

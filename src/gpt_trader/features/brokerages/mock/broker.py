@@ -23,15 +23,11 @@ from gpt_trader.features.brokerages.core.interfaces import (
     Balance,
     BrokerageError,
     Candle,
-    Fill,
     InsufficientFundsError,
     MarketEvent,
     NotFoundError,
-    Order,
     OrderBook,
-    OrderRequest,
     OrderUpdate,
-    Position,
     Product,
     Quote,
     TradeTick,
@@ -40,6 +36,7 @@ from gpt_trader.features.brokerages.core.interfaces import (
 from gpt_trader.features.brokerages.core.matching import EngineEvent, FeeSchedule, MatchingEngine
 from gpt_trader.features.brokerages.core.products import default_products
 from gpt_trader.features.brokerages.core.synthetic import SyntheticConfig, SyntheticMarket, derive_seed
+from gpt_trader.features.simulation import SimulatedExecution
 
 ACCOUNT = "mock"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -62,10 +59,11 @@ class _Subscription:
         self.queue.put_nowait(item)
 
 
-class MockBroker:
+class MockBroker(SimulatedExecution):
     """A deterministic in-process venue (DESIGN §1 "mock broker (dev)")."""
 
     name = "mock"
+    account_id = ACCOUNT
 
     def __init__(
         self,
@@ -264,57 +262,13 @@ class MockBroker:
             history = [c for c in self.market.history(symbol, need, granularity_s) if start <= c.start < end]
         return (history + session)[-limit:]
 
-    async def place_order(self, request: OrderRequest) -> Order:
-        self._maybe_fail("place_order")
-        return self.engine.submit(ACCOUNT, request).order
+    # place_order, cancel_orders, edit_order, get_order, get_order_by_client_id, list_orders, list_fills,
+    # list_balances, list_positions: SimulatedExecution over `self.engine` (faults injected in before_call)
+    def matching_engine(self) -> MatchingEngine:
+        return self.engine
 
-    async def cancel_orders(self, order_ids: Sequence[str]) -> dict[str, bool]:
-        self._maybe_fail("cancel_orders")
-        out: dict[str, bool] = {}
-        for oid in order_ids:
-            try:
-                self.engine.cancel(ACCOUNT, oid)
-                out[oid] = True
-            except BrokerageError:
-                out[oid] = False
-        return out
-
-    async def edit_order(
-        self,
-        order_id: str,
-        *,
-        size: Decimal | None = None,
-        price: Decimal | None = None,
-        stop_price: Decimal | None = None,
-    ) -> Order:
-        self._maybe_fail("edit_order")
-        return self.engine.edit(ACCOUNT, order_id, size=size, price=price, stop_price=stop_price)
-
-    async def get_order(self, order_id: str) -> Order:
-        self._maybe_fail("get_order")
-        return self.engine.get_order(ACCOUNT, order_id)
-
-    async def get_order_by_client_id(self, client_order_id: str) -> Order | None:
-        self._maybe_fail("get_order_by_client_id")
-        return self.engine.find_by_client_id(ACCOUNT, client_order_id)
-
-    async def list_orders(self, symbol: str | None = None, *, open_only: bool = True) -> list[Order]:
-        self._maybe_fail("list_orders")
-        return self.engine.list_orders(ACCOUNT, symbol, open_only=open_only)
-
-    async def list_fills(
-        self, symbol: str | None = None, *, order_id: str | None = None, since: datetime | None = None
-    ) -> list[Fill]:
-        self._maybe_fail("list_fills")
-        return self.engine.list_fills(ACCOUNT, symbol, order_id, since)
-
-    async def list_balances(self) -> list[Balance]:
-        self._maybe_fail("list_balances")
-        return self.engine.balances(ACCOUNT)
-
-    async def list_positions(self) -> list[Position]:
-        self._maybe_fail("list_positions")
-        return self.engine.positions(ACCOUNT)
+    def before_call(self, name: str) -> None:
+        self._maybe_fail(name)
 
     def stream_market_data(self, symbols: Sequence[str]) -> AsyncIterator[MarketEvent]:
         """Quotes after every advance (none while a symbol's feed is frozen) and trades of our fills.
