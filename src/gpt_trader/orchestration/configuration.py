@@ -24,8 +24,10 @@ import yaml
 from gpt_trader.errors import ConfigError
 from gpt_trader.features.brokerages.coinbase.profile_config import CoinbaseConfig, normalize_auth_type
 from gpt_trader.features.live_trade.risk.config import RiskConfig, SymbolLimit
+from gpt_trader.features.live_trade.strategies.base import Exits
 from gpt_trader.features.live_trade.tiers import TierTable
 from gpt_trader.features.monitor.config import PAGERDUTY_EVENTS_URL, AlertsConfig, AlertSecrets, MonitoringConfig
+from gpt_trader.orchestration.limit_entry import EntryConfig
 
 PROFILES = ("dev", "canary", "prod", "demo")
 BrokerKind = Literal["mock", "coinbase", "paper"]
@@ -166,6 +168,10 @@ class BotConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     paper: PaperConfig = PaperConfig()
     coinbase: CoinbaseConfig = CoinbaseConfig()
     shutdown: ShutdownConfig = ShutdownConfig()
+    #: protective exits placed at the venue on every entry fill when the decision carries none
+    exits: Exits | None = None
+    #: how entries are sent: market IOC (default) or a resting limit that re-prices and times out
+    entry: EntryConfig = EntryConfig()
     reconciliation: ReconciliationConfig = ReconciliationConfig()
     regime: RegimeSettings = RegimeSettings()
     tiers: TierTable | None = None  # equity tiers (live_trade/tiers.py): when set, they size entries

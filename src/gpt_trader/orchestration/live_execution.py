@@ -13,7 +13,9 @@ their session by `stable_intent_id`, because a cycle counter restarts at zero.
 
 For the chaos test, `GPT_TRADER_CHAOS_KILL_POINT=<point>[:<n>]` SIGKILLs the process the n-th time
 (default first) execution reaches `after_intent` (recorded, not sent) or `after_send` (sent, the
-acknowledgement not yet stored). Unset in production; reading it costs one dict lookup at start-up.
+acknowledgement not yet stored), or, for protective orders (orchestration/protection.py),
+`protect_before_send` (the entry filled, no stop sent yet) or `protect_after_send` (the stop placed at
+the venue, not yet recorded as acknowledged). Unset in production; reading it costs one dict lookup at start-up.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import os
 import re
 import signal
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager
 from datetime import datetime
 from decimal import Decimal
@@ -59,7 +61,7 @@ SubmitStatus = Literal["sent", "dry_run", "rejected", "duplicate", "pending"]
 
 
 CHAOS_KILL_ENV = "GPT_TRADER_CHAOS_KILL_POINT"
-CHAOS_POINTS = ("after_intent", "after_send")
+CHAOS_POINTS = ("after_intent", "after_send", "protect_before_send", "protect_after_send")
 _BAR_INTENT = re.compile(r"[^/:]+:\d{8}T\d{6}:[A-Z_]+")
 
 
@@ -133,6 +135,11 @@ class LiveExecutionEngine:
         self.fills: list[Fill] = []
         self._kill_point, self._kill_countdown = _parse_kill_point(os.environ.get(CHAOS_KILL_ENV))
         self._deferred_trades: list[tuple[str, Decimal]] | None = None
+        self._roles: dict[str, str] = {}  # client_order_id -> role, for orders that are not entries/exits
+
+    def chaos_point(self, point: str) -> None:
+        """A named kill point outside the engine (protection: entry filled, no stop sent yet)."""
+        self._chaos(point)
 
     def _chaos(self, point: str) -> None:
         """Die here without cleanup when the chaos test asked for it (see module docstring)."""
@@ -162,7 +169,8 @@ class LiveExecutionEngine:
         await self._adopt(order, note=note)
 
     # ------------------------------------------------------------------ submit
-    async def submit(self, request: OrderRequest, *, intent_id: str) -> SubmitResult:
+    async def submit(self, request: OrderRequest, *, intent_id: str, role: str = "order") -> SubmitResult:
+        """Record, then send. `role` "protect" marks a protective order (its own chaos kill point)."""
         coid = request.client_order_id or client_order_id_for(self.bot_id, intent_id)
         if request.client_order_id != coid:
             request = msgspec.structs.replace(request, client_order_id=coid)
@@ -198,6 +206,8 @@ class LiveExecutionEngine:
             symbol=request.symbol,
         )
         self._chaos("after_intent")
+        if role != "order":
+            self._roles[coid] = role
         return await self._send(request)
 
     async def _send(self, request: OrderRequest) -> SubmitResult:
@@ -237,6 +247,8 @@ class LiveExecutionEngine:
             )
             return SubmitResult(status="pending", client_order_id=coid, reason=type(exc).__name__)
         self._chaos("after_send")
+        if self._roles.pop(coid, None) == "protect":
+            self._chaos("protect_after_send")
         self._pending.pop(coid, None)
         self.metrics.inc("orders.sent")
         await self._adopt(order, note="acknowledged")
@@ -472,14 +484,24 @@ class LiveExecutionEngine:
             await self._adopt(remote, note="cancel")
         return bool(results.get(local.order_id))
 
-    async def amend(self, client_order_id: str, *, size: Decimal | None = None, price: Decimal | None = None) -> Order:
+    async def amend(
+        self,
+        client_order_id: str,
+        *,
+        size: Decimal | None = None,
+        price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> Order:
+        """Amend a working order in place (edit_order: same order id). A refusal re-reads the order and raises."""
         local = self.tracked.get(client_order_id)
         if local is None:
             raise KeyError(f"no working order {client_order_id}")
         local.transition(OrderStatus.PENDING_AMEND, at=self.broker.now())
         self.orders.mark_status(client_order_id, OrderStatus.PENDING_AMEND, at=self.broker.now())
         try:
-            remote = self._keyed(await self.broker.edit_order(local.order_id, size=size, price=price), local)
+            remote = self._keyed(
+                await self.broker.edit_order(local.order_id, size=size, price=price, stop_price=stop_price), local
+            )
             self._on_api(True, "edit_order")
         except BrokerageError:
             self._on_api(False, "edit_order")
@@ -491,9 +513,12 @@ class LiveExecutionEngine:
             await self._adopt(remote, note="amended")
         return remote
 
-    async def cancel_all(self) -> int:
+    async def cancel_all(self, *, keep: Collection[str] = ()) -> int:
+        """Cancel every working order except those in `keep` (the protection of open positions)."""
         n = 0
         for coid in list(self.tracked):
+            if coid in keep:
+                continue
             if await self.cancel(coid):
                 n += 1
         return n
@@ -512,6 +537,10 @@ class LiveExecutionEngine:
     @property
     def pending_count(self) -> int:
         return len(self._pending)
+
+    def has_pending(self, symbol: str) -> bool:
+        """Whether a submit on `symbol` has an unknown outcome (resolved by client_order_id later)."""
+        return any(r.symbol == symbol for r in self._pending.values())
 
     def open_orders_for(self, symbol: str) -> list[Order]:
         return [o for o in self.tracked.values() if o.symbol == symbol]

@@ -41,16 +41,19 @@ from gpt_trader.features.brokerages.core.interfaces import (
     VenueTimed,
     to_usd,
 )
+from gpt_trader.features.live_trade import indicators
 from gpt_trader.features.live_trade.regime import REGIME_CODES, Regime, RegimeTracker, make_detector
 from gpt_trader.features.live_trade.risk.manager import AccountSnapshot, RuntimeVerdict
 from gpt_trader.features.live_trade.risk.trading_state import TradingMode
 from gpt_trader.features.live_trade.strategies import Action, BarWindow, Decision
 from gpt_trader.features.live_trade.tiers import TierChange, TierTracker
 from gpt_trader.orchestration.cash_flows import CashFlowDetector, Transfer
+from gpt_trader.orchestration.limit_entry import LimitEntryManager, entry_request
 from gpt_trader.orchestration.live_execution import LiveExecutionEngine, client_order_id_for, stable_intent_id
 from gpt_trader.orchestration.market_monitor import MarketMonitor
 from gpt_trader.orchestration.monitoring import MonitorPublisher
 from gpt_trader.orchestration.positions import PositionBook
+from gpt_trader.orchestration.protection import ProtectionManager
 from gpt_trader.orchestration.reconciliation import Reconciler, ReconciliationRefusedError
 from gpt_trader.orchestration.service_registry import ServiceRegistry
 from gpt_trader.orchestration.session_guard import SessionGuard
@@ -108,6 +111,17 @@ class PerpsBot:
         )
         self.symbols = list(self.config.symbols)
         self.products: dict[str, Product] = {}
+        # venue-side stops / brackets for every open position (orchestration/protection.py)
+        self.protection = ProtectionManager(
+            self.execution,
+            registry.state,
+            registry.events,
+            self.metrics,
+            self.products,
+            defaults=self.config.exits,
+            atr=self._atr,
+        )
+        self.limit_entries = LimitEntryManager(self.execution, self.metrics, self.products, self.config.entry)
         self.granularity_s = self.config.strategy.granularity_s
         # per symbol: (open, high, low, close, volume) of completed bars, oldest first
         self.history: dict[str, deque[tuple[float, float, float, float, float]]] = {}
@@ -205,6 +219,8 @@ class PerpsBot:
         if missing:
             raise BrokerageError(f"venue {self.broker.name} does not list {missing}; refusing to start")
         self.products = {s: by_symbol[s] for s in self.symbols}
+        self.protection.products = self.products
+        self.limit_entries.products = self.products
         # before reconciliation: fills it finds are accounted against the balances read before a crash
         self.cash_flows.bind(self.products)
         self.reconciler = Reconciler(
@@ -482,6 +498,7 @@ class PerpsBot:
         self._record_verdict(verdict)
         if verdict.mode is TradingMode.HALTED:
             await self._halt()
+            await self._protect(snapshot)  # a halt sends nothing new, but never leaves a position naked
             await self._finish_cycle(snapshot)
             return
 
@@ -514,6 +531,9 @@ class PerpsBot:
             await self.execution.poll()  # the periodic confirmation of what the pushes said
         else:
             await self.execution.resolve_pending()  # only ambiguous submits; pushes carry the rest
+        if not self.config.dry_run:
+            await self.limit_entries.manage(snapshot.quotes)  # time out / re-price resting limit entries
+        await self._protect(snapshot)
         if self.reconciler is not None and reconcile:
             problem = await self.reconciler.periodic_guard()
             if problem:
@@ -622,12 +642,26 @@ class PerpsBot:
         self.metrics.inc("bot.halts")
         log.error("trading halted by risk guard; cancelling open orders and stopping", reason=self.halt_reason)
         if not self.config.dry_run:
-            await self.execution.cancel_all()
+            await self.execution.cancel_all(keep=self.protection.protective_ids())
             # on streams a fill's push may still be in flight: settle every tracked order over REST so the
             # ledger the halt leaves behind (summary, metrics, next start) holds what the venue did; a halt
             # resends nothing
             await self.execution.poll(resend=False)
         self.request_stop()
+
+    async def _protect(self, snapshot: AccountSnapshot) -> None:
+        """Exactly one working protection per open position (placed after an entry fill, trailed, repaired)."""
+        if self.config.dry_run:
+            return
+        marks = {sym: q.mark_price for sym, q in snapshot.quotes.items()}
+        await self.protection.ensure(marks)
+
+    def _atr(self, sym: str, period: int) -> Decimal | None:
+        rows = self.history.get(sym, ())
+        if len(rows) < period + 1:
+            return None
+        _, high, low, close, _ = (list(col) for col in zip(*rows, strict=True))
+        return Decimal(repr(indicators.atr(high, low, close, period)))
 
     async def _decide_and_act(
         self, sym: str, bar: Candle, snapshot: AccountSnapshot, verdict: RuntimeVerdict, window_open: bool
@@ -763,15 +797,22 @@ class PerpsBot:
             self.events.append("sizing_zero", {"reason": decision.reason}, ts=self.broker.now(), symbol=sym)
             return
         leverage = min(product.max_leverage, self.config.risk.max_leverage) if product.is_perpetual else None
-        request = OrderRequest(
-            symbol=sym,
-            side=side,
-            order_type=OrderType.MARKET,
-            size=qty,
-            time_in_force=TimeInForce.IOC,
-            leverage=leverage,
-        )
-        await self._submit(request, snapshot, intent_id=f"{sym}:{bar_key}:{decision.action.value}", reducing=False)
+        if self.config.entry.type == "limit":
+            request = entry_request(self.config.entry, sym, side, qty, quote, product)
+            request = msgspec.structs.replace(request, leverage=leverage)
+        else:
+            request = OrderRequest(
+                symbol=sym,
+                side=side,
+                order_type=OrderType.MARKET,
+                size=qty,
+                time_in_force=TimeInForce.IOC,
+                leverage=leverage,
+            )
+        intent_id = f"{sym}:{bar_key}:{decision.action.value}"
+        if not self.config.dry_run:  # the exits are persisted before the entry is sent (crash-safe)
+            self.protection.plan_entry(sym, stable_intent_id(intent_id, self.registry.session_id), decision.exits)
+        await self._submit(request, snapshot, intent_id=intent_id, reducing=False)
 
     async def _close_position(self, sym: str, snapshot: AccountSnapshot, *, reason: str, bar_key: str) -> None:
         position = snapshot.positions.get(sym)
@@ -787,6 +828,14 @@ class PerpsBot:
             reduce_only=True,
         )
         log.info("closing position", symbol=sym, size=str(position.size), reason=reason)
+        if not self.config.dry_run:
+            protecting = {o.client_order_id for o in self.protection.working(sym)}
+            if not await self.protection.remove(sym):
+                log.warning("protection cancel not confirmed; close waits for the next cycle", symbol=sym)
+                return
+            if protecting:  # the cancelled stop no longer counts as a working reduce in the pre-trade check
+                kept = [o for o in snapshot.open_orders if o.client_order_id not in protecting]
+                snapshot = msgspec.structs.replace(snapshot, open_orders=kept)
         await self._submit(request, snapshot, intent_id=f"{sym}:{bar_key}:CLOSE", reducing=True)
 
     async def _submit(
@@ -946,8 +995,9 @@ class PerpsBot:
         self._shut = True
         try:
             if self.config.shutdown.cancel_open_orders and not self.config.dry_run and self.execution.tracked:
-                n = await self.execution.cancel_all()
-                log.info("cancelled open orders on shutdown", count=n)
+                kept = self.protection.protective_ids()  # protection outlives the process
+                n = await self.execution.cancel_all(keep=kept)
+                log.info("cancelled open orders on shutdown", count=n, protection_kept=len(kept))
             await self.execution.poll()
         except BrokerageError as exc:
             log.warning("shutdown order handling failed", error=type(exc).__name__)

@@ -5,13 +5,14 @@ row adds them up in USD through `interfaces.to_usd` (USDC 1:1)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
-from gpt_trader.features.brokerages.core.interfaces import ZERO, to_usd
+from gpt_trader.features.brokerages.core.interfaces import ZERO, Fill, Liquidity, to_usd
 
 if TYPE_CHECKING:
     from gpt_trader.orchestration.configuration import BotConfig
@@ -53,6 +54,21 @@ def caps_lines(config: BotConfig) -> list[tuple[str, str]]:
     return rows
 
 
+def fees_line(fills: Sequence[Fill], quote_assets: Mapping[str, str]) -> str:
+    """Fees split by liquidity (maker: resting limits; taker: market and crossing orders), in USD."""
+    totals = {Liquidity.MAKER: ZERO, Liquidity.TAKER: ZERO}
+    counts = {Liquidity.MAKER: 0, Liquidity.TAKER: 0}
+    for f in fills:
+        side = Liquidity.MAKER if f.liquidity is Liquidity.MAKER else Liquidity.TAKER
+        totals[side] += to_usd(f.fee, quote_assets.get(f.symbol, "USD"))
+        counts[side] += 1
+    maker, taker = Liquidity.MAKER, Liquidity.TAKER
+    return (
+        f"Fees: maker {_money(totals[maker])} ({counts[maker]} fills), "
+        f"taker {_money(totals[taker])} ({counts[taker]} fills)"
+    )
+
+
 def print_banner(registry: ServiceRegistry) -> None:
     cfg = registry.config
     table = Table(title=f"GPT-Trader — profile {cfg.profile}", show_header=False, title_justify="left")
@@ -72,9 +88,30 @@ def print_banner(registry: ServiceRegistry) -> None:
         if "-" in name and name.isupper() and name not in universe:
             continue  # a per-symbol cap for a market this profile does not trade
         table.add_row(f"limit: {name}", value)
+    table.add_row("exits", exits_line(cfg))
     for notice in registry.notices:
         table.add_row("notice", notice)
     console.print(table)
+
+
+def exits_line(cfg: BotConfig) -> str:
+    """The banner's protection line: the default exits and where the stops live (venue or this process)."""
+    ex = cfg.exits
+    if ex is None:
+        what = "none by default (only decisions that carry exits are protected)"
+    else:
+        parts = [
+            f"{name} {getattr(ex, name)}" for name in ("stop_loss", "take_profit", "trailing") if getattr(ex, name)
+        ]
+        what = f"{', '.join(parts)} ({'x ATR' + str(ex.atr_period) if ex.unit == 'atr' else 'fraction of price'})"
+    if cfg.broker != "coinbase":
+        return f"{what}; stops rest in the venue's matching engine"
+    mode = cfg.coinbase.client_side_stops
+    if mode == "always":
+        return f"{what}; CLIENT-SIDE triggers: stops fire only while this bot runs"
+    if mode == "never":
+        return f"{what}; native brackets / stop-limits only (a product without them is refused)"
+    return f"{what}; native brackets / stop-limits, client-side triggers where refused (counted: triggers.emulated)"
 
 
 def print_summary(bot: PerpsBot) -> None:
@@ -120,6 +157,10 @@ def print_summary(bot: PerpsBot) -> None:
         style="bold",
     )
     console.print(table)
+    console.print(fees_line(bot.execution.fills, {s: p.quote_asset for s, p in bot.products.items()}))
+    placed = bot.protection.summary()
+    if any(placed.values()):
+        console.print("Protection: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in placed.items()))
     if bot.tiers is not None:
         moves = "; ".join(f"{c.previous} -> {c.tier} at {c.equity:,.2f}" for c in bot.tier_changes) or "no change"
         console.print(f"Tier: {bot.tiers.tier.name} (max {bot.tiers.tier.max_positions} positions); {moves}")

@@ -41,4 +41,5 @@ def assert_parity(a: BacktestResult, b: BacktestResult) -> None:
     for ta, tb in zip(a.trades, b.trades, strict=True):
         assert abs(ta.fees - tb.fees) <= 1e-6 and abs(ta.pnl - tb.pnl) <= 1e-6 * max(1.0, abs(tb.pnl))
     assert a.rules_acted == b.rules_acted
+    assert abs(a.maker_fees - b.maker_fees) <= 1e-6 * max(1.0, abs(b.maker_fees)), (a.maker_fees, b.maker_fees)
     np.testing.assert_allclose(a.equity, b.equity, rtol=1e-9)

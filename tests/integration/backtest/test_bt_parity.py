@@ -39,6 +39,23 @@ CONFIGS = {
         fee_bps=Decimal(10),
     ),
     "fixed_qty": BacktestConfig(size_pct=None, size_qty=Decimal("0.05"), fee_bps=Decimal(40)),
+    # intrabar protective exits (pricing.intrabar_exit): a trailing stop under a fixed stop and a target
+    "trailing": BacktestConfig(
+        slippage_bps=Decimal(2),
+        stop_loss_pct=Decimal(3),
+        take_profit_pct=Decimal(4),
+        trailing_pct=Decimal("1.2"),
+        fee_bps=Decimal(20),
+    ),
+    # post-only limit entries 10 bps under the signal close, 3 bars to fill, maker fee, with a bracket
+    "limit_entries": BacktestConfig(
+        entry_limit_bps=Decimal(10),
+        entry_timeout_bars=3,
+        maker_fee_bps=Decimal(25),
+        fee_bps=Decimal(60),
+        stop_loss_pct=Decimal(2),
+        take_profit_pct=Decimal(3),
+    ),
 }
 
 
@@ -54,6 +71,10 @@ def test_parity_under_slippage_sizing_and_guards(config_name: str, name: str, fi
     assert_parity(fast, replay)
     if config_name == "guards":
         assert fast.rules_acted, "the guard configuration should make at least one rule act"
+    if config_name == "trailing" and fast.trades:
+        assert fast.rules_acted.get("trailing_stop"), "the trailing stop should act on real data"
+    if config_name == "limit_entries" and fast.trades:
+        assert fast.rules_acted.get("limit_entry_filled") == len(fast.trades)
 
 
 def test_coinbase_product_definition_is_used_for_coinbase_symbols() -> None:

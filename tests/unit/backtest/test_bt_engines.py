@@ -88,12 +88,48 @@ def test_stop_loss_and_take_profit() -> None:
     bars = make_bars([100.0] * 9, closes)
     cfg = BacktestConfig(fee_bps=D(0), stop_loss_pct=D(4), take_profit_pct=D(5))
     fast, _ = both(bars, Scripted([0, 4], [], 9), cfg)
-    # entry at bar 1 open (100); close 96 <= 96 stops at bar 2, exit at bar 3's open
+    # intrabar: entry at bar 1 open (100); bar 2's low 96 reaches the stop at 96, exit inside bar 2 at 96;
+    # re-entry at bar 5's open; bar 7's high 110 crosses the target 105, exit inside bar 7 at 105
     assert [(t.entry_time.hour, t.exit_time.hour if t.exit_time else None) for t in fast.trades] == [
-        (1, 3),
-        (5, 8),
+        (1, 2),
+        (5, 7),
     ]
+    assert [t.exit_price for t in fast.trades] == [D(96), D(105)]
     assert fast.rules_acted == {"stop_loss": 1, "take_profit": 1}
+
+
+def _ohlc_bars(rows: list[tuple[float, ...]]) -> Bars:
+    idx = pd.date_range("2024-01-01", periods=len(rows), freq="1h", tz="UTC")
+    df = pd.DataFrame(rows, columns=["open", "high", "low", "close"], index=idx).assign(volume=1.0)
+    return Bars.from_frame(df, "TEST-USD", 3600)
+
+
+def test_intrabar_rule_stop_before_target_gaps_and_trailing() -> None:
+    cfg = BacktestConfig(fee_bps=D(0), stop_loss_pct=D(4), take_profit_pct=D(5))
+    # bar 2 holds both the stop (96) and the target (105): the pessimistic rule takes the stop
+    both_in_one = _ohlc_bars([(100, 100, 100, 100), (100, 100, 100, 100), (100, 106, 95, 100), (100, 100, 100, 100)])
+    fast, _ = both(both_in_one, Scripted([0], [], 4), cfg)
+    assert fast.trades[0].exit_price == D(96) and fast.rules_acted == {"stop_loss": 1}
+    # a gap through the stop fills at the open, not at the stop
+    gap = _ohlc_bars([(100, 100, 100, 100), (100, 100, 100, 100), (90, 91, 89, 90), (90, 90, 90, 90)])
+    fast, _ = both(gap, Scripted([0], [], 4), cfg)
+    assert fast.trades[0].exit_price == D(90)
+    # a target touched but not crossed does not fill (a resting limit needs the high through it)
+    touch = _ohlc_bars([(100, 100, 100, 100), (100, 100, 100, 100), (100, 105, 99, 104), (104, 104, 104, 104)])
+    fast, _ = both(touch, Scripted([0], [], 4), cfg)
+    assert fast.trades[0].exit_time is None
+    # trailing 5 %: the anchor is the best high of the bars before (110 at bar 2), so bar 3's low 104.4
+    # reaches 104.5 and exits there; bar 2's own high does not move bar 2's stop
+    trail_cfg = BacktestConfig(fee_bps=D(0), trailing_pct=D(5))
+    rows: list[tuple[float, ...]] = [
+        (100, 100, 100, 100),
+        (100, 100, 100, 100),
+        (101, 110, 96, 109),
+        (109, 109, 104.4, 105),
+        (105,) * 4,
+    ]
+    fast, _ = both(_ohlc_bars(rows), Scripted([0], [], 5), trail_cfg)
+    assert fast.trades[0].exit_price == D("104.5") and fast.rules_acted == {"trailing_stop": 1}
 
 
 def test_daily_loss_guard_blocks_the_rest_of_the_day() -> None:
@@ -152,3 +188,30 @@ def test_product_increments_must_be_powers_of_ten() -> None:
     assert decimal_places(D("0.01"), "p") == 2 and decimal_places(D("1"), "p") == 0
     with pytest.raises(ValueError, match="power of ten"):
         decimal_places(D("0.5"), "price_increment")
+
+
+def test_limit_entries_fill_only_when_the_low_crosses_at_the_maker_fee() -> None:
+    cfg = BacktestConfig(
+        fee_bps=D(60), maker_fee_bps=D(40), entry_limit_bps=D(100), entry_timeout_bars=3, size_pct=None, size_qty=D(1)
+    )
+    # signal on bar 0's close (100): a limit at 99 rests; bar 1's low 99 touches it (no fill), bar 2's 98.5 crosses
+    rows: list[tuple[float, ...]] = [(100,) * 4, (100, 101, 99, 100), (100, 100, 98.5, 99.5), (99.5,) * 4]
+    fast, replay = both(_ohlc_bars(rows), Scripted([0], [], 4), cfg)
+    (trade,) = fast.trades
+    assert trade.entry_time.hour == 2 and trade.entry_price == D(99) and trade.size == D(1)
+    assert D(repr(trade.fees)) == D("0.396"), "maker fee: 99 x 0.4 %"
+    assert fast.rules_acted == {"limit_entry_filled": 1}
+    assert D(repr(fast.maker_fees)) == D("0.396") and fast.metrics["fees_taker"] == 0.0
+    # the fee split reaches the HTML report
+    import tempfile
+    from pathlib import Path
+
+    from gpt_trader.features.backtest.report import write_html_report
+
+    with tempfile.TemporaryDirectory() as tmp:
+        html = write_html_report(replay, Path(tmp) / "r.html").read_text()
+    assert "Fees, maker" in html and "Fees, taker" in html
+    # never crossed within the timeout: the entry expires, no trade
+    flat: list[tuple[float, ...]] = [(100,) * 4, (100, 101, 99.5, 100), (100, 100, 99.2, 100), (100,) * 4, (100,) * 4]
+    fast, _ = both(_ohlc_bars(flat), Scripted([0], [], 5), cfg)
+    assert fast.trades == [] and fast.rules_acted == {"limit_entry_expired": 1}

@@ -76,10 +76,23 @@ def backtest_command(
     size_pct: Annotated[str | None, typer.Option("--size-pct", help="Percent of cash per entry (default 100)")] = None,
     size_qty: Annotated[str | None, typer.Option("--size-qty", help="Fixed base quantity per entry")] = None,
     stop_loss_pct: Annotated[
-        str | None, typer.Option("--stop-loss-pct", help="Exit at close <= entry x (1-p%)")
+        str | None, typer.Option("--stop-loss-pct", help="Stop inside the bar at entry x (1-p%)")
     ] = None,
     take_profit_pct: Annotated[
-        str | None, typer.Option("--take-profit-pct", help="Exit at close >= entry x (1+p%)")
+        str | None, typer.Option("--take-profit-pct", help="Target inside the bar at entry x (1+p%), when crossed")
+    ] = None,
+    trailing_pct: Annotated[
+        str | None, typer.Option("--trailing-pct", help="Trailing stop p% under the best high since entry")
+    ] = None,
+    entry_limit_bps: Annotated[
+        str | None,
+        typer.Option("--entry-limit-bps", help="Limit entries this many bps under the signal close (maker fee)"),
+    ] = None,
+    entry_timeout_bars: Annotated[
+        int, typer.Option("--entry-timeout-bars", help="Bars a limit entry rests before it is cancelled")
+    ] = 5,
+    maker_fee_bps: Annotated[
+        str | None, typer.Option("--maker-fee-bps", help="Maker fee on notional, bps (default: --fee-bps)")
     ] = None,
     max_daily_loss_pct: Annotated[str | None, typer.Option("--max-daily-loss-pct", help="Daily loss guard")] = None,
     max_drawdown_pct: Annotated[str | None, typer.Option("--max-drawdown-pct", help="Drawdown guard (halts)")] = None,
@@ -118,6 +131,10 @@ def backtest_command(
         size_qty=size_qty,
         stop_loss_pct=stop_loss_pct,
         take_profit_pct=take_profit_pct,
+        trailing_pct=trailing_pct,
+        entry_limit_bps=entry_limit_bps,
+        entry_timeout_bars=entry_timeout_bars,
+        maker_fee_bps=maker_fee_bps,
         max_daily_loss_pct=max_daily_loss_pct,
         max_drawdown_pct=max_drawdown_pct,
         funding=funding,
@@ -182,6 +199,10 @@ def _run(**kw: Any) -> Any:
         size_qty=size_qty,
         stop_loss_pct=_dec(kw["stop_loss_pct"], "--stop-loss-pct"),
         take_profit_pct=_dec(kw["take_profit_pct"], "--take-profit-pct"),
+        trailing_pct=_dec(kw["trailing_pct"], "--trailing-pct"),
+        entry_limit_bps=_dec(kw["entry_limit_bps"], "--entry-limit-bps"),
+        entry_timeout_bars=kw["entry_timeout_bars"],
+        maker_fee_bps=_dec(kw["maker_fee_bps"], "--maker-fee-bps"),
         max_daily_loss_pct=_dec(kw["max_daily_loss_pct"], "--max-daily-loss-pct"),
         max_drawdown_pct=_dec(kw["max_drawdown_pct"], "--max-drawdown-pct"),
     )

@@ -75,8 +75,15 @@ class BacktestConfig:
     slippage_bps: Decimal = Decimal("0")
     size_pct: Decimal | None = Decimal("100")
     size_qty: Decimal | None = None
-    stop_loss_pct: Decimal | None = None  # exit when close <= entry x (1 - p/100)
-    take_profit_pct: Decimal | None = None  # exit when close >= entry x (1 + p/100)
+    # protective exits inside each bar from its OHLC (pricing.intrabar_exit: stop before target)
+    stop_loss_pct: Decimal | None = None  # stop at entry x (1 - p/100)
+    take_profit_pct: Decimal | None = None  # target at entry x (1 + p/100), filled when the high crosses it
+    trailing_pct: Decimal | None = None  # stop at (best high of earlier bars since entry) x (1 - p/100)
+    # limit entries: a post-only limit entry_limit_bps under the signal bar's close, resting for
+    # entry_timeout_bars bars; filled at its price when a bar's low crosses it (low < price), maker fee
+    entry_limit_bps: Decimal | None = None  # None: market entries at the next open
+    entry_timeout_bars: int = 5
+    maker_fee_bps: Decimal | None = None  # None: fee_bps (one rate)
     max_daily_loss_pct: Decimal | None = None  # flatten and stop entries for the rest of the UTC day
     max_drawdown_pct: Decimal | None = None  # flatten and stop entries for good
     product: Product | None = None
@@ -93,9 +100,15 @@ class BacktestConfig:
             raise ValueError("give exactly one of size_pct and size_qty")
         if self.size_pct is not None and not Decimal(0) < self.size_pct <= Decimal(100):
             raise ValueError(f"size_pct must be in (0, 100], got {self.size_pct}")
+        if self.entry_limit_bps is not None and not Decimal(0) <= self.entry_limit_bps < Decimal(10000):
+            raise ValueError(f"entry_limit_bps must be in [0, 10000), got {self.entry_limit_bps}")
+        if self.entry_timeout_bars < 1:
+            raise ValueError(f"entry_timeout_bars must be >= 1, got {self.entry_timeout_bars}")
+        if self.maker_fee_bps is not None and not Decimal(0) <= self.maker_fee_bps < Decimal(10000):
+            raise ValueError(f"maker_fee_bps must be in [0, 10000), got {self.maker_fee_bps}")
         if self.size_qty is not None and self.size_qty <= 0:
             raise ValueError(f"size_qty must be > 0, got {self.size_qty}")
-        for name in ("stop_loss_pct", "take_profit_pct", "max_daily_loss_pct", "max_drawdown_pct"):
+        for name in ("stop_loss_pct", "take_profit_pct", "trailing_pct", "max_daily_loss_pct", "max_drawdown_pct"):
             value = getattr(self, name)
             if value is not None and not Decimal(0) < value < Decimal(100):
                 raise ValueError(f"{name} must be in (0, 100), got {value}")
@@ -103,6 +116,10 @@ class BacktestConfig:
     @property
     def fee_rate(self) -> Decimal:
         return self.fee_bps / Decimal(10000)
+
+    @property
+    def maker_fee_rate(self) -> Decimal:
+        return (self.maker_fee_bps if self.maker_fee_bps is not None else self.fee_bps) / Decimal(10000)
 
     def product_for(self, symbol: str) -> Product:
         return self.product if self.product is not None else resolve_product(symbol)
@@ -117,6 +134,7 @@ class BacktestConfig:
         names = {
             "stop_loss": self.stop_loss_pct,
             "take_profit": self.take_profit_pct,
+            "trailing_stop": self.trailing_pct,
             "daily_loss": self.max_daily_loss_pct,
             "max_drawdown": self.max_drawdown_pct,
         }

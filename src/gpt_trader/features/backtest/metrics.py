@@ -57,6 +57,7 @@ def compute_metrics(
     granularity_s: int,
     total_fees: float,
     exposure_bars: int,
+    maker_fees: float = 0.0,
 ) -> dict[str, float | None]:
     log = trades if isinstance(trades, TradeLog) else TradeLog.from_trades(trades)
     n = int(equity.shape[0])
@@ -88,5 +89,7 @@ def compute_metrics(
         "profit_factor": profit_factor,
         "exposure": exposure_bars / n if n else 0.0,
         "fees": total_fees,
+        "fees_maker": maker_fees,
+        "fees_taker": total_fees - maker_fees,
         "trades": float(len(log)),
     }

@@ -26,6 +26,8 @@ METRIC_LABELS = {
     "profit_factor": ("Profit factor", "num"),
     "exposure": ("Exposure", "pct"),
     "fees": ("Fees", "money"),
+    "fees_maker": ("Fees, maker", "money"),
+    "fees_taker": ("Fees, taker", "money"),
     "trades": ("Trades", "int"),
 }
 

@@ -183,6 +183,7 @@ class BacktestResult:
     rules_acted: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, float | None] = field(default_factory=dict)
     signals_source: str = "decide per bar"  # fast engine: "vectorized signals" when the strategy has them
+    maker_fees: float = 0.0  # the part of total_fees paid as maker (limit entries); the rest is taker
 
     @property
     def trades(self) -> list[Trade]:

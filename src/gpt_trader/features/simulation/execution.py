@@ -58,9 +58,16 @@ class SimulatedExecution(ABC):
                 out[oid] = False
         return out
 
-    async def edit_order(self, order_id: str, *, size: Decimal | None = None, price: Decimal | None = None) -> Order:
+    async def edit_order(
+        self,
+        order_id: str,
+        *,
+        size: Decimal | None = None,
+        price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> Order:
         self.before_call("edit_order")
-        return self.matching_engine().edit(self.account_id, order_id, size=size, price=price)
+        return self.matching_engine().edit(self.account_id, order_id, size=size, price=price, stop_price=stop_price)
 
     async def get_order(self, order_id: str) -> Order:
         self.before_call("get_order")

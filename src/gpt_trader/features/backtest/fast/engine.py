@@ -53,6 +53,7 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
     product = config.product_for(bars.symbol)
     price_scale, qty_scale, value_scale, fee_num, fee_den = product_scales(product, config)
     slip_num, slip_den = config.slippage_ratio()
+    maker_num, maker_den = config.maker_fee_rate.as_integer_ratio()
     simulate = K.kernel()
     day = bars.day
     started = time.perf_counter()
@@ -61,6 +62,8 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
     entries, exits = signals.long_entry, signals.long_exit
     out = simulate(
         bars.open,
+        bars.high,
+        bars.low,
         bars.close,
         np.ascontiguousarray(entries, dtype=np.bool_),
         np.ascontiguousarray(exits, dtype=np.bool_),
@@ -83,6 +86,12 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
         np.int64(value_scale),
         np.int64(fee_num),
         np.int64(fee_den),
+        _frac(config.trailing_pct),
+        _frac(config.entry_limit_bps / 100) if config.entry_limit_bps is not None else -1.0,
+        np.int64(config.entry_timeout_bars),
+        float(config.maker_fee_rate),
+        np.int64(maker_num),
+        np.int64(maker_den),
     )
     (
         equity,
@@ -99,6 +108,7 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
         total_fees,
         total_funding,
         exposure_bars,
+        maker_fees,
     ) = out
     k = int(n_trades)
     entry_idx, exit_idx = t_entry[:k], t_exit[:k]
@@ -117,6 +127,9 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
     rules = {
         "stop_loss": int(counters[K.C_STOP]),
         "take_profit": int(counters[K.C_TAKE]),
+        "trailing_stop": int(counters[K.C_TRAIL]),
+        "limit_entry_filled": int(counters[K.C_LIMIT_FILLED]),
+        "limit_entry_expired": int(counters[K.C_LIMIT_EXPIRED]),
         "daily_loss": int(counters[K.C_DAILY]),
         "max_drawdown": int(counters[K.C_DD]),
         "size_capped_by_cash": int(counters[K.C_CAPPED]),
@@ -142,6 +155,7 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
         granularity_s=bars.granularity_s,
         rules_acted={k: v for k, v in rules.items() if v},
         signals_source=source,
+        maker_fees=float(maker_fees),
     )
     result.metrics = compute_metrics(
         equity,
@@ -151,6 +165,7 @@ def run_fast(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backtest
         granularity_s=bars.granularity_s,
         total_fees=result.total_fees,
         exposure_bars=result.exposure_bars,
+        maker_fees=result.maker_fees,
     )
     result.elapsed_s = time.perf_counter() - started
     return result

@@ -1,8 +1,10 @@
 """The compiled sequential pass of the fast engine.
 
 One loop over bars. At bar t's open: funding on the held position, then the order decided at bar t-1's
-close fills (integer-tick prices, floored integer-tick sizes, fee on notional). At bar t's close: mark
-equity, evaluate stop/take-profit and the modelled guards, then decide the order for bar t+1.
+close fills (integer-tick prices, floored integer-tick sizes, fee on notional). Inside bar t: the held
+position's stop, trailing stop and take-profit from the bar's OHLC (`pricing.intrabar_exit`, the stated
+pessimistic rule, compiled from the very function the replay engine runs). At bar t's close: mark
+equity, evaluate the modelled guards, then decide the order for bar t+1.
 Floats are fine here: this is analytics; the replay engine redoes the same steps in Decimal.
 """
 
@@ -13,9 +15,13 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from gpt_trader.features.backtest import pricing
+
 # counters slots
-C_STOP, C_TAKE, C_DAILY, C_DD, C_CAPPED, C_SKIP_MIN = 0, 1, 2, 3, 4, 5
-N_COUNTERS = 6
+C_STOP, C_TAKE, C_DAILY, C_DD, C_CAPPED, C_SKIP_MIN, C_TRAIL, C_LIMIT_FILLED, C_LIMIT_EXPIRED = range(9)
+N_COUNTERS = 9
+
+intrabar_exit = njit(cache=True, nogil=True)(pricing.intrabar_exit)
 
 
 @njit(cache=True, nogil=True)
@@ -45,6 +51,8 @@ def settle(
 @njit(cache=True, nogil=True)
 def simulate(  # pragma: no cover - compiled
     open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
     close: np.ndarray,
     entries: np.ndarray,
     exits: np.ndarray,
@@ -67,6 +75,12 @@ def simulate(  # pragma: no cover - compiled
     value_scale: Any,  # qty_scale x price_scale: value = q_ticks x px_ticks / value_scale exactly
     fee_num: Any,  # fee rate = fee_num / fee_den exactly
     fee_den: Any,
+    trailing: Any,
+    entry_offset: Any,  # limit entries: fraction under the signal close; < 0: market entries
+    entry_timeout: Any,  # bars a limit entry rests
+    maker_rate: Any,
+    maker_num: Any,
+    maker_den: Any,
 ) -> tuple[Any, ...]:
     n = open_.shape[0]
     equity = np.empty(n)
@@ -84,9 +98,14 @@ def simulate(  # pragma: no cover - compiled
     pos_ticks = np.int64(0)
     pos = 0.0
     entry_px = 0.0
+    anchor = 0.0  # trailing: the best high since entry, bars before the current one
+    protect = stop_loss > 0.0 or take_profit > 0.0 or trailing > 0.0
     n_trades = 0
+    limit_ticks = np.int64(0)
+    limit_left = 0  # bars the resting limit entry still has (0: none resting)
     pending = 0  # +1 buy, -1 sell
     total_fees = 0.0
+    maker_fees = 0.0  # the part of total_fees paid as maker (limit entries)
     total_funding = 0.0
     peak = initial_cash
     day_start_equity = initial_cash
@@ -101,53 +120,90 @@ def simulate(  # pragma: no cover - compiled
             cash -= pay
             total_funding += pay
             t_funding[n_trades - 1] += pay
+        sell_ticks = np.int64(-1)
+        buy_ticks = np.int64(-1)
+        b_rate, b_num, b_den = fee_rate, fee_num, fee_den
+        limit_fill = False
+        if limit_left > 0:  # a resting limit entry: filled when the bar's low crosses it, maker fee
+            if low[t] < limit_ticks / price_scale:
+                limit_left = 0
+                buy_ticks = limit_ticks
+                b_rate, b_num, b_den = maker_rate, maker_num, maker_den
+                limit_fill = True
+            else:
+                limit_left -= 1
+                if limit_left == 0:
+                    counters[C_LIMIT_EXPIRED] += 1
         if pending != 0:
             ticks0 = np.int64(np.rint(open_[t] * price_scale))
             if pending > 0:
-                px_ticks = -((-ticks0 * (slip_den + slip_num)) // slip_den)
-                px = px_ticks / price_scale
-                afford = np.int64(np.floor(cash / (px * (1.0 + fee_rate)) * qty_scale))
-                if size_frac > 0.0:
-                    q = cash * size_frac / (px * (1.0 + fee_rate))
-                    q_ticks = np.int64(np.floor(q * qty_scale))
-                else:
-                    q_ticks = size_qty_ticks
-                    if q_ticks > afford:  # the venue fills what the cash pays for
-                        q_ticks = afford
-                        counters[C_CAPPED] += 1
-                qty = q_ticks / qty_scale
-                notional = qty * px
-                notional_q, fee = settle(q_ticks, px_ticks, qty, px, fee_rate, value_scale, fee_num, fee_den)
-                if q_ticks < min_qty_ticks or q_ticks <= 0 or notional < min_notional:
-                    counters[C_SKIP_MIN] += 1
-                else:
-                    notional = notional_q
-                    cash -= notional + fee
-                    total_fees += fee
-                    pos_ticks = q_ticks
-                    pos = qty
-                    entry_px = px
-                    t_entry[n_trades] = t
-                    t_exit[n_trades] = -1
-                    t_px_out[n_trades] = 0
-                    t_funding[n_trades] = 0.0
-                    t_size[n_trades] = q_ticks
-                    t_px_in[n_trades] = px_ticks
-                    t_fees[n_trades] = fee
-                    n_trades += 1
+                buy_ticks = -((-ticks0 * (slip_den + slip_num)) // slip_den)
             else:
-                px_ticks = (ticks0 * (slip_den - slip_num)) // slip_den
-                px = px_ticks / price_scale
-                notional, fee = settle(pos_ticks, px_ticks, pos, px, fee_rate, value_scale, fee_num, fee_den)
-                cash += notional - fee
-                total_fees += fee
-                k = n_trades - 1
-                t_exit[k] = t
-                t_px_out[k] = px_ticks
-                t_fees[k] += fee
-                pos_ticks = np.int64(0)
-                pos = 0.0
+                sell_ticks = (ticks0 * (slip_den - slip_num)) // slip_den
             pending = 0
+        if buy_ticks >= 0:
+            px_ticks = buy_ticks
+            px = px_ticks / price_scale
+            # sized at the taker rate even for a maker fill: the venue holds cash for the worst fee
+            afford = np.int64(np.floor(cash / (px * (1.0 + fee_rate)) * qty_scale))
+            if size_frac > 0.0:
+                q = cash * size_frac / (px * (1.0 + fee_rate))
+                q_ticks = np.int64(np.floor(q * qty_scale))
+            else:
+                q_ticks = size_qty_ticks
+                if q_ticks > afford:  # the venue fills what the cash pays for
+                    q_ticks = afford
+                    counters[C_CAPPED] += 1
+            qty = q_ticks / qty_scale
+            notional = qty * px
+            notional_q, fee = settle(q_ticks, px_ticks, qty, px, b_rate, value_scale, b_num, b_den)
+            if q_ticks < min_qty_ticks or q_ticks <= 0 or notional < min_notional:
+                counters[C_SKIP_MIN] += 1
+            else:
+                notional = notional_q
+                cash -= notional + fee
+                total_fees += fee
+                pos_ticks = q_ticks
+                pos = qty
+                entry_px = px
+                anchor = px
+                t_entry[n_trades] = t
+                t_exit[n_trades] = -1
+                t_px_out[n_trades] = 0
+                t_funding[n_trades] = 0.0
+                t_size[n_trades] = q_ticks
+                t_px_in[n_trades] = px_ticks
+                t_fees[n_trades] = fee
+                n_trades += 1
+                if limit_fill:
+                    counters[C_LIMIT_FILLED] += 1
+                    maker_fees += fee
+        if protect and pos_ticks != 0 and sell_ticks < 0:
+            kind, exit_ticks = intrabar_exit(
+                open_[t], high[t], low[t], entry_px, anchor, stop_loss, take_profit, trailing,
+                price_scale, slip_num, slip_den,
+            )  # fmt: skip
+            if kind != pricing.EXIT_NONE:
+                sell_ticks = np.int64(exit_ticks)
+                if kind == pricing.EXIT_STOP:
+                    counters[C_STOP] += 1
+                elif kind == pricing.EXIT_TRAIL:
+                    counters[C_TRAIL] += 1
+                else:
+                    counters[C_TAKE] += 1
+        if sell_ticks >= 0:
+            px = sell_ticks / price_scale
+            notional, fee = settle(pos_ticks, sell_ticks, pos, px, fee_rate, value_scale, fee_num, fee_den)
+            cash += notional - fee
+            total_fees += fee
+            k = n_trades - 1
+            t_exit[k] = t
+            t_px_out[k] = sell_ticks
+            t_fees[k] += fee
+            pos_ticks = np.int64(0)
+            pos = 0.0
+        elif pos_ticks != 0 and high[t] > anchor:
+            anchor = high[t]
         eq = cash + pos * close[t]
         equity[t] = eq
         if pos_ticks != 0:
@@ -168,14 +224,14 @@ def simulate(  # pragma: no cover - compiled
         if pos_ticks != 0:
             if force_exit or exits[t]:
                 pending = -1
-            elif stop_loss > 0.0 and close[t] <= entry_px * (1.0 - stop_loss):
-                pending = -1
-                counters[C_STOP] += 1
-            elif take_profit > 0.0 and close[t] >= entry_px * (1.0 + take_profit):
-                pending = -1
-                counters[C_TAKE] += 1
+        elif force_exit and limit_left > 0:
+            limit_left = 0  # a guard tripped: the resting entry is cancelled
         elif entries[t] and not halted and blocked_day != day[t]:
-            pending = 1
+            if entry_offset < 0.0:
+                pending = 1
+            elif limit_left == 0:  # rest a limit under this close for the next bars
+                limit_ticks = np.int64(np.floor(close[t] * (1.0 - entry_offset) * price_scale))
+                limit_left = entry_timeout
     return (
         equity,
         cash,
@@ -191,6 +247,7 @@ def simulate(  # pragma: no cover - compiled
         total_fees,
         total_funding,
         exposure_bars,
+        maker_fees,
     )
 
 

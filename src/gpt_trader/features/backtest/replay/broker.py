@@ -48,10 +48,9 @@ class BacktestBroker(SimulatedExecution):
         self.product: Product = config.product_for(bars.symbol)
         self.price_scale = 10 ** decimal_places(self.product.price_increment, "price_increment")
         self.slip_num, self.slip_den = config.slippage_ratio()
-        rate = config.fee_rate
         self.engine = MatchingEngine(
             [self.product],
-            fees=FeeSchedule.flat(maker=rate, taker=rate),
+            fees=FeeSchedule.flat(maker=config.maker_fee_rate, taker=config.fee_rate),
             clock=self.now,
             seed=seed,
             book_events=False,
@@ -121,6 +120,36 @@ class BacktestBroker(SimulatedExecution):
         self._check_symbol(request.symbol)
         self._sync_book()
         return self.engine.submit(ACCOUNT, request)
+
+    def submit_at(self, request: OrderRequest, price_ticks: int) -> SubmitResult:
+        """Submit against a book quoted at one price inside the current bar (an intrabar stop or target
+        fill, its price already decided in ticks by `pricing.intrabar_exit`)."""
+        self._check_symbol(request.symbol)
+        self._sync_book()
+        price = Decimal(price_ticks) * self.product.price_increment
+        self.engine.set_book(
+            self.product.symbol, bids=[BookLevel(price, BOOK_DEPTH)], asks=[BookLevel(price, BOOK_DEPTH)], ts=self._now
+        )
+        self._book_k = -1  # the bar's own book is rebuilt for anything else
+        return self.engine.submit(ACCOUNT, request)
+
+    def fill_resting(self, request: OrderRequest) -> SubmitResult:
+        """A limit that rests (the book one tick away from it), then the market trades through it: the
+        matching engine fills it as MAKER at its own price (a limit entry whose bar crossed it)."""
+        self._check_symbol(request.symbol)
+        self._sync_book()
+        assert request.limit_price is not None
+        price, inc, symbol = request.limit_price, self.product.price_increment, self.product.symbol
+        self.engine.set_book(
+            symbol, bids=[BookLevel(price - inc, BOOK_DEPTH)], asks=[BookLevel(price + inc, BOOK_DEPTH)]
+        )
+        placed = self.engine.submit(ACCOUNT, request)
+        self.engine.set_book(symbol, bids=[BookLevel(price - inc, BOOK_DEPTH)], asks=[BookLevel(price, BOOK_DEPTH)])
+        self._book_k = -1
+        oid = placed.order.order_id
+        return SubmitResult(
+            order=self.engine.get_order(ACCOUNT, oid), fills=self.engine.list_fills(ACCOUNT, order_id=oid)
+        )
 
     def balance(self, asset: str) -> Balance:
         return self.engine.balance(ACCOUNT, asset)

@@ -8,6 +8,7 @@ This is the same sequence as the fast kernel, done with the live objects and Dec
 
 from __future__ import annotations
 
+import math
 import time
 from decimal import Decimal
 
@@ -20,6 +21,7 @@ from gpt_trader.features.backtest.result import BacktestResult, Trade, TradeLog,
 from gpt_trader.features.backtest.strategy_signals import BarColumns
 from gpt_trader.features.brokerages.core.interfaces import (
     BrokerageError,
+    Liquidity,
     OrderRequest,
     OrderSide,
     OrderType,
@@ -44,6 +46,21 @@ class _Open:
         self.fees = fee
         self.funding = ZERO
 
+    def trade(self, bars: Bars, exit_k: int | None, price: Decimal, exit_fee: Decimal = ZERO) -> Trade:
+        """The round trip, closed at bar `exit_k` (None: still open, marked at `price`)."""
+        fees_f, fund_f = float(self.fees + exit_fee), float(self.funding)
+        return Trade(
+            entry_time=ns_to_dt(int(bars.ts_ns[self.entry_k])),
+            exit_time=None if exit_k is None else ns_to_dt(int(bars.ts_ns[exit_k])),
+            side="long",
+            size=self.size,
+            entry_price=self.entry_price,
+            exit_price=price,
+            fees=fees_f,
+            pnl=trade_pnl(self.size, self.entry_price, price, fees_f, fund_f),
+            funding=fund_f,
+        )
+
 
 def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> BacktestResult:
     import numpy as np
@@ -65,6 +82,9 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
     rules = {
         "stop_loss": 0,
         "take_profit": 0,
+        "trailing_stop": 0,
+        "limit_entry_filled": 0,
+        "limit_entry_expired": 0,
         "daily_loss": 0,
         "max_drawdown": 0,
         "size_capped_by_cash": 0,
@@ -84,8 +104,96 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
     halted = False
     exposure = 0
     total_fees = ZERO
+    maker_fees = ZERO
     decide = strategy.decide
     set_bar = broker.set_bar
+    highs: list[float] = bars.high.tolist()
+    lows: list[float] = bars.low.tolist()
+    trailing = _frac(config.trailing_pct)
+    protect = stop_loss > 0.0 or take_profit > 0.0 or trailing > 0.0
+    anchor = 0.0  # trailing: the best high since entry, bars before the current one
+    # limit entries: offset under the signal bar's close (< 0: market entries), bars it rests, maker fee
+    entry_offset = _frac(config.entry_limit_bps / 100) if config.entry_limit_bps is not None else -1.0
+    entry_timeout = config.entry_timeout_bars
+    limit_ticks = 0
+    limit_left = 0  # bars the resting limit entry still has (0: none resting)
+    exit_rule = {
+        pricing.EXIT_STOP: "stop_loss",
+        pricing.EXIT_TRAIL: "trailing_stop",
+        pricing.EXIT_TARGET: "take_profit",
+    }
+
+    def entry_qty(price: Decimal, rate: Decimal) -> Decimal | None:
+        """The entry size at `price` under the sizing rule (None: below the product's minimum, counted)."""
+        afford = pricing.entry_size(cash, Decimal(100), price, rate, product.base_increment)
+        if config.size_pct is not None:
+            size = pricing.entry_size(cash, config.size_pct, price, rate, product.base_increment)
+        else:
+            assert config.size_qty is not None
+            size = config.size_qty.quantize(product.base_increment, rounding="ROUND_FLOOR")
+            if size > afford:
+                size = afford
+                rules["size_capped_by_cash"] += 1
+        if size <= 0 or size < product.base_min_size or size * price < product.quote_min_size:
+            rules["skipped_below_min_size"] += 1
+            return None
+        return size
+
+    def fill(
+        k: int, request: OrderRequest, at_ticks: int | None = None, *, resting: bool = False
+    ) -> tuple[Decimal, Decimal, Decimal]:
+        """Send through the shared matching engine; (filled size, price, fee). Updates cash and position.
+        `resting`: a limit that rests, then is crossed (a MAKER fill at its price)."""
+        nonlocal cash, pos, cash_f, pos_f, total_fees, maker_fees
+        try:
+            if resting:
+                result = broker.fill_resting(request)
+            else:
+                result = broker.submit(request) if at_ticks is None else broker.submit_at(request, at_ticks)
+        except BrokerageError as exc:
+            raise RuntimeError(
+                f"replay bar {k} ({ns_to_dt(int(bars.ts_ns[k])).isoformat()}): venue refused "
+                f"{request.side.value} {request.size}: {exc}"
+            ) from exc
+        fee = sum((f.fee for f in result.fills), ZERO)
+        filled = sum((f.size for f in result.fills), ZERO)
+        if filled != request.size:
+            raise RuntimeError(f"replay bar {k}: {request.side.value} {request.size} filled {filled} only")
+        total_fees += fee
+        maker_fees += sum((f.fee for f in result.fills if f.liquidity is Liquidity.MAKER), ZERO)
+        cash = broker.balance(quote_ccy).total - funding_paid
+        pos = broker.balance(base_ccy).total
+        cash_f, pos_f = float(cash), float(pos)
+        return filled, result.fills[0].price, fee
+
+    def book_exit(k: int, px: Decimal, fee: Decimal) -> None:
+        nonlocal open_trade
+        assert open_trade is not None
+        trades.append(open_trade.trade(bars, k, px, fee))
+        open_trade = None
+
+    def exit_at(k: int) -> None:
+        """The held position's stop / trailing stop / target inside bar k (pricing.intrabar_exit)."""
+        nonlocal anchor
+        kind, ticks = pricing.intrabar_exit(
+            opens[k], highs[k], lows[k], entry_px_f, anchor, stop_loss, take_profit, trailing,
+            broker.price_scale, broker.slip_num, broker.slip_den,
+        )  # fmt: skip
+        if kind == pricing.EXIT_NONE:
+            if highs[k] > anchor:
+                anchor = highs[k]
+            return
+        rules[exit_rule[kind]] += 1
+        request = OrderRequest(
+            symbol=symbol,
+            side=OrderSide.SELL,
+            order_type=OrderType.MARKET,
+            size=pos,
+            time_in_force=TimeInForce.IOC,
+            client_order_id=f"bt-{k}-{exit_rule[kind]}",
+        )
+        _filled, px, fee = fill(k, request, at_ticks=ticks)
+        book_exit(k, px, fee)
 
     started = time.perf_counter()
     for k in range(n):
@@ -113,14 +221,14 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
             if pos_f > 0.0:
                 if force_exit or decision.action is Action.CLOSE or decision.action is Action.SELL:
                     action = OrderSide.SELL
-                elif stop_loss > 0.0 and closes[t] <= entry_px_f * (1.0 - stop_loss):
-                    action = OrderSide.SELL
-                    rules["stop_loss"] += 1
-                elif take_profit > 0.0 and closes[t] >= entry_px_f * (1.0 + take_profit):
-                    action = OrderSide.SELL
-                    rules["take_profit"] += 1
+            elif force_exit and limit_left > 0:
+                limit_left = 0  # a guard tripped: the resting entry is cancelled
             elif decision.action is Action.BUY and not halted and blocked_day != days[t]:
-                action = OrderSide.BUY
+                if entry_offset < 0.0:
+                    action = OrderSide.BUY
+                elif limit_left == 0:  # rest a limit under this close for the next bars
+                    limit_ticks = math.floor(closes[t] * (1.0 - entry_offset) * broker.price_scale)
+                    limit_left = entry_timeout
             elif decision.action is Action.SELL and shorts_unsupported:
                 raise NotImplementedError(
                     f"{symbol}: the strategy opens shorts; short positions in the backtest engines are not built yet"
@@ -133,21 +241,38 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
             cash_f = float(cash)
             assert open_trade is not None
             open_trade.funding += pay
+        if limit_left > 0:  # a resting limit entry: filled when the bar's low crosses it
+            limit_px = limit_ticks / broker.price_scale
+            if lows[k] < limit_px:
+                limit_left = 0
+                price = Decimal(limit_ticks) * product.price_increment
+                size = entry_qty(price, fee_rate)  # the venue holds cash for the taker fee
+                if size is not None:
+                    rules["limit_entry_filled"] += 1
+                    request = OrderRequest(
+                        symbol=symbol,
+                        side=OrderSide.BUY,
+                        order_type=OrderType.LIMIT,
+                        size=size,
+                        limit_price=price,
+                        post_only=True,
+                        client_order_id=f"bt-{k}-limit",
+                    )
+                    filled, px, fee = fill(k, request, resting=True)
+                    open_trade = _Open(k, filled, px, fee)
+                    entry_px_f = anchor = float(px)
+            else:
+                limit_left -= 1
+                if limit_left == 0:
+                    rules["limit_entry_expired"] += 1
         if action is None:
+            if protect and pos_f > 0.0:
+                exit_at(k)
             continue
         ask, _bid = broker.ask_bid()
         if action is OrderSide.BUY:
-            afford = pricing.entry_size(cash, Decimal(100), ask, fee_rate, product.base_increment)
-            if config.size_pct is not None:
-                size = pricing.entry_size(cash, config.size_pct, ask, fee_rate, product.base_increment)
-            else:
-                assert config.size_qty is not None
-                size = config.size_qty.quantize(product.base_increment, rounding="ROUND_FLOOR")
-                if size > afford:
-                    size = afford
-                    rules["size_capped_by_cash"] += 1
-            if size <= 0 or size < product.base_min_size or size * ask < product.quote_min_size:
-                rules["skipped_below_min_size"] += 1
+            size = entry_qty(ask, fee_rate)
+            if size is None:
                 continue
             request = OrderRequest(
                 symbol=symbol,
@@ -167,42 +292,14 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
                 reduce_only=False,
                 client_order_id=f"bt-{k}-sell",
             )
-        try:
-            result = broker.submit(request)
-        except BrokerageError as exc:
-            raise RuntimeError(
-                f"replay bar {k} ({ns_to_dt(int(bars.ts_ns[k])).isoformat()}): venue refused "
-                f"{request.side.value} {request.size}: {exc}"
-            ) from exc
-        fee = sum((f.fee for f in result.fills), ZERO)
-        filled = sum((f.size for f in result.fills), ZERO)
-        if filled != request.size:
-            raise RuntimeError(f"replay bar {k}: {request.side.value} {request.size} filled {filled} only")
-        total_fees += fee
-        px = result.fills[0].price
-        cash = broker.balance(quote_ccy).total - funding_paid
-        pos = broker.balance(base_ccy).total
-        cash_f, pos_f = float(cash), float(pos)
+        filled, px, fee = fill(k, request)
         if action is OrderSide.BUY:
             open_trade = _Open(k, filled, px, fee)
-            entry_px_f = float(px)
+            entry_px_f = anchor = float(px)
+            if protect:
+                exit_at(k)  # the protection rests from the entry's fill: the entry bar's range counts
         else:
-            assert open_trade is not None
-            fees_f, fund_f = float(open_trade.fees + fee), float(open_trade.funding)
-            trades.append(
-                Trade(
-                    entry_time=ns_to_dt(int(bars.ts_ns[open_trade.entry_k])),
-                    exit_time=ns_to_dt(int(bars.ts_ns[k])),
-                    side="long",
-                    size=open_trade.size,
-                    entry_price=open_trade.entry_price,
-                    exit_price=px,
-                    fees=fees_f,
-                    pnl=trade_pnl(open_trade.size, open_trade.entry_price, px, fees_f, fund_f),
-                    funding=fund_f,
-                )
-            )
-            open_trade = None
+            book_exit(k, px, fee)
     last = n - 1
     final_equity = cash + pos * Decimal(repr(closes[last]))
     record(cash_f + pos_f * closes[last])  # as every other bar: a longer run records the same float here
@@ -211,21 +308,7 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
         exposure += 1
     elapsed = time.perf_counter() - started
     if open_trade is not None:
-        mark = Decimal(repr(closes[last]))
-        fees_f, fund_f = float(open_trade.fees), float(open_trade.funding)
-        trades.append(
-            Trade(
-                entry_time=ns_to_dt(int(bars.ts_ns[open_trade.entry_k])),
-                exit_time=None,
-                side="long",
-                size=open_trade.size,
-                entry_price=open_trade.entry_price,
-                exit_price=mark,
-                fees=fees_f,
-                pnl=trade_pnl(open_trade.size, open_trade.entry_price, mark, fees_f, fund_f),
-                funding=fund_f,
-            )
-        )
+        trades.append(open_trade.trade(bars, None, Decimal(repr(closes[last]))))
     initial = float(config.initial_cash)
     result_obj = BacktestResult(
         engine="replay",
@@ -245,6 +328,7 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
         exposure_bars=exposure,
         granularity_s=bars.granularity_s,
         rules_acted={k: v for k, v in rules.items() if v},
+        maker_fees=float(maker_fees),
     )
     result_obj.metrics = compute_metrics(
         equity,
@@ -254,5 +338,6 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
         granularity_s=bars.granularity_s,
         total_fees=result_obj.total_fees,
         exposure_bars=exposure,
+        maker_fees=result_obj.maker_fees,
     )
     return result_obj

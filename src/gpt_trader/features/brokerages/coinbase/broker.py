@@ -618,8 +618,22 @@ class CoinbaseBroker:
                 out.setdefault(oid, False)
         return out
 
-    async def edit_order(self, order_id: str, *, size: Decimal | None = None, price: Decimal | None = None) -> Order:
+    async def edit_order(
+        self,
+        order_id: str,
+        *,
+        size: Decimal | None = None,
+        price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> Order:
         self._require()
+        if self.triggers.owns(order_id):  # a client-side stop: amended here, in place
+            return self._out(await self.triggers.edit(order_id, stop_price=stop_price, price=price, size=size))
+        if stop_price is not None:
+            raise InvalidOrderError(
+                "the venue edits only GTC limits' price and size; a stop price cannot be edited",
+                reason="UNSUPPORTED_ORDER_CONFIGURATION",
+            )
         if size is None and price is None:
             raise InvalidOrderError("edit_order needs size or price", reason="INVALID_REQUEST")
         current = await self.rest.get_order(order_id)

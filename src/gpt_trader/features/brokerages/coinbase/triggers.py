@@ -35,6 +35,7 @@ from gpt_trader.features.brokerages.coinbase.trigger_store import TriggerStore
 from gpt_trader.features.brokerages.core.interfaces import (
     ZERO,
     BrokerageError,
+    InvalidOrderError,
     NotFoundError,
     Order,
     OrderRequest,
@@ -476,6 +477,57 @@ class ClientTriggers:
             async with self._lock:
                 await self._refresh_children(em)
         return em.order
+
+    async def edit(
+        self,
+        order_id: str,
+        *,
+        stop_price: Decimal | None,
+        price: Decimal | None = None,
+        size: Decimal | None = None,
+    ) -> Order:
+        """Move an armed stop in place (same id, nothing sent): a STOP_LIMIT's stop (and limit `price`)
+        before it fires, a bracket's stop trigger while its take-profit rests. Recorded before it counts."""
+        em = self._orders.get(order_id)
+        if em is None:
+            raise NotFoundError(f"no client-side order {order_id}", reason="NOT_FOUND")
+        kind = em.request.order_type
+        armed = (kind is OrderType.STOP_LIMIT and em.phase == "armed") or (
+            kind is OrderType.BRACKET and em.phase == "working"
+        )
+        if not armed or em.order.is_terminal:
+            raise InvalidOrderError(
+                f"client-side {kind.value} {order_id} is {em.phase}; only an armed stop can be amended",
+                reason="INVALID_ORDER_STATE",
+            )
+        if stop_price is None or size is not None or (kind is OrderType.BRACKET and price is not None):
+            raise InvalidOrderError(
+                "a client-side stop amends its stop_price (and a STOP_LIMIT's limit price) only",
+                reason="UNSUPPORTED_ORDER_CONFIGURATION",
+            )
+        if stop_price <= 0 or (price is not None and price <= 0):
+            raise InvalidOrderError(
+                f"stop_price and price must be > 0, got {stop_price}, {price}", reason="INVALID_STOP_PRICE"
+            )
+        side = em.request.side
+        stop = quantize_price(stop_price, em.product, side)
+        # the caller may have moved our (shared) order object to PENDING_AMEND; an armed stop is working
+        status = OrderStatus.OPEN if em.order.status is OrderStatus.PENDING_AMEND else em.order.status
+        async with self._lock:
+            if kind is OrderType.STOP_LIMIT:
+                limit = quantize_price(price, em.product, side) if price is not None else em.request.limit_price
+                em.request = msgspec.structs.replace(em.request, stop_price=stop, limit_price=limit)
+                em.order = msgspec.structs.replace(
+                    em.order, stop_price=stop, limit_price=limit, status=status, updated_at=self.broker.now()
+                )
+            else:
+                em.request = msgspec.structs.replace(em.request, stop_trigger_price=stop)
+                em.order = msgspec.structs.replace(
+                    em.order, stop_trigger_price=stop, status=status, updated_at=self.broker.now()
+                )
+            self._save(em)
+        self.broker.counters["triggers.amended"] += 1
+        return msgspec.structs.replace(em.order)  # a copy: the caller's status moves stay its own
 
     async def cancel(self, order_id: str) -> bool:
         em = self._orders.get(order_id)

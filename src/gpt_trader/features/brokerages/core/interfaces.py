@@ -595,8 +595,16 @@ class Execution(Protocol):
     async def cancel_orders(self, order_ids: Sequence[str]) -> dict[str, bool]: ...
 
     async def edit_order(
-        self, order_id: str, *, size: Decimal | None = None, price: Decimal | None = None
-    ) -> Order: ...
+        self,
+        order_id: str,
+        *,
+        size: Decimal | None = None,
+        price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> Order:
+        """Amend in place (same order id). `stop_price` moves a stop's trigger (a bracket's stop leg); the
+        venue amends only GTC limits, so only client-side triggers accept it (else UNSUPPORTED_ORDER_CONFIGURATION)."""
+        ...
 
     async def get_order(self, order_id: str) -> Order: ...
 

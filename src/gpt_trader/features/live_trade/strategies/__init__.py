@@ -1,6 +1,6 @@
 """Strategies: small classes with one required method, `decide` over a window of OHLCV bars.
 
-Entry points: `get_strategy(name_or_module_path, **params)`, `Strategy`, `BarWindow`, `Decision`,
+Entry points: `get_strategy(name_or_module_path, **params)`, `Strategy`, `BarWindow`, `Decision`, `Exits`,
 `Signals` (the optional vectorized form), `param_space` (the optimizer's bounds).
 """
 
@@ -8,6 +8,7 @@ from gpt_trader.features.live_trade.strategies.base import (
     Action,
     BarWindow,
     Decision,
+    Exits,
     ParamBound,
     Signals,
     Strategy,
@@ -24,6 +25,7 @@ __all__ = [
     "Action",
     "BarWindow",
     "Decision",
+    "Exits",
     "ParamBound",
     "Signals",
     "Strategy",

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 from decimal import Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, NamedTuple, Protocol
 
 import msgspec
 
@@ -37,12 +37,41 @@ class Action(str, Enum):
     CLOSE = "CLOSE"  # flatten the position
 
 
+class Exits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Protective exit distances carried by an entry, so a position is never left naked between bars.
+
+    `unit` "pct": fractions of the entry price (0.02 = 2 %); "atr": multiples of the average true range
+    over `atr_period` completed bars. `stop_loss` and `trailing` place a stop under a long (over a
+    short); `take_profit` a limit on the other side. `stop_slippage` is how far through the stop the
+    stop-limit's limit price sits (a fraction of the stop price). The profile's `exits:` section is the
+    same struct (the defaults for decisions that carry none).
+    """
+
+    unit: Literal["pct", "atr"] = "pct"
+    stop_loss: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    take_profit: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    trailing: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    atr_period: Annotated[int, msgspec.Meta(ge=1, le=500)] = 14
+    stop_slippage: Annotated[float, msgspec.Meta(gt=0, lt=0.5)] = 0.01
+
+    def __post_init__(self) -> None:
+        if self.stop_loss is None and self.trailing is None:
+            raise ValueError("exits: give stop_loss or trailing (a take_profit alone leaves the downside naked)")
+        if self.unit == "pct":
+            for name in ("stop_loss", "take_profit", "trailing"):
+                value = getattr(self, name)
+                if value is not None and value >= 1:
+                    raise ValueError(f"exits.{name} is a fraction of the price with unit pct (0 < x < 1), got {value}")
+
+
 class Decision(msgspec.Struct, frozen=True, kw_only=True):
-    """What a strategy wants on this bar, why, and how sure it is (0..1 scales Kelly-type sizing)."""
+    """What a strategy wants on this bar, why, and how sure it is (0..1 scales Kelly-type sizing);
+    an entry may carry its `exits` (None: the profile's `exits:` defaults, if any)."""
 
     action: Action
     reason: str
     confidence: float = 1.0
+    exits: Exits | None = None
 
     @classmethod
     def hold(cls, reason: str = "no signal") -> Decision:

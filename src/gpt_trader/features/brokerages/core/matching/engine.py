@@ -298,8 +298,21 @@ class MatchingEngine(_ValidationMixin, _ExecutionMixin):
         self._finish(ev, now)
         return self._snap(order)
 
-    def edit(self, account_id: str, order_id: str, size: Decimal | None = None, price: Decimal | None = None) -> Order:
-        """Amend a resting GTC limit. Priority is kept only when the price is unchanged and size shrinks."""
+    def edit(
+        self,
+        account_id: str,
+        order_id: str,
+        size: Decimal | None = None,
+        price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> Order:
+        """Amend a resting GTC limit. Priority is kept only when the price is unchanged and size shrinks.
+        A stop price cannot be edited (as on the venue: only GTC limits' price and size)."""
+        if stop_price is not None:
+            raise InvalidOrderError(
+                "only a GTC limit's price and size can be edited; a stop price cannot",
+                reason="UNSUPPORTED_ORDER_CONFIGURATION",
+            )
         w = self._owned(account_id, order_id, reason="ORDER_NOT_FOUND")
         order = w.order
         product = w.state.product
