@@ -47,7 +47,12 @@ from gpt_trader.features.live_trade.risk.trading_state import TradingMode
 from gpt_trader.features.live_trade.strategies import Action, BarWindow, Decision
 from gpt_trader.features.live_trade.tiers import TierChange, TierTracker
 from gpt_trader.orchestration.cash_flows import CashFlowDetector, Transfer
-from gpt_trader.orchestration.live_execution import LiveExecutionEngine, client_order_id_for, stable_intent_id
+from gpt_trader.orchestration.live_execution import (
+    LiveExecutionEngine,
+    SubmitResult,
+    client_order_id_for,
+    stable_intent_id,
+)
 from gpt_trader.orchestration.market_monitor import MarketMonitor
 from gpt_trader.orchestration.monitoring import MonitorPublisher
 from gpt_trader.orchestration.positions import PositionBook
@@ -155,6 +160,7 @@ class PerpsBot:
         self._rest_bar_checked: dict[str, datetime] = {}  # symbol -> last bar start read over REST (stale)
         self._bar_arrival: dict[str, float] = {}  # symbol -> monotonic arrival of the event closing its bar
         self._sent_in_cycle = 0  # orders sent this cycle (latency of the first one is reported apart)
+        self._outbox: list[OrderRequest] | None = None  # while deciding on closed bars: orders to send together
         self.bar_cycles = 0  # cycles that decided on at least one closed bar (stream mode paces on them)
 
     # ------------------------------------------------------------------ plumbing
@@ -331,7 +337,7 @@ class PerpsBot:
         stream is not trusted, or the periodic confirmation is due; open orders are the pushed ones."""
         feed = self.feed
         assert feed is not None
-        if force or feed.account_due(now):
+        if force or feed.account_due(now, defer_periodic=feed.bars_waiting()):
             balances = await self._call("list_balances", self.broker.list_balances)
             perps = any(p.is_perpetual for p in self.products.values())
             positions = await self._call("list_positions", self.broker.list_positions) if perps else []
@@ -490,14 +496,21 @@ class PerpsBot:
             await self._close_position(sym, snapshot, reason="guard flatten", bar_key=f"flatten-{self.cycle}")
 
         decided = False
-        for sym in self.symbols:
-            new_bars = await self._new_bars(sym)
-            if not new_bars:
-                continue
-            decided = True
-            started = _time.perf_counter()
-            await self._decide_and_act(sym, new_bars[-1], snapshot, verdict, window_open)
-            self.metrics.observe("decision.duration_seconds", _time.perf_counter() - started)
+        self._outbox = []
+        try:
+            with self.registry.deferred_journal():  # only the order intents wait for the disk
+                for sym in self.symbols:
+                    new_bars = await self._new_bars(sym)
+                    if not new_bars:
+                        continue
+                    decided = True
+                    started = _time.perf_counter()
+                    await self._decide_and_act(sym, new_bars[-1], snapshot, verdict, window_open)
+                    self.metrics.observe("decision.duration_seconds", _time.perf_counter() - started)
+            outbox, self._outbox = self._outbox, None
+            await self._send_all(outbox)
+        finally:
+            self._outbox = None
         self._bar_arrival.clear()
 
         if decided:
@@ -818,17 +831,41 @@ class PerpsBot:
         self.events.append(
             "risk_passed", {"client_order_id": request.client_order_id}, ts=self.broker.now(), symbol=request.symbol
         )
+        prepared = self.execution.prepare(result.request, intent_id=intent_id)  # the intent, durably written
+        if isinstance(prepared, SubmitResult):
+            return  # nothing to send (dry run, intent already recorded)
+        if self._outbox is not None:
+            self._outbox.append(prepared)  # sent with the others of this bar boundary
+        else:
+            await self._send_all([prepared])
+
+    async def _send_all(self, requests: list[OrderRequest]) -> None:
+        """Send the orders of one bar boundary together: each was risk-checked against the state including
+        the ones before it (the pre-trade check counts in-flight cash and exposure) and its intent is already
+        on disk, so their sends do not wait for each other's acknowledgements."""
+        if not requests:
+            return
         feed = self.feed
-        arrived = self._bar_arrival.get(request.symbol)
-        if feed is not None and arrived is not None:
-            elapsed_ms = (_time.monotonic() - arrived) * 1000
-            feed.latency.record("decision", elapsed_ms)
-            if not self._sent_in_cycle:
-                feed.latency.record("decision_first", elapsed_ms)
-        self._sent_in_cycle += 1
-        sent = await self.execution.submit(result.request, intent_id=intent_id)
-        if feed is not None and arrived is not None and sent.status == "sent":
-            feed.latency.record("ack", (_time.monotonic() - arrived) * 1000)
+        arrivals = [self._bar_arrival.get(r.symbol) for r in requests]
+        if feed is not None:
+            out = _time.monotonic()  # the orders leave the bot: handed to the venue adapter
+            for arrived in arrivals:
+                if arrived is not None:
+                    feed.latency.record("decision", (out - arrived) * 1000)
+                    if not self._sent_in_cycle:
+                        feed.latency.record("decision_first", (out - arrived) * 1000)
+                    self._sent_in_cycle += 1
+        outcomes = await asyncio.gather(
+            *(self._send_timed(r, a) for r, a in zip(requests, arrivals, strict=True)), return_exceptions=True
+        )
+        for outcome in outcomes:  # every send has finished (none left running); a bug in one still surfaces
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def _send_timed(self, request: OrderRequest, arrived: float | None) -> None:
+        sent = await self.execution.send(request)
+        if self.feed is not None and arrived is not None and sent.status == "sent":
+            self.feed.latency.record("ack", (_time.monotonic() - arrived) * 1000)
 
     def _volatility(self, sym: str) -> float | None:
         closes = [bar[3] for bar in self.history.get(sym, ())]
