@@ -233,10 +233,11 @@ async def test_prepare_writes_the_intent_and_sends_nothing_then_send_sends_it_on
     assert isinstance(prepared, OrderRequest) and prepared.client_order_id
     stored = store.get(prepared.client_order_id)
     assert stored is not None and stored.status is OrderStatus.PENDING_SUBMIT  # on disk before any send
-    assert [o for o in await broker.list_orders(SYM, open_only=False) if o.client_order_id == stored.client_order_id] == []
+    coid = stored.client_order_id
+    assert [o for o in await broker.list_orders(SYM, open_only=False) if o.client_order_id == coid] == []
     again = engine.prepare(request, intent_id="prep")  # the same intent prepared twice is not sent twice
     assert not isinstance(again, OrderRequest) and again.status == "duplicate"
     sent = await engine.send(prepared)
     assert sent.status == "sent"
-    venue = [o for o in await broker.list_orders(SYM, open_only=False) if o.client_order_id == stored.client_order_id]
+    venue = [o for o in await broker.list_orders(SYM, open_only=False) if o.client_order_id == coid]
     assert len(venue) == 1
