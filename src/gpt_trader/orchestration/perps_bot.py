@@ -159,6 +159,7 @@ class PerpsBot:
         self._rest_market_at: dict[str, float] = {}  # symbol -> monotonic time of its last REST market read
         self._rest_bar_checked: dict[str, datetime] = {}  # symbol -> last bar start read over REST (stale)
         self._bar_arrival: dict[str, float] = {}  # symbol -> monotonic arrival of the event closing its bar
+        self._bar_taken: dict[str, float] = {}  # symbol -> monotonic instant this cycle took that bar
         self._sent_in_cycle = 0  # orders sent this cycle (latency of the first one is reported apart)
         self._outbox: list[OrderRequest] | None = None  # while deciding on closed bars: orders to send together
         self.bar_cycles = 0  # cycles that decided on at least one closed bar (stream mode paces on them)
@@ -498,7 +499,9 @@ class PerpsBot:
         decided = False
         self._outbox = []
         try:
-            with self.registry.deferred_journal():  # only the order intents wait for the disk
+            # One commit (one fsync) for the boundary's decisions, risk results and order intents, before
+            # any of its orders is sent; an error before it rolls back every intent, none of them sent.
+            with self.registry.store_transaction():
                 for sym in self.symbols:
                     new_bars = await self._new_bars(sym)
                     if not new_bars:
@@ -512,6 +515,7 @@ class PerpsBot:
         finally:
             self._outbox = None
         self._bar_arrival.clear()
+        self._bar_taken.clear()
 
         if decided:
             self.bar_cycles += 1
@@ -555,6 +559,8 @@ class PerpsBot:
         arrived = feed.take_bar_event_mono(sym)
         if arrived is not None:
             self._bar_arrival[sym] = arrived
+            self._bar_taken[sym] = taken = _time.monotonic()
+            feed.latency.record("queued", (taken - arrived) * 1000)
         bars = [b.candle for b in closed]
         if any(b.suspect for b in closed):
             last = closed[-1].candle
@@ -845,13 +851,17 @@ class PerpsBot:
         on disk, so their sends do not wait for each other's acknowledgements."""
         if not requests:
             return
+        db = self.registry.db
+        if db is not None and db.in_transaction:  # exactly once: never send before the intent is on disk
+            raise RuntimeError("orders sent inside an open store transaction: their intents are not committed yet")
         feed = self.feed
         arrivals = [self._bar_arrival.get(r.symbol) for r in requests]
         if feed is not None:
             out = _time.monotonic()  # the orders leave the bot: handed to the venue adapter
-            for arrived in arrivals:
+            for request, arrived in zip(requests, arrivals, strict=True):
                 if arrived is not None:
                     feed.latency.record("decision", (out - arrived) * 1000)
+                    feed.latency.record("work", (out - self._bar_taken.get(request.symbol, arrived)) * 1000)
                     if not self._sent_in_cycle:
                         feed.latency.record("decision_first", (out - arrived) * 1000)
                     self._sent_in_cycle += 1

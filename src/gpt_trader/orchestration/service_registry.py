@@ -35,7 +35,7 @@ from gpt_trader.orchestration.configuration import (
 from gpt_trader.orchestration.trading_state_journal import journal_to
 from gpt_trader.persistence.event_store import EventStore
 from gpt_trader.persistence.orders_store import OrdersStore
-from gpt_trader.persistence.sqlite import deferred_sync, open_database, transaction
+from gpt_trader.persistence.sqlite import open_database, transaction
 from gpt_trader.persistence.state_store import StateStore
 
 log = structlog.get_logger("registry")
@@ -79,10 +79,6 @@ class ServiceRegistry:
     def store_transaction(self) -> AbstractContextManager[object]:
         """One commit for the writes inside it (orders, events, state share `db`); joins an open one."""
         return transaction(self.db) if self.db is not None else contextlib.nullcontext()
-
-    def deferred_journal(self) -> AbstractContextManager[object]:
-        """Journal appends without their own fsync while open; order writes still fsync (`deferred_sync`)."""
-        return deferred_sync(self.db) if self.db is not None else contextlib.nullcontext()
 
 
 def new_session_id(now: datetime) -> str:

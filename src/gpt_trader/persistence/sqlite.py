@@ -1,9 +1,7 @@
 """SQLite connection setup, transactions and versioned schema migrations.
 
 WAL mode lets readers (dashboards, `perps-bot account`) look while the bot writes; `synchronous=FULL`
-makes an order write survive power loss before we send the order. `deferred_sync` lets the journal's
-single-statement appends on the hot path skip their fsync; a `transaction` (every order write) still
-fsyncs, and that fsync of the WAL makes the journal lines written before it durable too.
+makes an order write survive power loss before we send the order.
 """
 
 from __future__ import annotations
@@ -14,8 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 Migration = Callable[[sqlite3.Connection], None]
-
-NORMAL, FULL = 1, 2  # PRAGMA synchronous levels
 
 
 def open_database(path: Path | str, *, synchronous: str = "FULL") -> sqlite3.Connection:
@@ -41,36 +37,13 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     if conn.in_transaction:
         yield conn
         return
-    level = int(conn.execute("PRAGMA synchronous").fetchone()[0])
-    if level < FULL:
-        conn.execute("PRAGMA synchronous=FULL")  # durable even inside `deferred_sync`
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-    finally:
-        if level < FULL:
-            conn.execute(f"PRAGMA synchronous={level}")
-
-
-@contextmanager
-def deferred_sync(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """While open, autocommit statements (journal appends) commit without an fsync (`synchronous=NORMAL`:
-    they survive a killed process, and reach the disk with the next `transaction`, which still fsyncs).
-    For the path from a closed bar to the orders it sends, where only the order intent must wait for
-    the disk."""
-    level = int(conn.execute("PRAGMA synchronous").fetchone()[0])
-    if level > NORMAL:
-        conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
-    finally:
-        if level > NORMAL:
-            conn.execute(f"PRAGMA synchronous={level}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def execute_all(conn: sqlite3.Connection, statements: Sequence[str]) -> None:

@@ -125,23 +125,3 @@ def test_migrations_apply_in_order_and_refuse_newer_schema(conn: sqlite3.Connect
     assert migrate(conn, "demo", steps) == 2 and applied == [1, 2]
     with pytest.raises(RuntimeError, match="newer than this code"):
         migrate(conn, "demo", steps[:1])
-
-
-def test_deferred_sync_skips_the_journals_fsync_but_not_a_transactions(tmp_path: Path) -> None:
-    from gpt_trader.persistence.sqlite import FULL, NORMAL, deferred_sync, open_database, transaction
-
-    conn = open_database(tmp_path / "d.sqlite3")
-
-    def level() -> int:
-        return int(conn.execute("PRAGMA synchronous").fetchone()[0])
-
-    conn.execute("CREATE TABLE t (x INTEGER)")
-    with deferred_sync(conn):
-        assert level() == NORMAL  # journal appends: no fsync of their own
-        conn.execute("INSERT INTO t VALUES (1)")
-        with transaction(conn):
-            assert level() == FULL  # an order write commits durably, taking the lines before it along
-            conn.execute("INSERT INTO t VALUES (2)")
-        assert level() == NORMAL
-    assert level() == FULL
-    assert [r[0] for r in conn.execute("SELECT x FROM t ORDER BY x")] == [1, 2]
