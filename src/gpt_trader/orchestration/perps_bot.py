@@ -917,6 +917,12 @@ class PerpsBot:
                 self.metrics.set_gauge(f"account.fee_tier.{key}", float(tier[key]))
 
     async def _finish_cycle(self, snapshot: AccountSnapshot | None) -> None:
+        feed = self.feed
+        if feed is not None and feed.bars_waiting() and not self.halted and not self.stopping:
+            # A bar closed while this cycle ran: deciding on it goes first; telemetry (account REST read,
+            # metrics.json, health file) is published by the cycle after it, milliseconds later.
+            self.metrics.inc("cycles.publish_deferred")
+            return
         now = self.broker.now()
         await self._account_telemetry(now)
         self.metrics.set_gauge("orders.working", float(len(self.execution.tracked)))
