@@ -145,7 +145,8 @@ def main() -> int:
         ("decision", "bar-closing event in -> order out, inside the bot"),
         ("ack", "bar-closing event in -> order acknowledged by the simulator"),
         ("queued", "  of which: bar-closing event in -> the bot takes the bar (waiting for it to be free)"),
-        ("work", "  of which: bar taken -> order out (decide, risk check, the intent's fsync)"),
+        ("work", "  of which: bar taken -> order out (decide, risk check, the intents' commit)"),
+        ("commit", "    of which: the one commit (fsync) of the boundary's intents before they are sent"),
     ):
         p50, p99 = (gauges.get(f"stream.latency.{kind}_ms.{q}") for q in ("p50", "p99"))
         if p50 is not None and p99 is not None:

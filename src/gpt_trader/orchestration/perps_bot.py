@@ -510,7 +510,10 @@ class PerpsBot:
                     started = _time.perf_counter()
                     await self._decide_and_act(sym, new_bars[-1], snapshot, verdict, window_open)
                     self.metrics.observe("decision.duration_seconds", _time.perf_counter() - started)
+                committing = _time.monotonic()
             outbox, self._outbox = self._outbox, None
+            if outbox and self.feed is not None:
+                self.feed.latency.record("commit", (_time.monotonic() - committing) * 1000)
             await self._send_all(outbox)
         finally:
             self._outbox = None
