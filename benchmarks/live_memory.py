@@ -1,7 +1,10 @@
-"""Peak RSS of the live bot: runs the dev-fast session in a child process and reads its max RSS.
+"""Peak RSS of the live bot: runs the dev-fast session (mock venue) in a child process and reads its max RSS,
+then the Coinbase path: the canary bot streaming 10 symbols from the exchange simulator for a few simulated
+minutes (`stream_rest_budget.py`, which reads the bot's VmHWM while it trades and its growth from minute 2).
 
 Also reports which heavy libraries and research slices the live path imported (there must be none).
-`--strategy NAME` runs the dev profile with another strategy (e.g. the regime-aware `regime_trend`).
+`--strategy NAME` runs the dev profile with another strategy (e.g. the regime-aware `regime_trend`);
+`--sim-minutes N` sets the simulated minutes on the simulator (default 4; 0 skips it).
 """
 
 from __future__ import annotations
@@ -76,7 +79,22 @@ def main() -> int:
     print(f"heavy libraries imported on the live path: {info.get('heavy') or 'none'}")
     if proc.returncode != 0:
         print(proc.stderr[-2000:])
-    return proc.returncode
+        return proc.returncode
+    minutes = float(sys.argv[sys.argv.index("--sim-minutes") + 1]) if "--sim-minutes" in sys.argv else 4.0
+    if minutes <= 0:
+        return 0
+    budget = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stream_rest_budget.py")
+    sim = subprocess.run(
+        [sys.executable, budget, "--minutes", str(minutes)], capture_output=True, text=True, timeout=1800
+    )
+    lines = sim.stdout.splitlines()
+    print(f"Coinbase path on the simulator (canary profile, {lines[0] if lines else '?'}):")
+    for line in lines:
+        if line.startswith(("bot RSS", "load average", "bot exit")):
+            print("  " + line)
+    if sim.returncode != 0:
+        print(sim.stdout[-2000:] + sim.stderr[-2000:])
+    return sim.returncode
 
 
 if __name__ == "__main__":

@@ -144,11 +144,15 @@ def main() -> int:
         ("decision_first", "bar-closing event in -> first order of the cycle out, inside the bot"),
         ("decision", "bar-closing event in -> order out, inside the bot"),
         ("ack", "bar-closing event in -> order acknowledged by the simulator"),
+        ("queued", "  of which: bar-closing event in -> the bot takes the bar (waiting for it to be free)"),
+        ("work", "  of which: bar taken -> order out (decide, risk check, the intents' commit)"),
+        ("commit", "    of which: the one commit (fsync) of the boundary's intents before they are sent"),
     ):
         p50, p99 = (gauges.get(f"stream.latency.{kind}_ms.{q}") for q in ("p50", "p99"))
         if p50 is not None and p99 is not None:
             print(f"latency {what}: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
     print(f"bot exit code after SIGTERM: {code}")
+    print(f"load average at the end (shared machine): {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if code != 0:
         print("\n".join(tail))
     return 0 if code == 0 else 1

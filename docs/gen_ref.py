@@ -89,7 +89,8 @@ def _param_row(param: Any, ctx: Any) -> str:
     elif getattr(param, "is_flag", False):
         kind = "flag"
     else:
-        kind = _cell(param.display_type(ctx).strip("<>"))
+        shown_type = param.display_type(ctx) if hasattr(param, "display_type") else param.make_metavar(ctx)
+        kind = _cell(shown_type.strip("<>"))
     required = "yes" if param.required else ""
     default = ""
     shown = not param.required and param.default is not None and not callable(param.default)

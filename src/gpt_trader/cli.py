@@ -118,8 +118,8 @@ def run_bot(
         console_level="DEBUG" if verbose else ("INFO" if config.log_level == "DEBUG" else config.log_level),
     )
 
+    from gpt_trader.orchestration.banner import print_banner
     from gpt_trader.orchestration.perps_bot import PerpsBot
-    from gpt_trader.orchestration.summary import print_banner, print_summary
 
     # operator actions, in this order: a re-base first, so a cleared guard is judged on the new budget
     if rebase_daily_loss:
@@ -138,6 +138,8 @@ def run_bot(
         await bot.run(cycles=config.cycles, interval_s=config.cycle_interval_s)
 
     asyncio.run(_main())
+    from gpt_trader.orchestration.summary import print_summary  # rich, once trading is over
+
     print_summary(bot)
     if bot.halted:
         raise RiskHaltError(bot.halt_reason or "trading halted")
@@ -203,8 +205,8 @@ def config_check(profile: ProfileOpt = "dev") -> None:
     """Validate a profile (with env overrides) and print it, secrets excluded."""
     import json
 
+    from gpt_trader.orchestration.banner import caps_lines
     from gpt_trader.orchestration.configuration import ConfigManager
-    from gpt_trader.orchestration.summary import caps_lines
 
     with exit_codes():
         config = ConfigManager().load(profile)

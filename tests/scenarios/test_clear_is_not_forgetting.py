@@ -7,6 +7,7 @@ the guard still over its limit trips again before any entry. Only the separate o
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 from scenario_support import D, ScriptedStrategy, config, cycle, filled_orders, queue, start_bot
@@ -15,10 +16,10 @@ from gpt_trader.features.brokerages.core.interfaces import OrderSide
 from gpt_trader.features.brokerages.mock import MockBroker
 from gpt_trader.features.live_trade.risk.trading_state import Cause, TradingMode, TradingStateChange
 from gpt_trader.features.live_trade.strategies.base import Action
+from gpt_trader.orchestration.banner import print_banner
 from gpt_trader.orchestration.configuration import BotConfig
 from gpt_trader.orchestration.perps_bot import PerpsBot
 from gpt_trader.orchestration.service_registry import build_registry
-from gpt_trader.orchestration.summary import console, print_banner
 
 BTC = "BTC-USD"
 
@@ -59,9 +60,9 @@ async def test_clear_releases_the_latch_but_the_days_loss_still_counts(tmp_path:
     assert loss > D("10")
 
     bot, heard = _restart(cfg, broker)
-    with console.capture() as cap:
-        print_banner(bot.registry)  # the restarted process shows the restored latch before anything else
-    mode_row = next(line for line in cap.get().splitlines() if "limit: trading mode" in line)
+    shown = io.StringIO()
+    print_banner(bot.registry, shown)  # the restarted process shows the restored latch before anything else
+    mode_row = next(line for line in shown.getvalue().splitlines() if "limit: trading mode" in line)
     assert "REDUCING (daily_loss: daily loss" in mode_row
     bot.risk.clear_reduce_only()  # what `--clear-reduce-only` does, before start
     assert bot.risk.trading_state.mode is TradingMode.ACTIVE

@@ -9,10 +9,12 @@ from gpt_trader.features.monitor.metrics import MetricsRegistry
 
 class LatencyLog:
     """Milliseconds from the stream event that closed a bar to the order leaving the bot (`decision`; the
-    first order of a cycle alone: `decision_first`, no wait behind another order's send) and to the venue's
-    acknowledgement (`ack`); p50/p99 go to the metrics as gauges."""
+    first order of a cycle alone: `decision_first`) and to the venue's acknowledgement (`ack`). `decision`
+    splits into `queued` (the event waiting for the bot to finish what it was doing, e.g. the previous
+    cycle's sends) and `work` (its bar taken -> order out: decide, risk-check, the intents' commit); `commit`
+    is that one commit alone (the fsync exactly-once needs before a send). p50/p99 go to the metrics."""
 
-    KINDS = ("decision", "decision_first", "ack")
+    KINDS = ("decision", "decision_first", "ack", "queued", "work", "commit")
 
     def __init__(self, size: int = 5000) -> None:
         self.samples: dict[str, deque[float]] = {k: deque(maxlen=size) for k in self.KINDS}

@@ -170,7 +170,17 @@ class LiveExecutionEngine:
 
     # ------------------------------------------------------------------ submit
     async def submit(self, request: OrderRequest, *, intent_id: str, role: str = "order") -> SubmitResult:
-        """Record, then send. `role` "protect" marks a protective order (its own chaos kill point)."""
+        """Record the intent durably, then send it (`prepare` then `send`). `role` "protect" marks a
+        protective order (its own chaos kill point)."""
+        prepared = self.prepare(request, intent_id=intent_id, role=role)
+        if isinstance(prepared, SubmitResult):
+            return prepared
+        return await self.send(prepared)
+
+    def prepare(self, request: OrderRequest, *, intent_id: str, role: str = "order") -> OrderRequest | SubmitResult:
+        """Everything before the send: the intent written (PENDING_SUBMIT, fsynced) and journaled. Returns the
+        request to hand to `send`, or the outcome when nothing is to be sent (dry run, intent already recorded).
+        A crash between the two leaves a pending intent, resolved by its client_order_id like any other."""
         coid = request.client_order_id or client_order_id_for(self.bot_id, intent_id)
         if request.client_order_id != coid:
             request = msgspec.structs.replace(request, client_order_id=coid)
@@ -208,9 +218,11 @@ class LiveExecutionEngine:
         self._chaos("after_intent")
         if role != "order":
             self._roles[coid] = role
-        return await self._send(request)
+        return request
 
-    async def _send(self, request: OrderRequest) -> SubmitResult:
+    async def send(self, request: OrderRequest) -> SubmitResult:
+        """Send a request `prepare` recorded; the outcome is stored (acknowledged, rejected, or ambiguous and
+        kept pending). Sends of different intents may run concurrently."""
         coid = request.client_order_id
         try:
             order = await self.broker.place_order(request)
@@ -463,7 +475,7 @@ class LiveExecutionEngine:
         # The venue never saw it: resend with the SAME client_order_id (the venue de-duplicates).
         self.metrics.inc("orders.resent_same_id")
         log.info("pending order unknown at venue; resending with the same client_order_id", client_order_id=coid)
-        await self._send(request)
+        await self.send(request)
 
     # ------------------------------------------------------------------ cancel / amend
     async def cancel(self, client_order_id: str) -> bool:

@@ -49,7 +49,12 @@ from gpt_trader.features.live_trade.strategies import Action, BarWindow, Decisio
 from gpt_trader.features.live_trade.tiers import TierChange, TierTracker
 from gpt_trader.orchestration.cash_flows import CashFlowDetector, Transfer
 from gpt_trader.orchestration.limit_entry import LimitEntryManager, entry_request
-from gpt_trader.orchestration.live_execution import LiveExecutionEngine, client_order_id_for, stable_intent_id
+from gpt_trader.orchestration.live_execution import (
+    LiveExecutionEngine,
+    SubmitResult,
+    client_order_id_for,
+    stable_intent_id,
+)
 from gpt_trader.orchestration.market_monitor import MarketMonitor
 from gpt_trader.orchestration.monitoring import MonitorPublisher
 from gpt_trader.orchestration.positions import PositionBook
@@ -168,7 +173,9 @@ class PerpsBot:
         self._rest_market_at: dict[str, float] = {}  # symbol -> monotonic time of its last REST market read
         self._rest_bar_checked: dict[str, datetime] = {}  # symbol -> last bar start read over REST (stale)
         self._bar_arrival: dict[str, float] = {}  # symbol -> monotonic arrival of the event closing its bar
+        self._bar_taken: dict[str, float] = {}  # symbol -> monotonic instant this cycle took that bar
         self._sent_in_cycle = 0  # orders sent this cycle (latency of the first one is reported apart)
+        self._outbox: list[OrderRequest] | None = None  # while deciding on closed bars: orders to send together
         self.bar_cycles = 0  # cycles that decided on at least one closed bar (stream mode paces on them)
 
     # ------------------------------------------------------------------ plumbing
@@ -347,7 +354,7 @@ class PerpsBot:
         stream is not trusted, or the periodic confirmation is due; open orders are the pushed ones."""
         feed = self.feed
         assert feed is not None
-        if force or feed.account_due(now):
+        if force or feed.account_due(now, defer_periodic=feed.bars_waiting()):
             balances = await self._call("list_balances", self.broker.list_balances)
             perps = any(p.is_perpetual for p in self.products.values())
             positions = await self._call("list_positions", self.broker.list_positions) if perps else []
@@ -507,15 +514,28 @@ class PerpsBot:
             await self._close_position(sym, snapshot, reason="guard flatten", bar_key=f"flatten-{self.cycle}")
 
         decided = False
-        for sym in self.symbols:
-            new_bars = await self._new_bars(sym)
-            if not new_bars:
-                continue
-            decided = True
-            started = _time.perf_counter()
-            await self._decide_and_act(sym, new_bars[-1], snapshot, verdict, window_open)
-            self.metrics.observe("decision.duration_seconds", _time.perf_counter() - started)
+        self._outbox = []
+        try:
+            # One commit (one fsync) for the boundary's decisions, risk results and order intents, before
+            # any of its orders is sent; an error before it rolls back every intent, none of them sent.
+            with self.registry.store_transaction():
+                for sym in self.symbols:
+                    new_bars = await self._new_bars(sym)
+                    if not new_bars:
+                        continue
+                    decided = True
+                    started = _time.perf_counter()
+                    await self._decide_and_act(sym, new_bars[-1], snapshot, verdict, window_open)
+                    self.metrics.observe("decision.duration_seconds", _time.perf_counter() - started)
+                committing = _time.monotonic()
+            outbox, self._outbox = self._outbox, None
+            if outbox and self.feed is not None:
+                self.feed.latency.record("commit", (_time.monotonic() - committing) * 1000)
+            await self._send_all(outbox)
+        finally:
+            self._outbox = None
         self._bar_arrival.clear()
+        self._bar_taken.clear()
 
         if decided:
             self.bar_cycles += 1
@@ -562,6 +582,8 @@ class PerpsBot:
         arrived = feed.take_bar_event_mono(sym)
         if arrived is not None:
             self._bar_arrival[sym] = arrived
+            self._bar_taken[sym] = taken = _time.monotonic()
+            feed.latency.record("queued", (taken - arrived) * 1000)
         bars = [b.candle for b in closed]
         if any(b.suspect for b in closed):
             last = closed[-1].candle
@@ -867,17 +889,45 @@ class PerpsBot:
         self.events.append(
             "risk_passed", {"client_order_id": request.client_order_id}, ts=self.broker.now(), symbol=request.symbol
         )
+        prepared = self.execution.prepare(result.request, intent_id=intent_id)  # the intent, durably written
+        if isinstance(prepared, SubmitResult):
+            return  # nothing to send (dry run, intent already recorded)
+        if self._outbox is not None:
+            self._outbox.append(prepared)  # sent with the others of this bar boundary
+        else:
+            await self._send_all([prepared])
+
+    async def _send_all(self, requests: list[OrderRequest]) -> None:
+        """Send the orders of one bar boundary together: each was risk-checked against the state including
+        the ones before it (the pre-trade check counts in-flight cash and exposure) and its intent is already
+        on disk, so their sends do not wait for each other's acknowledgements."""
+        if not requests:
+            return
+        db = self.registry.db
+        if db is not None and db.in_transaction:  # exactly once: never send before the intent is on disk
+            raise RuntimeError("orders sent inside an open store transaction: their intents are not committed yet")
         feed = self.feed
-        arrived = self._bar_arrival.get(request.symbol)
-        if feed is not None and arrived is not None:
-            elapsed_ms = (_time.monotonic() - arrived) * 1000
-            feed.latency.record("decision", elapsed_ms)
-            if not self._sent_in_cycle:
-                feed.latency.record("decision_first", elapsed_ms)
-        self._sent_in_cycle += 1
-        sent = await self.execution.submit(result.request, intent_id=intent_id)
-        if feed is not None and arrived is not None and sent.status == "sent":
-            feed.latency.record("ack", (_time.monotonic() - arrived) * 1000)
+        arrivals = [self._bar_arrival.get(r.symbol) for r in requests]
+        if feed is not None:
+            out = _time.monotonic()  # the orders leave the bot: handed to the venue adapter
+            for request, arrived in zip(requests, arrivals, strict=True):
+                if arrived is not None:
+                    feed.latency.record("decision", (out - arrived) * 1000)
+                    feed.latency.record("work", (out - self._bar_taken.get(request.symbol, arrived)) * 1000)
+                    if not self._sent_in_cycle:
+                        feed.latency.record("decision_first", (out - arrived) * 1000)
+                    self._sent_in_cycle += 1
+        outcomes = await asyncio.gather(
+            *(self._send_timed(r, a) for r, a in zip(requests, arrivals, strict=True)), return_exceptions=True
+        )
+        for outcome in outcomes:  # every send has finished (none left running); a bug in one still surfaces
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def _send_timed(self, request: OrderRequest, arrived: float | None) -> None:
+        sent = await self.execution.send(request)
+        if self.feed is not None and arrived is not None and sent.status == "sent":
+            self.feed.latency.record("ack", (_time.monotonic() - arrived) * 1000)
 
     def _volatility(self, sym: str) -> float | None:
         closes = [bar[3] for bar in self.history.get(sym, ())]
@@ -919,6 +969,12 @@ class PerpsBot:
                 self.metrics.set_gauge(f"account.fee_tier.{key}", float(tier[key]))
 
     async def _finish_cycle(self, snapshot: AccountSnapshot | None) -> None:
+        feed = self.feed
+        if feed is not None and feed.bars_waiting() and not self.halted and not self.stopping:
+            # A bar closed while this cycle ran: deciding on it goes first; telemetry (account REST read,
+            # metrics.json, health file) is published by the cycle after it, milliseconds later.
+            self.metrics.inc("cycles.publish_deferred")
+            return
         now = self.broker.now()
         await self._account_telemetry(now)
         self.metrics.set_gauge("orders.working", float(len(self.execution.tracked)))

@@ -255,6 +255,10 @@ class StreamFeed:
     def wake(self) -> None:
         self._wake.set()
 
+    def bars_waiting(self) -> bool:
+        """A closed bar not yet taken: the cycle about to run decides on it."""
+        return any(self._closed.values())
+
     def take_bars(self, symbol: str) -> list[ClosedBar]:
         bars = self._closed.get(symbol)
         if not bars:
@@ -292,15 +296,16 @@ class StreamFeed:
         self.user_disrupted = True
         self._user_hit_mono = self._mono()
 
-    def account_due(self, now: datetime) -> bool:
+    def account_due(self, now: datetime, *, defer_periodic: bool = False) -> bool:
         """Balances/positions are re-read over REST only when an order event moved them, `account_refresh_s`
         of venue time passed (the periodic confirmation), or, while the user stream is not trusted, at once
-        and then every `fallback_every_s` (wall)."""
+        and then every `fallback_every_s` (wall). `defer_periodic`: a closed bar is waiting, so the periodic
+        confirmation (nothing moved the account) waits for the next cycle instead of delaying its orders."""
         if self.account_dirty or self._account_read_at is None:
             return True
         if self.user_disrupted:
             return self._unread_disruption or self._mono() - self._account_read_mono >= self.fallback_every_s
-        return (now - self._account_read_at).total_seconds() >= self.account_refresh_s
+        return not defer_periodic and (now - self._account_read_at).total_seconds() >= self.account_refresh_s
 
     def account_read(self, balances: list[Balance], positions: list[Position], at: datetime) -> None:
         self.balances, self.positions = balances, positions

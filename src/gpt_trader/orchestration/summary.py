@@ -1,4 +1,4 @@
-"""Console output for humans: the start-up banner (every active limit) and the end-of-session summary.
+"""Console output for humans: the end-of-session summary table (the start-up banner is `banner.py`).
 
 Each symbol's fees and PnL are shown in its quote currency (USDC for INTX perps, USD for spot); the TOTAL
 row adds them up in USD through `interfaces.to_usd` (USDC 1:1)."""
@@ -13,45 +13,19 @@ from rich.console import Console
 from rich.table import Table
 
 from gpt_trader.features.brokerages.core.interfaces import ZERO, Fill, Liquidity, to_usd
+from gpt_trader.orchestration.banner import caps_lines, exits_line, print_banner
+
+# banner names kept for old importers
+__all__ = ["caps_lines", "console", "exits_line", "fees_line", "print_banner", "print_summary"]
 
 if TYPE_CHECKING:
-    from gpt_trader.orchestration.configuration import BotConfig
     from gpt_trader.orchestration.perps_bot import PerpsBot
-    from gpt_trader.orchestration.service_registry import ServiceRegistry
 
 console = Console(stderr=False, highlight=False)
 
 
 def _money(v: Decimal) -> str:
     return f"{v.quantize(Decimal('0.01')):,}"
-
-
-def caps_lines(config: BotConfig) -> list[tuple[str, str]]:
-    """Which per-symbol caps files are in force (banner and config-check); their absence said loudly."""
-    risk = config.risk
-    spot = risk.spot_caps_file
-    rows = [
-        (
-            "per-symbol caps",
-            f"{spot} (risk.limits_file)"
-            if spot
-            else "NONE: no per-symbol caps from a file (risk.limits_file: none)"
-            + (f"; inline symbol_limits only: {', '.join(sorted(risk.symbol_limits))}" if risk.symbol_limits else ""),
-        )
-    ]
-    from gpt_trader.orchestration.service_registry import perps_possible
-
-    if perps_possible(config):
-        perps = risk.perps_caps_file
-        rows.append(
-            (
-                "perps caps",
-                f"{perps} (risk.perps_limits_file; perp symbols trade only once INTX access is confirmed)"
-                if perps
-                else "NONE: no per-symbol caps for perps (risk.perps_limits_file: none)",
-            )
-        )
-    return rows
 
 
 def fees_line(fills: Sequence[Fill], quote_assets: Mapping[str, str]) -> str:
@@ -67,51 +41,6 @@ def fees_line(fills: Sequence[Fill], quote_assets: Mapping[str, str]) -> str:
         f"Fees: maker {_money(totals[maker])} ({counts[maker]} fills), "
         f"taker {_money(totals[taker])} ({counts[taker]} fills)"
     )
-
-
-def print_banner(registry: ServiceRegistry) -> None:
-    cfg = registry.config
-    table = Table(title=f"GPT-Trader — profile {cfg.profile}", show_header=False, title_justify="left")
-    table.add_column("key", style="bold")
-    table.add_column("value")
-    table.add_row("venue", f"{registry.broker.name}{' (DRY RUN: nothing is sent)' if cfg.dry_run else ''}")
-    table.add_row("session", registry.session_id)
-    table.add_row("symbols", ", ".join(cfg.symbols))
-    table.add_row("strategy", f"{cfg.strategy.name} {cfg.strategy.params} on {cfg.strategy.granularity_s}s bars")
-    table.add_row("sizing", cfg.sizing.method)
-    window = cfg.trading_window
-    table.add_row("trading window", f"{window.start}-{window.end} UTC" if window else "always open")
-    for name, value in caps_lines(cfg):
-        table.add_row(name, f"[bold red]{value}[/]" if value.startswith("NONE") else value)
-    universe = set(cfg.symbols)
-    for name, value in registry.risk.describe_limits():
-        if "-" in name and name.isupper() and name not in universe:
-            continue  # a per-symbol cap for a market this profile does not trade
-        table.add_row(f"limit: {name}", value)
-    table.add_row("exits", exits_line(cfg))
-    for notice in registry.notices:
-        table.add_row("notice", notice)
-    console.print(table)
-
-
-def exits_line(cfg: BotConfig) -> str:
-    """The banner's protection line: the default exits and where the stops live (venue or this process)."""
-    ex = cfg.exits
-    if ex is None:
-        what = "none by default (only decisions that carry exits are protected)"
-    else:
-        parts = [
-            f"{name} {getattr(ex, name)}" for name in ("stop_loss", "take_profit", "trailing") if getattr(ex, name)
-        ]
-        what = f"{', '.join(parts)} ({'x ATR' + str(ex.atr_period) if ex.unit == 'atr' else 'fraction of price'})"
-    if cfg.broker != "coinbase":
-        return f"{what}; stops rest in the venue's matching engine"
-    mode = cfg.coinbase.client_side_stops
-    if mode == "always":
-        return f"{what}; CLIENT-SIDE triggers: stops fire only while this bot runs"
-    if mode == "never":
-        return f"{what}; native brackets / stop-limits only (a product without them is refused)"
-    return f"{what}; native brackets / stop-limits, client-side triggers where refused (counted: triggers.emulated)"
 
 
 def print_summary(bot: PerpsBot) -> None:

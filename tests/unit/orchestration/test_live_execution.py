@@ -224,3 +224,20 @@ async def test_a_pending_submit_the_venue_did_get_is_adopted_not_resent(setup: S
     assert len(venue) == 1
     stored = store.get(coid)
     assert stored is not None and stored.status is OrderStatus.FILLED
+
+
+async def test_prepare_writes_the_intent_and_sends_nothing_then_send_sends_it_once(setup: Setup) -> None:
+    broker, engine, store, _ = setup
+    request = OrderRequest(symbol=SYM, side=OrderSide.BUY, order_type=OrderType.MARKET, size=Decimal("0.001"))
+    prepared = engine.prepare(request, intent_id="prep")
+    assert isinstance(prepared, OrderRequest) and prepared.client_order_id
+    stored = store.get(prepared.client_order_id)
+    assert stored is not None and stored.status is OrderStatus.PENDING_SUBMIT  # on disk before any send
+    coid = stored.client_order_id
+    assert [o for o in await broker.list_orders(SYM, open_only=False) if o.client_order_id == coid] == []
+    again = engine.prepare(request, intent_id="prep")  # the same intent prepared twice is not sent twice
+    assert not isinstance(again, OrderRequest) and again.status == "duplicate"
+    sent = await engine.send(prepared)
+    assert sent.status == "sent"
+    venue = [o for o in await broker.list_orders(SYM, open_only=False) if o.client_order_id == coid]
+    assert len(venue) == 1

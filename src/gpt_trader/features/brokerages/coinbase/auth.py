@@ -17,8 +17,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
-import jwt
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from gpt_trader.features.brokerages.coinbase.profile_config import AUTH_TYPES, normalize_auth_type
@@ -82,6 +83,14 @@ def _load_private_key(material: str, source: str) -> tuple[PrivateKey, str]:
     return ed25519.Ed25519PrivateKey.from_private_bytes(raw[:32]), "EdDSA"
 
 
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _b64url_json(obj: Mapping[str, object]) -> str:
+    return _b64url(json.dumps(obj, separators=(",", ":")).encode())
+
+
 class CdpJwtSigner:
     """Signs a fresh short-lived JWT for every REST request and every WS (un)subscribe."""
 
@@ -112,8 +121,17 @@ class CdpJwtSigner:
         claims: dict[str, object] = {"sub": self.key_name, "iss": "cdp", "nbf": now, "exp": now + JWT_TTL_S}
         if uri is not None:
             claims["uri"] = uri
-        headers = {"kid": self.key_name, "nonce": secrets.token_hex()}
-        return jwt.encode(claims, self._key, algorithm=self.algorithm, headers=headers)
+        header = {"alg": self.algorithm, "typ": "JWT", "kid": self.key_name, "nonce": secrets.token_hex()}
+        signing_input = f"{_b64url_json(header)}.{_b64url_json(claims)}".encode()
+        return f"{signing_input.decode()}.{_b64url(self._sign(signing_input))}"
+
+    def _sign(self, data: bytes) -> bytes:
+        """The JWS signature (RFC 7515/7518): ES256 as the raw 64-byte r||s, EdDSA as Ed25519's 64 bytes.
+        Written on `cryptography` directly: PyJWT would load every key type and X.509 (+4 MB in the bot)."""
+        if isinstance(self._key, ec.EllipticCurvePrivateKey):
+            r, s = decode_dss_signature(self._key.sign(data, ec.ECDSA(hashes.SHA256())))
+            return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        return self._key.sign(data)
 
     @staticmethod
     def format_uri(method: str, host: str, path: str) -> str:

@@ -21,7 +21,6 @@ from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import httpx
 import msgspec
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
@@ -36,6 +35,10 @@ from gpt_trader.features.brokerages.core.interfaces import (
     RateLimitError,
     TransientError,
 )
+from gpt_trader.lean_imports import without_extras
+
+with without_extras():  # httpx's own command line (click, rich, pygments) is not the bot's
+    import httpx
 
 log = logging.getLogger(__name__)
 
