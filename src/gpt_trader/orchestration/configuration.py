@@ -26,6 +26,7 @@ from gpt_trader.features.brokerages.coinbase.profile_config import CoinbaseConfi
 from gpt_trader.features.live_trade.risk.config import RiskConfig, SymbolLimit
 from gpt_trader.features.live_trade.tiers import TierTable
 from gpt_trader.features.monitor.config import PAGERDUTY_EVENTS_URL, AlertsConfig, AlertSecrets, MonitoringConfig
+from gpt_trader.secret_files import exposure
 
 PROFILES = ("dev", "canary", "prod", "demo")
 BrokerKind = Literal["mock", "coinbase", "paper"]
@@ -289,6 +290,9 @@ def read_dotenv(path: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     if not path.is_file():
         return out
+    problem = exposure(path)
+    if problem:
+        raise ConfigError(problem)
     for lineno, line in enumerate(path.read_text().splitlines(), 1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
@@ -307,6 +311,13 @@ def read_dotenv(path: Path) -> dict[str, str]:
             value = value.split(" #", 1)[0].rstrip()
         out[key] = value
     return out
+
+
+def _refuse_exposed_key_file(key_file: str | None) -> None:
+    """A CDP key file others can read is refused at start (exit 2), before anything connects."""
+    problem = exposure(Path(key_file)) if key_file else None
+    if problem:
+        raise ConfigError(f"COINBASE_CDP_KEY_FILE: {problem}")
 
 
 # ------------------------------------------------------------------------------------- the manager
@@ -451,6 +462,7 @@ class ConfigManager:
         _normalize_aliases(tree)
         config = self._convert(tree, sources, name)
         self._apply_limits_file(config)
+        _refuse_exposed_key_file(config.coinbase.cdp_key_file)
         return config
 
     def coinbase_config(self) -> CoinbaseConfig:
@@ -459,7 +471,9 @@ class ConfigManager:
         tree: dict[str, Any] = {"profile": "env", "symbols": ["BTC-USD"]}
         sources = self._apply_env(tree, prefix="coinbase.")
         _normalize_aliases(tree)
-        return self._convert(tree, sources, "(environment only)").coinbase
+        coinbase = self._convert(tree, sources, "(environment only)").coinbase
+        _refuse_exposed_key_file(coinbase.cdp_key_file)
+        return coinbase
 
     def _source(self, var: str) -> str:
         return f"{self._dotenv_path} {var}" if var in self._dotenv_keys else f"env {var}"
