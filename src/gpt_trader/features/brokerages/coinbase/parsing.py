@@ -45,15 +45,35 @@ class ParseError(ValueError):
 
 # ------------------------------------------------------------------------------------------ scalars
 def dec(value: object) -> Decimal | None:
-    """String/number -> Decimal; "" and None -> None; garbage -> ParseError."""
+    """String/number -> Decimal; "" and None -> None; garbage, NaN and Infinity -> ParseError."""
     if value is None or value == "":
         return None
     if isinstance(value, Decimal):
-        return value
-    try:
-        return Decimal(str(value).strip())
-    except InvalidOperation:
-        raise ParseError(f"not a decimal number: {value!r}") from None
+        d = value
+    else:
+        try:
+            d = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ParseError(f"not a decimal number: {value!r}") from None
+    if not d.is_finite():
+        raise ParseError(f"not a finite number: {value!r}")
+    return d
+
+
+def positive(value: object, what: str) -> Decimal:
+    """A price: present, finite and > 0, else ParseError naming `what` (a bad price never reaches a decision)."""
+    d = dec(value)
+    if d is None or d <= 0:
+        raise ParseError(f"{what} must be a positive number, got {value!r}")
+    return d
+
+
+def non_negative(value: object, what: str) -> Decimal:
+    """A size or volume: present, finite and >= 0, else ParseError naming `what`."""
+    d = dec(value)
+    if d is None or d < 0:
+        raise ParseError(f"{what} must be a number >= 0, got {value!r}")
+    return d
 
 
 def dec0(value: object) -> Decimal:
@@ -66,7 +86,10 @@ def parse_time(value: object) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, int | float) or (isinstance(value, str) and value.strip().lstrip("-").isdigit()):
-        return datetime.fromtimestamp(int(value), tz=UTC)
+        try:
+            return datetime.fromtimestamp(int(value), tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ParseError(f"timestamp out of range: {value!r}") from None
     if not isinstance(value, str):
         raise ParseError(f"not a timestamp: {value!r}")
     s = value.strip()
@@ -210,11 +233,11 @@ def to_candle(c: m.WireCandle, symbol: str = "") -> Candle:
         raise ParseError(f"candle without start: {c!r}")
     return Candle(
         start=start,
-        open=dec0(c.open),
-        high=dec0(c.high),
-        low=dec0(c.low),
-        close=dec0(c.close),
-        volume=dec0(c.volume),
+        open=positive(c.open, "candle open"),
+        high=positive(c.high, "candle high"),
+        low=positive(c.low, "candle low"),
+        close=positive(c.close, "candle close"),
+        volume=non_negative(c.volume or "0", "candle volume"),
         symbol=c.product_id or symbol,
     )
 

@@ -31,7 +31,9 @@ from gpt_trader.features.brokerages.coinbase.parsing import (
     ParseError,
     dec,
     dec0,
+    non_negative,
     parse_time,
+    positive,
     to_candle,
     user_order_to_order,
 )
@@ -59,6 +61,7 @@ DEFAULT_WS_URL = "wss://advanced-trade-ws.coinbase.com"
 DEFAULT_WS_USER_URL = "wss://advanced-trade-ws-user.coinbase.com"
 BACKOFF_MIN_S = 0.25
 BACKOFF_MAX_S = 30.0
+L2_SIDES = ("bid", "offer")
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # BTC-USD level2 snapshots are large (COINBASE.md §3.1)
 PRIVATE_CHANNELS = frozenset({"user", "futures_balance_summary"})
 
@@ -492,6 +495,11 @@ class MarketDataStream:
             book = self.books.get(ev.product_id)
             if book is None:
                 continue
+            for u in ev.updates:  # all checked before any is applied: a bad level never half-updates a book
+                if u.side not in L2_SIDES:
+                    raise ParseError(f"level2 side {u.side!r}; allowed: {', '.join(L2_SIDES)}")
+                positive(u.price_level, "level2 price_level")
+                non_negative(u.new_quantity, "level2 new_quantity")
             snapshot = ev.type == "snapshot"
             if snapshot:
                 book.reset()
@@ -524,6 +532,9 @@ class MarketDataStream:
             for t in te.tickers:
                 price = dec(t.price)
                 bid, ask = dec(t.best_bid), dec(t.best_ask)
+                for name, value in (("price", price), ("best_bid", bid), ("best_ask", ask)):
+                    if value is not None and value <= 0:
+                        raise ParseError(f"ticker {name} must be positive, got {value}")
                 if price is not None:
                     self.last_trade[t.product_id] = price
                 if price is None or bid is None or ask is None:
@@ -536,10 +547,10 @@ class MarketDataStream:
     def _on_trades(self, h: m.WsHeader) -> None:
         for te in _TRADE_EVENTS.decode(h.events):
             for t in te.trades:
-                price, size = dec(t.price), dec(t.size)
+                price, size = positive(t.price, "trade price"), positive(t.size, "trade size")
                 ts = parse_time(t.time)
-                if price is None or size is None or ts is None:
-                    raise ParseError(f"market trade {t.trade_id!r} lacks price/size/time")
+                if ts is None:
+                    raise ParseError(f"market trade {t.trade_id!r} lacks its time")
                 self.last_trade[t.product_id] = price
                 self._touch(t.product_id)
                 side = OrderSide.BUY if t.side.upper() == "BUY" else OrderSide.SELL
