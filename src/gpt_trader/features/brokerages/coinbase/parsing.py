@@ -33,14 +33,22 @@ from gpt_trader.features.brokerages.core.interfaces import (
     Quote,
     StopDirection,
     TimeInForce,
+    TransientError,
 )
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DEFAULT_FUNDING_INTERVAL_S = 3600  # [?] INTX funds hourly; used when the product does not say
 
 
-class ParseError(ValueError):
-    """A wire message that cannot become a domain object (logged, counted and skipped by callers)."""
+class ParseError(TransientError, ValueError):
+    """A wire message that cannot become a domain object (logged, counted and skipped by callers).
+
+    A venue error (reason MALFORMED, like an undecodable REST reply): the trading loop, which handles
+    BrokerageError, treats a reply with a NaN price or an out-of-range time as a failed call, never
+    as a crash. Still a ValueError for callers that parse outside the venue path."""
+
+    def __init__(self, message: str, *, reason: str | None = "MALFORMED") -> None:
+        super().__init__(message, reason=reason)
 
 
 # ------------------------------------------------------------------------------------------ scalars
@@ -202,7 +210,16 @@ def funding_rate(p: m.WireProduct) -> Decimal | None:
 
 
 # --------------------------------------------------------------------------------------- market data
+def _check_levels(book: m.PriceBook) -> None:
+    """Every level's price positive and finite, size finite and >= 0 (checked before any comparison:
+    a NaN price would make sorting raise, an Infinity would become a best bid)."""
+    for lvl in (*book.bids, *book.asks):
+        positive(lvl.price, "book price")
+        non_negative(lvl.size, "book size")
+
+
 def to_order_book(book: m.PriceBook, symbol: str, depth: int | None = None) -> OrderBook:
+    _check_levels(book)
     bids = sorted(book.bids, key=lambda lvl: lvl.price, reverse=True)[:depth]
     asks = sorted(book.asks, key=lambda lvl: lvl.price)[:depth]
     return OrderBook(
@@ -216,6 +233,7 @@ def to_order_book(book: m.PriceBook, symbol: str, depth: int | None = None) -> O
 def to_quote(book: m.PriceBook, last: Decimal | None, symbol: str, ts: datetime | None = None) -> Quote:
     if not book.bids or not book.asks:
         raise ParseError(f"{symbol}: best bid/ask missing (bids={len(book.bids)}, asks={len(book.asks)})")
+    _check_levels(book)
     bid = max(lvl.price for lvl in book.bids)
     ask = min(lvl.price for lvl in book.asks)
     return Quote(
