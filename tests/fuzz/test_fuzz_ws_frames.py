@@ -88,6 +88,11 @@ FOUND = [
     b' "product_id": "BTC-USD", "updates": [{"side": "", "price_level": "100", "new_quantity": "1"}]}]}',
     b'{"channel": "l2_data", "timestamp": "2026-01-01T14:00:00Z", "sequence_num": 0, "events": [{"type": "snapshot",'
     b' "product_id": "BTC-USD", "updates": [{"side": "bid", "price_level": "-5", "new_quantity": "1"}]}]}',
+    # a print stamped years after its frame: the bar builder opened a bar in the future and every later
+    # print counted as late, so the symbol's bars stopped closing
+    b'{"channel": "market_trades", "timestamp": "2026-01-01T14:00:00Z", "sequence_num": 0, "events": [{"type":'
+    b' "update", "trades": [{"trade_id": "t", "product_id": "BTC-USD", "price": "100", "size": "1", "side": "BUY",'
+    b' "time": "2036-01-01T14:00:00Z"}]}]}',
 ]
 
 

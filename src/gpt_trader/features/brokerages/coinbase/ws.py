@@ -18,7 +18,7 @@ import ssl
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -62,6 +62,9 @@ DEFAULT_WS_USER_URL = "wss://advanced-trade-ws-user.coinbase.com"
 BACKOFF_MIN_S = 0.25
 BACKOFF_MAX_S = 30.0
 L2_SIDES = ("bid", "offer")
+#: a trade print stamped later than its own frame by more than this is garbage: a bar built on it would
+#: lie in the future and every later print would count as late (the symbol's bars would stop closing)
+TRADE_AHEAD_MAX = timedelta(seconds=60)
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # BTC-USD level2 snapshots are large (COINBASE.md §3.1)
 PRIVATE_CHANNELS = frozenset({"user", "futures_balance_summary"})
 
@@ -545,12 +548,15 @@ class MarketDataStream:
                 self._emit(q)
 
     def _on_trades(self, h: m.WsHeader) -> None:
+        sent = parse_time(h.timestamp)
         for te in _TRADE_EVENTS.decode(h.events):
             for t in te.trades:
                 price, size = positive(t.price, "trade price"), positive(t.size, "trade size")
                 ts = parse_time(t.time)
                 if ts is None:
                     raise ParseError(f"market trade {t.trade_id!r} lacks its time")
+                if sent is not None and ts > sent + TRADE_AHEAD_MAX:  # one such print would wedge the bars
+                    raise ParseError(f"market trade {t.trade_id!r} stamped {ts} is after its frame ({sent})")
                 self.last_trade[t.product_id] = price
                 self._touch(t.product_id)
                 side = OrderSide.BUY if t.side.upper() == "BUY" else OrderSide.SELL
