@@ -9,8 +9,10 @@ sequence gaps, a market-data stall, a rejected order. A restart (SIGTERM, then a
 store) every `--restart-every-h` simulated hours.
 
 Sampled every `--sample-s`: the bot's RSS and open fds (/proc), its asyncio tasks, stream lag and decision
-latency (its metrics.json), the SQLite store's size. The simulator runs in this process (a thread), so
-the figures are the bot's alone. Prints a table over time and the verdict; exit 1 on a failed check.
+latency (its metrics.json), the SQLite store's size. Lag is the bot's `stream.lag_seconds` (age of the
+newest market data, in venue seconds; the wall-clock figure is that over the speed). The simulator runs
+in this process (a thread), so the figures are the bot's alone. Prints a table over time and the verdict;
+exit 1 on a failed check.
 """
 
 from __future__ import annotations
@@ -311,7 +313,7 @@ class Soak:
         return out
 
 
-def table(samples: list[Sample], rows: int) -> str:
+def table(samples: list[Sample], rows: int, speed: float) -> str:
     step = max(1, len(samples) // rows)
     picked = samples[::step] + ([samples[-1]] if samples and samples[-1] is not samples[::step][-1] else [])
     head = (
@@ -320,7 +322,8 @@ def table(samples: list[Sample], rows: int) -> str:
     lines = [head, "|" + "---|" * 10]
     for s in picked:
         lines.append(
-            f"| {s.wall_s:.0f} | {s.sim_h:.2f} | {s.rss_mb:.1f} | {s.fds} | {_f(s.tasks, 0)} | {_f(s.lag_s, 2)} | "
+            f"| {s.wall_s:.0f} | {s.sim_h:.2f} | {s.rss_mb:.1f} | {s.fds} | {_f(s.tasks, 0)} | {_f(s.lag_s, 1)} | "
+            f"{_f(None if s.lag_s is None else s.lag_s / speed, 2)} | "
             f"{_f(s.decision_p99_ms, 1)} | {s.store_kb:.0f} | {s.orders} | {s.restarts} |"
         )
     return "\n".join(lines)
@@ -364,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     sim_h = soak.samples[-1].sim_h if soak.samples else 0.0
     print(f"soak: {args.wall_s:.0f} s wall, {sim_h:.2f} simulated hours at speed {args.speed:g}, "
           f"{soak.restarts} restarts, faults {dict(soak.faults_applied)}")  # fmt: skip
-    print(table(soak.samples, args.rows))
+    print(table(soak.samples, args.rows, args.speed))
     if args.json is not None:
         args.json.write_text(json.dumps({"samples": [s.__dict__ for s in soak.samples], "problems": problems}))
     if problems:

@@ -136,7 +136,8 @@ def run_step(tick_s: float, prods: list[Product], speed: float, warm_s: float, m
                 while time.monotonic() - t0 < measure_s and proc.poll() is None:
                     time.sleep(0.5)
                     gauges = _metrics(tmp).get("gauges", {})
-                    lag = [float(v) for k, v in gauges.items() if k.startswith("stream.lag_seconds")]
+                    # venue seconds (the bot's clock is the venue's): over the speed for wall seconds
+                    lag = [float(v) / speed for k, v in gauges.items() if k.startswith("stream.lag_seconds")]
                     if lag:
                         lags.append(max(lag))
                     backlog = max(backlog, st.call(sent_and_backlog())[1])
@@ -199,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         if step.verdict == "BEHIND":
             break
     print(f"{args.symbols} symbols (level2, ticker, market_trades), speed {args.speed:g}, lag goal < {LAG_GOAL_S:g} s")
-    print("| sim tick s | frames/s to bot | bot CPU % | max lag s | sim send backlog | decision p50 ms | "
+    print("| sim tick s | frames/s to bot | bot CPU % | max lag wall s | sim send backlog | decision p50 ms | "
           "decision p99 ms | first-order p99 ms | dropped (counted) | verdict |")  # fmt: skip
     print("|" + "---|" * 10)
     for s in steps:
