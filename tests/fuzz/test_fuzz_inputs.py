@@ -158,3 +158,26 @@ def test_found_candle_files_are_refused_with_a_message(content: bytes, says: str
         app, ["data", "import", str(path), "--symbol", "BTC-USD", "--granularity", "1m", "--store-root", str(tmp_path)]
     )
     assert result.exit_code == 2 and "data error" in result.output, result.output
+
+
+@pytest.mark.parametrize("raw", ["NaN", "nan", "Infinity", "-inf", "sNaN"])
+@pytest.mark.parametrize("var", ["RISK_MAX_DAILY_LOSS_PCT", "COINBASE_STALE_AFTER_S", "COINBASE_RATE_LIMIT_PUBLIC"])
+def test_found_non_finite_settings_are_config_errors(var: str, raw: str) -> None:
+    """Found by the fuzzer: RISK_MAX_DAILY_LOSS_PCT=NaN ended in decimal.InvalidOperation (a traceback), and a
+    float setting of nan passed every `<= 0` check (COINBASE_STALE_AFTER_S=nan: data never stale)."""
+    with pytest.raises(ConfigError, match=f"{var}={raw!r}"):
+        ConfigManager(env={var: raw}, dotenv_path=None).load("dev")
+
+
+@pytest.mark.parametrize(
+    "text", ["risk: {max_daily_loss_pct: .nan}", "cycle_interval_s: .inf", "risk: {max_leverage: NaN}"]
+)
+def test_found_non_finite_profile_numbers_are_config_errors(text: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"(?i)nan|inf|finite"):
+        _load_strict(text, tmp_path)
+
+
+def _load_strict(text: str, tmp: Path) -> BotConfig:
+    path = tmp / "p.yaml"
+    path.write_text(text)
+    return ConfigManager(env={}, dotenv_path=None).load(str(path))

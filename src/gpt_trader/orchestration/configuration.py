@@ -8,6 +8,7 @@ are never echoed.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import typing
@@ -347,6 +348,8 @@ def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
 def _float_to_decimal(obj: Any) -> Any:
     """YAML floats become exact Decimals via their shortest repr (0.001 -> Decimal('0.001'))."""
     if isinstance(obj, float):
+        if not math.isfinite(obj):
+            raise ConfigError(f"a profile number is {obj!r}; allowed: finite numbers (no .nan / .inf)")
         return Decimal(repr(obj))
     if isinstance(obj, dict):
         return {k: _float_to_decimal(v) for k, v in obj.items()}
@@ -493,13 +496,18 @@ class ConfigManager:
             elif kind == "decimal":
                 try:
                     value = Decimal(raw)
+                    if not value.is_finite():
+                        raise InvalidOperation
                 except InvalidOperation:
                     raise ConfigError(
-                        f"{var}={raw!r} is not a number (from {self._source(var)}); it sets {dotted}"
+                        f"{var}={raw!r} is not a number (from {self._source(var)}); it sets {dotted}, "
+                        "allowed: a finite decimal"
                     ) from None
             elif kind in ("int", "float"):
                 try:
                     value = int(raw) if kind == "int" else float(raw)
+                    if not math.isfinite(value):  # nan would pass every `<= 0` check: a guard that never trips
+                        raise ValueError
                 except ValueError:
                     allowed = "an integer" if kind == "int" else "a number"
                     raise ConfigError(
@@ -515,6 +523,8 @@ class ConfigManager:
             return msgspec.convert(tree, BotConfig, strict=False)
         except msgspec.ValidationError as exc:
             raise ConfigError(self._explain(str(exc), tree, sources, name)) from None
+        except ArithmeticError:  # a "NaN"/"Infinity" string reached a Decimal check
+            raise ConfigError(f"profile {name!r}: a setting is NaN or Infinity; allowed: finite numbers") from None
 
     @staticmethod
     def _explain(message: str, tree: dict[str, Any], sources: dict[str, str], name: str) -> str:
