@@ -37,6 +37,7 @@ from typing import IO, Any
 
 import yaml
 
+from gpt_trader.errors import EXIT_VENUE
 from gpt_trader.exchange_sim.background import SimThread
 from gpt_trader.features.brokerages.core.interfaces import Fill, Order
 from gpt_trader.features.brokerages.core.products import default_products
@@ -57,6 +58,9 @@ RSS_GROWTH_MAX = 1.25
 RSS_SLACK_MB = 15.0
 FD_SLACK = 8
 TASK_SLACK = 8
+#: a bot that refuses to start (exit 1: a venue error at start) is started again this many seconds later,
+#: as its systemd unit would (Restart=on-failure); counted, not a failure
+SUPERVISOR_RESTART_S = 2.0
 #: an order still working this long (simulated) after it was sent is stuck
 STUCK_AFTER_S = 15 * 60
 
@@ -84,6 +88,7 @@ class Soak:
     st: SimThread
     samples: list[Sample] = field(default_factory=list)
     restarts: int = 0
+    start_refusals: int = 0
     faults_applied: Counter[str] = field(default_factory=Counter)
     exit_codes: list[int] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
@@ -218,7 +223,16 @@ class Soak:
         while (wall := time.monotonic() - t0) < a.wall_s:
             sim_h = (self.sim_now() - sim0).total_seconds() / 3600
             if self.proc is not None and self.proc.poll() is not None:
-                return [f"the bot exited on its own with code {self.proc.returncode} at {sim_h:.2f} simulated h"]
+                code = self.proc.returncode
+                if code != EXIT_VENUE or cycles_before_exit(self.tmp / "bot.log") != 0:
+                    return [f"the bot exited on its own with code {code} at {sim_h:.2f} simulated h"]
+                # refused to start (a venue error at start, e.g. a 429 burst): the supervisor starts it again
+                self.start_refusals += 1
+                self.proc = None
+                if self._log is not None:
+                    self._log.close()
+                time.sleep(SUPERVISOR_RESTART_S)
+                self.start_bot()
             if wall >= next_sample:
                 self.sample(wall, sim_h)
                 next_sample = wall + a.sample_s
@@ -313,6 +327,17 @@ class Soak:
         return out
 
 
+def cycles_before_exit(log: Path) -> int | None:
+    """The `cycles=N` of the last `bot stopped` line in the log: 0 means it never got going."""
+    lines = [ln for ln in log.read_text(errors="replace").splitlines() if "bot stopped" in ln and "cycles=" in ln]
+    if not lines:
+        return None
+    try:
+        return int(lines[-1].split("cycles=", 1)[1].split()[0])
+    except ValueError:
+        return None
+
+
 def table(samples: list[Sample], rows: int, speed: float) -> str:
     step = max(1, len(samples) // rows)
     picked = samples[::step] + ([samples[-1]] if samples and samples[-1] is not samples[::step][-1] else [])
@@ -366,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
         st.stop()
     sim_h = soak.samples[-1].sim_h if soak.samples else 0.0
     print(f"soak: {args.wall_s:.0f} s wall, {sim_h:.2f} simulated hours at speed {args.speed:g}, "
-          f"{soak.restarts} restarts, faults {dict(soak.faults_applied)}")  # fmt: skip
+          f"{soak.restarts} restarts, {soak.start_refusals} start refusals restarted by the supervisor, "
+          f"faults {dict(soak.faults_applied)}")  # fmt: skip
     print(table(soak.samples, args.rows, args.speed))
     if args.json is not None:
         args.json.write_text(json.dumps({"samples": [s.__dict__ for s in soak.samples], "problems": problems}))
