@@ -342,9 +342,10 @@ def table(samples: list[Sample], rows: int, speed: float) -> str:
     step = max(1, len(samples) // rows)
     picked = samples[::step] + ([samples[-1]] if samples and samples[-1] is not samples[::step][-1] else [])
     head = (
-        "| wall s | sim h | RSS MB | fds | tasks | max lag s | decision p99 ms | store KB | venue orders | restarts |"
+        "| wall s | sim h | RSS MB | fds | tasks | max lag venue s | max lag wall s | decision p99 ms | store KB "
+        "| venue orders | restarts |"
     )
-    lines = [head, "|" + "---|" * 10]
+    lines = [head, "|" + "---|" * 11]
     for s in picked:
         lines.append(
             f"| {s.wall_s:.0f} | {s.sim_h:.2f} | {s.rss_mb:.1f} | {s.fds} | {_f(s.tasks, 0)} | {_f(s.lag_s, 1)} | "
