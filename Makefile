@@ -7,7 +7,7 @@ BASE_STAMP := $(VENV)/.installed-base
 FULL_STAMP := $(VENV)/.installed-full
 FULL_SPEC := .[research,dev,distributed]
 
-.PHONY: run test setup setup-full lint typecheck bench docs clean
+.PHONY: run test setup setup-full lint typecheck bench docs fuzz clean
 
 define install
 	@if [ ! -x $(BIN)/python ]; then \
@@ -43,6 +43,11 @@ lint: $(FULL_STAMP)
 
 typecheck: $(FULL_STAMP)
 	$(BIN)/mypy
+
+# The fuzz suite in long mode: 5000 examples a property instead of CI's 60 (HYPOTHESIS_PROFILE in
+# tests/fuzz/conftest.py); tens of minutes. `make test` runs the same properties bounded.
+fuzz: $(FULL_STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/fuzz -q -p no:randomly -n 2
 
 bench: $(FULL_STAMP)
 	$(BIN)/python benchmarks/run_all.py

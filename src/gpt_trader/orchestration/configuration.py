@@ -8,6 +8,7 @@ are never echoed.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import typing
@@ -28,6 +29,7 @@ from gpt_trader.features.live_trade.strategies.base import Exits
 from gpt_trader.features.live_trade.tiers import TierTable
 from gpt_trader.features.monitor.config import PAGERDUTY_EVENTS_URL, AlertsConfig, AlertSecrets, MonitoringConfig
 from gpt_trader.orchestration.limit_entry import EntryConfig
+from gpt_trader.secret_files import exposure
 
 PROFILES = ("dev", "canary", "prod", "demo")
 BrokerKind = Literal["mock", "coinbase", "paper"]
@@ -295,6 +297,9 @@ def read_dotenv(path: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     if not path.is_file():
         return out
+    problem = exposure(path)
+    if problem:
+        raise ConfigError(problem)
     for lineno, line in enumerate(path.read_text().splitlines(), 1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
@@ -313,6 +318,13 @@ def read_dotenv(path: Path) -> dict[str, str]:
             value = value.split(" #", 1)[0].rstrip()
         out[key] = value
     return out
+
+
+def _refuse_exposed_key_file(key_file: str | None) -> None:
+    """A CDP key file others can read is refused at start (exit 2), before anything connects."""
+    problem = exposure(Path(key_file)) if key_file else None
+    if problem:
+        raise ConfigError(f"COINBASE_CDP_KEY_FILE: {problem}")
 
 
 # ------------------------------------------------------------------------------------- the manager
@@ -342,6 +354,8 @@ def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
 def _float_to_decimal(obj: Any) -> Any:
     """YAML floats become exact Decimals via their shortest repr (0.001 -> Decimal('0.001'))."""
     if isinstance(obj, float):
+        if not math.isfinite(obj):
+            raise ConfigError(f"a profile number is {obj!r}; allowed: finite numbers (no .nan / .inf)")
         return Decimal(repr(obj))
     if isinstance(obj, dict):
         return {k: _float_to_decimal(v) for k, v in obj.items()}
@@ -457,6 +471,7 @@ class ConfigManager:
         _normalize_aliases(tree)
         config = self._convert(tree, sources, name)
         self._apply_limits_file(config)
+        _refuse_exposed_key_file(config.coinbase.cdp_key_file)
         return config
 
     def coinbase_config(self) -> CoinbaseConfig:
@@ -465,7 +480,9 @@ class ConfigManager:
         tree: dict[str, Any] = {"profile": "env", "symbols": ["BTC-USD"]}
         sources = self._apply_env(tree, prefix="coinbase.")
         _normalize_aliases(tree)
-        return self._convert(tree, sources, "(environment only)").coinbase
+        coinbase = self._convert(tree, sources, "(environment only)").coinbase
+        _refuse_exposed_key_file(coinbase.cdp_key_file)
+        return coinbase
 
     def _source(self, var: str) -> str:
         return f"{self._dotenv_path} {var}" if var in self._dotenv_keys else f"env {var}"
@@ -485,13 +502,18 @@ class ConfigManager:
             elif kind == "decimal":
                 try:
                     value = Decimal(raw)
+                    if not value.is_finite():
+                        raise InvalidOperation
                 except InvalidOperation:
                     raise ConfigError(
-                        f"{var}={raw!r} is not a number (from {self._source(var)}); it sets {dotted}"
+                        f"{var}={raw!r} is not a number (from {self._source(var)}); it sets {dotted}, "
+                        "allowed: a finite decimal"
                     ) from None
             elif kind in ("int", "float"):
                 try:
                     value = int(raw) if kind == "int" else float(raw)
+                    if not math.isfinite(value):  # nan would pass every `<= 0` check: a guard that never trips
+                        raise ValueError
                 except ValueError:
                     allowed = "an integer" if kind == "int" else "a number"
                     raise ConfigError(
@@ -507,6 +529,8 @@ class ConfigManager:
             return msgspec.convert(tree, BotConfig, strict=False)
         except msgspec.ValidationError as exc:
             raise ConfigError(self._explain(str(exc), tree, sources, name)) from None
+        except ArithmeticError:  # a "NaN"/"Infinity" string reached a Decimal check
+            raise ConfigError(f"profile {name!r}: a setting is NaN or Infinity; allowed: finite numbers") from None
 
     @staticmethod
     def _explain(message: str, tree: dict[str, Any], sources: dict[str, str], name: str) -> str:

@@ -11,6 +11,7 @@ the TradingState's change event and are announced on Slack.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -217,6 +218,7 @@ class MonitorPublisher:
         if cycle_s is not None:
             m.observe("cycle.duration_seconds", cycle_s)
         m.set_gauge("up", 1.0)
+        m.set_gauge("runtime.asyncio_tasks", float(len(asyncio.all_tasks())))  # a task leak shows as growth
         view = trading_state_of(bot)
         for name in TRADING_STATES:
             m.set_gauge("trading.state", 1.0 if name == view.state else 0.0, labels={"state": name})

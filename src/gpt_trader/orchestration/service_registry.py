@@ -108,7 +108,7 @@ def build_broker(config: BotConfig, credentials: Credentials, notices: list[str]
         except ValueError as exc:  # a symbol the mock market does not list is a configuration mistake
             raise ConfigError(f"symbols: {exc}") from None
     if config.broker == "coinbase":
-        if not (credentials.has_cdp or credentials.has_hmac):
+        if not (credentials.has_cdp or credentials.has_hmac or config.coinbase.cdp_key_file):
             if config.dry_run:
                 notices.append(
                     "no Coinbase credentials are set: this dry run uses the deterministic mock broker instead"
@@ -116,8 +116,8 @@ def build_broker(config: BotConfig, credentials: Credentials, notices: list[str]
                 return build_broker(_with_broker(config, "mock"), credentials, notices)
             raise ConfigError(
                 "broker is coinbase but no credentials are set: set COINBASE_PROD_CDP_API_KEY and "
-                "COINBASE_PROD_CDP_PRIVATE_KEY (COINBASE_AUTH_TYPE=cdp) or COINBASE_API_KEY and "
-                "COINBASE_API_SECRET (COINBASE_AUTH_TYPE=hmac), or run with --dry-run"
+                "COINBASE_PROD_CDP_PRIVATE_KEY (or COINBASE_CDP_KEY_FILE; COINBASE_AUTH_TYPE=cdp) or "
+                "COINBASE_API_KEY and COINBASE_API_SECRET (COINBASE_AUTH_TYPE=hmac), or run with --dry-run"
             )
         from gpt_trader.features.brokerages.coinbase import build_coinbase_broker
 

@@ -141,9 +141,11 @@ def test_hmac_headers_drop_query_and_include_body() -> None:
 
 def test_key_file_json_name_or_id(tmp_path: Path) -> None:
     f1 = tmp_path / "k1.json"
+    f1.touch(0o600)
     f1.write_text(json.dumps({"name": keys.KEY_NAME, "privateKey": keys.EC_SEC1_PEM}))
     assert load_cdp_key_file(f1).key_name == keys.KEY_NAME
     f2 = tmp_path / "k2.json"
+    f2.touch(0o600)
     seed64 = base64.b64encode(bytes.fromhex(keys.ED25519_SEED_HEX + keys.ED25519_PUBLIC_HEX)).decode()
     f2.write_text(json.dumps({"id": "key-id-1", "privateKey": seed64}))
     s2 = load_cdp_key_file(f2)

@@ -54,6 +54,7 @@ def test_precedence_profile_env_cli(tmp_path: Path) -> None:
     assert mgr().load("dev").risk.max_daily_loss_pct == Decimal("5")
     env_file = tmp_path / ".env"
     env_file.write_text("RISK_MAX_DAILY_LOSS_PCT=4\nRISK_MAX_LEVERAGE=2\n")
+    env_file.chmod(0o600)  # a .env others can read is refused
     assert mgr(dotenv=env_file).load("dev").risk.max_daily_loss_pct == Decimal("4")
     # the real environment wins over .env
     both = mgr({"RISK_MAX_DAILY_LOSS_PCT": "3"}, dotenv=env_file).load("dev")
@@ -144,6 +145,7 @@ def test_bad_limits_file(tmp_path: Path) -> None:
 
 def test_dotenv_parsing(tmp_path: Path) -> None:
     f = tmp_path / ".env"
+    f.touch(0o600)
     f.write_text('# comment\nexport A=1\nB="two\\nlines"\nC=three # trailing\n\n')
     assert read_dotenv(f) == {"A": "1", "B": "two\nlines", "C": "three"}
     f.write_text("JUSTAWORD\n")

@@ -95,6 +95,7 @@ def test_jwt_in_a_profile_file_and_in_dotenv(tmp_path: Path) -> None:
     profile.write_text("broker: mock\nsymbols: [BTC-USD]\ncoinbase:\n  auth_type: Jwt\n")
     assert mgr().load(str(profile)).coinbase.auth_type == "cdp"
     dotenv = tmp_path / ".env"
+    dotenv.touch(0o600)  # a .env others can read is refused
     dotenv.write_text("COINBASE_AUTH_TYPE=jwt\n")
     assert mgr(dotenv=dotenv).load("dev").coinbase.auth_type == "cdp"
 
@@ -241,6 +242,7 @@ def files(tmp_path: Path) -> dict[str, str]:
     ca = tmp_path / "ca.pem"
     ca.write_text("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
     key = tmp_path / "cdp_api_key.json"
+    key.touch(0o600)  # a key file others can read is refused
     key.write_text(json.dumps({"name": "organizations/o/apiKeys/k", "privateKey": PEM_MARKER}))
     return {"ca": str(ca), "key": str(key)}
 
@@ -277,6 +279,7 @@ def test_adapter_key_from_dotenv_and_real_env_wins(
 ) -> None:
     raw, parsed = _good(raw, parsed, files)
     dotenv = tmp_path / ".env"
+    dotenv.touch(0o600)  # a .env others can read is refused
     dotenv.write_text(f"{var}={raw}\n")
     assert getattr(mgr(dotenv=dotenv).load("canary").coinbase, field) == parsed
     dotenv.write_text(f"{var}={bad}\n")

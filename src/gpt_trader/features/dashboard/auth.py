@@ -7,8 +7,9 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
-import stat
 from pathlib import Path
+
+from gpt_trader.secret_files import exposure
 
 ENV_TOKEN = "GPT_TRADER_WEB_TOKEN"
 MIN_TOKEN_LEN = 16
@@ -30,9 +31,9 @@ def load_or_create_token(path: Path, env: dict[str, str] | None = None) -> tuple
             raise TokenError(f"{ENV_TOKEN} must be at least {MIN_TOKEN_LEN} characters (got {len(token)})")
         return token, f"environment {ENV_TOKEN}"
     if path.exists():
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            raise TokenError(f"{path} has mode {mode:04o}; the token file must be 0600 (chmod 600 {path})")
+        problem = exposure(path)
+        if problem:
+            raise TokenError(problem)
         token = path.read_text(encoding="utf-8").strip()
         if len(token) < MIN_TOKEN_LEN:
             raise TokenError(f"{path} holds a token shorter than {MIN_TOKEN_LEN} characters; delete it to regenerate")

@@ -6,6 +6,7 @@ open, high, low, close, volume (volume in base units when the file says which).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,10 +43,13 @@ def _read_raw(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise CandleFileError(f"{path}: no such file")
     name = path.name.lower()
-    if name.endswith(".parquet") or name.endswith(".pq"):
-        return pd.read_parquet(path)
-    if name.endswith((".csv", ".csv.gz", ".gz", ".txt")):
-        return pd.read_csv(path)
+    try:
+        if name.endswith(".parquet") or name.endswith(".pq"):
+            return pd.read_parquet(path)
+        if name.endswith((".csv", ".csv.gz", ".gz", ".txt")):
+            return pd.read_csv(path)
+    except (ValueError, OSError, ImportError) as exc:  # empty, not UTF-8, not CSV/Parquet, unreadable
+        raise CandleFileError(f"{path}: cannot be read as a candle file ({type(exc).__name__}: {exc})") from None
     raise CandleFileError(f"{path}: unsupported file type; allowed: .csv, .csv.gz, .parquet")
 
 
@@ -56,9 +60,14 @@ def _parse_time(col: pd.Series, column_name: str) -> pd.DatetimeIndex:
         ts = pd.to_datetime(col)
     elif pd.api.types.is_numeric_dtype(col):
         values = col.astype("float64")
+        if not values.map(math.isfinite).all():
+            raise CandleFileError(f"time column {column_name!r}: empty or non-finite epoch values")
         biggest = float(values.abs().max()) if len(values) else 0.0
         unit = "ns" if biggest > 1e17 else "us" if biggest > 1e14 else "ms" if biggest > 1e11 else "s"
-        ts = pd.to_datetime(col.astype("int64"), unit=unit, utc=True)
+        try:
+            ts = pd.to_datetime(col.astype("int64"), unit=unit, utc=True)
+        except (ValueError, OverflowError) as exc:
+            raise CandleFileError(f"time column {column_name!r}: epoch values out of range: {exc}") from None
     else:
         try:
             ts = pd.to_datetime(col, utc=True, format="ISO8601")
@@ -118,10 +127,29 @@ def to_canonical(raw: pd.DataFrame, *, symbol: str, granularity: str, origin: st
         first = out.index[bad.to_numpy()][0]
         raise CandleFileError(f"{origin}: {int(bad.sum())} row(s) with non-numeric prices, first at {first}")
     out["volume"] = out["volume"].fillna(0.0)
+    _check_values(out, origin)
     out = out.sort_index()
     out = out[~out.index.duplicated(keep="last")]
     _check_spacing(out, g, origin)
     return out
+
+
+def _check_values(df: pd.DataFrame, origin: str) -> None:
+    """Bars a strategy may trust: at least one; prices finite and > 0, high >= low; volume finite, >= 0."""
+    import numpy as np
+
+    if df.empty:
+        raise CandleFileError(f"{origin}: no bars (a header without rows)")
+    prices = df[list(PRICE_COLUMNS)].to_numpy("float64")
+    bad = ~(np.isfinite(prices) & (prices > 0)).all(axis=1)
+    bad |= ~(np.isfinite(df["volume"].to_numpy("float64")) & (df["volume"].to_numpy("float64") >= 0))
+    bad |= (df["high"] < df["low"]).to_numpy()
+    if bad.any():
+        first = df.index[bad][0]
+        raise CandleFileError(
+            f"{origin}: {int(bad.sum())} bar(s) with a price that is not a positive finite number, a negative "
+            f"or infinite volume, or high < low; first at {first}"
+        )
 
 
 def _check_spacing(df: pd.DataFrame, granularity: str, origin: str) -> None:

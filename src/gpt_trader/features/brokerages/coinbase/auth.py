@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from gpt_trader.features.brokerages.coinbase.profile_config import AUTH_TYPES, normalize_auth_type
 from gpt_trader.features.brokerages.core.interfaces import AuthError
+from gpt_trader.secret_files import exposure
 
 JWT_TTL_S = 120
 
@@ -148,6 +149,9 @@ class CdpJwtSigner:
 def load_cdp_key_file(path: str | Path) -> CdpJwtSigner:
     """The CDP portal's JSON download: `{"name"|"id", "privateKey", ...}`."""
     p = Path(path)
+    problem = exposure(p)
+    if problem:
+        raise CredentialError(f"{ENV_CDP_KEY_FILE}: {problem}")
     try:
         data = json.loads(p.read_text())
     except FileNotFoundError:

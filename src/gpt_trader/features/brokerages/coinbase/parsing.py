@@ -33,27 +33,55 @@ from gpt_trader.features.brokerages.core.interfaces import (
     Quote,
     StopDirection,
     TimeInForce,
+    TransientError,
 )
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DEFAULT_FUNDING_INTERVAL_S = 3600  # [?] INTX funds hourly; used when the product does not say
 
 
-class ParseError(ValueError):
-    """A wire message that cannot become a domain object (logged, counted and skipped by callers)."""
+class ParseError(TransientError, ValueError):
+    """A wire message that cannot become a domain object (logged, counted and skipped by callers).
+
+    A venue error (reason MALFORMED, like an undecodable REST reply): the trading loop, which handles
+    BrokerageError, treats a reply with a NaN price or an out-of-range time as a failed call, never
+    as a crash. Still a ValueError for callers that parse outside the venue path."""
+
+    def __init__(self, message: str, *, reason: str | None = "MALFORMED") -> None:
+        super().__init__(message, reason=reason)
 
 
 # ------------------------------------------------------------------------------------------ scalars
 def dec(value: object) -> Decimal | None:
-    """String/number -> Decimal; "" and None -> None; garbage -> ParseError."""
+    """String/number -> Decimal; "" and None -> None; garbage, NaN and Infinity -> ParseError."""
     if value is None or value == "":
         return None
     if isinstance(value, Decimal):
-        return value
-    try:
-        return Decimal(str(value).strip())
-    except InvalidOperation:
-        raise ParseError(f"not a decimal number: {value!r}") from None
+        d = value
+    else:
+        try:
+            d = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ParseError(f"not a decimal number: {value!r}") from None
+    if not d.is_finite():
+        raise ParseError(f"not a finite number: {value!r}")
+    return d
+
+
+def positive(value: object, what: str) -> Decimal:
+    """A price: present, finite and > 0, else ParseError naming `what` (a bad price never reaches a decision)."""
+    d = dec(value)
+    if d is None or d <= 0:
+        raise ParseError(f"{what} must be a positive number, got {value!r}")
+    return d
+
+
+def non_negative(value: object, what: str) -> Decimal:
+    """A size or volume: present, finite and >= 0, else ParseError naming `what`."""
+    d = dec(value)
+    if d is None or d < 0:
+        raise ParseError(f"{what} must be a number >= 0, got {value!r}")
+    return d
 
 
 def dec0(value: object) -> Decimal:
@@ -66,7 +94,10 @@ def parse_time(value: object) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, int | float) or (isinstance(value, str) and value.strip().lstrip("-").isdigit()):
-        return datetime.fromtimestamp(int(value), tz=UTC)
+        try:
+            return datetime.fromtimestamp(int(value), tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ParseError(f"timestamp out of range: {value!r}") from None
     if not isinstance(value, str):
         raise ParseError(f"not a timestamp: {value!r}")
     s = value.strip()
@@ -179,7 +210,16 @@ def funding_rate(p: m.WireProduct) -> Decimal | None:
 
 
 # --------------------------------------------------------------------------------------- market data
+def _check_levels(book: m.PriceBook) -> None:
+    """Every level's price positive and finite, size finite and >= 0 (checked before any comparison:
+    a NaN price would make sorting raise, an Infinity would become a best bid)."""
+    for lvl in (*book.bids, *book.asks):
+        positive(lvl.price, "book price")
+        non_negative(lvl.size, "book size")
+
+
 def to_order_book(book: m.PriceBook, symbol: str, depth: int | None = None) -> OrderBook:
+    _check_levels(book)
     bids = sorted(book.bids, key=lambda lvl: lvl.price, reverse=True)[:depth]
     asks = sorted(book.asks, key=lambda lvl: lvl.price)[:depth]
     return OrderBook(
@@ -193,6 +233,7 @@ def to_order_book(book: m.PriceBook, symbol: str, depth: int | None = None) -> O
 def to_quote(book: m.PriceBook, last: Decimal | None, symbol: str, ts: datetime | None = None) -> Quote:
     if not book.bids or not book.asks:
         raise ParseError(f"{symbol}: best bid/ask missing (bids={len(book.bids)}, asks={len(book.asks)})")
+    _check_levels(book)
     bid = max(lvl.price for lvl in book.bids)
     ask = min(lvl.price for lvl in book.asks)
     return Quote(
@@ -210,11 +251,11 @@ def to_candle(c: m.WireCandle, symbol: str = "") -> Candle:
         raise ParseError(f"candle without start: {c!r}")
     return Candle(
         start=start,
-        open=dec0(c.open),
-        high=dec0(c.high),
-        low=dec0(c.low),
-        close=dec0(c.close),
-        volume=dec0(c.volume),
+        open=positive(c.open, "candle open"),
+        high=positive(c.high, "candle high"),
+        low=positive(c.low, "candle low"),
+        close=positive(c.close, "candle close"),
+        volume=non_negative(c.volume or "0", "candle volume"),
         symbol=c.product_id or symbol,
     )
 

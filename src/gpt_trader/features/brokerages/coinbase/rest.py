@@ -290,7 +290,10 @@ class CoinbaseRestClient:
         if not body.get("client_order_id"):
             raise ValueError("create_order body needs a client_order_id (idempotency key)")
         raw = await self.request("POST", "/orders", body=body, kind=CREATE)
-        return self._decode(raw, m.CreateOrderResponse, "POST /orders")
+        try:
+            return self._decode(raw, m.CreateOrderResponse, "POST /orders")
+        except TransientError as exc:  # sent, answer unreadable: the order may exist; resolve by client id
+            raise AmbiguousOrderStateError(str(exc), reason="MALFORMED") from None
 
     async def preview_order(self, body: dict[str, Any]) -> m.PreviewResponse:
         payload = {k: v for k, v in body.items() if k != "client_order_id"}

@@ -18,7 +18,7 @@ import ssl
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -31,7 +31,9 @@ from gpt_trader.features.brokerages.coinbase.parsing import (
     ParseError,
     dec,
     dec0,
+    non_negative,
     parse_time,
+    positive,
     to_candle,
     user_order_to_order,
 )
@@ -59,6 +61,10 @@ DEFAULT_WS_URL = "wss://advanced-trade-ws.coinbase.com"
 DEFAULT_WS_USER_URL = "wss://advanced-trade-ws-user.coinbase.com"
 BACKOFF_MIN_S = 0.25
 BACKOFF_MAX_S = 30.0
+L2_SIDES = ("bid", "offer")
+#: a trade print stamped later than its own frame by more than this is garbage: a bar built on it would
+#: lie in the future and every later print would count as late (the symbol's bars would stop closing)
+TRADE_AHEAD_MAX = timedelta(seconds=60)
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # BTC-USD level2 snapshots are large (COINBASE.md §3.1)
 PRIVATE_CHANNELS = frozenset({"user", "futures_balance_summary"})
 
@@ -492,6 +498,11 @@ class MarketDataStream:
             book = self.books.get(ev.product_id)
             if book is None:
                 continue
+            for u in ev.updates:  # all checked before any is applied: a bad level never half-updates a book
+                if u.side not in L2_SIDES:
+                    raise ParseError(f"level2 side {u.side!r}; allowed: {', '.join(L2_SIDES)}")
+                positive(u.price_level, "level2 price_level")
+                non_negative(u.new_quantity, "level2 new_quantity")
             snapshot = ev.type == "snapshot"
             if snapshot:
                 book.reset()
@@ -524,6 +535,9 @@ class MarketDataStream:
             for t in te.tickers:
                 price = dec(t.price)
                 bid, ask = dec(t.best_bid), dec(t.best_ask)
+                for name, value in (("price", price), ("best_bid", bid), ("best_ask", ask)):
+                    if value is not None and value <= 0:
+                        raise ParseError(f"ticker {name} must be positive, got {value}")
                 if price is not None:
                     self.last_trade[t.product_id] = price
                 if price is None or bid is None or ask is None:
@@ -534,12 +548,15 @@ class MarketDataStream:
                 self._emit(q)
 
     def _on_trades(self, h: m.WsHeader) -> None:
+        sent = parse_time(h.timestamp)
         for te in _TRADE_EVENTS.decode(h.events):
             for t in te.trades:
-                price, size = dec(t.price), dec(t.size)
+                price, size = positive(t.price, "trade price"), positive(t.size, "trade size")
                 ts = parse_time(t.time)
-                if price is None or size is None or ts is None:
-                    raise ParseError(f"market trade {t.trade_id!r} lacks price/size/time")
+                if ts is None:
+                    raise ParseError(f"market trade {t.trade_id!r} lacks its time")
+                if sent is not None and ts > sent + TRADE_AHEAD_MAX:  # one such print would wedge the bars
+                    raise ParseError(f"market trade {t.trade_id!r} stamped {ts} is after its frame ({sent})")
                 self.last_trade[t.product_id] = price
                 self._touch(t.product_id)
                 side = OrderSide.BUY if t.side.upper() == "BUY" else OrderSide.SELL
