@@ -215,7 +215,6 @@ class LiveExecutionEngine:
             ts=now,
             symbol=request.symbol,
         )
-        self._chaos("after_intent")
         if role != "order":
             self._roles[coid] = role
         return request
@@ -223,6 +222,9 @@ class LiveExecutionEngine:
     async def send(self, request: OrderRequest) -> SubmitResult:
         """Send a request `prepare` recorded; the outcome is stored (acknowledged, rejected, or ambiguous and
         kept pending). Sends of different intents may run concurrently."""
+        # the "intent recorded, not sent" kill point sits here, not in `prepare`: a bar boundary's intents
+        # are committed together after `prepare`, and only a committed intent can be found at a restart
+        self._chaos("after_intent")
         coid = request.client_order_id
         try:
             order = await self.broker.place_order(request)
