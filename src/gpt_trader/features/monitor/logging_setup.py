@@ -62,6 +62,18 @@ class _ToStructlog(logging.Handler):
             self.handleError(record)
 
 
+class _CurrentStderr:
+    """`sys.stderr` as it is at each write, not as it was when logging was configured: a runner that swaps
+    stderr for a while (typer's CliRunner, pytest's capture) and closes its stream must not leave every later
+    log line writing to a closed file."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(
     *,
     level: str = "INFO",
@@ -86,7 +98,7 @@ def configure_logging(
             structlog.dev.ConsoleRenderer(colors=False, pad_event_to=40),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(min(file_level, con_level)),
-        logger_factory=structlog.PrintLoggerFactory(console or sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(console or _CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
     root = logging.getLogger()
