@@ -208,8 +208,7 @@ def test_every_page_renders_and_is_captured(session_root: Path, server: WebServe
     _shot(page, "sessions")
 
     page.goto(server.url + "backtests")
-    if not BITSTAMP.is_file():
-        pytest.skip(f"no sample data at {BITSTAMP} to make a backtest report")
+    assert BITSTAMP.is_file(), f"no sample data at {BITSTAMP} (../shared beside the project) to make a backtest report"
     page.wait_for_selector("#backtests tbody tr a")
     assert page.locator("#backtests tbody tr").count() == 1
     _shot(page, "backtests")

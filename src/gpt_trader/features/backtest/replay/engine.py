@@ -184,14 +184,7 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
                 anchor = highs[k]
             return
         rules[exit_rule[kind]] += 1
-        request = OrderRequest(
-            symbol=symbol,
-            side=OrderSide.SELL,
-            order_type=OrderType.MARKET,
-            size=pos,
-            time_in_force=TimeInForce.IOC,
-            client_order_id=f"bt-{k}-{exit_rule[kind]}",
-        )
+        request = _market(symbol, OrderSide.SELL, pos, f"bt-{k}-{exit_rule[kind]}")
         _filled, px, fee = fill(k, request, at_ticks=ticks)
         book_exit(k, px, fee)
 
@@ -274,24 +267,9 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
             size = entry_qty(ask, fee_rate)
             if size is None:
                 continue
-            request = OrderRequest(
-                symbol=symbol,
-                side=OrderSide.BUY,
-                order_type=OrderType.MARKET,
-                size=size,
-                time_in_force=TimeInForce.IOC,
-                client_order_id=f"bt-{k}-buy",
-            )
+            request = _market(symbol, OrderSide.BUY, size, f"bt-{k}-buy")
         else:
-            request = OrderRequest(
-                symbol=symbol,
-                side=OrderSide.SELL,
-                order_type=OrderType.MARKET,
-                size=pos,
-                time_in_force=TimeInForce.IOC,
-                reduce_only=False,
-                client_order_id=f"bt-{k}-sell",
-            )
+            request = _market(symbol, OrderSide.SELL, pos, f"bt-{k}-sell")
         filled, px, fee = fill(k, request)
         if action is OrderSide.BUY:
             open_trade = _Open(k, filled, px, fee)
@@ -341,3 +319,15 @@ def run_replay(bars: Bars, strategy: Strategy, config: BacktestConfig) -> Backte
         maker_fees=result_obj.maker_fees,
     )
     return result_obj
+
+
+def _market(symbol: str, side: OrderSide, size: Decimal, client_order_id: str) -> OrderRequest:
+    """A market IOC order, as every replayed entry and exit is (limit entries build their own)."""
+    return OrderRequest(
+        symbol=symbol,
+        side=side,
+        order_type=OrderType.MARKET,
+        size=size,
+        time_in_force=TimeInForce.IOC,
+        client_order_id=client_order_id,
+    )
