@@ -21,6 +21,8 @@ class LatencyLog:
         self._new = False
 
     def record(self, kind: str, ms: float) -> None:
+        if kind not in self.samples:
+            self.samples[kind] = deque(maxlen=5000)
         self.samples[kind].append(ms)
         self._new = True
 

@@ -221,13 +221,29 @@ class LiveExecutionEngine:
 
     async def send(self, request: OrderRequest) -> SubmitResult:
         """Send a request `prepare` recorded; the outcome is stored (acknowledged, rejected, or ambiguous and
-        kept pending). Sends of different intents may run concurrently."""
+        kept pending)."""
+        return await self.settle(request, await self.transmit(request))
+
+    async def transmit(self, request: OrderRequest) -> Order | BrokerageError:
+        """Only the venue call of a send: it changes no state and writes nothing, so transmits of different
+        intents may run concurrently with each other and with the decisions of a later bar; `settle` applies
+        each outcome afterwards, from the one task that owns the bot's state."""
         # the "intent recorded, not sent" kill point sits here, not in `prepare`: a bar boundary's intents
         # are committed together after `prepare`, and only a committed intent can be found at a restart
         self._chaos("after_intent")
+        try:
+            return await self.broker.place_order(request)
+        except BrokerageError as exc:
+            return exc
+
+    async def settle(self, request: OrderRequest, outcome: Order | BrokerageError) -> SubmitResult:
+        """Apply what `transmit` got: the acknowledged order adopted, a refusal recorded with its reason, an
+        unknown outcome kept pending (resolved by client_order_id)."""
         coid = request.client_order_id
         try:
-            order = await self.broker.place_order(request)
+            if isinstance(outcome, BaseException):
+                raise outcome
+            order = outcome
             self._on_api(True, "place_order")
         except (InsufficientFundsError, InvalidOrderError, PermissionDeniedError) as exc:
             self._on_api(True, "place_order")  # the venue answered; the order itself was refused

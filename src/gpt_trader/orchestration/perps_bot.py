@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import msgspec
 import structlog
@@ -69,11 +69,21 @@ T = TypeVar("T")
 
 BOOK_DEPTH = 50
 TELEMETRY_INTERVAL_S = 60.0
+#: wall seconds after a cycle's snapshot during which bars closing while its orders are in the air are still
+#: decided on that snapshot (after it, the next cycle takes a fresh one)
+OVERLAP_MAX_S = 1.0
 #: extra balance reads a cycle may take to confirm (or explain) an unexplained quote-cash change
 CASH_CONFIRM_READS = 2
 #: on streams the loop wakes on a closed bar or an order event, and at least this often (wall seconds) so
 #: stream marks reach the runtime guards between bars
 STREAM_TICK_S = 1.0
+
+
+class Flight(NamedTuple):
+    """An order handed to the venue: its request and the transmit under way (its reply or venue error)."""
+
+    request: OrderRequest
+    task: asyncio.Future[Order | BrokerageError]
 
 
 class GuardEventRecord(msgspec.Struct, kw_only=True):
@@ -172,6 +182,7 @@ class PerpsBot:
             self.broker.set_staleness_callback(on_stale)
         self._rest_market_at: dict[str, float] = {}  # symbol -> monotonic time of its last REST market read
         self._rest_bar_checked: dict[str, datetime] = {}  # symbol -> last bar start read over REST (stale)
+        self._reconcile_owed = False  # a periodic reconciliation that came due while bars were closing
         self._bar_arrival: dict[str, float] = {}  # symbol -> monotonic arrival of the event closing its bar
         self._bar_taken: dict[str, float] = {}  # symbol -> monotonic instant this cycle took that bar
         self._sent_in_cycle = 0  # orders sent this cycle (latency of the first one is reported apart)
@@ -354,7 +365,7 @@ class PerpsBot:
         stream is not trusted, or the periodic confirmation is due; open orders are the pushed ones."""
         feed = self.feed
         assert feed is not None
-        if force or feed.account_due(now, defer_periodic=feed.bars_waiting()):
+        if force or feed.account_due(now, defer_periodic=feed.bars_waiting() or feed.boundary_near(now)):
             balances = await self._call("list_balances", self.broker.list_balances)
             perps = any(p.is_perpetual for p in self.products.values())
             positions = await self._call("list_positions", self.broker.list_positions) if perps else []
@@ -514,33 +525,44 @@ class PerpsBot:
             await self._close_position(sym, snapshot, reason="guard flatten", bar_key=f"flatten-{self.cycle}")
 
         decided = False
-        self._outbox = []
+        flights: list[Flight] = []
         try:
-            # One commit (one fsync) for the boundary's decisions, risk results and order intents, before
-            # any of its orders is sent; an error before it rolls back every intent, none of them sent.
-            with self.registry.store_transaction():
-                for sym in self.symbols:
-                    new_bars = await self._new_bars(sym)
-                    if not new_bars:
-                        continue
-                    decided = True
-                    started = _time.perf_counter()
-                    await self._decide_and_act(sym, new_bars[-1], snapshot, verdict, window_open)
-                    self.metrics.observe("decision.duration_seconds", _time.perf_counter() - started)
-                committing = _time.monotonic()
-            outbox, self._outbox = self._outbox, None
-            if outbox and self.feed is not None:
-                self.feed.latency.record("commit", (_time.monotonic() - committing) * 1000)
-            await self._send_all(outbox)
+            overlap_until = _time.monotonic() + OVERLAP_MAX_S
+            symbols = list(self.symbols)
+            while symbols:
+                self._outbox = []
+                # One commit (one fsync) for the round's decisions, risk results and order intents, before
+                # any of its orders is sent; an error before it rolls back every intent, none of them sent.
+                with self.registry.store_transaction():
+                    for sym in symbols:
+                        new_bars = await self._new_bars(sym)
+                        if not new_bars:
+                            continue
+                        decided = True
+                        started = _time.perf_counter()
+                        await self._decide_and_act(sym, new_bars[-1], snapshot, verdict, window_open)
+                        self.metrics.observe("decision.duration_seconds", _time.perf_counter() - started)
+                    committing = _time.monotonic()
+                outbox, self._outbox = self._outbox, None
+                if outbox and self.feed is not None:
+                    self.feed.latency.record("commit", (_time.monotonic() - committing) * 1000)
+                flights.extend(self._transmit_all(outbox))
+                # bars that close while the orders are in the air are decided at once, on the same snapshot
+                symbols = await self._bars_during_flight(flights, overlap_until)
         finally:
             self._outbox = None
+            await self._settle_all(flights)
         self._bar_arrival.clear()
         self._bar_taken.clear()
 
         if decided:
             self.bar_cycles += 1
         paced = self.cycle if self.feed is None else (self.bar_cycles if decided else 0)
-        reconcile = self.reconciler is not None and self.reconciler.due(paced)
+        reconcile = self.reconciler is not None and (self.reconciler.due(paced) or self._reconcile_owed)
+        if reconcile and self._boundary_near():
+            self._reconcile_owed, reconcile = True, False  # runs in the first cycle clear of the bar closes
+        elif reconcile:
+            self._reconcile_owed = False
         if self.feed is None:
             await self.execution.poll()
         elif self.feed.order_poll_due():
@@ -898,11 +920,17 @@ class PerpsBot:
             await self._send_all([prepared])
 
     async def _send_all(self, requests: list[OrderRequest]) -> None:
-        """Send the orders of one bar boundary together: each was risk-checked against the state including
-        the ones before it (the pre-trade check counts in-flight cash and exposure) and its intent is already
-        on disk, so their sends do not wait for each other's acknowledgements."""
+        """Send orders now and apply their outcomes before returning (protective and flatten orders)."""
+        flights = self._transmit_all(requests)
+        await self._settle_all(flights)
+
+    def _transmit_all(self, requests: list[OrderRequest]) -> list[Flight]:
+        """Hand orders to the venue together: each was risk-checked against the state including the ones
+        before it (the pre-trade check counts in-flight cash and exposure) and its intent is already on disk,
+        so their sends do not wait for each other's acknowledgements. Nothing is applied here: the
+        transmits write nothing, `_settle_all` applies their outcomes."""
         if not requests:
-            return
+            return []
         db = self.registry.db
         if db is not None and db.in_transaction:  # exactly once: never send before the intent is on disk
             raise RuntimeError("orders sent inside an open store transaction: their intents are not committed yet")
@@ -917,17 +945,60 @@ class PerpsBot:
                     if not self._sent_in_cycle:
                         feed.latency.record("decision_first", (out - arrived) * 1000)
                     self._sent_in_cycle += 1
-        outcomes = await asyncio.gather(
-            *(self._send_timed(r, a) for r, a in zip(requests, arrivals, strict=True)), return_exceptions=True
-        )
-        for outcome in outcomes:  # every send has finished (none left running); a bug in one still surfaces
-            if isinstance(outcome, BaseException):
-                raise outcome
+        return [
+            Flight(request, asyncio.ensure_future(self._transmit_timed(request, arrived)))
+            for request, arrived in zip(requests, arrivals, strict=True)
+        ]
 
-    async def _send_timed(self, request: OrderRequest, arrived: float | None) -> None:
-        sent = await self.execution.send(request)
-        if self.feed is not None and arrived is not None and sent.status == "sent":
+    async def _transmit_timed(self, request: OrderRequest, arrived: float | None) -> Order | BrokerageError:
+        outcome = await self.execution.transmit(request)
+        if self.feed is not None and arrived is not None and isinstance(outcome, Order):
             self.feed.latency.record("ack", (_time.monotonic() - arrived) * 1000)
+        return outcome
+
+    async def _bars_during_flight(self, flights: list[Flight], until: float) -> list[str]:
+        """While this cycle's orders are in the air (at most until `until`, monotonic): the symbols whose bar
+        closed meanwhile, to decide at once on the cycle's snapshot (whose in-flight accounting counts the
+        orders in the air), or [] once every order has its reply. Why: a bar closing during another symbol's
+        acknowledgement must not wait for it."""
+        pending = [f.task for f in flights if not f.task.done()]
+        feed = self.feed
+        while pending:
+            if feed is None or self.stopping or _time.monotonic() >= until:
+                await asyncio.wait(pending)
+                return []
+            ready = feed.ready_while_in_flight({f.request.symbol for f in flights if not f.task.done()})
+            if ready:
+                self.metrics.inc("decision.rounds_in_flight")
+                return [s for s in self.symbols if s in ready]
+            bar = feed.next_bar()
+            try:
+                left = until - _time.monotonic()
+                waiting: list[asyncio.Future[Any]] = [*pending, bar]
+                await asyncio.wait(waiting, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                bar.cancel()
+            pending = [t for t in pending if not t.done()]
+        return []
+
+    async def _settle_all(self, flights: list[Flight]) -> None:
+        """Apply every transmitted order's outcome, in the order they were decided, after all have replied;
+        a bug in one transmit still surfaces, after the others are applied."""
+        if not flights:
+            return
+        await asyncio.wait([f.task for f in flights])
+        failure: BaseException | None = None
+        for flight in flights:
+            if flight.task.cancelled():
+                failure = failure or asyncio.CancelledError()
+                continue
+            error = flight.task.exception()
+            if error is not None:
+                failure = failure or error
+                continue
+            await self.execution.settle(flight.request, flight.task.result())
+        if failure is not None:
+            raise failure
 
     def _volatility(self, sym: str) -> float | None:
         closes = [bar[3] for bar in self.history.get(sym, ())]
@@ -969,10 +1040,10 @@ class PerpsBot:
                 self.metrics.set_gauge(f"account.fee_tier.{key}", float(tier[key]))
 
     async def _finish_cycle(self, snapshot: AccountSnapshot | None) -> None:
-        feed = self.feed
-        if feed is not None and feed.bars_waiting() and not self.halted and not self.stopping:
-            # A bar closed while this cycle ran: deciding on it goes first; telemetry (account REST read,
-            # metrics.json, health file) is published by the cycle after it, milliseconds later.
+        if self._boundary_near() and not self.halted and not self.stopping:
+            # A bar closed while this cycle ran, or bars are about to close: deciding on them goes first;
+            # telemetry (account REST read, metrics.json, health file) waits for the first cycle clear of
+            # the boundary (at most the boundary lead plus the bar-close grace later).
             self.metrics.inc("cycles.publish_deferred")
             return
         now = self.broker.now()
@@ -982,6 +1053,13 @@ class PerpsBot:
         t0, self._cycle_t0 = self._cycle_t0, None
         # metrics.json, the health file, /metrics, /health and the alerts on state changes
         self.monitoring.publish(self, snapshot, None if t0 is None else _time.perf_counter() - t0)
+
+    def _boundary_near(self) -> bool:
+        """On streams: a closed bar waits, or a bar boundary is near or still closing. Optional REST work
+        (telemetry, the periodic account confirmation, reconciliation) waits then, so that no bar's decision
+        queues behind a request in flight."""
+        feed = self.feed
+        return feed is not None and (feed.bars_waiting() or feed.boundary_near(self.broker.now()))
 
     def health(self) -> dict[str, Any]:
         """The health document's facts; MonitorPublisher adds `status`, `reason` and `trading_state`."""

@@ -61,6 +61,9 @@ USER_DISRUPTIONS = (
 #: venue batches trades (Coinbase: 250 ms), so a print stamped just before the end may still be in flight
 CLOSE_GRACE_S = 0.3
 TIME_CHECK_S = 0.1
+#: venue seconds before a bar boundary in which the bot starts no optional REST work (telemetry, the periodic
+#: account confirmation, reconciliation): a closing bar must not queue behind a request in flight
+BOUNDARY_LEAD_S = 1.0
 #: pushed order events the bot does not know yet (the ack is still in flight) are retried this long
 UNMATCHED_TTL_S = 30.0
 RESTART_DELAY_S = 1.0
@@ -109,6 +112,8 @@ class StreamFeed:
         self._venue_seen: dict[str, int] = {}
         self._seen_symbols: set[str] = set()
         self._wake = asyncio.Event()
+        self._bar_event = asyncio.Event()  # set by every bar close (orders in flight wait on it or their replies)
+        self.granularity_s = granularity_s
         self._tasks: list[asyncio.Task[None]] = []
         self.user_disrupted = True  # until the user stream has proven itself, order state comes from REST
         self.account_dirty = True
@@ -213,6 +218,7 @@ class StreamFeed:
         self._bar_event_mono[symbol] = arrived
         self._past_end_since.pop(symbol, None)
         self._wake.set()
+        self._bar_event.set()
 
     def _on_order(self, update: OrderUpdate) -> None:
         self.counts["events.order"] += 1
@@ -258,6 +264,27 @@ class StreamFeed:
     def bars_waiting(self) -> bool:
         """A closed bar not yet taken: the cycle about to run decides on it."""
         return any(self._closed.values())
+
+    def boundary_near(self, now: datetime, lead_s: float = BOUNDARY_LEAD_S) -> bool:
+        """A bar boundary is within `lead_s` venue seconds, or passed with a bar still open awaiting its
+        closing trade (or the clock's grace): optional REST work waits, so no bar queues behind it."""
+        if any(b.would_close(now) for b in self.builders.values()):
+            return True
+        g = self.granularity_s
+        return g - (now.timestamp() % g) <= lead_s
+
+    def ready_while_in_flight(self, busy: set[str]) -> list[str]:
+        """Symbols with a closed bar that can be decided while orders of this cycle are in the air: none of
+        their own orders in flight (`busy`) and no order event of theirs waiting to be applied (the snapshot
+        the decision uses must not be behind a fill or cancel of that symbol the bot already heard of)."""
+        pushed = {o.symbol for o in self._pushed} | {o.symbol for o, _ in self._unmatched.values()}
+        return [s for s, bars in self._closed.items() if bars and s not in busy and s not in pushed]
+
+    def next_bar(self) -> asyncio.Task[bool]:
+        """A task that ends when the next bar closes. Armed here, synchronously: a bar that closed before is
+        the caller's to have checked (`ready_while_in_flight`); one that closes after is never missed."""
+        self._bar_event.clear()
+        return asyncio.ensure_future(self._bar_event.wait())
 
     def take_bars(self, symbol: str) -> list[ClosedBar]:
         bars = self._closed.get(symbol)
