@@ -86,6 +86,18 @@ class Flight(NamedTuple):
     task: asyncio.Future[Order | BrokerageError]
 
 
+class Decided(NamedTuple):
+    """A strategy decision on a symbol's newest bar, with what it saw (for its journal row)."""
+
+    symbol: str
+    bar: Candle
+    decision: Decision
+    size: Decimal
+    bid: float | None
+    ask: float | None
+    seconds: float  # wall time the strategy took
+
+
 class GuardEventRecord(msgspec.Struct, kw_only=True):
     cycle: int
     name: str
@@ -534,19 +546,25 @@ class PerpsBot:
                 # One commit (one fsync) for the round's decisions, risk results and order intents, before
                 # any of its orders is sent; an error before it rolls back every intent, none of them sent.
                 with self.registry.store_transaction():
+                    round_ = []
                     for sym in symbols:
                         new_bars = await self._new_bars(sym)
-                        if not new_bars:
-                            continue
-                        decided = True
-                        started = _time.perf_counter()
-                        await self._decide_and_act(sym, new_bars[-1], snapshot, verdict, window_open)
-                        self.metrics.observe("decision.duration_seconds", _time.perf_counter() - started)
+                        if new_bars:
+                            round_.append(self._decide(sym, new_bars[-1], snapshot))
+                    decided = decided or bool(round_)
+                    for d in round_:  # the decisions that trade first: their orders leave before HOLDs journal
+                        if d.decision.action is not Action.HOLD:
+                            await self._act(d, snapshot, verdict, window_open)
                     committing = _time.monotonic()
                 outbox, self._outbox = self._outbox, None
                 if outbox and self.feed is not None:
                     self.feed.latency.record("commit", (_time.monotonic() - committing) * 1000)
                 flights.extend(self._transmit_all(outbox))
+                holds = [d for d in round_ if d.decision.action is Action.HOLD]
+                if holds:
+                    with self.registry.store_transaction():
+                        for d in holds:
+                            self._journal_decision(d)
                 # bars that close while the orders are in the air are decided at once, on the same snapshot
                 symbols = await self._bars_during_flight(flights, overlap_until)
         finally:
@@ -707,54 +725,63 @@ class PerpsBot:
         _, high, low, close, _ = (list(col) for col in zip(*rows, strict=True))
         return Decimal(repr(indicators.atr(high, low, close, period)))
 
-    async def _decide_and_act(
-        self, sym: str, bar: Candle, snapshot: AccountSnapshot, verdict: RuntimeVerdict, window_open: bool
-    ) -> None:
+    def _decide(self, sym: str, bar: Candle, snapshot: AccountSnapshot) -> Decided:
+        """The strategy's decision on `sym`'s newest bar (nothing journaled or sent yet)."""
+        started = _time.perf_counter()
         position = snapshot.positions.get(sym)
         size = position.size if position else ZERO
         quote = self.quotes.get(sym)
         bid, ask = (float(quote.bid), float(quote.ask)) if quote is not None else (None, None)
         decision = self.strategy.decide(sym, BarWindow.from_rows(self.history[sym], bid=bid, ask=ask), size)
-        regime = self._track_regime(sym)
         counts = self.decisions.setdefault(sym, {})
         counts[decision.action.value] = counts.get(decision.action.value, 0) + 1
-        bar_key = bar.start.strftime("%Y%m%dT%H%M%S")
-        # Every decision is journaled, HOLDs included, so `perps-bot replay` checks every bar.
+        return Decided(sym, bar, decision, size, bid, ask, _time.perf_counter() - started)
+
+    def _journal_decision(self, d: Decided) -> None:
+        """Every decision is journaled, HOLDs included, so `perps-bot replay` checks every bar."""
+        regime = self._track_regime(d.symbol)
         self.events.append(
             "decision",
             {
-                "action": decision.action.value,
-                "reason": decision.reason,
-                "confidence": decision.confidence,
-                "bar": bar.start.isoformat(),
-                "close": str(bar.close),
-                "position": str(size),
-                "bid": bid,
-                "ask": ask,
+                "action": d.decision.action.value,
+                "reason": d.decision.reason,
+                "confidence": d.decision.confidence,
+                "bar": d.bar.start.isoformat(),
+                "close": str(d.bar.close),
+                "position": str(d.size),
+                "bid": d.bid,
+                "ask": d.ask,
                 "regime": regime.value,
             },
             ts=self.broker.now(),
-            symbol=sym,
+            symbol=d.symbol,
         )
-        if decision.action is Action.HOLD:
-            return
+        if d.decision.action is Action.HOLD:
+            self.metrics.observe("decision.duration_seconds", d.seconds)
+
+    async def _act(self, d: Decided, snapshot: AccountSnapshot, verdict: RuntimeVerdict, window_open: bool) -> None:
+        """A decision that trades: journaled, then its close or entry risk-checked and its intent recorded."""
+        started = _time.perf_counter()
+        self._journal_decision(d)
+        sym, decision, size = d.symbol, d.decision, d.size
+        bar_key = d.bar.start.strftime("%Y%m%dT%H%M%S")
         log.info("decision", symbol=sym, action=decision.action.value, reason=decision.reason)
 
         reducing = decision.action is Action.CLOSE or (
             (decision.action is Action.SELL and size > 0) or (decision.action is Action.BUY and size < 0)
         )
+        blocked = None if reducing else self._entry_block_reason(sym, snapshot, verdict, window_open)
         if reducing:
             await self._close_position(sym, snapshot, reason=decision.reason, bar_key=bar_key)
-            return
-        blocked = self._entry_block_reason(sym, snapshot, verdict, window_open)
-        if blocked:
+        elif blocked:
             self.metrics.inc("entries.blocked")
             self.events.append(
                 "entry_blocked", {"reason": blocked, "action": decision.action.value}, ts=self.broker.now(), symbol=sym
             )
             log.info("entry blocked", symbol=sym, reason=blocked)
-            return
-        await self._open_position(sym, decision, snapshot, verdict, bar_key)
+        else:
+            await self._open_position(sym, decision, snapshot, verdict, bar_key)
+        self.metrics.observe("decision.duration_seconds", d.seconds + _time.perf_counter() - started)
 
     def _track_tier(self, equity: Decimal) -> None:
         if self.tiers is None:
