@@ -29,6 +29,7 @@ from gpt_trader.exchange_sim.background import SimThread
 from gpt_trader.features.brokerages.core.products import default_products
 
 T = TypeVar("T")
+LATENCY_FIGURES = ("p50", "p90", "p99", "max", "samples")
 
 SIZES = {
     "BTC-USD": "0.0002",
@@ -44,7 +45,7 @@ SIZES = {
 }
 
 
-def write_profile(directory: Path, symbols: list[str]) -> Path:
+def write_profile(directory: Path, symbols: list[str], store_sync: str = "full") -> Path:
     """The packaged canary profile on a wider universe, a store under `directory`, and a mean-reversion
     strategy that trades now and then (steady trading, not every bar)."""
     tree = yaml.safe_load(resources.files("gpt_trader.config.profiles").joinpath("canary.yaml").read_text())
@@ -54,6 +55,7 @@ def write_profile(directory: Path, symbols: list[str]) -> Path:
         symbols=symbols,
         strategy={"name": "mean_reversion", "params": {"window": 3, "entry_pct": 0.0005, "exit_pct": 0.0}},
         sizing={"method": "fixed_size", "sizes": {s: SIZES[s] for s in symbols}},
+        store_sync=store_sync,
     )
     risk = dict(tree.get("risk") or {})
     risk.update(max_orders_per_minute=60, stale_mark_s=300)
@@ -79,6 +81,12 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=10.0, help="simulated minutes of trading")
     ap.add_argument("--speed", type=float, default=20.0, help="simulator clock speed (x wall)")
     ap.add_argument("--symbols", type=int, default=10)
+    ap.add_argument(
+        "--store-sync",
+        choices=("full", "normal"),
+        default="full",
+        help="the profile's store_sync: fsync each commit before the send, or flush right after it",
+    )
     args = ap.parse_args()
     symbols = list(SIZES)[: args.symbols]
     day = datetime.now(UTC).date() - timedelta(days=1)
@@ -87,7 +95,7 @@ def main() -> int:
     st = SimThread(seed=11, start_time=start, products=products, speed=args.speed, initial_funds={"USD": 100000})
     sim = st.start()
     with tempfile.TemporaryDirectory(prefix="stream-budget-") as tmp:
-        profile = write_profile(Path(tmp), symbols)
+        profile = write_profile(Path(tmp), symbols, args.store_sync)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("COINBASE_", "GPT_TRADER_", "RISK_"))}
         env.update(st.env())
         served0 = sim.requests_served
@@ -131,7 +139,10 @@ def main() -> int:
     st.stop()
     per = served / (len(symbols) * venue_minutes) if venue_minutes else float("nan")
     filled = sum(1 for o in orders if str(getattr(o, "status", "")).endswith("FILLED"))
-    print(f"{len(symbols)} symbols, 1-minute bars, {venue_minutes:.1f} simulated minutes at speed {args.speed:g}")
+    print(
+        f"{len(symbols)} symbols, 1-minute bars, {venue_minutes:.1f} simulated minutes at speed {args.speed:g}, "
+        f"store_sync {args.store_sync}"
+    )
     print(f"REST requests: {served} -> {per:.2f} per symbol per minute (target <= 3)")
     print("by route: " + json.dumps({k: v for k, v in by_path.most_common(12) if v > 0}))
     print(f"WebSocket connections (peak): {ws_peak}")
@@ -148,9 +159,12 @@ def main() -> int:
         ("work", "  of which: bar taken -> order out (decide, risk check, the intents' commit)"),
         ("commit", "    of which: the one commit (fsync) of the boundary's intents before they are sent"),
     ):
-        p50, p99 = (gauges.get(f"stream.latency.{kind}_ms.{q}") for q in ("p50", "p99"))
-        if p50 is not None and p99 is not None:
-            print(f"latency {what}: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+        p50, p90, p99, top, n = (gauges.get(f"stream.latency.{kind}_ms.{q}") for q in LATENCY_FIGURES)
+        if p50 is not None and p90 is not None and p99 is not None and top is not None:
+            print(
+                f"latency {what}: p50 {p50:.2f} ms, p90 {p90:.2f} ms, p99 {p99:.2f} ms, max {top:.2f} ms "
+                f"({n or 0:.0f} samples)"
+            )
     print(f"bot exit code after SIGTERM: {code}")
     print(f"load average at the end (shared machine): {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if code != 0:

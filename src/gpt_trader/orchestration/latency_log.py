@@ -37,7 +37,8 @@ class LatencyLog:
             return
         self._new = False
         for kind in self.samples:
-            for name, q in (("p50", 0.5), ("p99", 0.99)):
+            for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0)):
                 value = self.percentile(kind, q)
                 if value is not None:
                     metrics.set_gauge(f"stream.latency.{kind}_ms.{name}", value)
+            metrics.set_gauge(f"stream.latency.{kind}_ms.samples", float(len(self.samples[kind])))

@@ -972,10 +972,13 @@ class PerpsBot:
                     if not self._sent_in_cycle:
                         feed.latency.record("decision_first", (out - arrived) * 1000)
                     self._sent_in_cycle += 1
-        return [
+        flights = [
             Flight(request, asyncio.ensure_future(self._transmit_timed(request, arrived)))
             for request, arrived in zip(requests, arrivals, strict=True)
         ]
+        if self.registry.wal_flusher is not None:  # `store_sync: normal`: the intents reach the disk now
+            self.registry.wal_flusher.request()
+        return flights
 
     async def _transmit_timed(self, request: OrderRequest, arrived: float | None) -> Order | BrokerageError:
         outcome = await self.execution.transmit(request)
@@ -1077,6 +1080,8 @@ class PerpsBot:
         await self._account_telemetry(now)
         self.metrics.set_gauge("orders.working", float(len(self.execution.tracked)))
         self.metrics.set_gauge("risk.reduce_only", 1.0 if self.risk.reduce_only else 0.0)
+        if self.registry.wal_flusher is not None:
+            self.registry.wal_flusher.request()  # this cycle's other writes (fills, journal) reach the disk
         t0, self._cycle_t0 = self._cycle_t0, None
         # metrics.json, the health file, /metrics, /health and the alerts on state changes
         self.monitoring.publish(self, snapshot, None if t0 is None else _time.perf_counter() - t0)
@@ -1174,5 +1179,7 @@ class PerpsBot:
         self.monitoring.close()
         if self.feed is not None:
             await self.feed.stop()
+        if self.registry.wal_flusher is not None:
+            await self.registry.wal_flusher.close()
         await self.broker.close()
         log.info("bot stopped", cycles=self.cycle, halted=self.halted)

@@ -37,6 +37,7 @@ from gpt_trader.persistence.event_store import EventStore
 from gpt_trader.persistence.orders_store import OrdersStore
 from gpt_trader.persistence.sqlite import open_database, transaction
 from gpt_trader.persistence.state_store import StateStore
+from gpt_trader.persistence.wal_flush import WalFlusher
 
 log = structlog.get_logger("registry")
 
@@ -69,6 +70,9 @@ class ServiceRegistry:
     telemetry: AccountTelemetry | None = None
     #: the stores' shared SQLite connection: a fill and what it changes commit in one transaction
     db: sqlite3.Connection | None = None
+    #: with `store_sync: normal`: flushes the store's log to disk right after orders leave (None: "full",
+    #: every commit is already on disk)
+    wal_flusher: WalFlusher | None = None
     #: Slack / PagerDuty secrets (from the environment; none = alerts are only logged)
     alert_secrets: AlertSecrets = field(default_factory=AlertSecrets)
 
@@ -174,7 +178,7 @@ def build_registry(
         fresh_store = venue.name == "mock"
     if fresh_store:
         _remove_db(db_path)
-    conn = open_database(db_path)
+    conn = open_database(db_path, synchronous=config.store_sync.upper())
     session_id = new_session_id(venue.now())
     state = StateStore(conn)
     if arm_triggers and venue.name == "coinbase":
@@ -202,6 +206,7 @@ def build_registry(
         notices=notices,
         telemetry=_telemetry_for(venue),
         db=conn,
+        wal_flusher=WalFlusher(db_path, metrics) if config.store_sync == "normal" else None,
         alert_secrets=alert_secrets or AlertSecrets(),
     )
     registry.risk.trading_state.subscribe(journal_to(registry.events, venue.now))

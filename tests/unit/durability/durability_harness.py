@@ -3,6 +3,7 @@ is a fresh one over the same file and the same (surviving) MockBroker venue."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,7 +44,8 @@ class Harness:
 
     async def boot(self) -> BotProcess:
         self.sessions += 1
-        conn = open_database(self.db)
+        # HARNESS_STORE_SYNC: the child processes of the kill-point tests run each store durability mode
+        conn = open_database(self.db, synchronous=os.environ.get("HARNESS_STORE_SYNC", "FULL"))
         orders, state = OrdersStore(conn), StateStore(conn)
         events = EventStore(conn, f"session-{self.sessions}")
         metrics = MetricsRegistry()
