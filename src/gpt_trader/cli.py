@@ -135,7 +135,7 @@ def run_bot(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, bot.request_stop)
-        await bot.run(cycles=config.cycles, interval_s=config.cycle_interval_s)
+        await bot.run(cycles=config.cycles, interval_s=config.cycle_interval_s, freeze_gc=True)
 
     asyncio.run(_main())
     from gpt_trader.orchestration.summary import print_summary  # rich, once trading is over

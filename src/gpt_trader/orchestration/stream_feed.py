@@ -265,10 +265,14 @@ class StreamFeed:
         """A closed bar not yet taken: the cycle about to run decides on it."""
         return any(self._closed.values())
 
+    def bars_closing(self, now: datetime) -> bool:
+        """A bar boundary passed and a bar is still open, awaiting its closing trade (or the clock's grace)."""
+        return any(b.would_close(now) for b in self.builders.values())
+
     def boundary_near(self, now: datetime, lead_s: float = BOUNDARY_LEAD_S) -> bool:
         """A bar boundary is within `lead_s` venue seconds, or passed with a bar still open awaiting its
         closing trade (or the clock's grace): optional REST work waits, so no bar queues behind it."""
-        if any(b.would_close(now) for b in self.builders.values()):
+        if self.bars_closing(now):
             return True
         g = self.granularity_s
         return g - (now.timestamp() % g) <= lead_s
