@@ -79,6 +79,7 @@ from gpt_trader.features.brokerages.core.quantization import (
     quantize_quote,
     quantize_size,
 )
+from gpt_trader.features.brokerages.core.startup_wait import StartupWait
 from gpt_trader.features.brokerages.core.venue_clock import VenueClock
 
 log = logging.getLogger(__name__)
@@ -171,6 +172,10 @@ class CoinbaseBroker:
         self._connected = False
         #: without credentials only public market data works (a feed for PaperBroker)
         self.public_only = settings.signer is None
+
+    def set_startup_wait(self, wait: StartupWait | None) -> None:
+        """StartupWaiting: while set, REST calls wait a 429/5xx/timeout burst out within its budget."""
+        self.rest.startup_wait = wait
 
     def set_trigger_store(self, store: TriggerStore | None) -> None:
         """Make client-side stops/brackets durable; `connect()` re-arms what the store holds."""

@@ -198,9 +198,14 @@ class NotFoundError(BrokerageError):
 
 
 class TransientError(BrokerageError):
-    """Network failure, 5xx, timeout before send: safe to retry reads and idempotent creates."""
+    """Network failure, 5xx, timeout before send: safe to retry reads and idempotent creates.
+    `retry_after`: seconds the venue asked us to wait (a 503's Retry-After), when it said."""
 
     retryable = True
+
+    def __init__(self, message: str, *, reason: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, reason=reason)
+        self.retry_after = retry_after
 
 
 class AmbiguousOrderStateError(TransientError):
