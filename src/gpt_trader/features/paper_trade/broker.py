@@ -23,6 +23,7 @@ from gpt_trader.features.brokerages.core.interfaces import (
     BookUpdate,
     Broker,
     Candle,
+    LoadShedding,
     MarketEvent,
     NotFoundError,
     Order,
@@ -114,6 +115,10 @@ class PaperBroker(SimulatedExecution):
         """StartupWaiting: the live feed's start-up reads wait a venue burst out (orders are local)."""
         if isinstance(self.feed, StartupWaiting):
             self.feed.set_startup_wait(wait)
+
+    def shed_stats(self) -> dict[str, float]:
+        """LoadShedding: the live feed's market-stream coalescing (empty when the feed does not shed)."""
+        return self.feed.shed_stats() if isinstance(self.feed, LoadShedding) else {}
 
     async def connect(self) -> None:
         if self.engine is not None:

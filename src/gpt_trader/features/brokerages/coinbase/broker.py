@@ -356,6 +356,19 @@ class CoinbaseBroker:
         out["clock.jumps"] = self.clock.jumps
         return out
 
+    def shed_stats(self) -> dict[str, float]:
+        """LoadShedding: the market streams' coalescing (coinbase/shedding.py), summed; `active` and
+        `max_wait_s` are the maxima."""
+        out: dict[str, float] = {}
+        peaks: dict[str, float] = {"active": 0.0, "max_wait_s": 0.0}
+        for s in self.market_streams:
+            for key, value in s.events.stats().items():
+                if key in peaks:
+                    peaks[key] = max(peaks[key], value)
+                else:
+                    out[key] = out.get(key, 0.0) + value
+        return {**out, **peaks}
+
     def market_stream_fresh(self, symbol: str) -> bool:
         venue = self._venue(symbol)
         stream = self._fresh_stream(venue)

@@ -671,6 +671,17 @@ class StalenessReporting(Protocol):
 
 
 @runtime_checkable
+class LoadShedding(Protocol):
+    """A streaming venue that sheds market-data load explicitly when its consumer lags: book and ticker
+    updates coalesced to their latest state (never trades, never order events), counted."""
+
+    def shed_stats(self) -> dict[str, float]:
+        """coalesced.book / coalesced.quote / episodes (monotonic counts), active (0/1), pending events,
+        max_wait_s (the longest an event waited for the consumer, wall seconds)."""
+        ...
+
+
+@runtime_checkable
 class StreamingVenue(Protocol):
     """A venue the bot can run on streams: market data and order events pushed over WebSockets, REST
     only for snapshots, history, reconciliation and fallback. Its counters say how the streams fare."""
