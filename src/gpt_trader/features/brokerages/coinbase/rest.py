@@ -61,6 +61,11 @@ class _AfterSend(TransientError):
     """Sent, but no usable answer (timeout, dropped connection, 5xx): only idempotent calls retry."""
 
 
+def _never_ran(exc: BrokerageError) -> bool:
+    """The venue did not act on it: throttled (429) or never sent (connect failure)."""
+    return isinstance(exc, RateLimitError) or exc.reason == "CONNECT"
+
+
 def _iso(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -178,8 +183,8 @@ class CoinbaseRestClient:
                 return await self._request_retrying(method, path, params=params, body=body, public=public, kind=kind)
             except BrokerageError as exc:
                 wait = self.startup_wait
-                if wait is None or not waits_out(exc):
-                    raise
+                if wait is None or not waits_out(exc) or (kind == WRITE and not _never_ran(exc)):
+                    raise  # a non-idempotent write that may have run is never repeated, start-up or not
                 self.counters["startup_waits"] += 1
                 await wait.pause(exc, f"{method} {path}")
 
