@@ -52,8 +52,10 @@ async def test_a_start_inside_a_burst_waits_it_out_then_trades(tmp_path: Path, s
         started_after = time.monotonic() - t0
         try:
             await run.until(lambda: run.filled_orders() >= 1, timeout=40, what="a first fill after the burst")
+            shed = run.bot.health()["streams"]["shed"]  # the load-shedding block (coinbase/shedding.py)
         finally:
             await run.stop()
+        assert shed is not None and set(shed) >= {"active", "episodes", "coalesced_book", "coalesced_quote"}
         assert started_after >= 3.5, f"started {started_after:.1f} s in, inside the outage"
         waits = run.metric("startup.waits")
         assert waits >= 1 and run.metric("startup.wait_seconds") >= 1.0
