@@ -7,7 +7,7 @@ BASE_STAMP := $(VENV)/.installed-base
 FULL_STAMP := $(VENV)/.installed-full
 FULL_SPEC := .[research,dev,distributed]
 
-.PHONY: run test setup setup-full lint typecheck bench docs fuzz clean
+.PHONY: run test setup setup-full lint typecheck bench docs fuzz fuzz-atheris clean
 
 define install
 	@if [ ! -x $(BIN)/python ]; then \
@@ -48,6 +48,15 @@ typecheck: $(FULL_STAMP)
 # tests/fuzz/conftest.py); tens of minutes. `make test` runs the same properties bounded.
 fuzz: $(FULL_STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/fuzz -q -p no:randomly -n 2
+
+# Optional, not in CI: coverage-guided fuzzing of the WebSocket frame parser with atheris (libFuzzer), the
+# `fuzz` extra (a cp311 manylinux wheel). ATHERIS_RUNS inputs (default 200000); the corpus grows under
+# var/fuzz/ws_corpus; a crash leaves crash-* in var/fuzz to replay with the same script and that file.
+ATHERIS_RUNS ?= 200000
+fuzz-atheris: $(FULL_STAMP)
+	$(call install,.[fuzz])
+	@mkdir -p var/fuzz/ws_corpus
+	cd var/fuzz && ../../$(BIN)/python ../../tests/fuzz/atheris_ws_frames.py ws_corpus -atheris_runs=$(ATHERIS_RUNS)
 
 bench: $(FULL_STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -6,7 +6,10 @@ Default: 24 trading hours at speed 24 (about an hour of wall time). `--wall-s 18
 variant (three simulated hours, one restart). Faults, one every `--fault-every-s` wall seconds, in turn:
 REST latency, 429 and 5xx bursts (one executed before its 503: an ambiguous create), dropped sockets,
 sequence gaps, a market-data stall, a rejected order. A restart (SIGTERM, then a new process on the same
-store) every `--restart-every-h` simulated hours.
+store) every `--restart-every-h` simulated hours, each one into a venue burst (every REST request 429 with
+Retry-After, or 503, for a few wall seconds: `RESTART_OUTAGES`) that the new process must wait out
+(`coinbase.startup_wait_s`), counted from its log. The supervisor that starts a refused bot again (as
+systemd's Restart=on-failure would) stays as a safety net; each time it is needed is a failed check.
 
 Sampled every `--sample-s`: the bot's RSS and open fds (/proc), its asyncio tasks, stream lag and decision
 latency (its metrics.json), the SQLite store's size. Lag is the bot's `stream.lag_seconds` (age of the
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import signal
@@ -59,8 +63,12 @@ RSS_SLACK_MB = 15.0
 FD_SLACK = 8
 TASK_SLACK = 8
 #: a bot that refuses to start (exit 1: a venue error at start) is started again this many seconds later,
-#: as its systemd unit would (Restart=on-failure); counted, not a failure
+#: as its systemd unit would (Restart=on-failure); counted, and a failed check: start-up must wait a burst out
 SUPERVISOR_RESTART_S = 2.0
+#: the venue burst each restart walks into, in turn (wall seconds; 429 with Retry-After 1, then a 503 burst)
+RESTART_OUTAGES = ("outage:5:429:1", "outage:4:503")
+#: the log line a start-up wait writes (orchestration/startup_wait.py)
+WAIT_LINE = "start-up waiting for the venue"
 #: an order still working this long (simulated) after it was sent is stuck
 STUCK_AFTER_S = 15 * 60
 
@@ -89,6 +97,10 @@ class Soak:
     samples: list[Sample] = field(default_factory=list)
     restarts: int = 0
     start_refusals: int = 0
+    #: bot.log offsets at which each process started (its start-up waits are counted in its segment)
+    log_starts: list[int] = field(default_factory=list)
+    #: start-up waits per process (count_startup_waits, read from bot.log before it is removed)
+    startup_waits: list[int] = field(default_factory=list)
     faults_applied: Counter[str] = field(default_factory=Counter)
     exit_codes: list[int] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
@@ -120,6 +132,7 @@ class Soak:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("COINBASE_", "GPT_TRADER_", "RISK_"))}
         env.update(self.st.env(), GPT_TRADER_METRICS_PORT="0")
         self._log = open(self.tmp / "bot.log", "ab")  # noqa: SIM115 - closed in stop_bot
+        self.log_starts.append(self._log.tell())
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gpt_trader.cli", "run", "--profile", str(self.profile())],
             env=env,
@@ -247,6 +260,8 @@ class Soak:
                 next_fault = wall + a.fault_every_s
             if sim_h >= next_restart_h:
                 self.stop_bot()
+                self.clear_faults()
+                self.apply_fault(RESTART_OUTAGES[self.restarts % len(RESTART_OUTAGES)])  # restart into a burst
                 self.restarts += 1
                 self.start_bot()
                 next_restart_h += a.restart_every_h
@@ -262,9 +277,28 @@ class Soak:
         problems: list[str] = []
         if any(code != 0 for code in self.exit_codes):
             problems.append(f"a bot process did not stop cleanly: exit codes {self.exit_codes}")
+        if self.start_refusals:
+            problems.append(
+                f"the supervisor had to start a refused bot again {self.start_refusals} times: start-up must "
+                "wait a venue burst out"
+            )
+        self.count_startup_waits()
+        if self.restarts and not self.waited_restarts():
+            problems.append("no restart waited a venue burst out: the restart-into-a-burst path was not exercised")
         problems += self.growth()
         problems += self.orders_and_ledger()
         return problems
+
+    def count_startup_waits(self) -> list[int]:
+        """Start-up waits logged by each process, in order (kept in `startup_waits` for the report)."""
+        data = (self.tmp / "bot.log").read_bytes()
+        bounds = [*self.log_starts, len(data)]
+        self.startup_waits = [data[a:b].count(WAIT_LINE.encode()) for a, b in itertools.pairwise(bounds)]
+        return self.startup_waits
+
+    def waited_restarts(self) -> int:
+        """Restarted processes (not the first) that waited a burst out before starting."""
+        return sum(1 for n in self.startup_waits[1:] if n > 0)
 
     def growth(self) -> list[str]:
         settled = [s for s in self.samples if s.wall_s > self.args.warmup_s]
@@ -392,8 +426,9 @@ def main(argv: list[str] | None = None) -> int:
         st.stop()
     sim_h = soak.samples[-1].sim_h if soak.samples else 0.0
     print(f"soak: {args.wall_s:.0f} s wall, {sim_h:.2f} simulated hours at speed {args.speed:g}, "
-          f"{soak.restarts} restarts, {soak.start_refusals} start refusals restarted by the supervisor, "
-          f"faults {dict(soak.faults_applied)}")  # fmt: skip
+          f"{soak.restarts} restarts, {soak.waited_restarts()} restart-waits (restarts into a venue burst "
+          f"waited out; {sum(soak.startup_waits)} waits), {soak.start_refusals} supervisor restarts "
+          f"(must be 0), faults {dict(soak.faults_applied)}")  # fmt: skip
     print(table(soak.samples, args.rows, args.speed))
     if args.json is not None:
         args.json.write_text(json.dumps({"samples": [s.__dict__ for s in soak.samples], "problems": problems}))

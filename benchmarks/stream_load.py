@@ -2,9 +2,12 @@
 for 50 symbols from the simulator, at rising market rates (the simulator's tick interval), until the
 machine no longer keeps up. For each rate: frames the simulator sent per second, the bot's CPU, its
 stream lag (`stream.lag_seconds`, the oldest symbol), the frames waiting in the simulator's send queue for
-the bot (a reader that falls behind shows there first), decision latency p50/p99, and the events the bot
-dropped (counted: load shed explicitly). A rate passes when lag stays under 1 s with no send backlog;
-"shed" when the bot fell behind but counted what it dropped; "BEHIND" when it fell behind silently.
+the bot (a reader that falls behind shows there first), decision latency p50/p99, the book and ticker
+updates the bot coalesced while its consumer lagged (`stream.shed.*`: load shed explicitly, counted) with
+the shedding episodes and the longest an event waited for the bot's consumer (shedding starts at 200 ms),
+and the events it dropped. A rate passes when lag stays under 1 s with no send
+backlog; "shed" when the bot fell behind but counted what it shed; "BEHIND" when it fell behind silently.
+The machine's load average is printed with the table: the figures are only as quiet as the machine.
 
 The simulator runs in this process (a thread); 50 symbols are the ten default USD pairs and 40 clones.
 """
@@ -78,6 +81,9 @@ class Step:
     decision_p99_ms: float | None
     decision_first_p99_ms: float | None
     dropped: float
+    coalesced: float
+    shed_episodes: float
+    queue_wait_max_ms: float | None
     verdict: str
 
 
@@ -131,6 +137,7 @@ def run_step(tick_s: float, prods: list[Product], speed: float, warm_s: float, m
                 sent0, _ = st.call(sent_and_backlog())
                 cpu0, t0 = _cpu_s(proc.pid), time.monotonic()
                 dropped0 = _dropped(_metrics(tmp))
+                coalesced0, episodes0 = _shed(_metrics(tmp))
                 lags: list[float] = []
                 backlog = 0
                 while time.monotonic() - t0 < measure_s and proc.poll() is None:
@@ -158,9 +165,10 @@ def run_step(tick_s: float, prods: list[Product], speed: float, warm_s: float, m
     st.stop()
     gauges = final.get("gauges", {})
     dropped = _dropped(final) - dropped0
+    coalesced, episodes = (a - b for a, b in zip(_shed(final), (coalesced0, episodes0), strict=True))
     lag_max = max(lags) if lags else None
     keeps_up = lag_max is not None and lag_max < LAG_GOAL_S and backlog < 100
-    verdict = "ok" if keeps_up else ("shed" if dropped > 0 else "BEHIND")
+    verdict = "ok" if keeps_up else ("shed" if dropped + coalesced > 0 else "BEHIND")
     return Step(
         tick_s=tick_s,
         frames_per_s=(sent1 - sent0) / elapsed,
@@ -171,12 +179,22 @@ def run_step(tick_s: float, prods: list[Product], speed: float, warm_s: float, m
         decision_p99_ms=gauges.get("stream.latency.decision_ms.p99"),
         decision_first_p99_ms=gauges.get("stream.latency.decision_first_ms.p99"),
         dropped=dropped,
+        coalesced=coalesced,
+        shed_episodes=episodes,
+        queue_wait_max_ms=None if "stream.shed.max_wait_s" not in gauges else gauges["stream.shed.max_wait_s"] * 1000,
         verdict=verdict,
     )
 
 
 def _dropped(metrics: dict[str, Any]) -> float:
     return float(sum(v for k, v in metrics.get("counters", {}).items() if "dropped" in k))
+
+
+def _shed(metrics: dict[str, Any]) -> tuple[float, float]:
+    """(book and ticker updates coalesced, shedding episodes) so far."""
+    counters = metrics.get("counters", {})
+    coalesced = sum(float(v) for k, v in counters.items() if k.startswith("stream.shed.coalesced"))
+    return coalesced, float(counters.get("stream.shed.episodes", 0.0))
 
 
 def _f(value: float | None, digits: int = 1) -> str:
@@ -200,14 +218,16 @@ def main(argv: list[str] | None = None) -> int:
         if step.verdict == "BEHIND":
             break
     print(f"{args.symbols} symbols (level2, ticker, market_trades), speed {args.speed:g}, lag goal < {LAG_GOAL_S:g} s")
+    print("load average (1, 5, 15 min) at the end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     print("| sim tick s | frames/s to bot | bot CPU % | max lag wall s | sim send backlog | decision p50 ms | "
-          "decision p99 ms | first-order p99 ms | dropped (counted) | verdict |")  # fmt: skip
-    print("|" + "---|" * 10)
+          "decision p99 ms | first-order p99 ms | max event wait ms | coalesced (shed) | shed episodes | "
+          "dropped (counted) | verdict |")  # fmt: skip
+    print("|" + "---|" * 13)
     for s in steps:
         print(
             f"| {s.tick_s:g} | {s.frames_per_s:.0f} | {s.bot_cpu_pct:.0f} | {_f(s.lag_s_max, 2)} | {s.backlog_max} | "
-            f"{_f(s.decision_p50_ms)} | {_f(s.decision_p99_ms)} | {_f(s.decision_first_p99_ms)} | {s.dropped:.0f} | "
-            f"{s.verdict} |"
+            f"{_f(s.decision_p50_ms)} | {_f(s.decision_p99_ms)} | {_f(s.decision_first_p99_ms)} | "
+            f"{_f(s.queue_wait_max_ms)} | {s.coalesced:.0f} | {s.shed_episodes:.0f} | {s.dropped:.0f} | {s.verdict} |"
         )
     sustained = [s for s in steps if s.verdict == "ok"]
     if sustained:

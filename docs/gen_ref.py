@@ -290,6 +290,8 @@ KEY_DOCS: dict[str, str] = {
     "coinbase.intx_detect_attempts": "start-up INTX access probes on transient failures",
     "coinbase.intx_detect_backoff_s": "first delay between INTX probes (doubling)",
     "coinbase.intx_recheck_s": "first re-check while INTX access is unknown (doubling up to 8x)",
+    "coinbase.startup_wait_s": "total seconds start-up waits out a 429/5xx/timeout burst (Retry-After "
+    "honoured, jittered backoff) before it exits 1; 0 = no wait",
     "reconciliation.unknown_orders": "exchange orders the store never saw: flag them, or adopt them as the bot's",
     "reconciliation.resend_max_age_s": "an intent the exchange never received is resent (same id) only while "
     "younger than this; older ones are marked FAILED",

@@ -12,6 +12,9 @@ each `NAME[:ARG[:ARG...]]`:
                                       before they run; other paths are served normally
     slow_path:COUNT:FRAGMENT:MS       the next COUNT REST requests whose path contains FRAGMENT are held
                                       MS milliseconds before being served (client timeouts)
+    outage:SECONDS[:STATUS[:RETRY_S]] every REST request for the next SECONDS gets STATUS (default 429;
+                                      429 or 500..599), with a `Retry-After: RETRY_S` header when given
+                                      (a venue-wide burst a restarting bot must wait out)
     drop_ws[:TARGET[:EVERY_S]]        abort open WS sockets (TARGET market|user|all, default all);
                                       with EVERY_S, again every EVERY_S seconds until cleared
     seq_gap[:SKIP[:EVERY_S]]          skip SKIP (default 1) sequence numbers on every open WS
@@ -40,6 +43,7 @@ FAULT_NAMES = (
     "http5xx",
     "http_path",
     "slow_path",
+    "outage",
     "drop_ws",
     "seq_gap",
     "stall",
@@ -122,6 +126,7 @@ def _validate(raw: str, item: FaultItem) -> None:
         "http5xx": 3,
         "http_path": 3,
         "slow_path": 3,
+        "outage": 3,
         "drop_ws": 2,
         "seq_gap": 2,
         "stall": 2,
@@ -130,7 +135,7 @@ def _validate(raw: str, item: FaultItem) -> None:
     }[item.name]
     if len(a) > max_args:
         raise FaultSpecError(f"fault {raw!r}: at most {max_args} arguments")
-    needs_args = ("latency", "http429", "http5xx", "http_path", "slow_path", "delay_fills", "reject_orders")
+    needs_args = ("latency", "http429", "http5xx", "http_path", "slow_path", "outage", "delay_fills", "reject_orders")
     if item.name in needs_args and not a:
         raise FaultSpecError(f"fault {raw!r}: needs an argument")
     if item.name == "latency":
@@ -161,6 +166,14 @@ def _validate(raw: str, item: FaultItem) -> None:
             status = _num(raw, a[2], "status", integer=True)
             if status != 429 and not 500 <= status <= 599:
                 raise FaultSpecError(f"fault {raw!r}: status must be 429 or 500..599")
+    elif item.name == "outage":
+        _num(raw, a[0], "seconds")
+        if len(a) > 1:
+            status = _num(raw, a[1], "status", integer=True)
+            if status != 429 and not 500 <= status <= 599:
+                raise FaultSpecError(f"fault {raw!r}: status must be 429 or 500..599")
+        if len(a) > 2:
+            _num(raw, a[2], "Retry-After seconds")
     elif item.name == "drop_ws":
         if a and a[0] not in WS_TARGETS:
             raise FaultSpecError(f"fault {raw!r}: target must be one of {', '.join(WS_TARGETS)}")
@@ -190,6 +203,9 @@ class FaultState:
     path_faults: list[list[Any]] = field(default_factory=list)
     #: [remaining, path fragment, milliseconds] per armed `slow_path` item
     slow_paths: list[list[Any]] = field(default_factory=list)
+    outage_until: float | None = None  # monotonic end of an `outage`
+    outage_status: int = 429
+    outage_retry_after: str | None = None
     stall_until: float | None = None  # monotonic; inf = until cleared
     stall_products: frozenset[str] | None = None  # None = all
     delay_fills_s: float = 0.0
@@ -235,6 +251,10 @@ class FaultInjector:
             s.path_faults.append([int(a[0]), a[1], int(a[2]) if len(a) > 2 else 503])
         elif item.name == "slow_path":
             s.slow_paths.append([int(a[0]), a[1], float(a[2])])
+        elif item.name == "outage":
+            s.outage_until = self._now() + float(a[0])
+            s.outage_status = int(a[1]) if len(a) > 1 else 429
+            s.outage_retry_after = a[2] if len(a) > 2 else None
         elif item.name in ("drop_ws", "seq_gap"):
             arg = a[0] if a else ("all" if item.name == "drop_ws" else "1")
             self.fire_ws(item.name, arg)
@@ -290,6 +310,17 @@ class FaultInjector:
             return self.state.http5xx_status, self.state.http5xx_after
         return None
 
+    def take_outage(self) -> tuple[int, str | None] | None:
+        """(status, Retry-After header or None) while an `outage` lasts; None once it is over."""
+        s = self.state
+        if s.outage_until is None:
+            return None
+        if self._now() >= s.outage_until:
+            s.outage_until = None
+            return None
+        self._count("outage")
+        return s.outage_status, s.outage_retry_after
+
     def take_path_fault(self, path: str) -> int | None:
         """The status this request must fail with when an armed `http_path` fault matches its path."""
         for armed in self.state.path_faults:
@@ -342,6 +373,7 @@ class FaultInjector:
             "http5xx_after": s.http5xx_after,
             "http_path": [{"remaining": r, "path": p, "status": st} for r, p, st in s.path_faults if r > 0],
             "slow_path": [{"remaining": r, "path": p, "ms": ms} for r, p, ms in s.slow_paths if r > 0],
+            "outage_seconds_left": None if s.outage_until is None else max(0.0, s.outage_until - self._now()),
             "stall_seconds_left": stall_left,
             "stall_products": sorted(s.stall_products) if s.stall_products is not None else None,
             "delay_fills_s": s.delay_fills_s,

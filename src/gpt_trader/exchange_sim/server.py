@@ -349,19 +349,29 @@ class ExchangeSimulator:
         delay = self.faults.latency_s() + self.faults.take_slow_path(path)
         if delay:
             await asyncio.sleep(delay)
-        forced = self.faults.take_path_fault(path)
+        retry_after: str | None = None
+        outage = self.faults.take_outage()
+        forced = self.faults.take_path_fault(path) if outage is None else outage[0]
+        if outage is not None and outage[1] is not None:
+            retry_after = outage[1]
         if forced is not None and forced != 429:
-            return error_response(forced, "INTERNAL", f"injected server error on {path}")
+            failed = error_response(forced, "INTERNAL", f"injected server error on {path}")
+            if retry_after is not None:
+                failed.headers["Retry-After"] = retry_after
+            return failed
         if forced == 429 or self.faults.take_429():
+            headers = {
+                "x-ratelimit-limit": str(self.private_limiter.limit),
+                "x-ratelimit-remaining": "0",
+                "x-ratelimit-reset": str(int(time.time()) + 1),
+            }
+            if retry_after is not None:
+                headers["Retry-After"] = retry_after
             return web.Response(
                 status=429,
                 text="<html><body><h1>429 Too Many Requests</h1></body></html>",
                 content_type="text/html",
-                headers={
-                    "x-ratelimit-limit": str(self.private_limiter.limit),
-                    "x-ratelimit-remaining": "0",
-                    "x-ratelimit-reset": str(int(time.time()) + 1),
-                },
+                headers=headers,
             )
         server_error = self.faults.take_5xx()
         if server_error is not None and not server_error[1]:

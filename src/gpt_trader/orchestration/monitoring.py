@@ -198,6 +198,16 @@ class MonitorPublisher:
             f"operator/{cause}", route, f"operator action: {cause.removeprefix('operator_')}", details
         )
 
+    def starting(self, reason: str, waiting: dict[str, Any]) -> None:
+        """Start-up is waiting a venue burst out: neither healthy nor crashed (health file and /health)."""
+        doc = {"status": "starting", "reason": reason, "profile": self.config.profile, "waiting": waiting}
+        try:
+            write_health(self.config.health_path, doc)
+        except OSError as exc:  # telemetry must never stop the start-up
+            self.metrics.inc("monitor.publish_errors")
+            log.error("health file not written", error=type(exc).__name__, detail=str(exc))
+        self.board.publish(doc)
+
     def refused(self, reason: str) -> None:
         """The bot refused to start (reconciliation difference, venue error): page and answer 503."""
         self._refused = reason

@@ -64,6 +64,7 @@ from gpt_trader.orchestration.protection import ProtectionManager
 from gpt_trader.orchestration.reconciliation import Reconciler, ReconciliationRefusedError
 from gpt_trader.orchestration.service_registry import ServiceRegistry
 from gpt_trader.orchestration.session_guard import SessionGuard
+from gpt_trader.orchestration.startup_wait import startup_wait
 from gpt_trader.orchestration.stream_feed import StreamFeed
 
 log = structlog.get_logger("perps_bot")
@@ -1187,7 +1188,8 @@ class PerpsBot:
             self.monitoring.open()
             if not self._started:
                 try:
-                    await self.start()
+                    with startup_wait(self.broker, self.config.coinbase.startup_wait_s, self.metrics, self.monitoring):
+                        await self.start()  # a 429/5xx/timeout burst is waited out (orchestration/startup_wait.py)
                 except Exception as exc:
                     self.monitoring.refused(f"{type(exc).__name__}: {exc}")
                     raise

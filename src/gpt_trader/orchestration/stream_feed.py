@@ -36,6 +36,7 @@ from gpt_trader.features.monitor.metrics import MetricsRegistry
 from gpt_trader.orchestration.bar_builder import BarBuilder, ClosedBar
 from gpt_trader.orchestration.latency_log import LatencyLog
 from gpt_trader.orchestration.market_monitor import MarketMonitor
+from gpt_trader.orchestration.stream_shedding import ShedReport
 
 log = structlog.get_logger("stream_feed")
 
@@ -128,6 +129,7 @@ class StreamFeed:
         self.last_event_mono = 0.0
         self._bar_event_mono: dict[str, float] = {}  # symbol -> arrival of the event that closed its last bar
         self.latency = LatencyLog()
+        self.shed = ShedReport(broker, metrics)  # load shedding in the adapter: stream.shed.* and health
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self, *, warm_s: float = 5.0) -> None:
@@ -371,6 +373,7 @@ class StreamFeed:
             "bars_closed_by_clock": self.counts["bars.closed_by_clock"],
             "market_disruptions": self.counts["market.disruptions"],
             "user_disruptions": self.counts["user.disruptions"],
+            "shed": self.shed.health(),
         }
 
     def sync_health(self) -> None:
@@ -398,6 +401,7 @@ class StreamFeed:
         ):
             self.user_disrupted = False
         self.latency.publish(self.metrics)
+        self.shed.publish()
         for key, value in self.counts.items():
             delta = value - self._flushed.get(key, 0)
             if delta > 0:

@@ -258,6 +258,7 @@ KEYS: list[tuple[str, str, str, Any, str]] = [
     ("COINBASE_INTX_DETECT_ATTEMPTS", "intx_detect_attempts", "5", 5, "0"),
     ("COINBASE_INTX_DETECT_BACKOFF_S", "intx_detect_backoff_s", "1.5", 1.5, "100"),
     ("COINBASE_INTX_RECHECK_S", "intx_recheck_s", "30", 30.0, "-5"),
+    ("COINBASE_STARTUP_WAIT_S", "startup_wait_s", "45", 45.0, "7200"),
 ]
 
 

@@ -23,6 +23,7 @@ from gpt_trader.features.brokerages.core.interfaces import (
     BookUpdate,
     Broker,
     Candle,
+    LoadShedding,
     MarketEvent,
     NotFoundError,
     Order,
@@ -39,6 +40,7 @@ from gpt_trader.features.brokerages.core.interfaces import (
     VenueTimed,
 )
 from gpt_trader.features.brokerages.core.matching import EngineEvent, FeeSchedule, MatchingEngine
+from gpt_trader.features.brokerages.core.startup_wait import StartupWait, StartupWaiting
 from gpt_trader.features.simulation import SimulatedExecution
 
 log = logging.getLogger(__name__)
@@ -109,6 +111,15 @@ class PaperBroker(SimulatedExecution):
         self.book_pushes = 0
 
     # --------------------------------------------------------------------------------- lifecycle
+    def set_startup_wait(self, wait: StartupWait | None) -> None:
+        """StartupWaiting: the live feed's start-up reads wait a venue burst out (orders are local)."""
+        if isinstance(self.feed, StartupWaiting):
+            self.feed.set_startup_wait(wait)
+
+    def shed_stats(self) -> dict[str, float]:
+        """LoadShedding: the live feed's market-stream coalescing (empty when the feed does not shed)."""
+        return self.feed.shed_stats() if isinstance(self.feed, LoadShedding) else {}
+
     async def connect(self) -> None:
         if self.engine is not None:
             return

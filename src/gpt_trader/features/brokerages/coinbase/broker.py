@@ -79,6 +79,7 @@ from gpt_trader.features.brokerages.core.quantization import (
     quantize_quote,
     quantize_size,
 )
+from gpt_trader.features.brokerages.core.startup_wait import StartupWait
 from gpt_trader.features.brokerages.core.venue_clock import VenueClock
 
 log = logging.getLogger(__name__)
@@ -171,6 +172,10 @@ class CoinbaseBroker:
         self._connected = False
         #: without credentials only public market data works (a feed for PaperBroker)
         self.public_only = settings.signer is None
+
+    def set_startup_wait(self, wait: StartupWait | None) -> None:
+        """StartupWaiting: while set, REST calls wait a 429/5xx/timeout burst out within its budget."""
+        self.rest.startup_wait = wait
 
     def set_trigger_store(self, store: TriggerStore | None) -> None:
         """Make client-side stops/brackets durable; `connect()` re-arms what the store holds."""
@@ -350,6 +355,19 @@ class CoinbaseBroker:
                     out[prefix + k] = v
         out["clock.jumps"] = self.clock.jumps
         return out
+
+    def shed_stats(self) -> dict[str, float]:
+        """LoadShedding: the market streams' coalescing (coinbase/shedding.py), summed; `active` and
+        `max_wait_s` are the maxima."""
+        out: dict[str, float] = {}
+        peaks: dict[str, float] = {"active": 0.0, "max_wait_s": 0.0}
+        for s in self.market_streams:
+            for key, value in s.events.stats().items():
+                if key in peaks:
+                    peaks[key] = max(peaks[key], value)
+                else:
+                    out[key] = out.get(key, 0.0) + value
+        return {**out, **peaks}
 
     def market_stream_fresh(self, symbol: str) -> bool:
         venue = self._venue(symbol)

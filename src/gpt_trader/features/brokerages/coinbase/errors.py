@@ -108,7 +108,7 @@ def error_for_http(status: int, text: str, headers: Mapping[str, str], *, what: 
     if status == 429:
         return RateLimitError(msg, retry_after=parse_retry_after(headers), reason="RATE_LIMITED")
     if status >= 500 or status == 408:
-        return TransientError(msg, reason=f"HTTP_{status}")
+        return TransientError(msg, reason=f"HTTP_{status}", retry_after=parse_retry_after(headers))
     if status in (400, 409) and body is not None:
         err = error_for_reason(code or "INVALID_REQUEST", detail)
         err.args = (msg,)

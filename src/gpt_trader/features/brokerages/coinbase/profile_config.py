@@ -24,6 +24,8 @@ Attempts = Annotated[int, msgspec.Meta(ge=1, le=20)]
 BackoffSeconds = Annotated[float, msgspec.Meta(gt=0, le=60)]
 RecheckSeconds = Annotated[float, msgspec.Meta(gt=0, le=86400)]
 StaleSeconds = Annotated[float, msgspec.Meta(gt=0, le=3600)]
+#: 0 = never wait (a burst at start-up exits 1 at once); at most an hour
+StartupWaitSeconds = Annotated[float, msgspec.Meta(ge=0, le=3600)]
 
 
 def normalize_auth_type(raw: str) -> str:
@@ -64,6 +66,8 @@ class CoinbaseConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     intx_detect_attempts: Attempts = 3
     intx_detect_backoff_s: BackoffSeconds = 0.5
     intx_recheck_s: RecheckSeconds = 60.0
+    #: total seconds start-up waits out a 429/5xx/timeout burst (Retry-After honoured) before exit 1
+    startup_wait_s: StartupWaitSeconds = 300.0
 
     def __post_init__(self) -> None:
         check_venue_urls(self.api_base_url, self.ws_url, self.ws_user_url)

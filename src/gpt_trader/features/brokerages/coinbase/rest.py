@@ -35,6 +35,7 @@ from gpt_trader.features.brokerages.core.interfaces import (
     RateLimitError,
     TransientError,
 )
+from gpt_trader.features.brokerages.core.startup_wait import StartupWait, waits_out
 from gpt_trader.lean_imports import without_extras
 
 with without_extras():  # httpx's own command line (click, rich, pygments) is not the bot's
@@ -58,6 +59,11 @@ class _NotSent(TransientError):
 
 class _AfterSend(TransientError):
     """Sent, but no usable answer (timeout, dropped connection, 5xx): only idempotent calls retry."""
+
+
+def _never_ran(exc: BrokerageError) -> bool:
+    """The venue did not act on it: throttled (429) or never sent (connect failure)."""
+    return isinstance(exc, RateLimitError) or exc.reason == "CONNECT"
 
 
 def _iso(dt: datetime) -> str:
@@ -105,6 +111,8 @@ class CoinbaseRestClient:
         self.limiter = limiter or RateLimiter()
         self.max_attempts = max(1, max_attempts)
         self.counters: Counter[str] = Counter()
+        #: set by the bot for start-up only (core/startup_wait.py): retryable failures are waited out
+        self.startup_wait: StartupWait | None = None
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
@@ -153,7 +161,7 @@ class CoinbaseRestClient:
             log.warning("coinbase rate limited", extra={"path": path, "backoff_s": round(delay, 3)})
             raise err
         if isinstance(err, TransientError):
-            raise _AfterSend(str(err), reason=err.reason) from None
+            raise _AfterSend(str(err), reason=err.reason, retry_after=err.retry_after) from None
         raise err
 
     async def request(
@@ -166,7 +174,30 @@ class CoinbaseRestClient:
         public: bool = False,
         kind: str = READ,
     ) -> bytes:
-        """Send with pacing and the retry rules of the module docstring. `path` is below API_PREFIX."""
+        """Send with pacing and the retry rules of the module docstring. `path` is below API_PREFIX.
+        While a `startup_wait` is set, a failure those retries could not get past (429, 5xx, timeout,
+        refused connection; never an ambiguous create or a definite refusal) is waited out within its
+        budget, each wait counted (`startup_waits`)."""
+        while True:
+            try:
+                return await self._request_retrying(method, path, params=params, body=body, public=public, kind=kind)
+            except BrokerageError as exc:
+                wait = self.startup_wait
+                if wait is None or not waits_out(exc) or (kind == WRITE and not _never_ran(exc)):
+                    raise  # a non-idempotent write that may have run is never repeated, start-up or not
+                self.counters["startup_waits"] += 1
+                await wait.pause(exc, f"{method} {path}")
+
+    async def _request_retrying(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None,
+        body: Any,
+        public: bool,
+        kind: str,
+    ) -> bytes:
         full = API_PREFIX + path
         content = _encoder.encode(body) if body is not None else b""
         q = _clean(params)
@@ -199,7 +230,7 @@ class CoinbaseRestClient:
                     f"{method} {path}: outcome unknown ({exc}); resolve by client_order_id",
                     reason="AMBIGUOUS",
                 ) from None
-            raise TransientError(str(exc), reason=exc.reason) from None
+            raise TransientError(str(exc), reason=exc.reason, retry_after=exc.retry_after) from None
         except _NotSent as exc:
             if kind == CREATE and sent_ambiguously:
                 raise AmbiguousOrderStateError(

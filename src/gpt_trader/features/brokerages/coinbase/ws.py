@@ -37,6 +37,7 @@ from gpt_trader.features.brokerages.coinbase.parsing import (
     to_candle,
     user_order_to_order,
 )
+from gpt_trader.features.brokerages.coinbase.shedding import SheddingQueue
 from gpt_trader.features.brokerages.core.interfaces import (
     ZERO,
     BookLevel,
@@ -365,7 +366,8 @@ class MarketDataStream:
         self.emit_events = emit_events
         self.clock = clock
         self.counters: Counter[str] = Counter()
-        self.events = _EventQueue(queue_size, self.counters)
+        #: coalesces book/ticker updates while the consumer lags (shedding.py); trades are never shed
+        self.events = SheddingQueue(queue_size, self.counters, name="market")
         self._stale: set[str] = set()
         self.conn = WsConnection(
             url,

@@ -198,9 +198,14 @@ class NotFoundError(BrokerageError):
 
 
 class TransientError(BrokerageError):
-    """Network failure, 5xx, timeout before send: safe to retry reads and idempotent creates."""
+    """Network failure, 5xx, timeout before send: safe to retry reads and idempotent creates.
+    `retry_after`: seconds the venue asked us to wait (a 503's Retry-After), when it said."""
 
     retryable = True
+
+    def __init__(self, message: str, *, reason: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, reason=reason)
+        self.retry_after = retry_after
 
 
 class AmbiguousOrderStateError(TransientError):
@@ -663,6 +668,17 @@ class StalenessReporting(Protocol):
     symbol's stream data goes stale (MarketMonitor then blocks new risk on it)."""
 
     def set_staleness_callback(self, callback: Callable[[str, float], None]) -> None: ...
+
+
+@runtime_checkable
+class LoadShedding(Protocol):
+    """A streaming venue that sheds market-data load explicitly when its consumer lags: book and ticker
+    updates coalesced to their latest state (never trades, never order events), counted."""
+
+    def shed_stats(self) -> dict[str, float]:
+        """coalesced.book / coalesced.quote / episodes (monotonic counts), active (0/1), pending events,
+        max_wait_s (the longest an event waited for the consumer, wall seconds)."""
+        ...
 
 
 @runtime_checkable
