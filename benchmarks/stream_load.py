@@ -80,6 +80,9 @@ class Step:
     decision_p50_ms: float | None
     decision_p99_ms: float | None
     decision_first_p99_ms: float | None
+    decisions: float
+    repaired_p99_ms: float | None
+    repaired: float
     dropped: float
     coalesced: float
     shed_episodes: float
@@ -129,7 +132,7 @@ def run_step(tick_s: float, prods: list[Product], speed: float, warm_s: float, m
             )
             try:
                 deadline = time.monotonic() + warm_s + 120
-                while not _metrics(tmp).get("gauges", {}).get("stream.latency.decision_ms.p50"):
+                while not _first_order(_metrics(tmp).get("gauges", {})):
                     if proc.poll() is not None or time.monotonic() > deadline:
                         break
                     time.sleep(0.5)
@@ -178,12 +181,20 @@ def run_step(tick_s: float, prods: list[Product], speed: float, warm_s: float, m
         decision_p50_ms=gauges.get("stream.latency.decision_ms.p50"),
         decision_p99_ms=gauges.get("stream.latency.decision_ms.p99"),
         decision_first_p99_ms=gauges.get("stream.latency.decision_first_ms.p99"),
+        decisions=gauges.get("stream.latency.decision_ms.samples", 0.0),
+        repaired_p99_ms=gauges.get("stream.latency.repaired_ms.p99"),
+        repaired=gauges.get("stream.latency.repaired_ms.samples", 0.0),
         dropped=dropped,
         coalesced=coalesced,
         shed_episodes=episodes,
         queue_wait_max_ms=None if "stream.shed.max_wait_s" not in gauges else gauges["stream.shed.max_wait_s"] * 1000,
         verdict=verdict,
     )
+
+
+def _first_order(gauges: dict[str, float]) -> bool:
+    """The bot has sent an order (on a stream bar, or on a start-up bar after its REST repair)."""
+    return bool(gauges.get("stream.latency.decision_ms.samples") or gauges.get("stream.latency.repaired_ms.samples"))
 
 
 def _dropped(metrics: dict[str, Any]) -> float:
@@ -220,13 +231,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.symbols} symbols (level2, ticker, market_trades), speed {args.speed:g}, lag goal < {LAG_GOAL_S:g} s")
     print("load average (1, 5, 15 min) at the end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     print("| sim tick s | frames/s to bot | bot CPU % | max lag wall s | sim send backlog | decision p50 ms | "
-          "decision p99 ms | first-order p99 ms | max event wait ms | coalesced (shed) | shed episodes | "
-          "dropped (counted) | verdict |")  # fmt: skip
-    print("|" + "---|" * 13)
+          "decision p99 ms | first-order p99 ms | orders | repaired-bar p99 ms | repaired-bar orders | "
+          "max event wait ms | coalesced (shed) | shed episodes | dropped (counted) | verdict |")  # fmt: skip
+    print("|" + "---|" * 16)
     for s in steps:
         print(
             f"| {s.tick_s:g} | {s.frames_per_s:.0f} | {s.bot_cpu_pct:.0f} | {_f(s.lag_s_max, 2)} | {s.backlog_max} | "
             f"{_f(s.decision_p50_ms)} | {_f(s.decision_p99_ms)} | {_f(s.decision_first_p99_ms)} | "
+            f"{s.decisions:.0f} | {_f(s.repaired_p99_ms)} | {s.repaired:.0f} | "
             f"{_f(s.queue_wait_max_ms)} | {s.coalesced:.0f} | {s.shed_episodes:.0f} | {s.dropped:.0f} | {s.verdict} |"
         )
     sustained = [s for s in steps if s.verdict == "ok"]

@@ -155,6 +155,8 @@ def main() -> int:
         ("decision_first", "bar-closing event in -> first order of the cycle out, inside the bot"),
         ("decision", "bar-closing event in -> order out, inside the bot"),
         ("ack", "bar-closing event in -> order acknowledged by the simulator"),
+        ("repaired", "a bar the stream had not seen whole (start-up): event in -> order out, after its REST repair"),
+        ("repaired_ack", "  the same, acknowledged"),
         ("queued", "  of which: bar-closing event in -> the bot takes the bar (waiting for it to be free)"),
         ("work", "  of which: bar taken -> order out (decide, risk check, the intents' commit)"),
         ("commit", "    of which: the one commit (fsync) of the boundary's intents before they are sent"),

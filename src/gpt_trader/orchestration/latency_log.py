@@ -12,17 +12,17 @@ class LatencyLog:
     first order of a cycle alone: `decision_first`) and to the venue's acknowledgement (`ack`). `decision`
     splits into `queued` (the event waiting for the bot to finish what it was doing, e.g. the previous
     cycle's sends) and `work` (its bar taken -> order out: decide, risk-check, the intents' commit); `commit`
-    is that one commit alone (the fsync exactly-once needs before a send). p50/p99 go to the metrics."""
+    is that one commit alone (the fsync exactly-once needs before a send). Orders on a bar the stream had not
+    seen whole (start-up mid-bar, a gap) wait for its REST repair: they count apart, `repaired` and
+    `repaired_ack`. p50/p90/p99/max and the sample count go to the metrics."""
 
-    KINDS = ("decision", "decision_first", "ack", "queued", "work", "commit")
+    KINDS = ("decision", "decision_first", "ack", "queued", "work", "commit", "repaired", "repaired_ack")
 
     def __init__(self, size: int = 5000) -> None:
         self.samples: dict[str, deque[float]] = {k: deque(maxlen=size) for k in self.KINDS}
         self._new = False
 
     def record(self, kind: str, ms: float) -> None:
-        if kind not in self.samples:
-            self.samples[kind] = deque(maxlen=5000)
         self.samples[kind].append(ms)
         self._new = True
 

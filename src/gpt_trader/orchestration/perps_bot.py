@@ -200,6 +200,7 @@ class PerpsBot:
         self._reconcile_owed = False  # a periodic reconciliation that came due while bars were closing
         self._bar_arrival: dict[str, float] = {}  # symbol -> monotonic arrival of the event closing its bar
         self._bar_taken: dict[str, float] = {}  # symbol -> monotonic instant this cycle took that bar
+        self._bar_repaired: set[str] = set()  # symbols whose bar this cycle waited for a REST repair
         self._sent_in_cycle = 0  # orders sent this cycle (latency of the first one is reported apart)
         self._outbox: list[OrderRequest] | None = None  # while deciding on closed bars: orders to send together
         self.bar_cycles = 0  # cycles that decided on at least one closed bar (stream mode paces on them)
@@ -582,6 +583,7 @@ class PerpsBot:
             await self._settle_all(flights)
         self._bar_arrival.clear()
         self._bar_taken.clear()
+        self._bar_repaired.clear()
 
         if decided:
             self.bar_cycles += 1
@@ -636,6 +638,7 @@ class PerpsBot:
                 self._bar_taken[sym] = taken = _time.monotonic()
                 feed.latency.record("queued", (taken - arrived) * 1000)
             if any(b.suspect for b in closed):
+                self._bar_repaired.add(sym)
                 slow[i] = self._repaired_bars(sym, closed)
             else:
                 out[i] = self._ingest_candles(sym, [b.candle for b in closed], closed=True)
@@ -1015,18 +1018,23 @@ class PerpsBot:
 
     async def _transmit_timed(self, request: OrderRequest, first: bool) -> Order | BrokerageError:
         """One transmit, timed from the stream event that closed its bar: `decision` when the venue adapter
-        takes the order (this task runs), `ack` when the venue's reply is back."""
+        takes the order (this task runs), `ack` when the venue's reply is back. A bar the stream had not seen
+        whole waited for its REST repair first: its order counts apart (`repaired`, `repaired_ack`)."""
         feed = self.feed
         arrived = self._bar_arrival.get(request.symbol)
+        repaired = request.symbol in self._bar_repaired
         if feed is not None and arrived is not None:
             out = _time.monotonic()
-            feed.latency.record("decision", (out - arrived) * 1000)
-            feed.latency.record("work", (out - self._bar_taken.get(request.symbol, arrived)) * 1000)
-            if first:
-                feed.latency.record("decision_first", (out - arrived) * 1000)
+            if repaired:
+                feed.latency.record("repaired", (out - arrived) * 1000)
+            else:
+                feed.latency.record("decision", (out - arrived) * 1000)
+                feed.latency.record("work", (out - self._bar_taken.get(request.symbol, arrived)) * 1000)
+                if first:
+                    feed.latency.record("decision_first", (out - arrived) * 1000)
         outcome = await self.execution.transmit(request)
         if feed is not None and arrived is not None and isinstance(outcome, Order):
-            feed.latency.record("ack", (_time.monotonic() - arrived) * 1000)
+            feed.latency.record("repaired_ack" if repaired else "ack", (_time.monotonic() - arrived) * 1000)
         return outcome
 
     async def _bars_during_flight(self, flights: list[Flight], until: float) -> list[str]:
