@@ -118,3 +118,18 @@ async def test_the_feed_says_when_a_boundary_is_closing_and_what_may_be_decided(
     feed.check_time(after)
     assert not feed.bars_closing(after)
     assert sorted(feed.ready_while_in_flight(set())) == sorted([btc, eth, sol])
+
+
+async def test_market_reads_served_by_a_fresh_stream_are_not_counted_as_venue_calls(tmp_path: Path) -> None:
+    """The API error-rate guard counts venue calls: quotes and books a fresh stream serves cannot fail and
+    must not dilute it (before, every cycle added two "successful calls" per symbol)."""
+    async with stream_sim() as sim:
+        run = RunningBot(sim, tmp_path)
+        await run.start()
+        try:
+            served0, calls0, cycles0 = sim.requests_served, run.metric("api.calls"), run.bot.cycle
+            await run.until(lambda: run.bot.cycle >= cycles0 + 20, timeout=60, what="20 cycles")
+            served, calls = sim.requests_served - served0, run.metric("api.calls") - calls0
+        finally:
+            await run.stop()
+    assert calls <= served, f"{calls} venue calls counted, {served} REST requests reached the venue"
