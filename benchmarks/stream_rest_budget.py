@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import certifi
+import msgspec
 import yaml
 
 from gpt_trader.exchange_sim.background import SimThread
@@ -86,11 +87,22 @@ def main() -> int:
     ap.add_argument("--speed", type=float, default=20.0, help="simulator clock speed (x wall)")
     ap.add_argument("--symbols", type=int, default=10)
     ap.add_argument("--plain", action="store_true", help="plain HTTP/WS instead of HTTPS/WSS")
+    ap.add_argument(
+        "--listed",
+        type=int,
+        default=0,
+        help="products listed in all, extra ones untraded (Coinbase lists ~800; the simulator starts slowly past ~200)",
+    )
     args = ap.parse_args()
     symbols = list(SIZES)[: args.symbols]
     day = datetime.now(UTC).date() - timedelta(days=1)
     start = datetime(day.year, day.month, day.day, 14, 0, 50, tzinfo=UTC)  # inside the canary window
     products = [p for p in default_products() if p.symbol in symbols]
+    template = products[-1]
+    products += [
+        msgspec.structs.replace(template, symbol=f"X{i:03d}-USD", base_asset=f"X{i:03d}")
+        for i in range(max(0, args.listed - len(products)))
+    ]
     st = SimThread(
         seed=11,
         start_time=start,
