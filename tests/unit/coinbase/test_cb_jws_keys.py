@@ -118,3 +118,13 @@ def test_live_signer_does_not_import_cryptography() -> None:
     here = __file__.rsplit("/", 1)[0]
     out = subprocess.run([sys.executable, "-c", code], cwd=here, capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_without_a_visible_openssl_3_the_key_falls_back_to_cryptography(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gpt_trader.features.brokerages.coinbase import jws_keys
+
+    monkeypatch.setattr(jws_keys, "_LIB", [None])  # as on macOS or with a statically linked _ssl
+    key = key_from_pem(keys.EC_SEC1_PEM.encode())
+    assert isinstance(key, jws_keys.CryptographyKey) and key.algorithm == "ES256"
+    with pytest.raises(RuntimeError, match="no OpenSSL 3 libcrypto"):
+        key_from_pem(keys.EC_SEC1_PEM.encode(), "openssl")

@@ -5,8 +5,9 @@ OpenSSL, +9.6 MB RSS measured in the live bot (7.8 MB import, 1.8 MB first signa
 50 MB budget. Python's `ssl` module has already loaded the system `libcrypto` (TLS to Coinbase needs it),
 so `OpenSslKey` calls that same library's EVP API through ctypes: the same constant-time OpenSSL
 ECDSA/Ed25519 code, no second copy in memory. Only the binding is ours, and it is small: load (PEM or raw
-Ed25519 seed), sign, export the public key. Where that libcrypto is not OpenSSL 3 (or cannot be found),
-`load_key` falls back to `cryptography` (`CryptographyKey`), which the tests also cross-check against.
+Ed25519 seed), sign, export the public key. Where that libcrypto is not OpenSSL 3 or is not a shared
+library we can see (not Linux, or `_ssl` linked statically), the key falls back to `cryptography`
+(`CryptographyKey`), which the tests also cross-check against.
 
 Errors raise `KeyMaterialError` with a reason that never contains key material; the caller adds where
 the key came from.
@@ -81,21 +82,22 @@ _LIB: list[ctypes.CDLL | None] = []  # memo: [] not looked up yet, [None] unavai
 
 
 def _libcrypto_path() -> str | None:
-    """The libcrypto that Python's `ssl` module loaded (so no second OpenSSL is mapped), else the system's."""
+    """The shared libcrypto that Python's `ssl` module loaded, so no second OpenSSL is mapped. Only where
+    /proc/self/maps says so (Linux): elsewhere None, and `cryptography` signs (dlopen of an arbitrary
+    libcrypto is unsafe, e.g. macOS aborts a process that loads its system one)."""
     import _ssl  # noqa: F401  # loads libcrypto into the process (TLS needs it anyway)
 
-    if sys.platform.startswith("linux"):
-        try:
-            with open("/proc/self/maps") as maps:
-                for line in maps:
-                    path = line.rsplit(None, 1)[-1]
-                    if "/libcrypto" in path:
-                        return path
-        except OSError:
-            pass
-    import ctypes.util
-
-    return ctypes.util.find_library("crypto")
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                path = line.rsplit(None, 1)[-1]
+                if "/libcrypto" in path:
+                    return path
+    except OSError:
+        pass
+    return None
 
 
 def libcrypto() -> ctypes.CDLL | None:
