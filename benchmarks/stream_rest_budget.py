@@ -91,7 +91,7 @@ def main() -> int:
         "--listed",
         type=int,
         default=0,
-        help="products listed in all, extra ones untraded (Coinbase lists ~800; the simulator starts slowly past ~200)",
+        help="products listed in all, extra ones untraded (Coinbase lists ~800; the simulator then starts slowly)",
     )
     args = ap.parse_args()
     symbols = list(SIZES)[: args.symbols]
@@ -111,7 +111,7 @@ def main() -> int:
         initial_funds={"USD": 100000},
         tls=not args.plain,
     )
-    sim = st.start()
+    sim = st.start(timeout=600)
     with tempfile.TemporaryDirectory(prefix="stream-budget-") as tmp:
         profile = write_profile(Path(tmp), symbols)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("COINBASE_", "GPT_TRADER_", "RISK_"))}
@@ -164,7 +164,7 @@ def main() -> int:
     transport = "plain HTTP/WS" if args.plain else "HTTPS/WSS, certifi trust store + the simulator's cert"
     print(
         f"{len(symbols)} symbols, 1-minute bars, {venue_minutes:.1f} simulated minutes at speed {args.speed:g}, "
-        f"{transport}"
+        f"{transport}, {len(products)} products listed"
     )
     print(f"REST requests: {served} -> {per:.2f} per symbol per minute (target <= 3)")
     print("by route: " + json.dumps({k: v for k, v in by_path.most_common(12) if v > 0}))
