@@ -1,6 +1,7 @@
 """Peak RSS of the live bot: runs the dev-fast session (mock venue) in a child process and reads its max RSS,
-then the Coinbase path: the canary bot streaming 10 symbols from the exchange simulator for a few simulated
-minutes (`stream_rest_budget.py`, which reads the bot's VmHWM while it trades and its growth from minute 2).
+then the Coinbase path: the canary bot streaming 10 symbols from the exchange simulator over HTTPS/WSS for a
+few simulated minutes (`stream_rest_budget.py`, which reads the bot's VmHWM while it trades and its growth
+from minute 2).
 
 Also reports which heavy libraries and research slices the live path imported (there must be none).
 `--strategy NAME` runs the dev profile with another strategy (e.g. the regime-aware `regime_trend`);
@@ -30,6 +31,7 @@ HEAVY = (
     "polars",
     "pyarrow",
     "aiohttp",
+    "cryptography",
     "gpt_trader.features.backtest",
     "gpt_trader.features.market_regime",
     "gpt_trader.features.ml_strategy",

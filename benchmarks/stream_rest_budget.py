@@ -4,7 +4,12 @@ simulated minutes. Prints REST requests per symbol per simulated minute (the sim
 `requests_served`; target <= 3), the routes they went to, the WebSocket connections, the orders traded,
 and the bot's resident memory (peak, and growth from minute 2 to the end; targets <= 50 MB, <= 2 MB).
 
-    .venv/bin/python benchmarks/stream_rest_budget.py [--minutes 10] [--speed 20] [--symbols 10]
+The simulator serves HTTPS and WSS (as Coinbase does) unless `--plain`: TLS is part of the live path's
+memory (OpenSSL state per connection, the trust stores). The bot runs its default trust path (no
+COINBASE_CA_BUNDLE), as against Coinbase; SSL_CERT_FILE points it at certifi's CAs plus the simulator's
+self-signed certificate, so each trust store it loads is full size.
+
+    .venv/bin/python benchmarks/stream_rest_budget.py [--minutes 10] [--speed 20] [--symbols 10] [--plain]
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TypeVar
 
+import certifi
+import msgspec
 import yaml
 
 from gpt_trader.exchange_sim.background import SimThread
@@ -87,17 +94,40 @@ def main() -> int:
         default="full",
         help="the profile's store_sync: fsync each commit before the send, or flush right after it",
     )
+    ap.add_argument("--plain", action="store_true", help="plain HTTP/WS instead of HTTPS/WSS")
+    ap.add_argument(
+        "--listed",
+        type=int,
+        default=0,
+        help="products listed in all, extra ones untraded (Coinbase lists ~800; the simulator then starts slowly)",
+    )
     args = ap.parse_args()
     symbols = list(SIZES)[: args.symbols]
     day = datetime.now(UTC).date() - timedelta(days=1)
     start = datetime(day.year, day.month, day.day, 14, 0, 50, tzinfo=UTC)  # inside the canary window
     products = [p for p in default_products() if p.symbol in symbols]
-    st = SimThread(seed=11, start_time=start, products=products, speed=args.speed, initial_funds={"USD": 100000})
-    sim = st.start()
+    template = products[-1]
+    products += [
+        msgspec.structs.replace(template, symbol=f"X{i:03d}-USD", base_asset=f"X{i:03d}")
+        for i in range(max(0, args.listed - len(products)))
+    ]
+    st = SimThread(
+        seed=11,
+        start_time=start,
+        products=products,
+        speed=args.speed,
+        initial_funds={"USD": 100000},
+        tls=not args.plain,
+    )
+    sim = st.start(timeout=600)
     with tempfile.TemporaryDirectory(prefix="stream-budget-") as tmp:
         profile = write_profile(Path(tmp), symbols, args.store_sync)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("COINBASE_", "GPT_TRADER_", "RISK_"))}
         env.update(st.env())
+        if sim.cert_path is not None:
+            bundle = Path(tmp) / "ca-bundle.pem"
+            bundle.write_text(Path(certifi.where()).read_text() + "\n" + sim.cert_path.read_text())
+            env["SSL_CERT_FILE"] = str(bundle)  # the default trust path, as on Coinbase (no COINBASE_CA_BUNDLE)
         served0 = sim.requests_served
         by_path0 = Counter(sim.requests_by_path)
         venue0 = sim.clock.now()
@@ -139,9 +169,10 @@ def main() -> int:
     st.stop()
     per = served / (len(symbols) * venue_minutes) if venue_minutes else float("nan")
     filled = sum(1 for o in orders if str(getattr(o, "status", "")).endswith("FILLED"))
+    transport = "plain HTTP/WS" if args.plain else "HTTPS/WSS, certifi trust store + the simulator's cert"
     print(
         f"{len(symbols)} symbols, 1-minute bars, {venue_minutes:.1f} simulated minutes at speed {args.speed:g}, "
-        f"store_sync {args.store_sync}"
+        f"{transport}, {len(products)} products listed, store_sync {args.store_sync}"
     )
     print(f"REST requests: {served} -> {per:.2f} per symbol per minute (target <= 3)")
     print("by route: " + json.dumps({k: v for k, v in by_path.most_common(12) if v > 0}))

@@ -25,9 +25,11 @@ class SimThread:
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def start(self) -> ExchangeSimulator:
+    def start(self, timeout: float = 30) -> ExchangeSimulator:
+        """Start the loop thread and the simulator; `timeout` bounds the simulator's start-up (its
+        synthetic history grows with the number of products)."""
         self.thread.start()
-        self.call(self.sim.start())
+        self.call(self.sim.start(), timeout)
         return self.sim
 
     def stop(self) -> None:

@@ -149,3 +149,13 @@ async def test_paper_broker_real_data_simulated_fills(live_sim: ExchangeSimulato
     finally:
         task.cancel()
         await paper.close()
+
+
+async def test_account_snapshot_leaves_out_empty_wallets(sim: ExchangeSimulator, broker: CoinbaseBroker) -> None:
+    """The venue lists a wallet per supported asset; the telemetry keeps only those holding something."""
+    listed = {b.asset: b.total for b in await broker.list_balances()}
+    empty = {asset for asset, total in listed.items() if total == 0}
+    assert empty and listed.get("USD", D(0)) > 0  # the fixture's venue has empty wallets to leave out
+    snap = await CoinbaseAccountManager(broker, interval_s=0.05).snapshot()
+    assert {b.asset for b in snap.balances} == set(listed) - empty
+    assert all(b.total != 0 for b in snap.balances)

@@ -8,7 +8,7 @@ import cb_keys as keys
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
 
 from gpt_trader.features.brokerages.coinbase.auth import (
     CdpJwtSigner,
@@ -17,6 +17,7 @@ from gpt_trader.features.brokerages.coinbase.auth import (
     load_cdp_key_file,
     load_signer,
 )
+from gpt_trader.features.brokerages.coinbase.jws_keys import Backend
 from gpt_trader.features.brokerages.core.interfaces import AuthError
 
 NOW = 1_795_288_994
@@ -45,9 +46,11 @@ def _ec_public() -> ec.EllipticCurvePublicKey:
 
 
 @pytest.mark.parametrize("pem", [keys.EC_SEC1_PEM, keys.EC_PKCS8_PEM])
-def test_ec_key_signs_es256_verifiable_with_known_public_key(pem: str) -> None:
-    signer = CdpJwtSigner(keys.KEY_NAME, pem, clock=_clock)
+@pytest.mark.parametrize("backend", ["openssl", "cryptography"])
+def test_ec_key_signs_es256_verifiable_with_known_public_key(pem: str, backend: Backend) -> None:
+    signer = CdpJwtSigner(keys.KEY_NAME, pem, clock=_clock, backend=backend)
     assert signer.algorithm == "ES256"
+    assert load_der_public_key(signer.public_key_der()) == _ec_public()
     token = signer.build_jwt("GET api.coinbase.com/api/v3/brokerage/accounts")
     header, claims = _decode(token, _ec_public(), "ES256")
     assert header["alg"] == "ES256"
@@ -80,10 +83,11 @@ def _ed_public() -> ed25519.Ed25519PublicKey:
     ],
     ids=["pkcs8", "seed32", "seed64"],
 )
-def test_ed25519_rfc8032_key_signs_eddsa(material: str) -> None:
-    signer = CdpJwtSigner(keys.KEY_NAME, material, clock=_clock)
+@pytest.mark.parametrize("backend", ["openssl", "cryptography"])
+def test_ed25519_rfc8032_key_signs_eddsa(material: str, backend: Backend) -> None:
+    signer = CdpJwtSigner(keys.KEY_NAME, material, clock=_clock, backend=backend)
     assert signer.algorithm == "EdDSA"
-    public_key = signer.public_key()
+    public_key = load_der_public_key(signer.public_key_der())
     assert isinstance(public_key, ed25519.Ed25519PublicKey)
     raw_pub = public_key.public_bytes_raw()
     assert raw_pub.hex() == keys.ED25519_PUBLIC_HEX
@@ -94,9 +98,10 @@ def test_ed25519_rfc8032_key_signs_eddsa(material: str) -> None:
     assert claims["sub"] == keys.KEY_NAME and claims["iss"] == "cdp"
 
 
-def test_ed25519_signature_matches_rfc8032_vector() -> None:
-    signer = CdpJwtSigner(keys.KEY_NAME, base64.b64encode(bytes.fromhex(keys.ED25519_SEED_HEX)).decode())
-    assert isinstance(signer._key, ed25519.Ed25519PrivateKey)
+@pytest.mark.parametrize("backend", ["openssl", "cryptography"])
+def test_ed25519_signature_matches_rfc8032_vector(backend: Backend) -> None:
+    seed = base64.b64encode(bytes.fromhex(keys.ED25519_SEED_HEX)).decode()
+    signer = CdpJwtSigner(keys.KEY_NAME, seed, backend=backend)
     assert signer._key.sign(b"").hex() == keys.ED25519_EMPTY_MSG_SIG_HEX
 
 

@@ -324,3 +324,15 @@ def test_intx_position_funding_paid() -> None:
     )
     p = intx_to_position(msgspec.json.decode(raw, type=m.IntxPosition))
     assert p.size == D("-0.5") and p.funding_paid == D("-12.34")
+
+
+def test_products_share_their_increment_and_limit_decimals() -> None:
+    """Coinbase lists ~800 products with a few distinct increments: each value is one shared Decimal."""
+    wire = msgspec.json.decode(s.PRODUCT_BTC, type=m.WireProduct)
+    first = to_product(wire)
+    second = to_product(msgspec.structs.replace(wire, product_id="ZZZ-USD", base_currency_id="ZZZ"))
+    assert second.symbol == "ZZZ-USD" and second.base_increment == first.base_increment
+    for field in ("base_increment", "quote_increment", "base_min_size", "quote_min_size"):
+        assert getattr(first, field) is getattr(second, field), field
+    with pytest.raises(ParseError):
+        to_product(msgspec.structs.replace(wire, base_increment="1.2.3"))

@@ -17,11 +17,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
+from gpt_trader.features.brokerages.coinbase.jws_keys import (
+    Backend,
+    KeyMaterialError,
+    SigningKey,
+    key_from_ed25519_seed,
+    key_from_pem,
+)
 from gpt_trader.features.brokerages.coinbase.profile_config import AUTH_TYPES, normalize_auth_type
 from gpt_trader.features.brokerages.core.interfaces import AuthError
 from gpt_trader.secret_files import exposure
@@ -51,28 +53,16 @@ class Signer(Protocol):
 
 
 # ----------------------------------------------------------------------------------------- CDP JWT
-PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
-
-
-def _load_private_key(material: str, source: str) -> tuple[PrivateKey, str]:
-    """Return (key, JWT algorithm). `source` names where the key came from, for error messages."""
+def _load_private_key(material: str, source: str, backend: Backend | None = None) -> SigningKey:
+    """The signing key (its `algorithm` is ES256 or EdDSA). `source` names where the key came from, for errors."""
     text = material.strip().replace("\\n", "\n")
     if not text:
         raise CredentialError(f"{source} is empty; expected a PEM private key or a base64 Ed25519 seed")
     if text.startswith("-----BEGIN"):
         try:
-            key = load_pem_private_key(text.encode(), password=None)
-        except (ValueError, TypeError):
-            raise CredentialError(
-                f"{source} is not a readable unencrypted PEM private key (EC P-256 or Ed25519)"
-            ) from None
-        if isinstance(key, ec.EllipticCurvePrivateKey):
-            if not isinstance(key.curve, ec.SECP256R1):
-                raise CredentialError(f"{source} is an EC key on {key.curve.name}; only P-256 (secp256r1) is allowed")
-            return key, "ES256"
-        if isinstance(key, ed25519.Ed25519PrivateKey):
-            return key, "EdDSA"
-        raise CredentialError(f"{source} has an unsupported key type; allowed: EC P-256, Ed25519")
+            return key_from_pem(text.encode(), backend)
+        except KeyMaterialError as exc:
+            raise CredentialError(f"{source} {exc}") from None
     try:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
@@ -81,7 +71,10 @@ def _load_private_key(material: str, source: str) -> tuple[PrivateKey, str]:
         raise CredentialError(
             f"{source} decodes to {len(raw)} bytes; an Ed25519 key must be 32 (seed) or 64 (seed||public) bytes"
         )
-    return ed25519.Ed25519PrivateKey.from_private_bytes(raw[:32]), "EdDSA"
+    try:
+        return key_from_ed25519_seed(raw[:32], backend)
+    except KeyMaterialError as exc:
+        raise CredentialError(f"{source} {exc}") from None
 
 
 def _b64url(raw: bytes) -> str:
@@ -104,18 +97,21 @@ class CdpJwtSigner:
         *,
         source: str = ENV_CDP_SECRET,
         clock: Callable[[], float] = time.time,
+        backend: Backend | None = None,
     ) -> None:
         if not key_name.strip():
             raise CredentialError(f"{ENV_CDP_KEY} (the key name, organizations/.../apiKeys/...) is empty")
         self.key_name = key_name.strip()
-        self._key, self.algorithm = _load_private_key(private_key, source)
+        self._key = _load_private_key(private_key, source, backend)
+        self.algorithm = self._key.algorithm
         self._clock = clock
 
     def __repr__(self) -> str:
         return f"CdpJwtSigner(key_name={self.key_name!r}, algorithm={self.algorithm})"
 
-    def public_key(self) -> ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey:
-        return self._key.public_key()
+    def public_key_der(self) -> bytes:
+        """The public half as DER SubjectPublicKeyInfo (what the exchange verifies with)."""
+        return self._key.public_key_der()
 
     def build_jwt(self, uri: str | None = None) -> str:
         now = int(self._clock())
@@ -124,15 +120,9 @@ class CdpJwtSigner:
             claims["uri"] = uri
         header = {"alg": self.algorithm, "typ": "JWT", "kid": self.key_name, "nonce": secrets.token_hex()}
         signing_input = f"{_b64url_json(header)}.{_b64url_json(claims)}".encode()
-        return f"{signing_input.decode()}.{_b64url(self._sign(signing_input))}"
-
-    def _sign(self, data: bytes) -> bytes:
-        """The JWS signature (RFC 7515/7518): ES256 as the raw 64-byte r||s, EdDSA as Ed25519's 64 bytes.
-        Written on `cryptography` directly: PyJWT would load every key type and X.509 (+4 MB in the bot)."""
-        if isinstance(self._key, ec.EllipticCurvePrivateKey):
-            r, s = decode_dss_signature(self._key.sign(data, ec.ECDSA(hashes.SHA256())))
-            return r.to_bytes(32, "big") + s.to_bytes(32, "big")
-        return self._key.sign(data)
+        # The key signs in JWS form itself (jws_keys: OpenSSL's EVP API; PyJWT would load every key type
+        # and X.509, +4 MB in the bot).
+        return f"{signing_input.decode()}.{_b64url(self._key.sign(signing_input))}"
 
     @staticmethod
     def format_uri(method: str, host: str, path: str) -> str:

@@ -40,7 +40,7 @@ from gpt_trader.features.brokerages.coinbase.parsing import (
     to_quote,
 )
 from gpt_trader.features.brokerages.coinbase.rate_limit import RateLimiter
-from gpt_trader.features.brokerages.coinbase.rest import CANDLES_MAX, CoinbaseRestClient
+from gpt_trader.features.brokerages.coinbase.rest import CANDLES_MAX, CoinbaseRestClient, tls_context
 from gpt_trader.features.brokerages.coinbase.symbols import (
     DEFAULT_GATE_REASON,
     GATE_REASONS,
@@ -135,17 +135,15 @@ class CoinbaseBroker:
         trigger_store: TriggerStore | None = None,
     ) -> None:
         self.settings = settings
-        self._ssl: ssl.SSLContext | None = None
-        verify: bool | ssl.SSLContext = True
-        if settings.ca_bundle:
-            self._ssl = ssl.create_default_context(cafile=settings.ca_bundle)
-            verify = self._ssl
+        # One TLS context (and trust store, ~1 MB of parsed CAs) for REST and both WebSockets; left to
+        # themselves httpx and each websockets connection would each load their own.
+        self._ssl: ssl.SSLContext = tls_context(settings.ca_bundle)
         self.rest = rest or CoinbaseRestClient(
             settings.api_base_url,
             settings.signer,
             limiter=RateLimiter(settings.private_rps, settings.public_rps),
             timeout_s=settings.request_timeout_s,
-            verify=verify,
+            verify=self._ssl,
         )
         self.counters: Counter[str] = Counter()
         self.products: dict[str, Product] = {}

@@ -500,3 +500,9 @@ class CoinbaseRestClient:
 
     async def cfm_positions(self) -> m.CfmPositionsResponse:
         return await self._get("/cfm/positions", m.CfmPositionsResponse)
+
+
+def tls_context(ca_bundle: str | None = None) -> ssl.SSLContext:
+    """The one TLS context the REST client and the WebSockets share: `ca_bundle` (a PEM of CAs) if given,
+    else httpx's default trust store (certifi, or SSL_CERT_FILE / SSL_CERT_DIR when set)."""
+    return ssl.create_default_context(cafile=ca_bundle) if ca_bundle else httpx.create_ssl_context()
