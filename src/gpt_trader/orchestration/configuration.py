@@ -114,6 +114,8 @@ class MockConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     seed: int = 42
     starting_cash: Decimal = Decimal("100000")
     market_step_s: PositiveFloat = 60.0
+    #: true: the synthetic market is `seed`'s, the same every run; false: a fresh seed per run (shown in the
+    #: start-up notices, so a session worth replaying can be rerun with `mock.seed`)
     deterministic: bool = True
     maker_fee_rate: Decimal | None = None
     taker_fee_rate: Decimal | None = None

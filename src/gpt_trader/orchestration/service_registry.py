@@ -101,10 +101,14 @@ def build_broker(config: BotConfig, credentials: Credentials, notices: list[str]
             rate = maker if maker is not None else taker
             assert rate is not None
             fees = FeeSchedule.flat(maker=rate, taker=taker if taker is not None else rate)
+        seed = config.mock.seed
+        if not config.mock.deterministic:  # a different market each run; the notice says how to replay it
+            seed = secrets.randbits(31)
+            notices.append(f"mock market seed {seed} (mock.deterministic: false); mock.seed: {seed} replays it")
         try:
             return MockBroker(
                 symbols=list(config.symbols),
-                seed=config.mock.seed,
+                seed=seed,
                 start=MOCK_EPOCH,
                 starting_cash=config.mock.starting_cash,
                 fees=fees,
