@@ -27,18 +27,24 @@ class LatencyLog:
         self._new = True
 
     def percentile(self, kind: str, q: float) -> float | None:
-        data = sorted(self.samples[kind])
-        if not data:
-            return None
-        return data[min(len(data) - 1, int(q * len(data)))]
+        return _pick(sorted(self.samples[kind]), q)
 
     def publish(self, metrics: MetricsRegistry) -> None:
+        """Each kind's figures as gauges (one sort per kind, only when samples came in since the last)."""
         if not self._new:
             return
         self._new = False
-        for kind in self.samples:
+        for kind, samples in self.samples.items():
+            data = sorted(samples)
             for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0)):
-                value = self.percentile(kind, q)
+                value = _pick(data, q)
                 if value is not None:
                     metrics.set_gauge(f"stream.latency.{kind}_ms.{name}", value)
-            metrics.set_gauge(f"stream.latency.{kind}_ms.samples", float(len(self.samples[kind])))
+            metrics.set_gauge(f"stream.latency.{kind}_ms.samples", float(len(data)))
+
+
+def _pick(data: list[float], q: float) -> float | None:
+    """The `q` quantile of sorted `data` (nearest rank), None when empty."""
+    if not data:
+        return None
+    return data[min(len(data) - 1, int(q * len(data)))]

@@ -1133,8 +1133,9 @@ class PerpsBot:
             if tier.get(key) is not None:
                 self.metrics.set_gauge(f"account.fee_tier.{key}", float(tier[key]))
 
-    async def _finish_cycle(self, snapshot: AccountSnapshot | None) -> None:
-        if self._boundary_near() and not self.halted and not self.stopping:
+    async def _finish_cycle(self, snapshot: AccountSnapshot | None, *, final: bool = False) -> None:
+        """Telemetry and publishing; `final` (shutdown) publishes whatever the boundary is doing."""
+        if not final and self._boundary_near() and not self.halted and not self.stopping:
             # A bar closed while this cycle ran, or bars are about to close: deciding on them goes first;
             # telemetry (account REST read, metrics.json, health file) waits for the first cycle clear of
             # the boundary (at most the boundary lead plus the bar-close grace later).
@@ -1144,6 +1145,8 @@ class PerpsBot:
         await self._account_telemetry(now)
         self.metrics.set_gauge("orders.working", float(len(self.execution.tracked)))
         self.metrics.set_gauge("risk.reduce_only", 1.0 if self.risk.reduce_only else 0.0)
+        if self.feed is not None:
+            self.feed.latency.publish(self.metrics)  # sorts its samples: here, not before a bar's decision
         if self.registry.wal_flusher is not None:
             self.registry.wal_flusher.request()  # this cycle's other writes (fills, journal) reach the disk
         t0, self._cycle_t0 = self._cycle_t0, None
@@ -1250,7 +1253,7 @@ class PerpsBot:
         self.risk.flush()
         if self.feed is not None:
             self.feed.sync_health()  # the last stream counts reach the final metrics
-        await self._finish_cycle(None)
+        await self._finish_cycle(None, final=True)
         self.monitoring.close()
         if self.feed is not None:
             await self.feed.stop()

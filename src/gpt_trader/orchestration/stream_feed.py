@@ -400,7 +400,6 @@ class StreamFeed:
             and self._mono() - self._user_hit_mono >= USER_TRUST_AFTER_S
         ):
             self.user_disrupted = False
-        self.latency.publish(self.metrics)
         self.shed.publish()
         for key, value in self.counts.items():
             delta = value - self._flushed.get(key, 0)
