@@ -75,6 +75,9 @@ TELEMETRY_INTERVAL_S = 60.0
 #: wall seconds after a cycle's snapshot during which bars closing while its orders are in the air are still
 #: decided on that snapshot (after it, the next cycle takes a fresh one)
 OVERLAP_MAX_S = 1.0
+#: wall seconds a quiet cycle's snapshot and guard verdict stay usable for the next bar's decision (the guard
+#: tick is 1 s; the bar closes within its close grace after the boundary)
+ARMED_MAX_AGE_S = 1.5
 #: extra balance reads a cycle may take to confirm (or explain) an unexplained quote-cash change
 CASH_CONFIRM_READS = 2
 #: on streams the loop wakes on a closed bar or an order event, and at least this often (wall seconds) so
@@ -99,6 +102,17 @@ class Decided(NamedTuple):
     bid: float | None
     ask: float | None
     seconds: float  # wall time the strategy took
+
+
+class Armed(NamedTuple):
+    """A quiet cycle's account snapshot and guard verdict, kept for the next closed bar. `changes` is the
+    store's write count when they were taken: any write since (a fill, a cancel, a transfer, a guard event,
+    an intent) means the account may have moved, and the bar's cycle takes its own snapshot instead."""
+
+    snapshot: AccountSnapshot
+    verdict: RuntimeVerdict
+    changes: int
+    at: float  # monotonic
 
 
 class GuardEventRecord(msgspec.Struct, kw_only=True):
@@ -203,6 +217,10 @@ class PerpsBot:
         self._bar_repaired: set[str] = set()  # symbols whose bar this cycle waited for a REST repair
         self._sent_in_cycle = 0  # orders sent this cycle (latency of the first one is reported apart)
         self._outbox: list[OrderRequest] | None = None  # while deciding on closed bars: orders to send together
+        #: while deciding on closed bars: journal rows and log lines that wait until the orders are out
+        self._deferred: list[Callable[[], object]] | None = None
+        self._armed: Armed | None = None  # the last quiet cycle's snapshot, for the next bar (`_take_armed`)
+        self._armed_cycle = False  # this cycle decides on an armed snapshot (books re-read per traded symbol)
         self.bar_cycles = 0  # cycles that decided on at least one closed bar (stream mode paces on them)
 
     # ------------------------------------------------------------------ plumbing
@@ -511,17 +529,9 @@ class PerpsBot:
         )
 
     # ------------------------------------------------------------------ the cycle
-    async def run_cycle(self) -> None:
-        if not self._started:
-            await self.start()
-        self.cycle += 1
-        self._cycle_t0 = _time.perf_counter()
-        self._sent_in_cycle = 0
-        if isinstance(self.broker, VenueTimed):
-            await self.broker.sync_clock()  # the venue's clock is the bot's (REST only when no stream ticks)
-        if self.feed is not None:
-            self.feed.sync_health()
-            await self._apply_pushed_orders()
+    async def _prelude(self) -> tuple[AccountSnapshot, RuntimeVerdict] | None:
+        """Snapshot, cash flows, runtime guards. None when the cycle ends here (no snapshot, or halted),
+        its end-of-cycle work done."""
         now = self.broker.now()
         self.metrics.inc("cycles")
         try:
@@ -534,7 +544,7 @@ class PerpsBot:
             if verdict.mode is TradingMode.HALTED:
                 await self._halt()
             await self._finish_cycle(None)
-            return
+            return None
 
         snapshot = await self._account_cash_flows(snapshot)  # baselines move before the guards look
         verdict = self.risk.evaluate(snapshot)
@@ -543,7 +553,72 @@ class PerpsBot:
             await self._halt()
             await self._protect(snapshot)  # a halt sends nothing new, but never leaves a position naked
             await self._finish_cycle(snapshot)
+            return None
+        return snapshot, verdict
+
+    async def _take_armed(self) -> tuple[AccountSnapshot, RuntimeVerdict] | None:
+        """When a bar closed and nothing moved since the last quiet cycle (no write to the store, no order
+        event waiting, no account read due, trading active, the armed state at most `ARMED_MAX_AGE_S` old):
+        that cycle's snapshot and guard verdict, with the closing symbols' quotes re-read from their streams.
+        Why: the bar's order then leaves without re-reading every symbol's market and re-running every guard
+        (about 0.5 ms); the guards still run on every tick and every order event. Used at most once."""
+        armed, self._armed = self._armed, None
+        feed = self.feed
+        if armed is None or feed is None or not feed.bars_waiting():
+            return None
+        now = self.broker.now()
+        closing = feed.symbols_with_bars()
+        if (
+            _time.monotonic() - armed.at > ARMED_MAX_AGE_S
+            or self._store_changes() != armed.changes
+            or feed.order_events_waiting()
+            or feed.account_due(now, defer_periodic=True)
+            or feed.order_poll_due()
+            or self.risk.trading_state.mode is not TradingMode.ACTIVE
+            or not all(feed.venue.market_stream_fresh(sym) for sym in closing)
+        ):
+            return None
+        for sym in closing:
+            self.quotes[sym] = await self.broker.get_quote(sym)
+        return msgspec.structs.replace(armed.snapshot, now=now, quotes=dict(self.quotes)), armed.verdict
+
+    def _store_changes(self) -> int:
+        """Rows written through the store's connection so far (-1 without a store: nothing is armed then)."""
+        db = self.registry.db
+        return -1 if db is None else db.total_changes
+
+    def _arm(self, snapshot: AccountSnapshot, verdict: RuntimeVerdict, changes: int) -> None:
+        """Keep a quiet cycle's snapshot for the next closed bar (see `_take_armed`)."""
+        if self.feed is None or changes < 0 or verdict.flatten or self.stopping:
             return
+        self._armed = Armed(snapshot, verdict, changes, _time.monotonic())
+
+    async def run_cycle(self) -> None:
+        if not self._started:
+            await self.start()
+        self.cycle += 1
+        self._cycle_t0 = _time.perf_counter()
+        self._sent_in_cycle = 0
+        if isinstance(self.broker, VenueTimed):
+            await self.broker.sync_clock()  # the venue's clock is the bot's (REST only when no stream ticks)
+        armed = None
+        if self.feed is not None:
+            self.feed.sync_health()
+            armed = await self._take_armed()
+            if armed is None:
+                await self._apply_pushed_orders()
+        self._armed_cycle = armed is not None
+        if armed is not None:
+            self.metrics.inc("cycles")
+            self.metrics.inc("cycles.armed")
+            snapshot, verdict = armed
+        else:
+            prelude = await self._prelude()
+            if prelude is None:
+                return  # no snapshot, or halted: the cycle is finished
+            snapshot, verdict = prelude
+        changes = self._store_changes()  # what the snapshot saw: a write after it means the account may move
+        now = self.broker.now()
 
         window_open = self.session_guard.is_open(now)
         for sym in sorted(verdict.flatten if "*" not in verdict.flatten else set(self.symbols)):
@@ -552,16 +627,19 @@ class PerpsBot:
         decided = False
         flights: list[Flight] = []
         holds: list[Decided] = []
+        self._deferred = []
+        reads: list[tuple[str, asyncio.Task[list[Candle]]]] = []  # bars that wait for a REST read
         try:
             overlap_until = _time.monotonic() + OVERLAP_MAX_S
             symbols = list(self.symbols)
-            while symbols:
-                taken = await self._new_bars(symbols)
-                round_ = [
-                    self._decide(sym, new_bars[-1], snapshot)
-                    for sym, new_bars in zip(symbols, taken, strict=True)
-                    if new_bars
-                ]
+            while symbols or reads:
+                if symbols:  # the stream's bars are decided at once; REST repairs run meanwhile, decided after
+                    taken, slow = self._new_bars(symbols)
+                    reads.extend(slow)
+                else:
+                    await asyncio.wait([task for _, task in reads])
+                    taken, reads = [(sym, task.result()) for sym, task in reads], []
+                round_ = [self._decide(sym, new_bars[-1], snapshot) for sym, new_bars in taken if new_bars]
                 decided = decided or bool(round_)
                 # the decisions that trade go first: their orders leave before any HOLD is journaled
                 acting = [d for d in round_ if d.decision.action is not Action.HOLD]
@@ -582,14 +660,19 @@ class PerpsBot:
                         await asyncio.sleep(0)  # the transmits start (their requests leave) before more work
                 holds.extend(d for d in round_ if d.decision.action is Action.HOLD)
                 # bars that close while the orders are in the air are decided at once, on the same snapshot
-                symbols = await self._bars_during_flight(flights, overlap_until)
-            if holds:  # journaled once the boundary's orders are out and its bars closed
-                with self.registry.store_transaction():
-                    for d in holds:
-                        self._journal_decision(d)
+                symbols = [] if reads else await self._bars_during_flight(flights, overlap_until)
+            # journaled once the boundary's orders are out and its bars closed: the HOLDs, and the journal rows
+            # and log lines of the decisions that traded (their intents, committed before the sends, name them)
+            self._deferred.extend(partial(self._journal_decision, d) for d in holds)
+            self._flush_deferred()
         finally:
             self._outbox = None
-            await self._settle_all(flights)
+            for _, task in reads:  # an error cut the boundary short: no REST read outlives it
+                task.cancel()
+            try:
+                self._flush_deferred()  # an error cut the boundary short: what was decided is still journaled
+            finally:
+                await self._settle_all(flights)
         self._bar_arrival.clear()
         self._bar_taken.clear()
         self._bar_repaired.clear()
@@ -621,25 +704,44 @@ class PerpsBot:
                 self.risk.halt_session(problem)
                 log.error("halting: reconciliation found a persistent difference", reason=problem)
                 self.request_stop()
+        if not (decided or self._sent_in_cycle or self._armed_cycle):
+            self._arm(snapshot, verdict, changes)
         await self._finish_cycle(snapshot)
 
-    async def _new_bars(self, symbols: list[str]) -> list[list[Candle]]:
-        """Each symbol's bars completed since its last decision. On streams: the bars the stream closed,
-        taken without waiting; only a suspect bar (repaired by one REST candle read) or a stale stream's
-        candles need REST, and those reads run together (a round waits one round trip, not one per symbol).
-        Without a feed: polled over REST."""
+    def _later(self, fn: Callable[..., object], *args: Any, **kwargs: Any) -> None:
+        """Journal rows and log lines of a bar's decisions wait until the boundary's orders are out (each
+        costs 0.05-0.2 ms that an order would otherwise wait for); outside a boundary they run at once."""
+        if self._deferred is None:
+            fn(*args, **kwargs)
+        else:
+            self._deferred.append(partial(fn, *args, **kwargs))
+
+    def _flush_deferred(self) -> None:
+        deferred, self._deferred = self._deferred, None
+        if deferred:
+            with self.registry.store_transaction():
+                for fn in deferred:
+                    fn()
+
+    def _new_bars(
+        self, symbols: list[str]
+    ) -> tuple[list[tuple[str, list[Candle]]], list[tuple[str, asyncio.Task[list[Candle]]]]]:
+        """Each symbol's bars completed since its last decision: (taken now, REST reads under way). On
+        streams: the bars the stream closed, taken without waiting; only a suspect bar (repaired by one REST
+        candle read) or a stale stream's candles need REST. Those reads start here and run together while the
+        taken bars are decided (a bar never waits for another symbol's read). Without a feed: polled over
+        REST, all reads."""
         feed = self.feed
         if feed is None:
-            return list(await asyncio.gather(*(self._polled_bars(sym) for sym in symbols)))
-        out: list[list[Candle]] = []
-        slow: dict[int, Awaitable[list[Candle]]] = {}
+            return [], [(sym, asyncio.ensure_future(self._polled_bars(sym))) for sym in symbols]
+        out: list[tuple[str, list[Candle]]] = []
+        slow: list[tuple[str, asyncio.Task[list[Candle]]]] = []
         now = self.broker.now()
-        for i, sym in enumerate(symbols):
+        for sym in symbols:
             closed = feed.take_bars(sym)
-            out.append([])
             if not closed:
                 if self.monitor.is_stale(sym, now):
-                    slow[i] = self._rest_bars_while_stale(sym)
+                    slow.append((sym, asyncio.ensure_future(self._rest_bars_while_stale(sym))))
                 continue
             arrived = feed.take_bar_event_mono(sym)
             if arrived is not None:
@@ -648,13 +750,10 @@ class PerpsBot:
                 feed.latency.record("queued", (taken - arrived) * 1000)
             if any(b.suspect for b in closed):
                 self._bar_repaired.add(sym)
-                slow[i] = self._repaired_bars(sym, closed)
+                slow.append((sym, asyncio.ensure_future(self._repaired_bars(sym, closed))))
             else:
-                out[i] = self._ingest_candles(sym, [b.candle for b in closed], closed=True)
-        if slow:
-            for i, bars in zip(slow, await asyncio.gather(*slow.values()), strict=True):
-                out[i] = bars
-        return out
+                out.append((sym, self._ingest_candles(sym, [b.candle for b in closed], closed=True)))
+        return out, slow
 
     async def _polled_bars(self, sym: str) -> list[Candle]:
         try:
@@ -816,10 +915,13 @@ class PerpsBot:
     async def _act(self, d: Decided, snapshot: AccountSnapshot, verdict: RuntimeVerdict, window_open: bool) -> None:
         """A decision that trades: journaled, then its close or entry risk-checked and its intent recorded."""
         started = _time.perf_counter()
-        self._journal_decision(d)
+        self._later(self._journal_decision, d)
         sym, decision, size = d.symbol, d.decision, d.size
         bar_key = d.bar.start.strftime("%Y%m%dT%H%M%S")
-        log.info("decision", symbol=sym, action=decision.action.value, reason=decision.reason)
+        self._later(log.info, "decision", symbol=sym, action=decision.action.value, reason=decision.reason)
+        if self._armed_cycle:  # the armed snapshot's books may be a second old: the pre-trade check reads now
+            self.books[sym] = await self.broker.get_order_book(sym, BOOK_DEPTH)
+            snapshot = msgspec.structs.replace(snapshot, books={**snapshot.books, sym: self.books[sym]})
 
         reducing = decision.action is Action.CLOSE or (
             (decision.action is Action.SELL and size > 0) or (decision.action is Action.BUY and size < 0)
@@ -829,10 +931,14 @@ class PerpsBot:
             await self._close_position(sym, snapshot, reason=decision.reason, bar_key=bar_key)
         elif blocked:
             self.metrics.inc("entries.blocked")
-            self.events.append(
-                "entry_blocked", {"reason": blocked, "action": decision.action.value}, ts=self.broker.now(), symbol=sym
+            self._later(
+                self.events.append,
+                "entry_blocked",
+                {"reason": blocked, "action": decision.action.value},
+                ts=self.broker.now(),
+                symbol=sym,
             )
-            log.info("entry blocked", symbol=sym, reason=blocked)
+            self._later(log.info, "entry blocked", symbol=sym, reason=blocked)
         else:
             await self._open_position(sym, decision, snapshot, verdict, bar_key)
         self.metrics.observe("decision.duration_seconds", d.seconds + _time.perf_counter() - started)
@@ -897,7 +1003,7 @@ class PerpsBot:
             return
         side = OrderSide.BUY if decision.action is Action.BUY else OrderSide.SELL
         if side is OrderSide.SELL and not product.is_perpetual:
-            log.info("spot cannot open a short; ignoring SELL entry", symbol=sym)
+            self._later(log.info, "spot cannot open a short; ignoring SELL entry", symbol=sym)
             return
         qty = self.sizer.size(
             symbol=sym,
@@ -919,7 +1025,9 @@ class PerpsBot:
 
             qty = quantize_size(qty * scale, product)
         if qty <= 0:
-            self.events.append("sizing_zero", {"reason": decision.reason}, ts=self.broker.now(), symbol=sym)
+            self._later(
+                self.events.append, "sizing_zero", {"reason": decision.reason}, ts=self.broker.now(), symbol=sym
+            )
             return
         leverage = min(product.max_leverage, self.config.risk.max_leverage) if product.is_perpetual else None
         if self.config.entry.type == "limit":
@@ -952,7 +1060,7 @@ class PerpsBot:
             time_in_force=TimeInForce.IOC,
             reduce_only=True,
         )
-        log.info("closing position", symbol=sym, size=str(position.size), reason=reason)
+        self._later(log.info, "closing position", symbol=sym, size=str(position.size), reason=reason)
         if not self.config.dry_run:
             protecting = {o.client_order_id for o in self.protection.working(sym)}
             if not await self.protection.remove(sym):
@@ -984,13 +1092,21 @@ class PerpsBot:
                 "size": str(request.size),
             }
             self.risk_rejections.append(record)
-            self.events.append("risk_rejected", record, ts=self.broker.now(), symbol=request.symbol)
-            log.warning(
-                "order refused by pre-trade check", symbol=request.symbol, rule=result.rule, reason=result.reason
+            self._later(self.events.append, "risk_rejected", record, ts=self.broker.now(), symbol=request.symbol)
+            self._later(
+                log.warning,
+                "order refused by pre-trade check",
+                symbol=request.symbol,
+                rule=result.rule,
+                reason=result.reason,
             )
             return
-        self.events.append(
-            "risk_passed", {"client_order_id": request.client_order_id}, ts=self.broker.now(), symbol=request.symbol
+        self._later(
+            self.events.append,
+            "risk_passed",
+            {"client_order_id": request.client_order_id},
+            ts=self.broker.now(),
+            symbol=request.symbol,
         )
         prepared = self.execution.prepare(result.request, intent_id=intent_id)  # the intent, durably written
         if isinstance(prepared, SubmitResult):

@@ -267,6 +267,14 @@ class StreamFeed:
         """A closed bar not yet taken: the cycle about to run decides on it."""
         return any(self._closed.values())
 
+    def symbols_with_bars(self) -> list[str]:
+        """The symbols with a closed bar not yet taken."""
+        return [s for s, bars in self._closed.items() if bars]
+
+    def order_events_waiting(self) -> bool:
+        """An order event the bot has not applied yet (new, or one it could not match so far)."""
+        return bool(self._pushed or self._unmatched)
+
     def bars_closing(self, now: datetime) -> bool:
         """A bar boundary passed and a bar is still open, awaiting its closing trade (or the clock's grace)."""
         return any(b.would_close(now) for b in self.builders.values())
