@@ -568,19 +568,31 @@ class PerpsBot:
             return None
         now = self.broker.now()
         closing = feed.symbols_with_bars()
-        if (
-            _time.monotonic() - armed.at > ARMED_MAX_AGE_S
-            or self._store_changes() != armed.changes
-            or feed.order_events_waiting()
-            or feed.account_due(now, defer_periodic=True)
-            or feed.order_poll_due()
-            or self.risk.trading_state.mode is not TradingMode.ACTIVE
-            or not all(feed.venue.market_stream_fresh(sym) for sym in closing)
-        ):
+        refused = self._armed_refusal(armed, now, closing)
+        if refused is not None:
+            self.metrics.inc(f"cycles.armed_refused.{refused}")
             return None
         for sym in closing:
             self.quotes[sym] = await self.broker.get_quote(sym)
         return msgspec.structs.replace(armed.snapshot, now=now, quotes=dict(self.quotes)), armed.verdict
+
+    def _armed_refusal(self, armed: Armed, now: datetime, closing: list[str]) -> str | None:
+        """Why the armed state may not stand for the account now (counted per reason), or None."""
+        feed = self.feed
+        assert feed is not None
+        if _time.monotonic() - armed.at > ARMED_MAX_AGE_S:
+            return "age"
+        if self._store_changes() != armed.changes:
+            return "store_write"
+        if feed.order_events_waiting():
+            return "order_event"
+        if feed.account_due(now, defer_periodic=True) or feed.order_poll_due():
+            return "account_read_due"
+        if self.risk.trading_state.mode is not TradingMode.ACTIVE:
+            return "not_active"
+        if not all(feed.venue.market_stream_fresh(sym) for sym in closing):
+            return "stream_not_fresh"
+        return None
 
     def _store_changes(self) -> int:
         """Rows written through the store's connection so far (-1 without a store: nothing is armed then)."""
