@@ -572,8 +572,14 @@ class PerpsBot:
         if refused is not None:
             self.metrics.inc(f"cycles.armed_refused.{refused}")
             return None
-        for sym in closing:
-            self.quotes[sym] = await self.broker.get_quote(sym)
+        try:
+            fresh = {sym: await self.broker.get_quote(sym) for sym in closing}
+        except BrokerageError as exc:  # a stream went stale since the check and REST failed: a full snapshot
+            self._record_api(False, "get_quote")
+            self.metrics.inc("cycles.armed_refused.quote_unavailable")
+            log.warning("quote unavailable for an armed snapshot", error=type(exc).__name__)
+            return None
+        self.quotes.update(fresh)
         return msgspec.structs.replace(armed.snapshot, now=now, quotes=dict(self.quotes)), armed.verdict
 
     def _armed_refusal(self, armed: Armed, now: datetime, closing: list[str]) -> str | None:
@@ -931,14 +937,21 @@ class PerpsBot:
         sym, decision, size = d.symbol, d.decision, d.size
         bar_key = d.bar.start.strftime("%Y%m%dT%H%M%S")
         self._later(log.info, "decision", symbol=sym, action=decision.action.value, reason=decision.reason)
-        if self._armed_cycle:  # the armed snapshot's books may be a second old: the pre-trade check reads now
-            self.books[sym] = await self.broker.get_order_book(sym, BOOK_DEPTH)
-            snapshot = msgspec.structs.replace(snapshot, books={**snapshot.books, sym: self.books[sym]})
-
         reducing = decision.action is Action.CLOSE or (
             (decision.action is Action.SELL and size > 0) or (decision.action is Action.BUY and size < 0)
         )
+        book_missing = False
+        if self._armed_cycle:  # the armed snapshot's books may be a second old: the pre-trade check reads now
+            try:
+                self.books[sym] = await self.broker.get_order_book(sym, BOOK_DEPTH)
+                snapshot = msgspec.structs.replace(snapshot, books={**snapshot.books, sym: self.books[sym]})
+            except BrokerageError as exc:  # an exit goes on the last book; an entry waits for a fresh one
+                self._record_api(False, "get_order_book")
+                self._later(log.warning, "order book unavailable", symbol=sym, error=type(exc).__name__)
+                book_missing = True
         blocked = None if reducing else self._entry_block_reason(sym, snapshot, verdict, window_open)
+        if blocked is None and book_missing and not reducing:
+            blocked = "order book unavailable"
         if reducing:
             await self._close_position(sym, snapshot, reason=decision.reason, bar_key=bar_key)
         elif blocked:
