@@ -160,7 +160,10 @@ class StreamFeed:
         while True:
             try:
                 async for item in source():
-                    self._on_item(item)
+                    if self._on_item(item):
+                        # a bar closed: the bot decides on it before this consumer works through its backlog
+                        # (a burst of frames already received would otherwise run first, without a yield)
+                        await asyncio.sleep(0)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -180,11 +183,12 @@ class StreamFeed:
         return self.broker.stream_user_events()
 
     # ------------------------------------------------------------------ events
-    def _on_item(self, item: object) -> None:
+    def _on_item(self, item: object) -> bool:
+        """Apply one stream event; True when it closed a bar."""
         self.last_event_mono = self._mono()
         if isinstance(item, TradeTick):
-            self._on_trade(item)
-        elif isinstance(item, BookUpdate):
+            return self._on_trade(item)
+        if isinstance(item, BookUpdate):
             self.counts["events.book"] += 1
             self._seen(item.symbol)
             if not item.is_snapshot:  # a re-snapshot after a stall is not market activity: stays stale
@@ -199,21 +203,24 @@ class StreamFeed:
             self.counts["events.candle"] += 1
         else:
             self.counts["events.unknown"] += 1
+        return False
 
     def _seen(self, symbol: str) -> None:
         self._seen_symbols.add(symbol)
 
-    def _on_trade(self, tick: TradeTick) -> None:
+    def _on_trade(self, tick: TradeTick) -> bool:
         self.counts["events.trade"] += 1
         builder = self.builders.get(tick.symbol)
         if builder is None:
-            return
+            return False
         self._seen(tick.symbol)
         self.monitor.update(tick.symbol, tick.price, tick.ts)
         closed = builder.on_trade(tick.price, tick.size, tick.ts)
-        if closed is not None:
-            self.counts["bars.closed_by_trade"] += 1
-            self._add_closed(tick.symbol, closed, self.last_event_mono)
+        if closed is None:
+            return False
+        self.counts["bars.closed_by_trade"] += 1
+        self._add_closed(tick.symbol, closed, self.last_event_mono)
+        return True
 
     def _add_closed(self, symbol: str, bar: ClosedBar, arrived: float) -> None:
         self._closed[symbol].append(bar)
