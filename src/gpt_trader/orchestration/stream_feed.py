@@ -68,6 +68,8 @@ BOUNDARY_LEAD_S = 1.0
 #: pushed order events the bot does not know yet (the ack is still in flight) are retried this long
 UNMATCHED_TTL_S = 30.0
 RESTART_DELAY_S = 1.0
+#: event-loop turns the stream consumer yields after closing a bar, until the bot has taken it
+BAR_YIELDS = 4
 #: the user stream is trusted again only after this long (wall) live without new trouble (a socket that keeps
 #: dropping must not re-arm an immediate REST read at every reconnect)
 USER_TRUST_AFTER_S = 3.0
@@ -161,9 +163,7 @@ class StreamFeed:
             try:
                 async for item in source():
                     if self._on_item(item):
-                        # a bar closed: the bot decides on it before this consumer works through its backlog
-                        # (a burst of frames already received would otherwise run first, without a yield)
-                        await asyncio.sleep(0)
+                        await self._let_the_bot_take_it()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -175,6 +175,15 @@ class StreamFeed:
                 else:
                     self.disrupt_user()
                 await asyncio.sleep(RESTART_DELAY_S)
+
+    async def _let_the_bot_take_it(self) -> None:
+        """A bar closed: the bot decides on it before this consumer works through its backlog (a burst of
+        frames already received would otherwise run first, never yielding). Its wake-up takes a hop or two
+        through the event loop; a bot busy awaiting something else takes it later, so the wait is bounded."""
+        for _ in range(BAR_YIELDS):
+            if not self.bars_waiting():
+                return
+            await asyncio.sleep(0)
 
     def _market_events(self) -> AsyncIterator[object]:
         return self.broker.stream_market_data(self.symbols)
@@ -264,7 +273,8 @@ class StreamFeed:
     async def wait(self, timeout: float | None = None) -> None:
         """Until a bar closes or an order event arrives, or the guard tick (`tick_s`) passes."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=self.tick_s if timeout is None else timeout)
+            async with asyncio.timeout(self.tick_s if timeout is None else timeout):  # no extra task: one hop
+                await self._wake.wait()
         self._wake.clear()
 
     def wake(self) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from stream_bot_support import SYMBOLS, RunningBot, assert_fills_equal_venue, stream_sim
 
 from gpt_trader.features.brokerages.core.interfaces import (
+    BookUpdate,
     Order,
     OrderSide,
     OrderStatus,
@@ -133,3 +135,45 @@ async def test_market_reads_served_by_a_fresh_stream_are_not_counted_as_venue_ca
         finally:
             await run.stop()
     assert calls <= served, f"{calls} venue calls counted, {served} REST requests reached the venue"
+
+
+class _BurstFeed(StreamFeed):
+    """A feed whose market stream is a burst already received: a trade that closes BTC's bar, then 500
+    book updates (as a busy venue's frames sit in the socket buffer at a boundary)."""
+
+    boundary = datetime.fromisoformat("2026-01-05T14:01:00+00:00")
+
+    async def _burst(self) -> AsyncIterator[object]:
+        yield _tick("BTC-USD", self.boundary - timedelta(seconds=20))
+        yield _tick("BTC-USD", self.boundary + timedelta(seconds=0.1))  # closes the bar
+        for i in range(500):
+            yield BookUpdate(
+                symbol="ETH-USD", side=OrderSide.BUY, price=Decimal(100 + i), size=Decimal(1), ts=self.boundary
+            )
+        await asyncio.Event().wait()  # the socket stays open
+
+    def _market_events(self) -> AsyncIterator[object]:
+        return self._burst()
+
+
+async def test_a_closed_bar_reaches_the_bot_before_the_feed_works_through_its_backlog(tmp_path: Path) -> None:
+    async with stream_sim() as sim:
+        run = RunningBot(sim, tmp_path)
+        await run.start()
+        try:
+            feed = _BurstFeed(
+                run.bot.broker, SYMBOLS, 60, metrics=MetricsRegistry(), monitor=MarketMonitor(stale_after_s=600)
+            )
+            consumer = asyncio.create_task(feed._consume("market", feed._market_events))
+            try:
+                await feed.wait(timeout=5)  # as the bot's loop waits between cycles
+                books_when_woken = feed.counts["events.book"]
+                await asyncio.sleep(0.1)
+                books_later = feed.counts["events.book"]
+            finally:
+                consumer.cancel()
+        finally:
+            await run.stop()
+    assert feed.bars_waiting()
+    assert books_when_woken == 0, f"the bar waited for {books_when_woken} book updates of the backlog"
+    assert books_later == 500  # the backlog is worked through right after
