@@ -5,6 +5,7 @@ short, bad framing, hold replies to fill the pool)."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -399,3 +400,46 @@ async def test_aclose_closes_every_connection(peer_factory: MakePeer) -> None:
     assert peer.eofs == opened  # the server saw each connection end
     with pytest.raises(RuntimeError, match="closed"):
         await transport.handle_async_request(httpx.Request("GET", peer.url + "/"))
+
+
+async def test_gzip_and_chunked_replies_read_like_httpx_default(peer_factory: MakePeer) -> None:
+    """httpx asks for gzip (Accept-Encoding) and the venue may chunk: the body comes out decoded."""
+    payload = gzip.compress(b'{"ok":true}')
+
+    async def gzip_chunked(peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await peer.read_request(reader) is not None:
+            head = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+            half = len(payload) // 2
+            chunks = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in (payload[:half], payload[half:]))
+            writer.write(head + chunks + b"0\r\n\r\n")
+            await writer.drain()
+
+    peer = await peer_factory(gzip_chunked)
+    transport = LeanTransport(peer.url)
+    async with lean_client(peer.url, transport) as client:
+        for _ in range(2):
+            resp = await client.get("/")
+            assert resp.content == b'{"ok":true}' and resp.json() == {"ok": True}
+    assert transport.stats == {"opened": 1, "reused": 1, "discarded": 0}  # chunked framing ends cleanly
+
+
+async def test_an_expired_connection_at_the_bottom_of_the_pool_is_closed(peer_factory: MakePeer) -> None:
+    async def hold_two(peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await peer.read_request(reader) is not None:
+            if len(peer.requests) == 2:
+                peer.release.set()
+            await peer.release.wait()
+            writer.write(OK)
+            await writer.drain()
+
+    now = [0.0]
+    peer = await peer_factory(hold_two)
+    transport = LeanTransport(peer.url, keepalive_expiry=60, clock=lambda: now[0])
+    async with lean_client(peer.url, transport) as client:
+        await asyncio.gather(client.get("/a"), client.get("/b"))  # two connections, both idle at t=0
+        now[0] = 30
+        await client.get("/c")  # the top one, idle again at t=30
+        now[0] = 61
+        await client.get("/d")  # reuses the t=30 one; parking it closes the t=0 one (idle 61 s)
+        assert transport.open_connections == 1
+    assert transport.stats == {"opened": 2, "reused": 2, "discarded": 1}

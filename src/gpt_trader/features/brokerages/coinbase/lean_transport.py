@@ -295,8 +295,13 @@ class LeanTransport(httpx.AsyncBaseTransport):
             conn.writer.close()
             return
         state.start_next_cycle()
-        conn.idle_since = self._clock()
-        self._idle.append(conn)
+        now = conn.idle_since = self._clock()
+        idle = self._idle
+        # LIFO leaves the oldest at the bottom: close those the peer dropped or that expired meanwhile
+        while idle and not idle[0].reusable(now, self.keepalive_expiry):
+            self.stats["discarded"] += 1
+            idle.pop(0).abort()
+        idle.append(conn)
 
     def _drop(self, conn: _Conn) -> None:
         self._busy.discard(conn)
