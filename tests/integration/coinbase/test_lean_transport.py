@@ -443,3 +443,29 @@ async def test_an_expired_connection_at_the_bottom_of_the_pool_is_closed(peer_fa
         await client.get("/d")  # reuses the t=30 one; parking it closes the t=0 one (idle 61 s)
         assert transport.open_connections == 1
     assert transport.stats == {"opened": 2, "reused": 2, "discarded": 1}
+
+
+async def test_a_peer_that_stops_reading_is_write_timeout(peer_factory: MakePeer) -> None:
+    async def never_read(peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await peer.release.wait()
+
+    peer = await peer_factory(never_read)
+    transport = LeanTransport(peer.url)
+    async with lean_client(peer.url, transport, write=0.2) as client:
+        with pytest.raises(httpx.WriteTimeout, match=r"after 0\.2s"):
+            await client.post("/big", content=b"x" * (32 << 20))  # more than both sockets' buffers hold
+    assert transport.open_connections == 0
+    peer.release.set()
+
+
+async def test_a_peer_that_resets_during_the_write_is_write_error(peer_factory: MakePeer) -> None:
+    async def reset_after_head(peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.transport.abort()
+
+    peer = await peer_factory(reset_after_head)
+    transport = LeanTransport(peer.url)
+    async with lean_client(peer.url, transport) as client:
+        with pytest.raises(httpx.WriteError):
+            await client.post("/big", content=b"x" * (32 << 20))
+    assert transport.open_connections == 0
