@@ -21,7 +21,7 @@ import asyncio
 import asyncio.selector_events
 import asyncio.sslproto
 import os
-import statistics
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -44,6 +44,9 @@ from gpt_trader.features.brokerages.coinbase.rest import (
 from gpt_trader.features.brokerages.core.interfaces import OrderRequest, OrderSide, OrderType
 from gpt_trader.features.brokerages.core.products import default_products
 from gpt_trader.orchestration.venue_settings import coinbase_settings_from_env
+
+sys.path.insert(0, str(Path(__file__).parent))
+from adapter_latency import show  # a sibling script, not a package
 
 _first_write = [0.0]
 _main = threading.main_thread()
@@ -168,16 +171,6 @@ async def measure(info: dict[str, Any], kind: str, n: int, tag: str) -> dict[str
     return out
 
 
-def pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(q * len(s)))]
-
-
-def show(name: str, samples: list[float]) -> None:
-    us = [s * 1e6 for s in samples]
-    print(f"  {name:<44} p50 {statistics.median(us):8.1f} us   p99 {pct(us, 0.99):8.1f} us   (n={len(us)})")
-
-
 async def run(info: dict[str, Any], orders: int, rounds: int) -> None:
     results: dict[str, dict[str, list[float]]] = {}
     for r in range(rounds):
@@ -188,9 +181,9 @@ async def run(info: dict[str, Any], orders: int, rounds: int) -> None:
                 acc[k].extend(v)
     for kind, res in results.items():
         print(kind)
-        show("place_order: call -> request bytes written", res["order_to_write"])
-        show("public GET (unsigned): call -> bytes written", res["rest_to_write"])
-        show("place_order end to end (create + re-read)", res["order_total"])
+        show("  place_order: call -> create bytes written", res["order_to_write"])
+        show("  public GET (unsigned): call -> written", res["rest_to_write"])
+        show("  place_order end to end (create+re-read)", res["order_total"])
 
 
 def main() -> None:
