@@ -469,3 +469,26 @@ async def test_a_peer_that_resets_during_the_write_is_write_error(peer_factory: 
         with pytest.raises(httpx.WriteError):
             await client.post("/big", content=b"x" * (32 << 20))
     assert transport.open_connections == 0
+
+
+async def test_a_cancelled_request_frees_its_slot_and_closes_its_connection(peer_factory: MakePeer) -> None:
+    async def answer_all_but_the_first(peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await peer.read_request(reader) is not None:
+            if len(peer.requests) == 1:
+                await peer.release.wait()  # the first request never gets an answer
+            writer.write(OK)
+            await writer.drain()
+
+    peer = await peer_factory(answer_all_but_the_first)
+    transport = LeanTransport(peer.url, max_connections=1)
+    async with lean_client(peer.url, transport, pool=1.0) as client:
+        stuck = asyncio.create_task(client.get("/stuck"))
+        while not peer.requests:
+            await asyncio.sleep(0.01)
+        stuck.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await stuck
+        assert transport.open_connections == 0  # its half-used connection is gone, not pooled
+        assert (await client.get("/next")).status_code == 200  # and its one slot is free again
+    assert peer.connections == 2
+    peer.release.set()
