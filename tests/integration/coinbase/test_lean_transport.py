@@ -492,3 +492,14 @@ async def test_a_cancelled_request_frees_its_slot_and_closes_its_connection(peer
         assert (await client.get("/next")).status_code == 200  # and its one slot is free again
     assert peer.connections == 2
     peer.release.set()
+
+
+async def test_a_request_h11_cannot_frame_fails_before_anything_is_written(peer_factory: MakePeer) -> None:
+    peer = await peer_factory(keep_alive)
+    transport = LeanTransport(peer.url)
+    request = httpx.Request("POST", peer.url + "/orders", content=b'{"a":1}')
+    del request.headers["Content-Length"]  # a body h11 has no framing for
+    with pytest.raises(httpx.LocalProtocolError, match="POST"):
+        await transport.handle_async_request(request)
+    assert peer.requests == [] and transport.open_connections == 0
+    await transport.aclose()

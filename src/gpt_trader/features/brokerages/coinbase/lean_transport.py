@@ -138,7 +138,6 @@ class LeanTransport(httpx.AsyncBaseTransport):
         pool_t, connect_t, write_t, read_t = _timeouts(request)
         body = await request.aread()
         target = request.url.raw_path
-        self._check_framing(request, target, body)  # fails before any wait or write
 
         await self._acquire_slot(pool_t)
         try:
@@ -164,12 +163,6 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 f"LeanTransport serves only {self.origin}; request for {url.scheme}://{url.host}:{port} "
                 "(one transport per origin)"
             )
-
-    @staticmethod
-    def _check_framing(request: httpx.Request, target: bytes, body: bytes) -> None:
-        """h11 needs a framed body; httpx always sets Content-Length for bytes content."""
-        if body and "content-length" not in request.headers and "transfer-encoding" not in request.headers:
-            raise httpx.LocalProtocolError(f"{request.method} {target!r}: a body needs Content-Length", request=request)
 
     async def _acquire_slot(self, pool_t: float | None) -> None:
         if not self._slots.locked():
