@@ -8,6 +8,8 @@ Measures, for `CoinbaseBroker.place_order` (limit order: create + re-read) again
 2. the same for a bare public `CoinbaseRestClient.request("GET", "/time")`: no signing, so it is the
    REST client's own plumbing plus the HTTP stack alone.
 3. place_order end to end (both round trips, simulator included) for context.
+4. For LeanTransport, the unsigned GET split by layer: the transport alone, + httpx.AsyncClient,
+   + the REST client's own plumbing.
 
 The two transports run in alternating rounds so a change in machine load hits both alike.
 
@@ -35,6 +37,7 @@ from gpt_trader.exchange_sim import ExchangeSimulator
 from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
 from gpt_trader.features.brokerages.coinbase.rate_limit import RateLimiter
 from gpt_trader.features.brokerages.coinbase.rest import (
+    API_PREFIX,
     KEEPALIVE_EXPIRY_S,
     MAX_CONNECTIONS,
     MAX_KEEPALIVE,
@@ -171,6 +174,33 @@ async def measure(info: dict[str, Any], kind: str, n: int, tag: str) -> dict[str
     return out
 
 
+async def layers(info: dict[str, Any], n: int) -> dict[str, list[float]]:
+    """Where the unsigned GET's time to the write goes with LeanTransport: the transport alone, then with
+    httpx.AsyncClient above it, then with the REST client's plumbing (pacing, retries) above that."""
+    broker = make_broker(info, "lean")
+    rest = broker.rest
+    client = rest._client
+    transport = client._transport
+    path = API_PREFIX + "/time"
+    out: dict[str, list[float]] = {"transport": [], "client": [], "rest": []}
+    for i in range(-50, n):
+        for name, acc in out.items():
+            request = client.build_request("GET", path)
+            await asyncio.sleep(0.0005)
+            _first_write[0] = 0.0
+            t0 = time.perf_counter()
+            if name == "transport":
+                await transport.handle_async_request(request)
+            elif name == "client":
+                await client.request("GET", path)
+            else:
+                await rest.request("GET", "/time", public=True)
+            if i >= 0:
+                acc.append(_first_write[0] - t0)
+    await rest.aclose()
+    return out
+
+
 async def run(info: dict[str, Any], orders: int, rounds: int) -> None:
     results: dict[str, dict[str, list[float]]] = {}
     for r in range(rounds):
@@ -184,6 +214,11 @@ async def run(info: dict[str, Any], orders: int, rounds: int) -> None:
         show("  place_order: call -> create bytes written", res["order_to_write"])
         show("  public GET (unsigned): call -> written", res["rest_to_write"])
         show("  place_order end to end (create+re-read)", res["order_total"])
+    split = await layers(info, orders)
+    print("lean, the unsigned GET's call -> written by layer")
+    show("  LeanTransport.handle_async_request", split["transport"])
+    show("  + httpx.AsyncClient.request", split["client"])
+    show("  + CoinbaseRestClient.request", split["rest"])
 
 
 def main() -> None:
