@@ -185,6 +185,9 @@ async def test_crash_between_record_and_send(
     em.order.triggered = True
     em.phase = "working"
     first.triggers._save(em)  # what on_price writes just before it sends
+    # the process dies now: its watch loop must not get to resume (adopt or send) the child itself, which
+    # it did whenever the REST round trips below were faster than its next poll
+    await crash(first)
     if sent_before_crash:
         await first.submit_native(
             OrderRequest(
@@ -197,7 +200,6 @@ async def test_crash_between_record_and_send(
                 client_order_id="rs-3-sl",
             )
         )
-    await crash(first)
 
     second = await new_broker()
     assert len(venue_orders(sim, "rs-3-sl")) == 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import urllib.request
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from gpt_trader.features.brokerages.coinbase import models as m
 from gpt_trader.features.brokerages.coinbase.auth import Signer
 from gpt_trader.features.brokerages.coinbase.errors import error_for_http
+from gpt_trader.features.brokerages.coinbase.lean_transport import LeanTransport
 from gpt_trader.features.brokerages.coinbase.rate_limit import RateLimiter
 from gpt_trader.features.brokerages.core.interfaces import (
     AmbiguousOrderStateError,
@@ -47,6 +49,7 @@ API_PREFIX = "/api/v3/brokerage"
 DEFAULT_BASE_URL = "https://api.coinbase.com"
 CANDLES_MAX = 350
 CANCEL_BATCH_MAX = 100  # [?] commonly cited; the simulator enforces it too
+MAX_CONNECTIONS, MAX_KEEPALIVE, KEEPALIVE_EXPIRY_S = 20, 10, 60.0  # the pool, whichever transport
 T = TypeVar("T")
 _encoder = msgspec.json.Encoder(decimal_format="string")
 
@@ -87,6 +90,36 @@ def _clean(params: Mapping[str, Any] | None) -> list[tuple[str, str | int | floa
     return out
 
 
+def _proxy_env() -> bool:
+    """A proxy named in the environment (HTTPS_PROXY / HTTP_PROXY / ALL_PROXY, any case), which httpx's
+    own transport honours (trust_env) and LeanTransport does not."""
+    return any(scheme in ("http", "https", "all") for scheme in urllib.request.getproxies())
+
+
+def _choose_transport(
+    base_url: str,
+    verify: bool | ssl.SSLContext,
+    given: httpx.AsyncBaseTransport | None,
+) -> tuple[httpx.AsyncBaseTransport | None, str]:
+    """The caller's transport if given; httpx's default (None) when a proxy is configured, so it is never
+    silently bypassed; else LeanTransport with the TLS verification httpx would have used."""
+    if given is not None:
+        return given, f"given:{type(given).__name__}"
+    if _proxy_env():
+        return None, "httpx-default (proxy set in the environment)"
+    https = base_url.startswith("https:")
+    # verify=True: certifi, or SSL_CERT_FILE / SSL_CERT_DIR when set (exactly httpx's own rule)
+    ctx = (verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify=verify)) if https else None
+    lean = LeanTransport(
+        base_url,
+        ssl_context=ctx,
+        max_connections=MAX_CONNECTIONS,
+        max_keepalive_connections=MAX_KEEPALIVE,
+        keepalive_expiry=KEEPALIVE_EXPIRY_S,
+    )
+    return lean, "lean"
+
+
 class CoinbaseRestClient:
     """Typed REST v3 calls returning `models` structs. Errors are `interfaces` BrokerageErrors."""
 
@@ -113,10 +146,16 @@ class CoinbaseRestClient:
         self.counters: Counter[str] = Counter()
         #: set by the bot for start-up only (core/startup_wait.py): retryable failures are waited out
         self.startup_wait: StartupWait | None = None
+        transport, self.transport_kind = _choose_transport(self.base_url, verify, transport)
+        log.info("coinbase REST transport", extra={"transport": self.transport_kind})
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
-            limits=httpx.Limits(max_keepalive_connections=10, max_connections=20, keepalive_expiry=60),
+            limits=httpx.Limits(
+                max_keepalive_connections=MAX_KEEPALIVE,
+                max_connections=MAX_CONNECTIONS,
+                keepalive_expiry=KEEPALIVE_EXPIRY_S,
+            ),
             headers={"Content-Type": "application/json", "User-Agent": "gpt-trader/0.1"},
             verify=verify,
             transport=transport,
