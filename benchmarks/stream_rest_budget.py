@@ -37,6 +37,7 @@ from gpt_trader.features.brokerages.core.products import default_products
 
 T = TypeVar("T")
 LATENCY_FIGURES = ("p50", "p90", "p99", "max", "samples")
+ENTRY_PCT = 0.0005  # the strategy's entry threshold: about 2 orders a minute on 10 symbols
 
 SIZES = {
     "BTC-USD": "0.0002",
@@ -52,20 +53,28 @@ SIZES = {
 }
 
 
-def write_profile(directory: Path, symbols: list[str], store_sync: str = "full") -> Path:
+def write_profile(directory: Path, symbols: list[str], store_sync: str = "full", entry_pct: float = ENTRY_PCT) -> Path:
     """The packaged canary profile on a wider universe, a store under `directory`, and a mean-reversion
-    strategy that trades now and then (steady trading, not every bar)."""
+    strategy that trades now and then (steady trading, not every bar; a smaller `entry_pct` trades more)."""
     tree = yaml.safe_load(resources.files("gpt_trader.config.profiles").joinpath("canary.yaml").read_text())
     tree.update(
         data_root=str(directory / "data"),
         log_dir=str(directory / "logs"),
         symbols=symbols,
-        strategy={"name": "mean_reversion", "params": {"window": 3, "entry_pct": 0.0005, "exit_pct": 0.0}},
+        strategy={"name": "mean_reversion", "params": {"window": 3, "entry_pct": entry_pct, "exit_pct": 0.0}},
         sizing={"method": "fixed_size", "sizes": {s: SIZES[s] for s in symbols}},
         store_sync=store_sync,
     )
     risk = dict(tree.get("risk") or {})
-    risk.update(max_orders_per_minute=60, stale_mark_s=300)
+    # the loss breakers of a one-symbol canary (4 losing trades in a row pause entries for an hour, $10 a day)
+    # would stop a 10-symbol session after a few fees: the benchmark measures the streaming path
+    risk.update(
+        max_orders_per_minute=60,
+        stale_mark_s=300,
+        max_daily_loss_usd=1000,
+        max_drawdown_pct=50,
+        max_consecutive_losses=1000,
+    )
     risk.pop("symbol_limits", None)
     tree["risk"] = risk
     path = directory / "canary.yaml"
@@ -96,6 +105,12 @@ def main() -> int:
     )
     ap.add_argument("--plain", action="store_true", help="plain HTTP/WS instead of HTTPS/WSS")
     ap.add_argument(
+        "--entry-pct",
+        type=float,
+        default=ENTRY_PCT,
+        help="the strategy's entry threshold; smaller trades more (more latency samples per run)",
+    )
+    ap.add_argument(
         "--listed",
         type=int,
         default=0,
@@ -121,7 +136,7 @@ def main() -> int:
     )
     sim = st.start(timeout=600)
     with tempfile.TemporaryDirectory(prefix="stream-budget-") as tmp:
-        profile = write_profile(Path(tmp), symbols, args.store_sync)
+        profile = write_profile(Path(tmp), symbols, args.store_sync, args.entry_pct)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("COINBASE_", "GPT_TRADER_", "RISK_"))}
         env.update(st.env())
         if sim.cert_path is not None:
