@@ -10,51 +10,19 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-import yaml
-from stream_bot_support import RunningBot, stream_sim
+from stream_bot_support import stream_sim
+from trailing_bot_support import SYMBOL, TrailingBot
 
 from gpt_trader.features.brokerages.core.interfaces import OrderType
+from gpt_trader.features.brokerages.core.synthetic import still_config
 from gpt_trader.orchestration.protection import is_protective_intent
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
-SYMBOL = "BTC-USD"
-STRATEGY = Path(__file__).parents[2] / "chaos" / "protect_strategy.py"
-
-
-class TrailingBot(RunningBot):
-    """The stream test bot with one symbol, the enter-when-flat strategy, a 2 % trailing stop held
-    client-side."""
-
-    def __init__(self, sim: object, tmp: Path) -> None:
-        import stream_bot_support as support
-
-        original = support.write_profile
-
-        def write(directory: Path, broker: str = "coinbase") -> Path:
-            path = original(directory, broker)
-            tree = yaml.safe_load(path.read_text())
-            tree.update(
-                symbols=[SYMBOL],
-                cycle_interval_s=0.2,
-                strategy={"name": f"{STRATEGY}:EnterWhenFlat", "params": {}},
-                sizing={"method": "fixed_size", "sizes": {SYMBOL: "0.0002"}},
-                exits={"trailing": 0.02},
-            )
-            tree.setdefault("coinbase", {})["client_side_stops"] = "always"
-            tree.setdefault("monitoring", {})["metrics_port"] = 0
-            path.write_text(yaml.safe_dump(tree, sort_keys=False))
-            return path
-
-        support.write_profile = write
-        try:
-            super().__init__(sim, tmp)
-        finally:
-            support.write_profile = original
-
 
 async def test_trailing_stop_is_amended_in_place_by_edit_order(tmp_path: Path) -> None:
-    async with stream_sim() as sim:
+    # a still market: only this test moves the price (up), so no random dip can cross the trailed stop
+    async with stream_sim(synthetic_market=still_config()) as sim:
         run = TrailingBot(sim, tmp_path)
         bot = run.bot
         await run.start()
