@@ -13,6 +13,7 @@ import pytest
 from stream_bot_support import stream_sim
 from trailing_bot_support import SYMBOL, TrailingBot
 
+from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
 from gpt_trader.features.brokerages.core.interfaces import OrderType
 from gpt_trader.features.brokerages.core.synthetic import still_config
 from gpt_trader.orchestration.protection import is_protective_intent
@@ -57,6 +58,7 @@ async def test_trailing_stop_is_amended_in_place_by_edit_order(tmp_path: Path) -
             assert [o.order_id for o in protective] == [order_id]
             journal = list(bot.registry.events.iter_events(kind="protection_amended"))
             assert len(journal) >= 5 and {e["payload"]["order_id"] for e in journal} == {order_id}
+            assert isinstance(bot.broker, CoinbaseBroker)
             assert bot.broker.counters["triggers.amended"] >= 5
             # nothing was cancelled or re-sent at the venue: the stop never reached it (still armed)
             venue = [o for o in sim.venue.all_orders(sim.account_id) if o.order_type is not OrderType.MARKET]

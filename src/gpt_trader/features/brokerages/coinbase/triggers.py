@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -35,6 +35,7 @@ from gpt_trader.features.brokerages.coinbase.trigger_store import TriggerStore
 from gpt_trader.features.brokerages.core.interfaces import (
     ZERO,
     BrokerageError,
+    Fill,
     InvalidOrderError,
     NotFoundError,
     Order,
@@ -76,6 +77,13 @@ class Emulated:
     child_value: dict[str, Decimal] = field(default_factory=dict)
     child_fees: dict[str, Decimal] = field(default_factory=dict)
     child_status: dict[str, OrderStatus] = field(default_factory=dict)
+
+
+def child_parent(client_order_id: str) -> str | None:
+    """The client id of the client-side order a venue child belongs to (`<coid>-sl` -> `<coid>`), or None
+    when the id is not a derived child id."""
+    parent, sep, tag = client_order_id.rpartition("-")
+    return parent if sep and parent and tag in CHILD_TAGS else None
 
 
 def stop_crossed(direction: StopDirection, stop: Decimal, last: Decimal) -> bool:
@@ -183,6 +191,25 @@ class ClientTriggers:
 
     def by_client_id(self, client_order_id: str) -> str | None:
         return self._by_coid.get(client_order_id)
+
+    def child_order_ids(self, order_id: str) -> list[str]:
+        """The venue order ids of the children a client-side order has sent so far."""
+        em = self._orders.get(order_id)
+        return [] if em is None else [em.children[tag] for tag in CHILD_TAGS if tag in em.children]
+
+    def as_parent_fills(self, fills: Iterable[Fill]) -> list[Fill]:
+        """Fills of venue children re-keyed to the client-side order they belong to (its order and client
+        ids). The bot placed, tracks and stores only that order; a child's fill left under the child's
+        ids matches nothing the bot knows, so it would go unrecorded and the cash it moved would read as
+        an external transfer."""
+        owner = {cid: em.order for em in self._orders.values() for cid in em.children.values()}
+        out: list[Fill] = []
+        for fill in fills:
+            parent = owner.get(fill.order_id)
+            if parent is not None:
+                fill = msgspec.structs.replace(fill, order_id=parent.order_id, client_order_id=parent.client_order_id)
+            out.append(fill)
+        return out
 
     # -------------------------------------------------------------------------------- persistence
     def _save(self, em: Emulated) -> None:
