@@ -16,6 +16,7 @@ import pytest
 from stream_bot_support import assert_fills_equal_venue, stream_sim
 from trailing_bot_support import SYMBOL, TrailingBot
 
+from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
 from gpt_trader.features.brokerages.core.interfaces import Fill, OrderSide, OrderStatus, OrderType
 from gpt_trader.features.brokerages.core.synthetic import still_config
 
@@ -69,6 +70,8 @@ async def test_a_client_side_stops_fill_is_recorded_not_booked_as_a_deposit(tmp_
             stored = bot.registry.orders.get(coid)
             assert stored is not None and stored.status is OrderStatus.FILLED
             assert coid not in bot.execution.tracked
+            assert isinstance(bot.broker, CoinbaseBroker)
+            assert bot.broker.counters["triggers.child_events"] >= 1, "the child's events came as the stop's"
             assert_fills_equal_venue(run)
             # the proceeds are explained by the fill: no deposit booked, nothing pending, no halt
             assert bot.transfers == []

@@ -845,6 +845,7 @@ class CoinbaseBroker:
         while True:
             update: OrderUpdate = await stream.events.q.get()
             self._track(update)
+            update = self.triggers.pushed(update) or update  # a client-side order's child: that order's event
             update.order = self._out(update.order)
             update.fills = tuple(_replace_symbol(f, self._caller(f.symbol)) for f in update.fills)
             yield update
