@@ -3,12 +3,15 @@ named module: several test directories have a conftest.py)."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import yaml
-from stream_bot_support import RunningBot
+from stream_bot_support import RunningBot, stream_sim
 
 from gpt_trader.exchange_sim import ExchangeSimulator
+from gpt_trader.features.brokerages.core.synthetic import still_config
 
 SYMBOL = "BTC-USD"
 STRATEGY = Path(__file__).parents[2] / "chaos" / "protect_strategy.py"
@@ -43,3 +46,18 @@ class TrailingBot(RunningBot):
             super().__init__(sim, tmp)
         finally:
             support.write_profile = original
+
+
+@contextlib.asynccontextmanager
+async def protected_bot(tmp: Path) -> AsyncIterator[TrailingBot]:
+    """A TrailingBot started on a still simulator market (prices move only when the test sets them, so no
+    random dip can cross a stop the test relies on), yielded once its first client-side stop works;
+    stopped at the end."""
+    async with stream_sim(synthetic_market=still_config()) as sim:
+        run = TrailingBot(sim, tmp)
+        await run.start()
+        try:
+            await run.until(lambda: run.bot.protection.working(SYMBOL), timeout=60, what="the client-side stop")
+            yield run
+        finally:
+            await run.stop()

@@ -6,15 +6,13 @@ stop's ids, or the caller cannot tell its own fill from an external cash movemen
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal as D
 
 import msgspec
 import pytest
-from cb_sim import MakeBroker, eventually, pin, venue_orders
+from cb_sim import MakeBroker, eventually, pin, user_updates, venue_orders
 
 from gpt_trader.exchange_sim import ExchangeSimulator
-from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
 from gpt_trader.features.brokerages.coinbase.triggers import child_parent
 from gpt_trader.features.brokerages.core.interfaces import (
     OrderRequest,
@@ -29,11 +27,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 BTC = "BTC-USD"
 
 
-async def collect(broker: CoinbaseBroker, sink: list[OrderUpdate]) -> None:
-    async for update in broker.stream_user_events():
-        sink.append(update)
-
-
 def test_child_parent_reads_only_derived_child_ids() -> None:
     assert child_parent("abc-def-sl") == "abc-def"
     assert child_parent("abc-tp") == "abc" and child_parent("abc-st") == "abc"
@@ -45,11 +38,7 @@ async def test_stop_fills_and_events_come_under_the_stop(sim: ExchangeSimulator,
     broker.triggers.poll_interval_s = 0.05
     sim.fund("BTC", "1")
     pin(sim, BTC, [("99990", "3")], [("100010", "3")])
-    updates: list[OrderUpdate] = []
-    task = asyncio.create_task(collect(broker, updates))
-    try:
-        stream = await broker.open_user_stream()
-        await asyncio.wait_for(stream.snapshot_done.wait(), 5)
+    async with user_updates(broker) as updates:
         stop = await broker.place_order(
             OrderRequest(
                 symbol=BTC,
@@ -103,5 +92,3 @@ async def test_stop_fills_and_events_come_under_the_stop(sim: ExchangeSimulator,
         assert told is not None and told.order.status is OrderStatus.FILLED and told.order.filled_size == D("0.5")
         got = await broker.get_order(stop.order_id)
         assert got.status is OrderStatus.FILLED and got.filled_size == D("0.5")
-    finally:
-        task.cancel()
