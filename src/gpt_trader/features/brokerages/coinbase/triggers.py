@@ -8,6 +8,10 @@ Semantics match the shared MatchingEngine, so strategies see one behaviour every
   trigger is sent for what remains.
 The synthetic order (id `cs-<client_order_id>`) mirrors its venue children. Child client ids are
 derived (`<coid>-sl`, `<coid>-tp`, `<coid>-st`), so a retried send never duplicates at the venue.
+The caller knows only the synthetic order, so the children's fills (`as_parent_fills`, used by the
+broker's `list_fills`) and user-channel events (`pushed`) are reported under its ids: a child's fill
+under the child's ids would match nothing the bot tracks, go unrecorded, and the cash it moved would
+read as an external deposit or withdrawal.
 
 Durability (optional `TriggerStore`, see `trigger_store`): the record is written before every step
 that sends (arm, fire, stop leg, cancel). `restore()` reloads the records after a restart and
