@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -54,6 +54,9 @@ from gpt_trader.features.brokerages.core.interfaces import (
 )
 from gpt_trader.features.brokerages.core.matching import FeeSchedule, MatchingEngine
 from gpt_trader.features.brokerages.core.products import default_products
+
+if TYPE_CHECKING:
+    from gpt_trader.features.brokerages.core.synthetic import SyntheticConfig
 
 log = logging.getLogger(__name__)
 DEFAULT_ACCOUNT = "sim-user-1"
@@ -90,6 +93,9 @@ class SimulatorConfig:
     synthetic: bool = True
     #: external book levels per side from the synthetic generator (cost per feed step grows with it)
     synthetic_levels: int = 25
+    #: the synthetic generator's regimes and asset profiles (None: the defaults); `core.synthetic.still_config()`
+    #: holds every price still until it is set (tests whose stops must not be crossed by a random move)
+    synthetic_market: SyntheticConfig | None = None
     work_dir: str | None = None
     venue: VenueConfig = field(default_factory=VenueConfig)
     ws: WsConfig = field(default_factory=WsConfig)
@@ -152,7 +158,13 @@ class ExchangeSimulator:
             from gpt_trader.exchange_sim.synthetic_source import SyntheticSource
 
             sources.append(
-                SyntheticSource(self.products, seed=cfg.seed, levels=cfg.synthetic_levels, start=self.clock.start)
+                SyntheticSource(
+                    self.products,
+                    seed=cfg.seed,
+                    levels=cfg.synthetic_levels,
+                    start=self.clock.start,
+                    config=cfg.synthetic_market,
+                )
             )
         self.venue = SimVenue(self.engine, self.clock, self.faults, config=cfg.venue, sources=sources)
         self.hub = WsHub(self.venue, self.auth, self.faults, cfg.ws)

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from gpt_trader.exchange_sim.marketdata import MarketStep, Print
 from gpt_trader.features.brokerages.core.interfaces import Candle, Product
-from gpt_trader.features.brokerages.core.synthetic import SyntheticMarket
+from gpt_trader.features.brokerages.core.synthetic import SyntheticConfig, SyntheticMarket
 
 HISTORY_1M = 1440  # one day of one-minute bars
 HISTORY_1H = 24 * 30  # thirty days of hourly bars before that
@@ -27,10 +27,12 @@ class SyntheticSource:
         levels: int = 50,
         start: dt.datetime | None = None,
         max_catchup_steps: int = 600,
+        config: SyntheticConfig | None = None,
     ) -> None:
         self._products = {p.symbol: p for p in products}
         self._start = start
         self._seed = seed
+        self._config = config
         self.levels = levels
         self.max_catchup_steps = max_catchup_steps
         self.market: SyntheticMarket | None = None
@@ -48,7 +50,9 @@ class SyntheticSource:
 
     def _ensure(self, now: dt.datetime) -> SyntheticMarket:
         if self.market is None:
-            self.market = SyntheticMarket(list(self._products.values()), seed=self._seed, start=self._start or now)
+            self.market = SyntheticMarket(
+                list(self._products.values()), seed=self._seed, start=self._start or now, config=self._config
+            )
             self._sim_t0 = self.market.start
         return self.market
 

@@ -18,6 +18,7 @@ import yaml
 
 from gpt_trader.exchange_sim import ExchangeSimulator
 from gpt_trader.exchange_sim.background import client_env
+from gpt_trader.features.brokerages.coinbase.triggers import child_parent
 from gpt_trader.features.brokerages.core.interfaces import Fill
 from gpt_trader.features.brokerages.core.products import default_products
 from gpt_trader.orchestration.configuration import ConfigManager
@@ -115,21 +116,29 @@ class RunningBot:
         return sum(1 for o in self.sim.venue.all_orders(self.sim.account_id) if o.filled_size > 0)
 
 
-def per_order(fills: list[Fill]) -> dict[str, tuple[Decimal, Decimal, Decimal]]:
-    """client_order_id -> (size, notional, fee): fills compared per order (ids differ per side)."""
+def per_order(fills: list[Fill], key: Callable[[str], str] = str) -> dict[str, tuple[Decimal, Decimal, Decimal]]:
+    """`key(client_order_id)` -> (size, notional, fee): fills compared per order (ids differ per side)."""
     out: dict[str, tuple[Decimal, Decimal, Decimal]] = {}
     for f in fills:
-        size, notional, fee = out.get(f.client_order_id, (Decimal(0), Decimal(0), Decimal(0)))
-        out[f.client_order_id] = (size + f.size, notional + f.size * f.price, fee + f.fee)
+        k = key(f.client_order_id)
+        size, notional, fee = out.get(k, (Decimal(0), Decimal(0), Decimal(0)))
+        out[k] = (size + f.size, notional + f.size * f.price, fee + f.fee)
     return out
 
 
 def assert_fills_equal_venue(run: RunningBot) -> None:
+    store = run.registry.orders
+
+    def bots_order(coid: str) -> str:
+        """A client-side stop's venue child (`<coid>-sl`, triggers.py) counts as the bot's order `<coid>`."""
+        parent = child_parent(coid)
+        return parent if parent is not None and store.get(parent) is not None else coid
+
     venue = run.venue_fills()
-    ours = run.registry.orders.fills()
-    assert per_order(ours) == per_order(venue), "the bot's fills differ from the exchange's"
+    ours = store.fills()
+    assert per_order(ours) == per_order(venue, bots_order), "the bot's fills differ from the exchange's"
     assert len({f.trade_id for f in ours}) == len(ours)
     coids = Counter(o.client_order_id for o in run.sim.venue.all_orders(run.sim.account_id))
     assert all(n == 1 for n in coids.values()), f"a client_order_id reached the venue twice: {coids}"
-    lost = [c for c in coids if run.registry.orders.get(c) is None]
+    lost = [c for c in coids if store.get(bots_order(c)) is None]
     assert not lost, f"orders at the venue the bot's store does not know: {lost}"

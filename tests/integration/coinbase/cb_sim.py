@@ -4,13 +4,14 @@ directories have a conftest.py, so `import conftest` would be ambiguous)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any, Protocol
 
 from gpt_trader.exchange_sim import ExchangeSimulator
 from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
-from gpt_trader.features.brokerages.core.interfaces import BookLevel
+from gpt_trader.features.brokerages.core.interfaces import BookLevel, OrderUpdate
 
 #: a small catalogue keeps simulator start-up (history seeding) fast
 SIM_PRODUCTS = frozenset({"BTC-USD", "ETH-USD", "BTC-PERP-INTX"})
@@ -61,3 +62,24 @@ async def eventually(pred: Callable[[], Any], timeout: float = 5.0, what: str = 
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def user_updates(broker: CoinbaseBroker) -> AsyncIterator[list[OrderUpdate]]:
+    """The broker's user-channel events, collected into the list yielded (the stream's snapshot received
+    before it is), until the block ends."""
+    sink: list[OrderUpdate] = []
+
+    async def collect() -> None:
+        async for update in broker.stream_user_events():
+            sink.append(update)
+
+    task = asyncio.create_task(collect())
+    try:
+        stream = await broker.open_user_stream()
+        await asyncio.wait_for(stream.snapshot_done.wait(), 5)
+        yield sink
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

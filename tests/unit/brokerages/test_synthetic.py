@@ -19,6 +19,7 @@ from gpt_trader.features.brokerages.core.synthetic import (
     SyntheticConfig,
     SyntheticMarket,
     derive_seed,
+    still_config,
 )
 
 from .helpers import T0
@@ -85,6 +86,17 @@ def test_turbulent_books_are_wider_and_thinner() -> None:
     cb, wb = calm.book(), wild.book()
     assert wb.spread_bps is not None and cb.spread_bps is not None and wb.spread_bps > cb.spread_bps
     assert wb.depth(OrderSide.BUY) < cb.depth(OrderSide.BUY)
+
+
+def test_a_still_market_prints_but_moves_only_when_set() -> None:
+    m = SyntheticMarket(PRODUCTS, seed=3, start=T0, config=still_config())
+    start = m.mid("BTC-USD")
+    ticks = [t for _ in range(3000) for t in m.step() if t.symbol == "BTC-USD"]
+    assert ticks, "trades still print, so bars close"
+    assert m.mid("BTC-USD") == start and len({t.price for t in ticks}) <= 2  # bid or ask side of one mid
+    m.set_mid("BTC-USD", D("50000"))
+    m.step()
+    assert m.mid("BTC-USD") == D("50000.00")
 
 
 def test_liquidity_override_and_set_mid() -> None:

@@ -716,14 +716,22 @@ class CoinbaseBroker:
     async def list_fills(
         self, symbol: str | None = None, *, order_id: str | None = None, since: datetime | None = None
     ) -> list[Fill]:
+        """Fills, oldest first. A client-side order (`cs-...`) has none of its own at the venue: its
+        children's fills are its fills, reported under its ids (`ClientTriggers.as_parent_fills`), here
+        and in an unfiltered listing alike, so the bot records them against the order it placed."""
         self._require()
+        order_ids = [order_id] if order_id else []
+        if order_id and self.triggers.owns(order_id):
+            order_ids = self.triggers.child_order_ids(order_id)
+            if not order_ids:
+                return []  # not fired yet: nothing can have filled
         wires = await self.rest.all_fills(
             product_ids=[self._venue(symbol)] if symbol else [],
-            order_ids=[order_id] if order_id else [],
+            order_ids=order_ids,
             start=since,
         )
         by_order = {v: k for k, v in self._client_ids.items()}
-        fills = [to_fill(w, by_order.get(w.order_id, "")) for w in wires]
+        fills = self.triggers.as_parent_fills(to_fill(w, by_order.get(w.order_id, "")) for w in wires)
         out = [_replace_symbol(f, self._caller(f.symbol)) for f in fills]
         return sorted(out, key=lambda f: f.ts)
 
@@ -837,6 +845,7 @@ class CoinbaseBroker:
         while True:
             update: OrderUpdate = await stream.events.q.get()
             self._track(update)
+            update = self.triggers.pushed(update) or update  # a client-side order's child: that order's event
             update.order = self._out(update.order)
             update.fills = tuple(_replace_symbol(f, self._caller(f.symbol)) for f in update.fills)
             yield update

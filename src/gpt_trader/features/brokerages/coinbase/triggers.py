@@ -8,6 +8,10 @@ Semantics match the shared MatchingEngine, so strategies see one behaviour every
   trigger is sent for what remains.
 The synthetic order (id `cs-<client_order_id>`) mirrors its venue children. Child client ids are
 derived (`<coid>-sl`, `<coid>-tp`, `<coid>-st`), so a retried send never duplicates at the venue.
+The caller knows only the synthetic order, so the children's fills (`as_parent_fills`, used by the
+broker's `list_fills`) and user-channel events (`pushed`) are reported under its ids: a child's fill
+under the child's ids would match nothing the bot tracks, go unrecorded, and the cash it moved would
+read as an external deposit or withdrawal.
 
 Durability (optional `TriggerStore`, see `trigger_store`): the record is written before every step
 that sends (arm, fire, stop leg, cancel). `restore()` reloads the records after a restart and
@@ -22,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -35,6 +39,7 @@ from gpt_trader.features.brokerages.coinbase.trigger_store import TriggerStore
 from gpt_trader.features.brokerages.core.interfaces import (
     ZERO,
     BrokerageError,
+    Fill,
     InvalidOrderError,
     NotFoundError,
     Order,
@@ -42,6 +47,7 @@ from gpt_trader.features.brokerages.core.interfaces import (
     OrderSide,
     OrderStatus,
     OrderType,
+    OrderUpdate,
     Product,
     ProductType,
     StopDirection,
@@ -76,6 +82,13 @@ class Emulated:
     child_value: dict[str, Decimal] = field(default_factory=dict)
     child_fees: dict[str, Decimal] = field(default_factory=dict)
     child_status: dict[str, OrderStatus] = field(default_factory=dict)
+
+
+def child_parent(client_order_id: str) -> str | None:
+    """The client id of the client-side order a venue child belongs to (`<coid>-sl` -> `<coid>`), or None
+    when the id is not a derived child id."""
+    parent, sep, tag = client_order_id.rpartition("-")
+    return parent if sep and parent and tag in CHILD_TAGS else None
 
 
 def stop_crossed(direction: StopDirection, stop: Decimal, last: Decimal) -> bool:
@@ -183,6 +196,40 @@ class ClientTriggers:
 
     def by_client_id(self, client_order_id: str) -> str | None:
         return self._by_coid.get(client_order_id)
+
+    def child_order_ids(self, order_id: str) -> list[str]:
+        """The venue order ids of the children a client-side order has sent so far."""
+        em = self._orders.get(order_id)
+        return [] if em is None else [em.children[tag] for tag in CHILD_TAGS if tag in em.children]
+
+    def _owner(self, order_id: str, client_order_id: str) -> Emulated | None:
+        """The client-side order a venue order is a child of: by the child ids it holds, else by the derived
+        client id (a child's first event can arrive before its send returns the id; it is noted then)."""
+        for em in self._orders.values():
+            if order_id in em.children.values():
+                return em
+        parent = child_parent(client_order_id)
+        owner = self._orders.get(self._by_coid.get(parent, "")) if parent is not None else None
+        if owner is None:
+            return None
+        tag = client_order_id.rpartition("-")[2]
+        if owner.children.setdefault(tag, order_id) != order_id:
+            return None  # that leg is another venue order: not this one's to fold in
+        return owner
+
+    def as_parent_fills(self, fills: Iterable[Fill]) -> list[Fill]:
+        """Fills of venue children re-keyed to the client-side order they belong to (its order and client
+        ids). The bot placed, tracks and stores only that order; a child's fill left under the child's
+        ids matches nothing the bot knows, so it would go unrecorded and the cash it moved would read as
+        an external transfer."""
+        out: list[Fill] = []
+        for fill in fills:
+            em = self._owner(fill.order_id, fill.client_order_id)
+            if em is not None:
+                parent = em.order
+                fill = msgspec.structs.replace(fill, order_id=parent.order_id, client_order_id=parent.client_order_id)
+            out.append(fill)
+        return out
 
     # -------------------------------------------------------------------------------- persistence
     def _save(self, em: Emulated) -> None:
@@ -431,17 +478,30 @@ class ClientTriggers:
         return found
 
     async def _refresh_children(self, em: Emulated) -> None:
-        last_status: OrderStatus | None = None
         for tag in CHILD_TAGS:
             cid = em.children.get(tag)
-            if cid is None:
-                continue
-            o = to_order(await self.broker.rest.get_order(cid))
-            em.child_filled[cid] = o.filled_size
-            em.child_value[cid] = o.filled_size * (o.avg_fill_price or ZERO)
-            em.child_fees[cid] = o.fees
-            em.child_status[cid] = o.status
-            last_status = o.status
+            if cid is not None:
+                self._take_child(em, cid, to_order(await self.broker.rest.get_order(cid)))
+        self._settle(em)
+
+    @staticmethod
+    def _take_child(em: Emulated, cid: str, o: Order) -> None:
+        """Hold a child's state unless it is older than the one held (less filled, or working again after
+        it ended): a REST read and a user-channel event may arrive in either order."""
+        held = em.child_status.get(cid)
+        if o.filled_size < em.child_filled.get(cid, ZERO) or (
+            held is not None and held.is_terminal and not o.is_terminal
+        ):
+            return
+        em.child_filled[cid] = o.filled_size
+        em.child_value[cid] = o.filled_size * (o.avg_fill_price or ZERO)
+        em.child_fees[cid] = o.fees
+        em.child_status[cid] = o.status
+
+    def _settle(self, em: Emulated) -> None:
+        """The order's fills and status from its children's (the last child sent decides how it ended)."""
+        last = next((em.children[t] for t in reversed(CHILD_TAGS) if t in em.children), None)
+        last_status = em.child_status.get(last) if last is not None else None
         filled = sum(em.child_filled.values(), ZERO)
         value = sum(em.child_value.values(), ZERO)
         em.order.filled_size = filled
@@ -454,6 +514,24 @@ class ClientTriggers:
         if em.order.is_terminal and em.phase != "done":
             em.phase = "done"
             self._save(em)
+
+    def pushed(self, update: OrderUpdate) -> OrderUpdate | None:
+        """A venue child's user-channel event told as its client-side order's (None: not a child of one
+        held here). The bot knows only that order, so the child's event alone matches nothing it tracks
+        and its fill waits for a REST poll; told as the order's, it is applied as it arrives. No venue call:
+        the child's state is folded in (`_take_child`) and the order's recomputed."""
+        em = self._owner(update.order.order_id, update.order.client_order_id)
+        if em is None:
+            return None
+        self._take_child(em, update.order.order_id, update.order)
+        self._settle(em)
+        parent = em.order
+        fills = tuple(
+            msgspec.structs.replace(f, order_id=parent.order_id, client_order_id=parent.client_order_id)
+            for f in update.fills
+        )
+        self.broker.counters["triggers.child_events"] += 1
+        return OrderUpdate(order=msgspec.structs.replace(parent), fills=fills, ts=update.ts)
 
     @staticmethod
     def _status(em: Emulated, last_child: OrderStatus | None) -> OrderStatus | None:

@@ -53,6 +53,8 @@ TURBULENT = Regime("turbulent", 2.5, 1 * 3600, 12.0, 0.015, 3.0, 0.4, 2.5)
 DEFAULT_REGIMES: tuple[Regime, ...] = (CALM, NORMAL, TURBULENT)
 #: Where a leaving regime goes (rows follow DEFAULT_REGIMES order).
 DEFAULT_TRANSITIONS: tuple[tuple[float, ...], ...] = ((0.0, 0.9, 0.1), (0.6, 0.0, 0.4), (0.2, 0.8, 0.0))
+#: No volatility, no jumps, never left: the mid moves only when set (`set_mid`); trades still print.
+STILL = Regime("still", 0.0, math.inf, 0.0, 0.0, 1.0, 1.0, 1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,12 @@ class SyntheticConfig:
     initial_regime: int = 1
     history_substeps: int = 8
     profiles: dict[str, AssetProfile] = field(default_factory=lambda: dict(ASSET_PROFILES))
+
+
+def still_config() -> SyntheticConfig:
+    """A market that holds its price until a test (or the simulator's admin) sets it: bars still close on
+    the prints, but no random move can cross a price a test relies on (a stop, a limit)."""
+    return SyntheticConfig(regimes=(STILL,), transitions=((1.0,),), initial_regime=0)
 
 
 def derive_seed(seed: int, *parts: object) -> int:
