@@ -180,7 +180,8 @@ def main() -> int:
         log.close()
         tail = (Path(tmp) / "bot.log").read_text(errors="replace").splitlines()[-15:]
         metrics_file = Path(tmp) / "data" / "perps_bot" / "canary" / "metrics.json"
-        gauges = json.loads(metrics_file.read_text()).get("gauges", {}) if metrics_file.exists() else {}
+        published = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
+        gauges, counters = published.get("gauges", {}), published.get("counters", {})
     st.stop()
     per = served / (len(symbols) * venue_minutes) if venue_minutes else float("nan")
     filled = sum(1 for o in orders if str(getattr(o, "status", "")).endswith("FILLED"))
@@ -213,6 +214,12 @@ def main() -> int:
                 f"latency {what}: p50 {p50:.2f} ms, p90 {p90:.2f} ms, p99 {p99:.2f} ms, max {top:.2f} ms "
                 f"({n or 0:.0f} samples)"
             )
+    refused = {k.rsplit(".", 1)[-1]: int(v) for k, v in counters.items() if k.startswith("cycles.armed_refused.")}
+    print(
+        f"cycles: {int(counters.get('cycles', 0))}, of which on an armed snapshot (a closed bar decided without "
+        f"a fresh account snapshot): {int(counters.get('cycles.armed', 0))}; armed snapshots refused: "
+        + json.dumps(refused)
+    )
     print(f"bot exit code after SIGTERM: {code}")
     print(f"load average at the end (shared machine): {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if code != 0:

@@ -65,6 +65,10 @@ CHAOS_POINTS = ("after_intent", "after_send", "protect_before_send", "protect_af
 _BAR_INTENT = re.compile(r"[^/:]+:\d{8}T\d{6}:[A-Z_]+")
 
 
+def _now(fn: Callable[..., object], *args: Any, **kwargs: Any) -> None:
+    fn(*args, **kwargs)
+
+
 def client_order_id_for(bot_id: str, intent_id: str) -> str:
     """Deterministic id: the same (bot, intent) always gives the same id, so a resend is the same order."""
     return str(uuid.uuid5(_COID_NAMESPACE, f"{bot_id}/{intent_id}"))
@@ -177,10 +181,19 @@ class LiveExecutionEngine:
             return prepared
         return await self.send(prepared)
 
-    def prepare(self, request: OrderRequest, *, intent_id: str, role: str = "order") -> OrderRequest | SubmitResult:
+    def prepare(
+        self,
+        request: OrderRequest,
+        *,
+        intent_id: str,
+        role: str = "order",
+        later: Callable[..., None] | None = None,
+    ) -> OrderRequest | SubmitResult:
         """Everything before the send: the intent written (PENDING_SUBMIT, fsynced) and journaled. Returns the
         request to hand to `send`, or the outcome when nothing is to be sent (dry run, intent already recorded).
-        A crash between the two leaves a pending intent, resolved by its client_order_id like any other."""
+        A crash between the two leaves a pending intent, resolved by its client_order_id like any other.
+        `later(fn, *args, **kwargs)`: how the `order_intent` journal row is written (the bot writes a bar
+        boundary's journal rows once its orders are out; the intent row itself is always written here)."""
         coid = request.client_order_id or client_order_id_for(self.bot_id, intent_id)
         if request.client_order_id != coid:
             request = msgspec.structs.replace(request, client_order_id=coid)
@@ -209,7 +222,8 @@ class LiveExecutionEngine:
             if stored is not None and stored.status is OrderStatus.PENDING_SUBMIT:
                 self._pending[coid] = request
             return SubmitResult(status="duplicate", client_order_id=coid)
-        self.events.append(
+        (later or _now)(
+            self.events.append,
             "order_intent",
             {"intent_id": intent_id, **msgspec.to_builtins(request)},
             ts=now,

@@ -1138,7 +1138,8 @@ class PerpsBot:
             ts=self.broker.now(),
             symbol=request.symbol,
         )
-        prepared = self.execution.prepare(result.request, intent_id=intent_id)  # the intent, durably written
+        # the intent, durably written (its journal row waits with the boundary's others)
+        prepared = self.execution.prepare(result.request, intent_id=intent_id, later=self._later)
         if isinstance(prepared, SubmitResult):
             return  # nothing to send (dry run, intent already recorded)
         if self._outbox is not None:
