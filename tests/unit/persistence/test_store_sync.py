@@ -66,6 +66,35 @@ async def test_a_failing_flush_is_counted_and_the_next_request_tries_again(tmp_p
     assert metrics.snapshot()["counters"]["store.wal_fsync_failures"] == 1
 
 
+async def test_the_flusher_checkpoints_the_log_so_no_commit_does(tmp_path: Path) -> None:
+    """With `normal` the bot's commits never checkpoint (one that did took 4-5 ms while an intent waited):
+    the flusher does, past its threshold, and the log then starts over instead of growing."""
+    db = tmp_path / "s.sqlite3"
+    wal = Path(f"{db}-wal")
+    conn = open_database(db, synchronous="NORMAL")
+    metrics = MetricsRegistry()
+    flusher = WalFlusher(db, metrics, checkpoint_bytes=64 * 1024)
+    flusher.adopt(conn)
+    assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    conn.execute("CREATE TABLE t (x BLOB)")
+    for _ in range(100):  # ~400 KB of log: SQLite's own threshold (1000 pages) is never reached either
+        conn.execute("INSERT INTO t VALUES (randomblob(4000))")
+    grown = wal.stat().st_size
+    assert grown > 64 * 1024
+    conn.execute("INSERT INTO t VALUES (randomblob(100))")
+    assert wal.stat().st_size > grown  # the commits left the log alone: it grows
+    grown = wal.stat().st_size
+    flusher.request()
+    assert flusher._task is not None
+    await flusher._task
+    assert metrics.snapshot()["counters"]["store.wal_checkpoints"] == 1
+    for _ in range(10):
+        conn.execute("INSERT INTO t VALUES (randomblob(100))")
+    assert wal.stat().st_size == grown  # checkpointed: the writes went to the start of the log again
+    assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 111
+    await flusher.close()
+
+
 @pytest.mark.parametrize("sync", ["full", "normal"])
 async def test_the_bot_opens_its_store_with_the_profile_sync_and_trades(tmp_path: Path, sync: str) -> None:
     cfg = ConfigManager(env={}, dotenv_path=None).load("dev", {"symbols": ["BTC-USD"], "store_sync": sync})
