@@ -89,6 +89,7 @@ class WalFlusher:
         if self._checkpointer is None:
             self._checkpointer = sqlite3.connect(str(self.db_path), check_same_thread=False, timeout=30)
             self._checkpointer.execute("PRAGMA synchronous=NORMAL")
+            self._checkpointer.execute("PRAGMA cache_size=-128")  # KiB: it copies pages, it needs no cache
         self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         self.metrics.inc("store.wal_checkpoints")
 
