@@ -6,8 +6,8 @@ the bar's cycle back to a full snapshot. The journal keeps every decision, writt
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from stream_bot_support import RunningBot, assert_fills_equal_venue, stream_sim
@@ -52,18 +52,20 @@ async def test_a_bar_after_a_quiet_cycle_is_decided_on_the_armed_snapshot(tmp_pa
 
 
 async def test_a_store_write_since_the_quiet_cycle_means_a_full_snapshot(tmp_path: Path) -> None:
-    """A test task writes to the store every few milliseconds: no armed snapshot survives to a bar, every
-    bar's cycle reads its own (counted by reason), and the bot trades on as before."""
+    """Every time the bot arms a snapshot, something is written to the store right after (as a fill or a
+    guard event would be): no armed snapshot is used, every bar's cycle reads its own (counted by reason),
+    and the bot trades on as before."""
     async with stream_sim() as sim:
         run = RunningBot(sim, tmp_path)
+        bot = run.bot
+        arm = bot._arm
+
+        def arm_then_write(*args: Any, **kwargs: Any) -> None:
+            arm(*args, **kwargs)
+            bot.events.append("test_note", {"why": "the account may have moved"}, ts=bot.broker.now())
+
+        bot._arm = arm_then_write  # type: ignore[method-assign]
         await run.start()
-
-        async def keep_writing() -> None:
-            while True:
-                run.bot.events.append("test_note", {"why": "the account may have moved"}, ts=run.bot.broker.now())
-                await asyncio.sleep(0.005)
-
-        writer = asyncio.create_task(keep_writing())
         try:
             orders0 = run.filled_orders()
             await run.until(
@@ -71,11 +73,8 @@ async def test_a_store_write_since_the_quiet_cycle_means_a_full_snapshot(tmp_pat
                 timeout=90,
                 what="bars decided on full snapshots after store writes",
             )
+            await asyncio.sleep(1.0)  # the last fills come in
         finally:
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
-            await asyncio.sleep(1.0)
             await run.stop()
     assert run.metric("cycles.armed") == 0
     assert_fills_equal_venue(run)
