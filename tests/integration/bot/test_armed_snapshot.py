@@ -64,7 +64,7 @@ async def test_a_store_write_since_the_quiet_cycle_means_a_full_snapshot(tmp_pat
             arm(*args, **kwargs)
             bot.events.append("test_note", {"why": "the account may have moved"}, ts=bot.broker.now())
 
-        bot._arm = arm_then_write  # type: ignore[method-assign]
+        bot._arm = arm_then_write
         await run.start()
         try:
             orders0 = run.filled_orders()
