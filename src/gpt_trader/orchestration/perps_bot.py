@@ -381,15 +381,22 @@ class PerpsBot:
             products=dict(self.products),
         )
 
-    async def _stream_market(self, sym: str) -> None:
-        """Quote and book of a symbol whose stream is fresh: read from the stream's state, so they are not
-        venue calls (counting them would dilute the API error-rate guard with reads that cannot fail)."""
+    async def _stream_market(self, sym: str, *, quote: bool = True, book: bool = True) -> bool:
+        """Quote and/or book of a symbol whose stream is fresh: read from the stream's state, so they are not
+        venue calls (counting them would dilute the API error-rate guard with reads that cannot fail). False
+        when a read failed (the stream went stale since the check, and the REST fallback failed too)."""
+        endpoint = "get_quote"
         try:
-            self.quotes[sym] = await self.broker.get_quote(sym)
-            self.books[sym] = await self.broker.get_order_book(sym, BOOK_DEPTH)
-        except BrokerageError as exc:  # the stream went stale between the check and the read: REST answered
-            self._record_api(False, "get_quote")
+            if quote:
+                self.quotes[sym] = await self.broker.get_quote(sym)
+            if book:
+                endpoint = "get_order_book"
+                self.books[sym] = await self.broker.get_order_book(sym, BOOK_DEPTH)
+        except BrokerageError as exc:
+            self._record_api(False, endpoint)
             log.warning("market data unavailable", symbol=sym, error=type(exc).__name__)
+            return False
+        return True
 
     def _market_read_due(self, sym: str) -> bool:
         """On streams, for a symbol whose stream is not fresh: a quote/book read goes to REST at most once per
@@ -533,7 +540,6 @@ class PerpsBot:
         """Snapshot, cash flows, runtime guards. None when the cycle ends here (no snapshot, or halted),
         its end-of-cycle work done."""
         now = self.broker.now()
-        self.metrics.inc("cycles")
         try:
             snapshot = await self._snapshot()
         except BrokerageError as exc:
@@ -572,14 +578,10 @@ class PerpsBot:
         if refused is not None:
             self.metrics.inc(f"cycles.armed_refused.{refused}")
             return None
-        try:
-            fresh = {sym: await self.broker.get_quote(sym) for sym in closing}
-        except BrokerageError as exc:  # a stream went stale since the check and REST failed: a full snapshot
-            self._record_api(False, "get_quote")
-            self.metrics.inc("cycles.armed_refused.quote_unavailable")
-            log.warning("quote unavailable for an armed snapshot", error=type(exc).__name__)
-            return None
-        self.quotes.update(fresh)
+        for sym in closing:
+            if not await self._stream_market(sym, book=False):  # a full snapshot then
+                self.metrics.inc("cycles.armed_refused.quote_unavailable")
+                return None
         return msgspec.structs.replace(armed.snapshot, now=now, quotes=dict(self.quotes)), armed.verdict
 
     def _armed_refusal(self, armed: Armed, now: datetime, closing: list[str]) -> str | None:
@@ -626,8 +628,8 @@ class PerpsBot:
             if armed is None:
                 await self._apply_pushed_orders()
         self._armed_cycle = armed is not None
+        self.metrics.inc("cycles")
         if armed is not None:
-            self.metrics.inc("cycles")
             self.metrics.inc("cycles.armed")
             snapshot, verdict = armed
         else:
@@ -945,17 +947,14 @@ class PerpsBot:
         reducing = decision.action is Action.CLOSE or (
             (decision.action is Action.SELL and size > 0) or (decision.action is Action.BUY and size < 0)
         )
-        book_missing = False
+        book_read = True
         if self._armed_cycle:  # the armed snapshot's books may be a second old: the pre-trade check reads now
-            try:
-                self.books[sym] = await self.broker.get_order_book(sym, BOOK_DEPTH)
+            book_read = await self._stream_market(sym, quote=False)
+            if book_read:
                 snapshot = msgspec.structs.replace(snapshot, books={**snapshot.books, sym: self.books[sym]})
-            except BrokerageError as exc:  # an exit goes on the last book; an entry waits for a fresh one
-                self._record_api(False, "get_order_book")
-                self._later(log.warning, "order book unavailable", symbol=sym, error=type(exc).__name__)
-                book_missing = True
+        # an exit goes on the last book; an entry waits for a fresh one
         blocked = None if reducing else self._entry_block_reason(sym, snapshot, verdict, window_open)
-        if blocked is None and book_missing and not reducing:
+        if not (reducing or blocked or book_read):
             blocked = "order book unavailable"
         if reducing:
             await self._close_position(sym, snapshot, reason=decision.reason, bar_key=bar_key)

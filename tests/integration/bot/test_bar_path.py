@@ -71,14 +71,17 @@ def _tick(symbol: str, at: datetime, price: str = "100") -> TradeTick:
     )
 
 
+def _feed_over(run: RunningBot, kind: type[StreamFeed] = StreamFeed) -> StreamFeed:
+    """A feed of its own (not the bot's) over the running bot's connected venue."""
+    return kind(run.bot.broker, SYMBOLS, 60, metrics=MetricsRegistry(), monitor=MarketMonitor(stale_after_s=600))
+
+
 async def test_the_feed_says_when_a_boundary_is_closing_and_what_may_be_decided(tmp_path: Path) -> None:
     async with stream_sim() as sim:
         run = RunningBot(sim, tmp_path)
         await run.start()
         try:
-            feed = StreamFeed(
-                run.bot.broker, SYMBOLS, 60, metrics=MetricsRegistry(), monitor=MarketMonitor(stale_after_s=600)
-            )
+            feed = _feed_over(run)
         finally:
             await run.stop()
     btc, eth, sol = SYMBOLS
@@ -161,9 +164,7 @@ async def test_a_closed_bar_reaches_the_bot_before_the_feed_works_through_its_ba
         run = RunningBot(sim, tmp_path)
         await run.start()
         try:
-            feed = _BurstFeed(
-                run.bot.broker, SYMBOLS, 60, metrics=MetricsRegistry(), monitor=MarketMonitor(stale_after_s=600)
-            )
+            feed = _feed_over(run, _BurstFeed)
             consumer = asyncio.create_task(feed._consume("market", feed._market_events))
             try:
                 await feed.wait(timeout=5)  # as the bot's loop waits between cycles
