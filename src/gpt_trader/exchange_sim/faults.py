@@ -12,6 +12,9 @@ each `NAME[:ARG[:ARG...]]`:
                                       before they run; other paths are served normally
     slow_path:COUNT:FRAGMENT:MS       the next COUNT REST requests whose path contains FRAGMENT are held
                                       MS milliseconds before being served (client timeouts)
+
+A FRAGMENT ending in `$` must end the path: `/brokerage/orders$` is order creation only, not the order
+and fill reads below it (`/brokerage/orders/historical/...`).
     outage:SECONDS[:STATUS[:RETRY_S]] every REST request for the next SECONDS gets STATUS (default 429;
                                       429 or 500..599), with a `Retry-After: RETRY_S` header when given
                                       (a venue-wide burst a restarting bot must wait out)
@@ -324,7 +327,7 @@ class FaultInjector:
     def take_path_fault(self, path: str) -> int | None:
         """The status this request must fail with when an armed `http_path` fault matches its path."""
         for armed in self.state.path_faults:
-            if armed[0] > 0 and armed[1] in path:
+            if armed[0] > 0 and _path_matches(armed[1], path):
                 armed[0] -= 1
                 self._count("http_path")
                 return int(armed[2])
@@ -333,7 +336,7 @@ class FaultInjector:
     def take_slow_path(self, path: str) -> float:
         """Seconds to hold this request when an armed `slow_path` fault matches its path (else 0)."""
         for armed in self.state.slow_paths:
-            if armed[0] > 0 and armed[1] in path:
+            if armed[0] > 0 and _path_matches(armed[1], path):
                 armed[0] -= 1
                 self._count("slow_path")
                 return float(armed[2]) / 1000.0
@@ -382,3 +385,8 @@ class FaultInjector:
             "periodic": [{"kind": p.kind, "arg": p.arg, "every_s": p.every_s} for p in s.periodic],
             "fired": dict(s.counters),
         }
+
+
+def _path_matches(fragment: str, path: str) -> bool:
+    """A path fault's FRAGMENT against a request path: anywhere in it, or at its end when it ends in `$`."""
+    return path.endswith(fragment[:-1]) if fragment.endswith("$") else fragment in path

@@ -48,3 +48,12 @@ def test_slow_path_holds_only_matching_paths() -> None:
     assert faults.take_slow_path("/api/v3/brokerage/products") == 0
     assert faults.take_slow_path("/api/v3/brokerage/intx/portfolio/x") == 0.25
     assert faults.take_slow_path("/api/v3/brokerage/intx/portfolio/x") == 0
+
+
+def test_a_fragment_ending_in_dollar_matches_only_at_the_end_of_the_path() -> None:
+    faults = FaultInjector()
+    faults.apply("slow_path:5:/brokerage/orders$:100,http_path:5:/brokerage/orders$:502")
+    assert faults.take_slow_path("/api/v3/brokerage/orders/historical/fills") == 0
+    assert faults.take_path_fault("/api/v3/brokerage/orders/historical/batch") is None
+    assert faults.take_slow_path("/api/v3/brokerage/orders") == 0.1
+    assert faults.take_path_fault("/api/v3/brokerage/orders") == 502
