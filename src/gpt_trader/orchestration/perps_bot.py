@@ -13,7 +13,7 @@ import gc
 import itertools
 import time as _time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -220,7 +220,9 @@ class PerpsBot:
         #: while deciding on closed bars: journal rows and log lines that wait until the orders are out
         self._deferred: list[Callable[[], object]] | None = None
         self._armed: Armed | None = None  # the last quiet cycle's snapshot, for the next bar (`_take_armed`)
-        self._armed_cycle = False  # this cycle decides on an armed snapshot (books re-read per traded symbol)
+        self._armed_cycle = False  # this cycle decides on an armed snapshot (quotes, books re-read per symbol)
+        self._market_unread: set[str] = set()  # armed cycle: symbols whose quote re-read failed (no entry)
+        self._gc_held = False  # the collector is off while a closed bar's orders are decided and sent
         self.bar_cycles = 0  # cycles that decided on at least one closed bar (stream mode paces on them)
 
     # ------------------------------------------------------------------ plumbing
@@ -567,7 +569,8 @@ class PerpsBot:
         event waiting, no account read due, trading active, the armed state at most `ARMED_MAX_AGE_S` old):
         that cycle's snapshot and guard verdict, with the closing symbols' quotes re-read from their streams.
         Why: the bar's order then leaves without re-reading every symbol's market and re-running every guard
-        (about 0.5 ms); the guards still run on every tick and every order event. Used at most once."""
+        (about 0.5 ms); the guards still run on every tick and every order event. Used at most once. Each
+        closing symbol's quote is re-read as it is decided (`_decisions`), its book when it trades (`_act`)."""
         armed, self._armed = self._armed, None
         feed = self.feed
         if armed is None or feed is None or not feed.bars_waiting():
@@ -578,11 +581,10 @@ class PerpsBot:
         if refused is not None:
             self.metrics.inc(f"cycles.armed_refused.{refused}")
             return None
-        for sym in closing:
-            if not await self._stream_market(sym, book=False):  # a full snapshot then
-                self.metrics.inc("cycles.armed_refused.quote_unavailable")
-                return None
-        return msgspec.structs.replace(armed.snapshot, now=now, quotes=dict(self.quotes)), armed.verdict
+        snapshot = msgspec.structs.replace(  # its own dicts: the symbols' re-reads go into them
+            armed.snapshot, now=now, quotes=dict(self.quotes), books=dict(armed.snapshot.books)
+        )
+        return snapshot, armed.verdict
 
     def _armed_refusal(self, armed: Armed, now: datetime, closing: list[str]) -> str | None:
         """Why the armed state may not stand for the account now (counted per reason), or None."""
@@ -619,11 +621,32 @@ class PerpsBot:
         self.cycle += 1
         self._cycle_t0 = _time.perf_counter()
         self._sent_in_cycle = 0
+        self._hold_gc()
+        try:
+            await self._run_cycle()
+        finally:
+            self._release_gc()
+            if self.feed is not None:
+                self.feed.publish_counts()  # the stream counts of the cycle, once its orders are out
+
+    def _hold_gc(self) -> None:
+        """A closed bar waits: no garbage collection until its orders are out. Why: a full pass over what
+        trading allocated takes milliseconds, more than the whole decision; it runs right after instead."""
+        if self.feed is not None and self.feed.bars_waiting() and gc.isenabled():
+            gc.disable()
+            self._gc_held = True
+
+    def _release_gc(self) -> None:
+        if self._gc_held:
+            self._gc_held = False
+            gc.enable()
+
+    async def _run_cycle(self) -> None:
         if isinstance(self.broker, VenueTimed):
             await self.broker.sync_clock()  # the venue's clock is the bot's (REST only when no stream ticks)
         armed = None
         if self.feed is not None:
-            self.feed.sync_health()
+            self.feed.check_disruptions()  # before a bar is taken; the counts reach the metrics after its orders
             armed = await self._take_armed()
             if armed is None:
                 await self._apply_pushed_orders()
@@ -644,7 +667,8 @@ class PerpsBot:
         for sym in sorted(verdict.flatten if "*" not in verdict.flatten else set(self.symbols)):
             await self._close_position(sym, snapshot, reason="guard flatten", bar_key=f"flatten-{self.cycle}")
 
-        decided = False
+        self._market_unread.clear()
+        decided: list[str] = []
         flights: list[Flight] = []
         holds: list[Decided] = []
         self._deferred = []
@@ -653,17 +677,14 @@ class PerpsBot:
             overlap_until = _time.monotonic() + OVERLAP_MAX_S
             symbols = list(self.symbols)
             while symbols or reads:
-                if symbols:  # the stream's bars are decided at once; REST repairs run meanwhile, decided after
-                    taken, slow = self._new_bars(symbols)
-                    reads.extend(slow)
+                if symbols:  # each stream bar is decided as it is taken; REST repairs run meanwhile, decided after
+                    taken: Iterable[tuple[str, list[Candle]]] = self._new_bars(symbols, reads)
                 else:
                     await asyncio.wait([task for _, task in reads])
                     taken, reads = [(sym, task.result()) for sym, task in reads], []
-                fresh = [(sym, new_bars[-1]) for sym, new_bars in taken if new_bars]
-                decided = decided or bool(fresh)
                 # the decisions that trade go first: their orders leave before any HOLD is journaled
-                decisions = (self._decide(sym, bar, snapshot) for sym, bar in fresh)
-                for batch in self._commit_batches(decisions, holds):
+                decisions = self._decisions(taken, snapshot, decided)
+                async for batch in self._commit_batches(decisions, holds):
                     self._outbox = []
                     # One commit for the batch's decisions, risk results and order intents, before any of its
                     # orders is sent; an error before it rolls back every intent of the batch, none sent.
@@ -680,11 +701,13 @@ class PerpsBot:
                         await asyncio.sleep(0)  # the transmits start (their requests leave) before more work
                 # bars that close while the orders are in the air are decided at once, on the same snapshot
                 symbols = [] if reads else await self._bars_during_flight(flights, overlap_until)
+            self._release_gc()
             # journaled once the boundary's orders are out and its bars closed: the HOLDs, and the journal rows
             # and log lines of the decisions that traded (their intents, committed before the sends, name them)
             self._deferred.extend(partial(self._journal_decision, d) for d in holds)
             self._flush_deferred()
         finally:
+            self._release_gc()
             self._outbox = None
             for _, task in reads:  # an error cut the boundary short: no REST read outlives it
                 task.cancel()
@@ -743,24 +766,24 @@ class PerpsBot:
                     fn()
 
     def _new_bars(
-        self, symbols: list[str]
-    ) -> tuple[list[tuple[str, list[Candle]]], list[tuple[str, asyncio.Task[list[Candle]]]]]:
-        """Each symbol's bars completed since its last decision: (taken now, REST reads under way). On
-        streams: the bars the stream closed, taken without waiting; only a suspect bar (repaired by one REST
-        candle read) or a stale stream's candles need REST. Those reads start here and run together while the
+        self, symbols: list[str], reads: list[tuple[str, asyncio.Task[list[Candle]]]]
+    ) -> Iterator[tuple[str, list[Candle]]]:
+        """Each symbol's bars completed since its last decision, taken one symbol at a time as the caller
+        decides (the first bar's order leaves before the other symbols' bars are even taken). On streams:
+        the bars the stream closed, taken without waiting; only a suspect bar (repaired by one REST candle
+        read) or a stale stream's candles need REST. Those reads start here, go to `reads` and run while the
         taken bars are decided (a bar never waits for another symbol's read). Without a feed: polled over
         REST, all reads."""
         feed = self.feed
         if feed is None:
-            return [], [(sym, asyncio.ensure_future(self._polled_bars(sym))) for sym in symbols]
-        out: list[tuple[str, list[Candle]]] = []
-        slow: list[tuple[str, asyncio.Task[list[Candle]]]] = []
+            reads.extend((sym, asyncio.ensure_future(self._polled_bars(sym))) for sym in symbols)
+            return
         now = self.broker.now()
         for sym in symbols:
             closed = feed.take_bars(sym)
             if not closed:
                 if self.monitor.is_stale(sym, now):
-                    slow.append((sym, asyncio.ensure_future(self._rest_bars_while_stale(sym))))
+                    reads.append((sym, asyncio.ensure_future(self._rest_bars_while_stale(sym))))
                 continue
             arrived = feed.take_bar_event_mono(sym)
             if arrived is not None:
@@ -769,10 +792,9 @@ class PerpsBot:
                 feed.latency.record("queued", (taken - arrived) * 1000)
             if any(b.suspect for b in closed):
                 self._bar_repaired.add(sym)
-                slow.append((sym, asyncio.ensure_future(self._repaired_bars(sym, closed))))
+                reads.append((sym, asyncio.ensure_future(self._repaired_bars(sym, closed))))
             else:
-                out.append((sym, self._ingest_candles(sym, [b.candle for b in closed], closed=True)))
-        return out, slow
+                yield sym, self._ingest_candles(sym, [b.candle for b in closed], closed=True)
 
     async def _polled_bars(self, sym: str) -> list[Candle]:
         try:
@@ -887,13 +909,32 @@ class PerpsBot:
         _, high, low, close, _ = (list(col) for col in zip(*rows, strict=True))
         return Decimal(repr(indicators.atr(high, low, close, period)))
 
-    def _commit_batches(self, decisions: Iterable[Decided], holds: list[Decided]) -> Iterator[list[Decided]]:
+    async def _decisions(
+        self, taken: Iterable[tuple[str, list[Candle]]], snapshot: AccountSnapshot, decided: list[str]
+    ) -> AsyncIterator[Decided]:
+        """Each symbol's newest bar decided as it is taken (its symbol goes to `decided`). On an armed
+        snapshot the symbol's quote is re-read from its stream first (the armed state may be a second old);
+        a failed read leaves the last quote and blocks the symbol's entry (`_market_unread`)."""
+        for sym, new_bars in taken:
+            if not new_bars:
+                continue
+            if self._armed_cycle:
+                if await self._stream_market(sym, book=False):
+                    snapshot.quotes[sym] = self.quotes[sym]
+                else:
+                    self._market_unread.add(sym)
+            decided.append(sym)
+            yield self._decide(sym, new_bars[-1], snapshot)
+
+    async def _commit_batches(
+        self, decisions: AsyncIterator[Decided], holds: list[Decided]
+    ) -> AsyncIterator[list[Decided]]:
         """How a round's trading decisions are committed before their orders leave (HOLDs go to `holds`):
         with `store_sync: full` all in one commit (one fsync for the round), with `normal` each on its own as
         soon as it is decided (a commit costs ~0.1 ms: the first order leaves before the next symbol is even
         decided)."""
         acting: list[Decided] = []
-        for d in decisions:
+        async for d in decisions:
             if d.decision.action is Action.HOLD:
                 holds.append(d)
             elif self.config.store_sync == "normal":
@@ -947,11 +988,11 @@ class PerpsBot:
         reducing = decision.action is Action.CLOSE or (
             (decision.action is Action.SELL and size > 0) or (decision.action is Action.BUY and size < 0)
         )
-        book_read = True
-        if self._armed_cycle:  # the armed snapshot's books may be a second old: the pre-trade check reads now
+        book_read = sym not in self._market_unread
+        if self._armed_cycle and book_read:  # the armed books may be a second old: the pre-trade check reads now
             book_read = await self._stream_market(sym, quote=False)
             if book_read:
-                snapshot = msgspec.structs.replace(snapshot, books={**snapshot.books, sym: self.books[sym]})
+                snapshot.books[sym] = self.books[sym]  # the armed snapshot's own dict (`_take_armed`)
         # an exit goes on the last book; an entry waits for a fresh one
         blocked = None if reducing else self._entry_block_reason(sym, snapshot, verdict, window_open)
         if not (reducing or blocked or book_read):

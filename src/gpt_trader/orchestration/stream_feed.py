@@ -58,6 +58,7 @@ USER_DISRUPTIONS = (
     "user.malformed",
     "user.dropped_events",
 )
+DISRUPTIONS = MARKET_DISRUPTIONS + USER_DISRUPTIONS
 #: seconds (wall) the venue clock must stay past a bar's end before the bar closes without a trade: the
 #: venue batches trades (Coinbase: 250 ms), so a print stamped just before the end may still be in flight
 CLOSE_GRACE_S = 0.3
@@ -113,6 +114,7 @@ class StreamFeed:
         self.counts: Counter[str] = Counter()
         self._flushed: Counter[str] = Counter()
         self._venue_seen: dict[str, int] = {}
+        self._disruptions_seen: dict[str, int] = {}
         self._seen_symbols: set[str] = set()
         self._wake = asyncio.Event()
         self._bar_event = asyncio.Event()  # set by every bar close (orders in flight wait on it or their replies)
@@ -402,16 +404,19 @@ class StreamFeed:
         }
 
     def sync_health(self) -> None:
-        """Once a cycle: venue stream counters -> metrics (as deltas); a new disruption makes open bars
-        suspect (market) or order state REST-read (user)."""
+        """Once a cycle: the disruption check (`check_disruptions`), then the counts to the metrics."""
+        self.check_disruptions()
+        self.publish_counts()
+
+    def check_disruptions(self) -> None:
+        """A new venue stream disruption makes open bars suspect (market) or order state REST-read (user).
+        Before a closed bar is decided: this part only, the metrics wait until its orders are out."""
         venue = self.venue.stream_counters()
-        market_hit = any(venue.get(k, 0) > self._venue_seen.get(k, 0) for k in MARKET_DISRUPTIONS)
-        user_hit = any(venue.get(k, 0) > self._venue_seen.get(k, 0) for k in USER_DISRUPTIONS)
-        for key, value in venue.items():
-            delta = value - self._venue_seen.get(key, 0)
-            if delta > 0:
-                self.metrics.inc(f"stream.venue.{key}", delta)
-        self._venue_seen = dict(venue)
+        seen = self._disruptions_seen
+        market_hit = any(venue.get(k, 0) > seen.get(k, 0) for k in MARKET_DISRUPTIONS)
+        user_hit = any(venue.get(k, 0) > seen.get(k, 0) for k in USER_DISRUPTIONS)
+        for k in DISRUPTIONS:
+            seen[k] = venue.get(k, 0)
         if market_hit:
             self.counts["market.disruptions"] += 1
             for b in self.builders.values():
@@ -425,6 +430,15 @@ class StreamFeed:
             and self._mono() - self._user_hit_mono >= USER_TRUST_AFTER_S
         ):
             self.user_disrupted = False
+
+    def publish_counts(self) -> None:
+        """The venue's stream counters and the feed's own counts -> metrics (as deltas)."""
+        venue = self.venue.stream_counters()
+        for key, value in venue.items():
+            delta = value - self._venue_seen.get(key, 0)
+            if delta > 0:
+                self.metrics.inc(f"stream.venue.{key}", delta)
+        self._venue_seen = dict(venue)
         self.shed.publish()
         for key, value in self.counts.items():
             delta = value - self._flushed.get(key, 0)
