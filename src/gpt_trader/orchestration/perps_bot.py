@@ -684,6 +684,7 @@ class PerpsBot:
                     taken, reads = [(sym, task.result()) for sym, task in reads], []
                 # the decisions that trade go first: their orders leave before any HOLD is journaled
                 decisions = self._decisions(taken, snapshot, decided)
+                sent_before = len(flights)
                 async for batch in self._commit_batches(decisions, holds):
                     self._outbox = []
                     # One commit for the batch's decisions, risk results and order intents, before any of its
@@ -695,10 +696,12 @@ class PerpsBot:
                     outbox, self._outbox = self._outbox, None
                     if outbox and self.feed is not None:
                         self.feed.latency.record("commit", (_time.monotonic() - committing) * 1000)
-                    sent = self._transmit_all(outbox)
+                    sent = self._transmit_all(outbox, flush=False)
                     if sent:
                         flights.extend(sent)
                         await asyncio.sleep(0)  # the transmits start (their requests leave) before more work
+                if len(flights) > sent_before:
+                    self._flush_store()  # once the round's orders are out: its commits then do not wait on it
                 # bars that close while the orders are in the air are decided at once, on the same snapshot
                 symbols = [] if reads else await self._bars_during_flight(flights, overlap_until)
             self._release_gc()
@@ -1192,11 +1195,13 @@ class PerpsBot:
         flights = self._transmit_all(requests)
         await self._settle_all(flights)
 
-    def _transmit_all(self, requests: list[OrderRequest]) -> list[Flight]:
+    def _transmit_all(self, requests: list[OrderRequest], *, flush: bool = True) -> list[Flight]:
         """Hand orders to the venue together: each was risk-checked against the state including the ones
         before it (the pre-trade check counts in-flight cash and exposure) and its intent is already on disk,
         so their sends do not wait for each other's acknowledgements. Nothing is applied here: the
-        transmits write nothing, `_settle_all` applies their outcomes."""
+        transmits write nothing, `_settle_all` applies their outcomes. `flush`: `store_sync: normal` flushes the
+        store to disk now; a bar round flushes once after all its orders (an fsync under way makes the next
+        commit wait for it, 1-4 ms)."""
         if not requests:
             return []
         db = self.registry.db
@@ -1208,9 +1213,13 @@ class PerpsBot:
             Flight(request, asyncio.ensure_future(self._transmit_timed(request, first and i == 0)))
             for i, request in enumerate(requests)
         ]
+        if flush:
+            self._flush_store()
+        return flights
+
+    def _flush_store(self) -> None:
         if self.registry.wal_flusher is not None:  # `store_sync: normal`: the intents reach the disk now
             self.registry.wal_flusher.request()
-        return flights
 
     async def _transmit_timed(self, request: OrderRequest, first: bool) -> Order | BrokerageError:
         """One transmit, timed from the stream event that closed its bar: `decision` when the venue adapter
