@@ -14,7 +14,7 @@ the same behaviour as the plain httpx path:
 - The first attempt is a plain call; tenacity's machinery is entered only after a retryable failure, and
   replays that failure as its own attempt 1, so which errors retry, the waits and the stop are tenacity's
   exactly as if it had run the first attempt itself.
-- With `LeanTransport` (no proxy), a request whose path is plain, with no query and no cookies held, is
+- With `LeanTransport` (chosen or given; httpx then uses no proxy), a request whose path is plain, with no query and no cookies held, is
   handed straight to the transport as bytes (`LeanTransport.send`): the same request line and headers
   `httpx.AsyncClient` would build (Host, Content-Length, the client's defaults, the signer's), skipping its
   URL, header and cookie merging, event hooks, auth flow and redirect handling (none configured). Anything
@@ -157,7 +157,11 @@ class CoinbaseRestClient:
         verify: bool | ssl.SSLContext = True,
         transport: httpx.AsyncBaseTransport | None = None,
         presign_depth: int = PRESIGN_DEPTH,
+        direct: bool = True,
     ) -> None:
+        """`presign_depth`: order-creation tokens kept signed ahead with a CDP key (0: sign each on demand).
+        `direct`: hand plain requests straight to LeanTransport (False: always through httpx.AsyncClient,
+        the path the direct one must match; for comparisons)."""
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"COINBASE_API_BASE_URL={base_url!r} must be an http(s) URL like https://api.coinbase.com")
@@ -184,7 +188,9 @@ class CoinbaseRestClient:
             transport=transport,
         )
         #: the direct path (module docstring): the lean transport, with what httpx would add to each request
-        self._direct = transport if isinstance(transport, LeanTransport) and self.transport_kind == "lean" else None
+        self._direct: LeanTransport | None = None
+        if direct and isinstance(transport, LeanTransport):  # a given transport: httpx adds no proxy either
+            self._direct = transport
         base = client.base_url
         self._target_prefix = base.raw_path.rstrip(b"/")
         self._url_prefix = str(base).rstrip("/")
