@@ -8,6 +8,7 @@ import math
 import cb_keys as keys
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from gpt_trader.features.brokerages.coinbase.auth import (
@@ -53,7 +54,8 @@ def token_of(headers: dict[str, str]) -> str:
 
 def decode(token: str) -> tuple[dict[str, object], dict[str, object]]:
     public = load_pem_public_key(keys.EC_PUBLIC_PEM.encode())
-    claims = jwt.decode(token, public, algorithms=["ES256"], options={"verify_nbf": False, "verify_exp": False})  # type: ignore[arg-type]
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    claims = jwt.decode(token, public, algorithms=["ES256"], options={"verify_nbf": False, "verify_exp": False})
     return jwt.get_unverified_header(token), claims
 
 

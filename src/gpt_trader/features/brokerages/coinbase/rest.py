@@ -14,11 +14,11 @@ the same behaviour as the plain httpx path:
 - The first attempt is a plain call; tenacity's machinery is entered only after a retryable failure, and
   replays that failure as its own attempt 1, so which errors retry, the waits and the stop are tenacity's
   exactly as if it had run the first attempt itself.
-- With `LeanTransport` (chosen or given; httpx then uses no proxy), a request whose path is plain, with no query and no cookies held, is
-  handed straight to the transport as bytes (`LeanTransport.send`): the same request line and headers
-  `httpx.AsyncClient` would build (Host, Content-Length, the client's defaults, the signer's), skipping its
-  URL, header and cookie merging, event hooks, auth flow and redirect handling (none configured). Anything
-  else goes through `httpx.AsyncClient` as before.
+- With `LeanTransport` (chosen or given; httpx then uses no proxy either), a request whose path is plain,
+  with no query and no cookies held, is handed straight to the transport as bytes (`LeanTransport.send`):
+  the same request line and headers `httpx.AsyncClient` would build (Host, Content-Length, the client's
+  defaults, the signer's), skipping its URL, header and cookie merging, event hooks, auth flow and redirect
+  handling (none configured); its request log line is kept. Anything else goes through the client as before.
 - Order creation (`POST /orders`) is signed ahead with a CDP key (`auth.CdpJwtSigner.presign`, each token
   used once); the stock is refilled from the event loop after each request returns and on a timer.
 """
