@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -89,3 +90,12 @@ async def keep_alive(peer: Peer, reader: asyncio.StreamReader, writer: asyncio.S
     while await peer.read_request(reader) is not None:
         writer.write(OK)
         await writer.drain()
+
+
+def closed_port_url() -> str:
+    """http://127.0.0.1:PORT where nothing listens (the port was bound, then released): connect is refused."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return f"http://127.0.0.1:{port}"

@@ -6,7 +6,6 @@ creation goes out with a token signed ahead that the simulator's verifier accept
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -14,8 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
-from cb_peer import OK, MakePeer, Peer, keep_alive, peers
-from cb_sim import MakeBroker, eventually, sim_env, venue_orders
+from cb_peer import OK, MakePeer, Peer, closed_port_url, keep_alive, peers
+from cb_sim import MakeBroker, eventually, fault, sim_env, venue_orders
 
 from gpt_trader.exchange_sim import ExchangeSimulator
 from gpt_trader.features.brokerages.coinbase.auth import CdpJwtSigner, HmacSigner
@@ -65,12 +64,6 @@ def limit_buy(coid: str, price: str = "1000") -> OrderRequest:
         limit_price=Decimal(price),
         client_order_id=coid,
     )
-
-
-async def fault(sim: ExchangeSimulator, spec: str) -> None:
-    async with httpx.AsyncClient(trust_env=False) as http:
-        resp = await http.post(f"{sim.admin_url}/faults", json={"spec": spec})
-        assert resp.status_code == 200, resp.text
 
 
 # --------------------------------------------------------------------------------- the direct path
@@ -258,11 +251,7 @@ async def test_one_attempt_allowed_means_the_first_429_surfaces(sim: ExchangeSim
 
 
 async def test_connect_refused_is_retried_as_not_sent_even_for_a_create() -> None:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    sock.close()
-    rest = CoinbaseRestClient(url, max_attempts=3)
+    rest = CoinbaseRestClient(closed_port_url(), max_attempts=3)
     try:
         with pytest.raises(TransientError) as info:
             await rest.request("POST", "/orders", body={"client_order_id": "c1"}, public=True, kind="create")

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import socket
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from cb_peer import OK, MakePeer, Peer, keep_alive, peers
+from cb_peer import OK, MakePeer, Peer, closed_port_url, keep_alive, peers
 from cb_sim import SIM_PRODUCTS, sim_env
 
 from gpt_trader.exchange_sim import ExchangeSimulator
@@ -118,11 +117,7 @@ async def test_another_origin_is_refused_by_name(tls_sim: ExchangeSimulator) -> 
 
 # ----------------------------------------------------------------------------------- local server
 async def test_connect_refused_is_connect_error() -> None:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()  # nothing listens there now
-    url = f"http://127.0.0.1:{port}"
+    url = closed_port_url()
     transport = LeanTransport(url)
     async with lean_client(url, transport) as client:
         with pytest.raises(httpx.ConnectError, match="ConnectionRefused"):
@@ -259,11 +254,7 @@ async def test_a_reused_connection_closed_after_the_write_is_after_send_never_co
 
 
 async def test_connect_refused_through_the_rest_client_is_not_sent() -> None:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    sock.close()
-    rest = CoinbaseRestClient(url, max_attempts=1)
+    rest = CoinbaseRestClient(closed_port_url(), max_attempts=1)
     assert rest.transport_kind == "lean" or rest.transport_kind.startswith("httpx-default")
     try:
         with pytest.raises(TransientError) as info:
