@@ -201,6 +201,7 @@ class CoinbaseRestClient:
         self._presigner: CdpJwtSigner | None = None
         self._presign_path = API_PREFIX + "/orders"
         self._presign_timer: asyncio.TimerHandle | None = None
+        self._presign_loop: asyncio.AbstractEventLoop | None = None
         if isinstance(signer, CdpJwtSigner) and presign_depth > 0:
             signer.presign("POST", self.host, self._presign_path, presign_depth)
             self._presigner = signer
@@ -221,10 +222,12 @@ class CoinbaseRestClient:
         when = loop.time() + delay
         timer = self._presign_timer
         if timer is not None:
-            if timer.when() <= when and not timer.cancelled():
+            # one already due as soon, on this loop (a timer left on a loop that ended would never run)
+            if timer.when() <= when and not timer.cancelled() and self._presign_loop is loop:
                 return
             timer.cancel()
         self._presign_timer = loop.call_at(when, self._presign_tick)
+        self._presign_loop = loop
 
     def _presign_tick(self) -> None:
         """One signature of background work, then the next tick when the signer says it is due."""
