@@ -1,9 +1,10 @@
 """LeanTransport: a keep-alive HTTP/1.1 pool for one origin, under httpx, on asyncio streams and h11.
 
 Why: httpcore's pool (anyio locks, many layers) is most of the time from calling the REST client to the
-order's bytes reaching the socket. The REST client keeps httpx's API (`httpx.AsyncClient`); only the
-transport below it changes. One origin per transport (the REST client talks to one base URL); HTTP/1.1
-only; the response body is read whole (no streaming).
+order's bytes reaching the socket. The REST client keeps httpx's API (`httpx.AsyncClient`) with this
+transport below it, and hands its plain requests to `send` as bytes (the request httpx would have built),
+which skips the client's per-request work as well. One origin per transport (the REST client talks to one
+base URL); HTTP/1.1 only; the response body is read whole (no streaming).
 
 Not sent vs sent (what `rest.py` `_once` builds its retry rules on):
 - `httpx.PoolTimeout`, `httpx.ConnectTimeout` and `httpx.ConnectError` are raised ONLY before a single
