@@ -6,6 +6,7 @@ creation goes out with a token signed ahead that the simulator's verifier accept
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -175,6 +176,28 @@ async def test_error_replies_map_alike_on_both_paths(
         assert type(info.value).__name__ == error
         messages.append(str(info.value).replace(peer.url, "URL"))
     assert messages[0] == messages[1]
+
+
+async def test_httpx_request_log_line_is_the_same_on_both_paths(
+    peer_factory: MakePeer, caplog: pytest.LogCaptureFixture
+) -> None:
+    lines: dict[bool, list[str]] = {}
+    for direct in (True, False):
+        peer = await peer_factory(keep_alive)
+        rest = CoinbaseRestClient(peer.url, transport=LeanTransport(peer.url), direct=direct)
+        caplog.clear()
+        try:
+            with caplog.at_level(logging.INFO, logger="httpx"):
+                await rest.request("POST", "/orders", body={"client_order_id": "c1"}, public=True, kind="create")
+        finally:
+            await rest.aclose()
+        port = peer.url.rsplit(":", 1)[1]
+        lines[direct] = [r.getMessage().replace(port, "PORT") for r in caplog.records if r.name == "httpx"]
+    assert (
+        lines[True]
+        == lines[False]
+        == ['HTTP Request: POST http://127.0.0.1:PORT/api/v3/brokerage/orders "HTTP/1.1 200 OK"']
+    )
 
 
 async def test_a_closed_client_refuses_on_the_direct_path_as_httpx_does(peer_factory: MakePeer) -> None:
