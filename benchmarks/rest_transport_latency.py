@@ -1,4 +1,4 @@
-"""REST transport latency: httpx's default transport (httpcore pool) vs LeanTransport, over TLS on 127.0.0.1.
+"""REST send-path latency: httpx's default transport (httpcore pool) vs LeanTransport, over TLS on 127.0.0.1.
 
 Measures, for `CoinbaseBroker.place_order` (limit order: create + re-read) against the project's simulator
 (HTTPS, its own thread and event loop so its work never runs inside the measured interval):
@@ -8,12 +8,19 @@ Measures, for `CoinbaseBroker.place_order` (limit order: create + re-read) again
 2. the same for a bare public `CoinbaseRestClient.request("GET", "/time")`: no signing, so it is the
    REST client's own plumbing plus the HTTP stack alone.
 3. place_order end to end (both round trips, simulator included) for context.
-4. For LeanTransport, the unsigned GET split by layer: the transport alone, + httpx.AsyncClient,
-   + the REST client's own plumbing.
+4. For LeanTransport, the unsigned GET split by layer: the transport given an httpx.Request, the transport
+   given bytes (`LeanTransport.send`), + httpx.AsyncClient, and the REST client (which hands plain requests
+   to the transport as bytes, skipping httpx.AsyncClient).
 
-The two transports run in alternating rounds so a change in machine load hits both alike.
+Paths (`--kinds`, run in alternating rounds so a change in machine load hits all alike):
+- `lean`: the REST client as the bot builds it: LeanTransport, plain requests handed to it directly, order
+  creation signed ahead (each token used once), a plain first attempt before tenacity.
+- `lean-plain`: the same LeanTransport, but every request through httpx.AsyncClient and every token signed
+  on the spot (`direct=False, presign_depth=0`): the send path before this change except for the plain
+  first attempt (tenacity's ~25 us are saved on all paths alike).
+- `httpx-default`: httpx's own transport (httpcore pool) under the same REST client, tokens signed ahead.
 
-Run: .venv/bin/python benchmarks/rest_transport_latency.py [--orders 1000] [--rounds 4]
+Run: .venv/bin/python benchmarks/rest_transport_latency.py [--orders 1000] [--rounds 4] [--kinds lean,lean-plain]
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import asyncio
 import asyncio.selector_events
 import asyncio.sslproto
 import os
+import statistics
 import sys
 import threading
 import time
@@ -35,12 +43,14 @@ import httpx
 
 from gpt_trader.exchange_sim import ExchangeSimulator
 from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
+from gpt_trader.features.brokerages.coinbase.lean_transport import LeanTransport
 from gpt_trader.features.brokerages.coinbase.rate_limit import RateLimiter
 from gpt_trader.features.brokerages.coinbase.rest import (
     API_PREFIX,
     KEEPALIVE_EXPIRY_S,
     MAX_CONNECTIONS,
     MAX_KEEPALIVE,
+    PRESIGN_DEPTH,
     CoinbaseRestClient,
     tls_context,
 )
@@ -49,7 +59,7 @@ from gpt_trader.features.brokerages.core.products import default_products
 from gpt_trader.orchestration.venue_settings import coinbase_settings_from_env
 
 sys.path.insert(0, str(Path(__file__).parent))
-from adapter_latency import show  # a sibling script, not a package
+from adapter_latency import pct, show  # a sibling script, not a package
 
 _first_write = [0.0]
 _main = threading.main_thread()
@@ -114,6 +124,9 @@ class SimThread:
         self.thread.join(10)
 
 
+KINDS = ("httpx-default", "lean-plain", "lean")
+
+
 def make_broker(info: dict[str, Any], kind: str) -> CoinbaseBroker:
     env = {k: v for k, v in info.items() if k.startswith("COINBASE_")}
     env["COINBASE_CA_BUNDLE"] = info["cert"]
@@ -128,6 +141,7 @@ def make_broker(info: dict[str, Any], kind: str) -> CoinbaseBroker:
             keepalive_expiry=KEEPALIVE_EXPIRY_S,
         )
         transport = httpx.AsyncHTTPTransport(verify=ctx, limits=limits)
+    plain = kind == "lean-plain"
     rest = CoinbaseRestClient(
         settings.api_base_url,
         settings.signer,
@@ -135,8 +149,10 @@ def make_broker(info: dict[str, Any], kind: str) -> CoinbaseBroker:
         timeout_s=settings.request_timeout_s,
         verify=ctx,
         transport=transport,
+        direct=not plain,
+        presign_depth=0 if plain else PRESIGN_DEPTH,
     )
-    expected = "lean" if kind == "lean" else "given:AsyncHTTPTransport"
+    expected = "given:AsyncHTTPTransport" if kind == "httpx-default" else "lean"
     if rest.transport_kind != expected:
         raise RuntimeError(f"{kind}: REST client chose {rest.transport_kind} (a proxy in the environment?)")
     return CoinbaseBroker(settings, rest=rest)
@@ -175,22 +191,26 @@ async def measure(info: dict[str, Any], kind: str, n: int, tag: str) -> dict[str
 
 
 async def layers(info: dict[str, Any], n: int) -> dict[str, list[float]]:
-    """Where the unsigned GET's time to the write goes with LeanTransport: the transport alone, then with
-    httpx.AsyncClient above it, then with the REST client's plumbing (pacing, retries) above that."""
+    """Where the unsigned GET's time to the write goes with LeanTransport: the transport given an
+    httpx.Request, the transport given bytes, httpx.AsyncClient above it, the REST client (direct)."""
     broker = make_broker(info, "lean")
     rest = broker.rest
     client = rest._client
     transport = client._transport
+    assert isinstance(transport, LeanTransport)
     path = API_PREFIX + "/time"
-    out: dict[str, list[float]] = {"transport": [], "client": [], "rest": []}
+    out: dict[str, list[float]] = {"transport": [], "bytes": [], "client": [], "rest": []}
     for i in range(-50, n):
         for name, acc in out.items():
             request = client.build_request("GET", path)
+            timeouts = (5.0, 5.0, 5.0, 5.0)
             await asyncio.sleep(0.0005)
             _first_write[0] = 0.0
             t0 = time.perf_counter()
             if name == "transport":
                 await transport.handle_async_request(request)
+            elif name == "bytes":
+                await transport.send(b"GET", request.url.raw_path, request.headers.raw, b"", timeouts)
             elif name == "client":
                 await client.request("GET", path)
             else:
@@ -201,10 +221,10 @@ async def layers(info: dict[str, Any], n: int) -> dict[str, list[float]]:
     return out
 
 
-async def run(info: dict[str, Any], orders: int, rounds: int) -> None:
+async def run(info: dict[str, Any], orders: int, rounds: int, kinds: list[str]) -> None:
     results: dict[str, dict[str, list[float]]] = {}
     for r in range(rounds):
-        for kind in ("httpx-default", "lean") if r % 2 == 0 else ("lean", "httpx-default"):
+        for kind in kinds if r % 2 == 0 else kinds[::-1]:
             got = await measure(info, kind, orders // rounds, f"r{r}")
             acc = results.setdefault(kind, {k: [] for k in got})
             for k, v in got.items():
@@ -214,25 +234,36 @@ async def run(info: dict[str, Any], orders: int, rounds: int) -> None:
         show("  place_order: call -> create bytes written", res["order_to_write"])
         show("  public GET (unsigned): call -> written", res["rest_to_write"])
         show("  place_order end to end (create+re-read)", res["order_total"])
+    if "lean" in results:
+        print("place_order: call -> create bytes written, target p50 <= 200 us, p99 <= 400 us")
+        for kind, res in results.items():
+            us = [v * 1e6 for v in res["order_to_write"]]
+            print(f"  {kind:<14} p50 {statistics.median(us):7.1f} us   p99 {pct(us, 0.99):7.1f} us")
     split = await layers(info, orders)
     print("lean, the unsigned GET's call -> written by layer")
     show("  LeanTransport.handle_async_request", split["transport"])
-    show("  + httpx.AsyncClient.request", split["client"])
-    show("  + CoinbaseRestClient.request", split["rest"])
+    show("  LeanTransport.send (bytes)", split["bytes"])
+    show("  httpx.AsyncClient.request over it", split["client"])
+    show("  CoinbaseRestClient.request (direct)", split["rest"])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--kinds", default=",".join(KINDS), help=f"comma-separated, of {', '.join(KINDS)}")
     args = parser.parse_args()
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown or not kinds:
+        parser.error(f"--kinds {args.kinds!r}: unknown {unknown}; allowed: {', '.join(KINDS)}")
     with open("/proc/loadavg") as fh:
         load = fh.read().split()[0]
     print(f"REST transport latency over TLS on 127.0.0.1 (1-min load {load}, {os.cpu_count()} CPUs)")
     _instrument_writes()
     Path("var").mkdir(exist_ok=True)
     with SimThread() as sim:
-        asyncio.run(run(sim.info, args.orders, args.rounds))
+        asyncio.run(run(sim.info, args.orders, args.rounds, kinds))
 
 
 if __name__ == "__main__":

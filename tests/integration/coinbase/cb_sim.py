@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any, Protocol
 
+import httpx
+
 from gpt_trader.exchange_sim import ExchangeSimulator
 from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
 from gpt_trader.features.brokerages.core.interfaces import BookLevel, OrderUpdate
@@ -45,6 +47,16 @@ def pin(sim: ExchangeSimulator, symbol: str, bids: list[tuple[str, str]], asks: 
         [BookLevel(Decimal(p), Decimal(s)) for p, s in bids],
         [BookLevel(Decimal(p), Decimal(s)) for p, s in asks],
     )
+
+
+async def fault(sim: ExchangeSimulator, spec: str | None) -> None:
+    """Switch the simulator's fault injection (faults.py spec syntax) through its admin API; None clears it."""
+    async with httpx.AsyncClient(trust_env=False) as http:
+        if spec is None:
+            resp = await http.delete(f"{sim.admin_url}/faults")
+        else:
+            resp = await http.post(f"{sim.admin_url}/faults", json={"spec": spec})
+        assert resp.status_code == 200, resp.text
 
 
 def venue_orders(sim: ExchangeSimulator, client_order_id: str) -> list[Any]:

@@ -8,9 +8,8 @@ import contextlib
 import time
 from decimal import Decimal as D
 
-import httpx
 import pytest
-from cb_sim import MakeBroker, eventually, pin, sim_env, venue_orders
+from cb_sim import MakeBroker, eventually, fault, pin, sim_env, venue_orders
 
 from gpt_trader.exchange_sim import ExchangeSimulator
 from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
@@ -28,15 +27,6 @@ from gpt_trader.orchestration.venue_settings import coinbase_settings_from_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 BTC, ETH = "BTC-USD", "ETH-USD"
-
-
-async def fault(sim: ExchangeSimulator, spec: str | None) -> None:
-    async with httpx.AsyncClient(trust_env=False) as http:
-        if spec is None:
-            resp = await http.delete(f"{sim.admin_url}/faults")
-        else:
-            resp = await http.post(f"{sim.admin_url}/faults", json={"spec": spec})
-        assert resp.status_code == 200, resp.text
 
 
 def market_buy(coid: str, size: str = "0.01", symbol: str = BTC) -> OrderRequest:

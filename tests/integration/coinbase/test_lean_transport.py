@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from cb_peer import OK, MakePeer, Peer, closed_port_url, keep_alive, peers
 from cb_sim import SIM_PRODUCTS, sim_env
 
 from gpt_trader.exchange_sim import ExchangeSimulator
@@ -26,7 +25,6 @@ from gpt_trader.orchestration.venue_settings import coinbase_settings_from_env
 pytestmark = pytest.mark.integration
 
 TIME_PATH = "/api/v3/brokerage/time"
-OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
 
 
 @pytest.fixture
@@ -37,79 +35,15 @@ async def tls_sim() -> AsyncIterator[ExchangeSimulator]:
         yield s
 
 
+@pytest.fixture
+async def peer_factory() -> AsyncIterator[MakePeer]:
+    async with peers() as make:
+        yield make
+
+
 def lean_client(url: str, transport: LeanTransport, **timeouts: float) -> httpx.AsyncClient:
     timeout = httpx.Timeout(5.0, **timeouts) if timeouts else httpx.Timeout(5.0)
     return httpx.AsyncClient(base_url=url, transport=transport, timeout=timeout)
-
-
-# ------------------------------------------------------------------------------ a tiny local server
-Handler = Callable[["Peer", asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-@dataclass
-class Peer:
-    """A plain-HTTP server on 127.0.0.1 whose per-connection behaviour the test writes."""
-
-    handler: Handler
-    connections: int = 0
-    requests: list[bytes] = field(default_factory=list)
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-    eofs: int = 0
-    server: asyncio.Server | None = None
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        try:
-            await self.handler(self, reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
-
-    async def read_request(self, reader: asyncio.StreamReader) -> bytes | None:
-        """One request (head + Content-Length body), or None at EOF."""
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-        except asyncio.IncompleteReadError:
-            self.eofs += 1
-            return None
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":", 1)[1])
-        body = await reader.readexactly(length)
-        self.requests.append(head.split(b"\r\n", 1)[0])
-        return head + body
-
-
-MakePeer = Callable[[Handler], Awaitable[Peer]]
-
-
-@pytest.fixture
-async def peer_factory() -> AsyncIterator[MakePeer]:
-    peers: list[Peer] = []
-
-    async def make(handler: Handler) -> Peer:
-        peer = Peer(handler)
-        peer.server = await asyncio.start_server(peer._serve, "127.0.0.1", 0)
-        peers.append(peer)
-        return peer
-
-    yield make
-    for p in peers:
-        assert p.server is not None
-        p.server.close()
-
-
-async def keep_alive(peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    while await peer.read_request(reader) is not None:
-        writer.write(OK)
-        await writer.drain()
 
 
 # ------------------------------------------------------------------------------------ simulator
@@ -183,11 +117,7 @@ async def test_another_origin_is_refused_by_name(tls_sim: ExchangeSimulator) -> 
 
 # ----------------------------------------------------------------------------------- local server
 async def test_connect_refused_is_connect_error() -> None:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()  # nothing listens there now
-    url = f"http://127.0.0.1:{port}"
+    url = closed_port_url()
     transport = LeanTransport(url)
     async with lean_client(url, transport) as client:
         with pytest.raises(httpx.ConnectError, match="ConnectionRefused"):
@@ -324,11 +254,7 @@ async def test_a_reused_connection_closed_after_the_write_is_after_send_never_co
 
 
 async def test_connect_refused_through_the_rest_client_is_not_sent() -> None:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    sock.close()
-    rest = CoinbaseRestClient(url, max_attempts=1)
+    rest = CoinbaseRestClient(closed_port_url(), max_attempts=1)
     assert rest.transport_kind == "lean" or rest.transport_kind.startswith("httpx-default")
     try:
         with pytest.raises(TransientError) as info:

@@ -2,6 +2,18 @@
 
 Secrets live only inside the signer objects; every error raised here names the env key or file that
 was wrong and never the secret itself (COINBASE.md §2).
+
+Pre-signed REST tokens (the order path): signing a JWT costs ~40-140 us, most of the adapter's time before
+an order's bytes leave. The rule (COINBASE.md §2.1, from the SDK and the docs): a REST JWT carries a random
+64-hex `nonce` in its header, lives 2 minutes (`nbf`..`exp`), names one `uri` ("METHOD host/path"), and
+"a new one must be made for each request"; a token is therefore NEVER sent twice. What we do instead: for a
+uri registered with `presign` (the REST client registers order creation), `CdpJwtSigner` keeps a small
+stock of tokens signed ahead, each with its own nonce, each handed out at most once (taken from the stock
+as it is used), and only while at least `PRESIGN_MIN_LIFE_S` (60 s) of its life is left; an empty or
+stale stock means a token signed on the spot, exactly as before. `presign_step` refills the stock one
+signature at a time, off the send path (the REST client runs it from the event loop after a request
+returns and on a timer), and re-signs a token once it is `PRESIGN_REFRESH_AGE_S` old, so a fresh one is
+normally waiting. A pre-signed token has the same claims as one signed on demand; only its `nbf` is older.
 """
 
 from __future__ import annotations
@@ -11,8 +23,10 @@ import binascii
 import hashlib
 import hmac
 import json
+import math
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -29,6 +43,11 @@ from gpt_trader.features.brokerages.core.interfaces import AuthError
 from gpt_trader.secret_files import exposure
 
 JWT_TTL_S = 120
+#: a pre-signed REST token is handed out only while at least this much of its life is left (s): well above
+#: the clock skew preflight allows (30 s) plus the time a request takes
+PRESIGN_MIN_LIFE_S = 60
+#: a pre-signed token is re-signed in the background once this old (s), so a fresh one is normally waiting
+PRESIGN_REFRESH_AGE_S = 30
 
 ENV_AUTH_TYPE = "COINBASE_AUTH_TYPE"
 ENV_CDP_KEY = "COINBASE_PROD_CDP_API_KEY"
@@ -85,8 +104,31 @@ def _b64url_json(obj: Mapping[str, object]) -> str:
     return _b64url(json.dumps(obj, separators=(",", ":")).encode())
 
 
+class _Stock:
+    """Tokens signed ahead for one uri, oldest first, as (nbf, token); each leaves the stock when used."""
+
+    __slots__ = ("depth", "tokens", "uri")
+
+    def __init__(self, uri: str, depth: int) -> None:
+        self.uri = uri
+        self.depth = depth
+        self.tokens: deque[tuple[int, str]] = deque()
+
+    def prune(self, now: float) -> int:
+        """Drop the tokens unfit to hand out: too little life left, or an `nbf` after `now` (the wall clock
+        went back, so the venue may not accept them yet). Returns how many were dropped."""
+        tokens = self.tokens
+        before = len(tokens)
+        while tokens and now - tokens[0][0] > JWT_TTL_S - PRESIGN_MIN_LIFE_S:
+            tokens.popleft()
+        while tokens and tokens[-1][0] > now:
+            tokens.pop()
+        return before - len(tokens)
+
+
 class CdpJwtSigner:
-    """Signs a fresh short-lived JWT for every REST request and every WS (un)subscribe."""
+    """Signs a fresh short-lived JWT for every REST request and every WS (un)subscribe; tokens for a uri
+    registered with `presign` are signed ahead of need and each used once (module docstring)."""
 
     kind = "cdp"
 
@@ -105,6 +147,10 @@ class CdpJwtSigner:
         self._key = _load_private_key(private_key, source, backend)
         self.algorithm = self._key.algorithm
         self._clock = clock
+        self._stocks: dict[str, _Stock] = {}
+        #: pre-signed tokens: signed ahead / handed out / dropped unused (too old, or replaced by a fresher one);
+        #: tokens signed on the spot for a registered uri because none was ready
+        self.presign_stats = {"signed": 0, "used": 0, "retired": 0, "on_demand": 0}
 
     def __repr__(self) -> str:
         return f"CdpJwtSigner(key_name={self.key_name!r}, algorithm={self.algorithm})"
@@ -114,7 +160,9 @@ class CdpJwtSigner:
         return self._key.public_key_der()
 
     def build_jwt(self, uri: str | None = None) -> str:
-        now = int(self._clock())
+        return self._jwt(uri, int(self._clock()))
+
+    def _jwt(self, uri: str | None, now: int) -> str:
         claims: dict[str, object] = {"sub": self.key_name, "iss": "cdp", "nbf": now, "exp": now + JWT_TTL_S}
         if uri is not None:
             claims["uri"] = uri
@@ -130,10 +178,72 @@ class CdpJwtSigner:
         return f"{method.upper()} {host}{path.split('?', 1)[0]}"
 
     def rest_headers(self, method: str, host: str, path: str, body: bytes) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.build_jwt(self.format_uri(method, host, path))}"}
+        uri = self.format_uri(method, host, path)
+        stock = self._stocks.get(uri)
+        if stock is not None:
+            token = self._take(stock)
+            if token is not None:
+                return {"Authorization": f"Bearer {token}"}
+            self.presign_stats["on_demand"] += 1
+        return {"Authorization": f"Bearer {self.build_jwt(uri)}"}
 
     def ws_fields(self, channel: str, product_ids: Sequence[str]) -> dict[str, str]:
         return {"jwt": self.build_jwt(None)}
+
+    # ------------------------------------------------------------------------- signed ahead
+    def presign(self, method: str, host: str, path: str, depth: int) -> str:
+        """Keep up to `depth` tokens for this request signed ahead (filled by `presign_step`). Returns the uri."""
+        if depth < 1:
+            raise ValueError(f"presign depth={depth} must be >= 1 (tokens kept signed ahead)")
+        uri = self.format_uri(method, host, path)
+        stock = self._stocks.setdefault(uri, _Stock(uri, depth))
+        stock.depth = max(stock.depth, depth)
+        return uri
+
+    def presigned(self, uri: str) -> int:
+        """How many tokens for `uri` are ready to hand out now."""
+        stock = self._stocks.get(uri)
+        if stock is None:
+            return 0
+        self.presign_stats["retired"] += stock.prune(self._clock())
+        return len(stock.tokens)
+
+    def _take(self, stock: _Stock) -> str | None:
+        """The oldest token still fit to send, removed from the stock (never handed out twice)."""
+        self.presign_stats["retired"] += stock.prune(self._clock())
+        if not stock.tokens:
+            return None
+        self.presign_stats["used"] += 1
+        return stock.tokens.popleft()[1]
+
+    def presign_step(self) -> float:
+        """One signature of background work where it is most needed: fill a short stock, else re-sign the
+        oldest token once it is PRESIGN_REFRESH_AGE_S old. Returns the seconds until the next step is due
+        (0.0: due now; inf: nothing registered)."""
+        if not self._stocks:
+            return math.inf
+        now = self._clock()
+        oldest: _Stock | None = None
+        for stock in self._stocks.values():
+            self.presign_stats["retired"] += stock.prune(now)
+            if len(stock.tokens) < stock.depth:
+                self._sign_into(stock, now)
+                return 0.0
+            if oldest is None or stock.tokens[0][0] < oldest.tokens[0][0]:
+                oldest = stock
+        assert oldest is not None  # every stock is full (depth >= 1) here
+        due = oldest.tokens[0][0] + PRESIGN_REFRESH_AGE_S - now
+        if due > 0:
+            return due
+        oldest.tokens.popleft()
+        self.presign_stats["retired"] += 1
+        self._sign_into(oldest, now)
+        return 0.0
+
+    def _sign_into(self, stock: _Stock, now: float) -> None:
+        nbf = int(now)
+        stock.tokens.append((nbf, self._jwt(stock.uri, nbf)))
+        self.presign_stats["signed"] += 1
 
 
 def load_cdp_key_file(path: str | Path) -> CdpJwtSigner:

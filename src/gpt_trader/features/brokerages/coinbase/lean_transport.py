@@ -1,9 +1,10 @@
 """LeanTransport: a keep-alive HTTP/1.1 pool for one origin, under httpx, on asyncio streams and h11.
 
 Why: httpcore's pool (anyio locks, many layers) is most of the time from calling the REST client to the
-order's bytes reaching the socket. The REST client keeps httpx's API (`httpx.AsyncClient`); only the
-transport below it changes. One origin per transport (the REST client talks to one base URL); HTTP/1.1
-only; the response body is read whole (no streaming).
+order's bytes reaching the socket. The REST client keeps httpx's API (`httpx.AsyncClient`) with this
+transport below it, and hands its plain requests to `send` as bytes (the request httpx would have built),
+which skips the client's per-request work as well. One origin per transport (the REST client talks to one
+base URL); HTTP/1.1 only; the response body is read whole (no streaming).
 
 Not sent vs sent (what `rest.py` `_once` builds its retry rules on):
 - `httpx.PoolTimeout`, `httpx.ConnectTimeout` and `httpx.ConnectError` are raised ONLY before a single
@@ -78,7 +79,11 @@ class _Conn:
         self.writer.transport.abort()
 
 
-def _timeouts(request: httpx.Request) -> tuple[float | None, float | None, float | None, float | None]:
+#: (pool, connect, write, read) seconds; None waits forever
+Timeouts = tuple[float | None, float | None, float | None, float | None]
+
+
+def _timeouts(request: httpx.Request) -> Timeouts:
     t: dict[str, float | None] = request.extensions.get("timeout", {})
     return t.get("pool"), t.get("connect"), t.get("write"), t.get("read")
 
@@ -133,12 +138,26 @@ class LeanTransport(httpx.AsyncBaseTransport):
     # ------------------------------------------------------------------------------------- request
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self._check_origin(request.url)
+        body = await request.aread()
+        method = request.method.encode("ascii")
+        return await self.send(method, request.url.raw_path, request.headers.raw, body, _timeouts(request), request)
+
+    async def send(
+        self,
+        method: bytes,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        timeouts: Timeouts,
+        request: httpx.Request | None = None,
+    ) -> httpx.Response:
+        """One request to this transport's origin, given as bytes: `target` is the path and query, `headers`
+        the complete header list (Host included), `timeouts` (pool, connect, write, read) in seconds. What
+        `handle_async_request` does once it has taken an `httpx.Request` apart; the REST client's hot path
+        calls it directly. `request`, when given, is attached to the response and to any error."""
         if self._closed:
             raise RuntimeError("LeanTransport is closed")
-        pool_t, connect_t, write_t, read_t = _timeouts(request)
-        body = await request.aread()
-        target = request.url.raw_path
-
+        pool_t, connect_t, write_t, read_t = timeouts
         await self._acquire_slot(pool_t)
         try:
             conn = self._take_idle() or await self._connect(connect_t)
@@ -147,7 +166,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
             raise
         self._busy.add(conn)
         try:
-            response = await self._exchange(conn, request, target, body, write_t, read_t)
+            response = await self._exchange(conn, method, target, headers, body, write_t, read_t, request)
         except BaseException:
             self._drop(conn)
             raise
@@ -208,20 +227,22 @@ class LeanTransport(httpx.AsyncBaseTransport):
     async def _exchange(
         self,
         conn: _Conn,
-        request: httpx.Request,
+        method: bytes,
         target: bytes,
+        headers: list[tuple[bytes, bytes]],
         body: bytes,
         write_t: float | None,
         read_t: float | None,
+        request: httpx.Request | None,
     ) -> httpx.Response:
         state = conn.h11
         try:
-            parts = [state.send(h11.Request(method=request.method, target=target, headers=request.headers.raw))]
+            parts = [state.send(h11.Request(method=method, target=target, headers=headers))]
             if body:
                 parts.append(state.send(h11.Data(data=body)))
             parts.append(state.send(h11.EndOfMessage()))
         except h11.LocalProtocolError as exc:
-            raise httpx.LocalProtocolError(f"{request.method} {target!r}: {exc}", request=request) from None
+            raise httpx.LocalProtocolError(f"{method.decode()} {target!r}: {exc}", request=request) from None
         # ---- from here on the request may have left: only after-send errors below ----
         writer = conn.writer
         try:
@@ -234,7 +255,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
             raise httpx.WriteError(f"write to {self.origin} failed: {type(exc).__name__}", request=request) from None
         return await self._read_response(conn, request, read_t)
 
-    async def _read_response(self, conn: _Conn, request: httpx.Request, read_t: float | None) -> httpx.Response:
+    async def _read_response(self, conn: _Conn, request: httpx.Request | None, read_t: float | None) -> httpx.Response:
         state = conn.h11
         reader = conn.reader
         head: h11.Response | None = None

@@ -8,11 +8,27 @@ Retry rules (exactly-once, DESIGN §1.3):
   are retried on 5xx with the SAME body. A timeout after send (or 5xx to the end) raises
   `AmbiguousOrderStateError`; the caller resolves it by client_order_id and never resends with a new id.
 - Other writes (cancel, edit, close) are not retried after send; their errors surface typed.
+
+The send path is kept short (the order's bytes leave sooner; `benchmarks/rest_transport_latency.py`), with
+the same behaviour as the plain httpx path:
+- The first attempt is a plain call; tenacity's machinery is entered only after a retryable failure, and
+  replays that failure as its own attempt 1, so which errors retry, the waits and the stop are tenacity's
+  exactly as if it had run the first attempt itself.
+- With `LeanTransport` (chosen or given; httpx then uses no proxy either), a request whose path is plain,
+  with no query and no cookies held, is handed straight to the transport as bytes (`LeanTransport.send`):
+  the same request line and headers `httpx.AsyncClient` would build (Host, Content-Length, the client's
+  defaults, the signer's), skipping its URL, header and cookie merging, event hooks, auth flow and redirect
+  handling (none configured); its request log line is kept. Anything else goes through the client as before.
+- Order creation (`POST /orders`) is signed ahead with a CDP key (`auth.CdpJwtSigner.presign`, each token
+  used once); the stock is refilled from the event loop after each request returns and on a timer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
+import re
 import ssl
 import urllib.request
 from collections import Counter
@@ -26,7 +42,7 @@ import msgspec
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from gpt_trader.features.brokerages.coinbase import models as m
-from gpt_trader.features.brokerages.coinbase.auth import Signer
+from gpt_trader.features.brokerages.coinbase.auth import CdpJwtSigner, Signer
 from gpt_trader.features.brokerages.coinbase.errors import error_for_http
 from gpt_trader.features.brokerages.coinbase.lean_transport import LeanTransport
 from gpt_trader.features.brokerages.coinbase.rate_limit import RateLimiter
@@ -44,14 +60,20 @@ with without_extras():  # httpx's own command line (click, rich, pygments) is no
     import httpx
 
 log = logging.getLogger(__name__)
+_httpx_log = logging.getLogger("httpx")  # the request line httpx.AsyncClient logs, kept on the direct path
 
 API_PREFIX = "/api/v3/brokerage"
 DEFAULT_BASE_URL = "https://api.coinbase.com"
 CANDLES_MAX = 350
 CANCEL_BATCH_MAX = 100  # [?] commonly cited; the simulator enforces it too
 MAX_CONNECTIONS, MAX_KEEPALIVE, KEEPALIVE_EXPIRY_S = 20, 10, 60.0  # the pool, whichever transport
+#: order-creation tokens kept signed ahead (CDP keys): one per order of a bar boundary where ten symbols trade
+PRESIGN_DEPTH = 10
 T = TypeVar("T")
 _encoder = msgspec.json.Encoder(decimal_format="string")
+#: a path httpx would send unchanged: segments of unreserved characters, none empty, "." or ".."
+_PLAIN_PATH = re.compile(r"(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._~-]+)+")
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 READ, CREATE, WRITE = "read", "create", "write"
 
@@ -134,7 +156,12 @@ class CoinbaseRestClient:
         max_attempts: int = 4,
         verify: bool | ssl.SSLContext = True,
         transport: httpx.AsyncBaseTransport | None = None,
+        presign_depth: int = PRESIGN_DEPTH,
+        direct: bool = True,
     ) -> None:
+        """`presign_depth`: order-creation tokens kept signed ahead with a CDP key (0: sign each on demand).
+        `direct`: hand plain requests straight to LeanTransport (False: always through httpx.AsyncClient,
+        the path the direct one must match; for comparisons)."""
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"COINBASE_API_BASE_URL={base_url!r} must be an http(s) URL like https://api.coinbase.com")
@@ -148,7 +175,7 @@ class CoinbaseRestClient:
         self.startup_wait: StartupWait | None = None
         transport, self.transport_kind = _choose_transport(self.base_url, verify, transport)
         log.info("coinbase REST transport", extra={"transport": self.transport_kind})
-        self._client = httpx.AsyncClient(
+        self._client = client = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
             limits=httpx.Limits(
@@ -160,9 +187,61 @@ class CoinbaseRestClient:
             verify=verify,
             transport=transport,
         )
+        #: the direct path (module docstring): the lean transport, with what httpx would add to each request
+        self._direct: LeanTransport | None = None
+        if direct and isinstance(transport, LeanTransport):  # a given transport: httpx adds no proxy either
+            self._direct = transport
+        base = client.base_url
+        self._target_prefix = base.raw_path.rstrip(b"/")
+        self._url_prefix = str(base).rstrip("/")
+        self._host_header = (b"Host", base.netloc)
+        self._default_headers = list(client.headers.raw)
+        timeout = client.timeout
+        self._timeouts = (timeout.pool, timeout.connect, timeout.write, timeout.read)
+        self._presigner: CdpJwtSigner | None = None
+        self._presign_path = API_PREFIX + "/orders"
+        self._presign_timer: asyncio.TimerHandle | None = None
+        self._presign_loop: asyncio.AbstractEventLoop | None = None
+        if isinstance(signer, CdpJwtSigner) and presign_depth > 0:
+            signer.presign("POST", self.host, self._presign_path, presign_depth)
+            self._presigner = signer
 
     async def aclose(self) -> None:
+        if self._presign_timer is not None:
+            self._presign_timer.cancel()
+            self._presign_timer = None
+        self._presigner = None
         await self._client.aclose()
+
+    # ------------------------------------------------------------------------------ signed ahead
+    def _presign_soon(self, delay: float = 0.0) -> None:
+        """Run the signer's next presign step after `delay` s (sooner if one is already due earlier)."""
+        if self._presigner is None or math.isinf(delay):
+            return
+        loop = asyncio.get_running_loop()
+        when = loop.time() + delay
+        timer = self._presign_timer
+        if timer is not None:
+            # one already due as soon, on this loop (a timer left on a loop that ended would never run)
+            if timer.when() <= when and not timer.cancelled() and self._presign_loop is loop:
+                return
+            timer.cancel()
+        self._presign_timer = loop.call_at(when, self._presign_tick)
+        self._presign_loop = loop
+
+    def _presign_tick(self) -> None:
+        """One signature of background work, then the next tick when the signer says it is due."""
+        self._presign_timer = None
+        signer = self._presigner
+        if signer is None:
+            return
+        try:
+            delay = signer.presign_step()
+        except Exception:  # a key that stopped signing: requests then sign on demand and fail typed
+            self.counters["errors.presign"] += 1
+            log.exception("coinbase: signing order tokens ahead failed; they are signed on demand")
+            return
+        self._presign_soon(delay)
 
     # ----------------------------------------------------------------------------------- plumbing
     async def _once(
@@ -181,13 +260,20 @@ class CoinbaseRestClient:
             headers.update(self.signer.rest_headers(method, self.host, path, content))
         self.counters["requests"] += 1
         try:
-            resp = await self._client.request(method, path, params=params, content=content or None, headers=headers)
+            direct = self._direct
+            if direct is not None and not params and _PLAIN_PATH.fullmatch(path) and not self._client.cookies:
+                resp = await self._send_direct(direct, method, path, content, headers)
+            else:
+                resp = await self._client.request(method, path, params=params, content=content or None, headers=headers)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             self.counters["errors.connect"] += 1
             raise _NotSent(f"{method} {path}: could not connect ({type(exc).__name__})", reason="CONNECT") from None
         except (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
             self.counters["errors.after_send"] += 1
             raise _AfterSend(f"{method} {path}: no reply ({type(exc).__name__})", reason="TIMEOUT") from None
+        finally:  # the request is out (or failed): refill the tokens signed ahead, off its send path
+            if self._presigner is not None and (self._presign_timer is None or path == self._presign_path):
+                self._presign_soon()
         self.limiter.observe_headers(resp.headers, public)
         if resp.status_code < 300:
             self.limiter.on_success()
@@ -202,6 +288,37 @@ class CoinbaseRestClient:
         if isinstance(err, TransientError):
             raise _AfterSend(str(err), reason=err.reason, retry_after=err.retry_after) from None
         raise err
+
+    async def _send_direct(
+        self, transport: LeanTransport, method: str, path: str, content: bytes, auth: Mapping[str, str]
+    ) -> httpx.Response:
+        """The request `httpx.AsyncClient.request` would send for a plain path with no query and no cookies,
+        handed to the lean transport as bytes; the response is treated as the client treats it."""
+        if self._client.is_closed:
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
+        headers = [self._host_header]
+        if not content and method in _BODY_METHODS:
+            headers.append((b"Content-Length", b"0"))  # httpx's own rule for a body-less POST/PUT/PATCH
+        headers += self._default_headers
+        headers += [(k.encode("ascii"), v.encode("ascii")) for k, v in auth.items()]
+        if content:
+            headers.append((b"Content-Length", str(len(content)).encode("ascii")))
+        resp = await transport.send(
+            method.encode("ascii"), self._target_prefix + path.encode("ascii"), headers, content, self._timeouts
+        )
+        if "set-cookie" in resp.headers:  # the client keeps cookies; the next request then goes through it
+            resp.request = httpx.Request(method, self._url_prefix + path, headers=headers)
+            self._client.cookies.extract_cookies(resp)
+        if _httpx_log.isEnabledFor(logging.INFO):
+            _httpx_log.info(
+                'HTTP Request: %s %s "%s %d %s"',
+                method,
+                httpx.URL(self._url_prefix + path),
+                resp.http_version,
+                resp.status_code,
+                resp.reason_phrase,
+            )
+        return resp
 
     async def request(
         self,
@@ -248,6 +365,13 @@ class CoinbaseRestClient:
 
         sent_ambiguously = False
         try:
+            try:  # the plain first attempt: no retry machinery unless it fails retryably
+                return await self._once(method, full, q, content, public)
+            except (_NotSent, _AfterSend, RateLimitError) as exc:
+                if not retryable(exc):
+                    raise
+                first: BrokerageError = exc
+            sent_ambiguously = isinstance(first, _AfterSend)
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self.max_attempts),
                 wait=wait_random_exponential(multiplier=0.1, max=2.0),
@@ -255,8 +379,9 @@ class CoinbaseRestClient:
                 reraise=True,
             ):
                 with attempt:
-                    if attempt.retry_state.attempt_number > 1:
-                        self.counters["retries"] += 1
+                    if attempt.retry_state.attempt_number == 1:
+                        raise first  # tenacity's attempt 1 is the one above: its stop, wait and retry rules
+                    self.counters["retries"] += 1
                     try:
                         return await self._once(method, full, q, content, public)
                     except _AfterSend:
