@@ -621,22 +621,28 @@ class PerpsBot:
         self.cycle += 1
         self._cycle_t0 = _time.perf_counter()
         self._sent_in_cycle = 0
-        self._hold_gc()
+        self._begin_bar_round()
         try:
             await self._run_cycle()
         finally:
-            self._release_gc()
+            self._end_bar_round()
             if self.feed is not None:
                 self.feed.publish_counts()  # the stream counts of the cycle, once its orders are out
 
-    def _hold_gc(self) -> None:
-        """A closed bar waits: no garbage collection until its orders are out. Why: a full pass over what
-        trading allocated takes milliseconds, more than the whole decision; it runs right after instead."""
-        if self.feed is not None and self.feed.bars_waiting() and gc.isenabled():
+    def _begin_bar_round(self) -> None:
+        """A closed bar waits: until its orders are out, no garbage collection (a full pass over what trading
+        allocated takes milliseconds, more than the whole decision; it runs right after instead) and the
+        stream consumers yield after every event (`StreamFeed.deciding`)."""
+        if self.feed is None or not self.feed.bars_waiting():
+            return
+        self.feed.deciding = True
+        if gc.isenabled():
             gc.disable()
             self._gc_held = True
 
-    def _release_gc(self) -> None:
+    def _end_bar_round(self) -> None:
+        if self.feed is not None:
+            self.feed.deciding = False
         if self._gc_held:
             self._gc_held = False
             gc.enable()
@@ -684,7 +690,6 @@ class PerpsBot:
                     taken, reads = [(sym, task.result()) for sym, task in reads], []
                 # the decisions that trade go first: their orders leave before any HOLD is journaled
                 decisions = self._decisions(taken, snapshot, decided)
-                sent_before = len(flights)
                 async for batch in self._commit_batches(decisions, holds):
                     self._outbox = []
                     # One commit for the batch's decisions, risk results and order intents, before any of its
@@ -700,17 +705,17 @@ class PerpsBot:
                     if sent:
                         flights.extend(sent)
                         await asyncio.sleep(0)  # the transmits start (their requests leave) before more work
-                if len(flights) > sent_before:
-                    self._flush_store()  # once the round's orders are out: its commits then do not wait on it
                 # bars that close while the orders are in the air are decided at once, on the same snapshot
                 symbols = [] if reads else await self._bars_during_flight(flights, overlap_until)
-            self._release_gc()
+            self._end_bar_round()
+            if flights:
+                self._flush_store()  # once the boundary's orders are out: none of their commits waits on an fsync
             # journaled once the boundary's orders are out and its bars closed: the HOLDs, and the journal rows
             # and log lines of the decisions that traded (their intents, committed before the sends, name them)
             self._deferred.extend(partial(self._journal_decision, d) for d in holds)
             self._flush_deferred()
         finally:
-            self._release_gc()
+            self._end_bar_round()
             self._outbox = None
             for _, task in reads:  # an error cut the boundary short: no REST read outlives it
                 task.cancel()
@@ -1200,8 +1205,8 @@ class PerpsBot:
         before it (the pre-trade check counts in-flight cash and exposure) and its intent is already on disk,
         so their sends do not wait for each other's acknowledgements. Nothing is applied here: the
         transmits write nothing, `_settle_all` applies their outcomes. `flush`: `store_sync: normal` flushes the
-        store to disk now; a bar round flushes once after all its orders (an fsync under way makes the next
-        commit wait for it, 1-4 ms)."""
+        store to disk now; a bar boundary flushes once after all its orders (an fsync under way makes a
+        commit wait for it, 0.5-3 ms: a later bar's intent would)."""
         if not requests:
             return []
         db = self.registry.db

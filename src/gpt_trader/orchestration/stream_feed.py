@@ -115,6 +115,9 @@ class StreamFeed:
         self._flushed: Counter[str] = Counter()
         self._venue_seen: dict[str, int] = {}
         self._disruptions_seen: dict[str, int] = {}
+        #: the bot is deciding and sending a bar boundary's orders (set by the bot): a queued backlog of
+        #: events, which would otherwise run through without yielding, goes one event per loop turn
+        self.deciding = False
         self._seen_symbols: set[str] = set()
         self._wake = asyncio.Event()
         self._bar_event = asyncio.Event()  # set by every bar close (orders in flight wait on it or their replies)
@@ -166,6 +169,8 @@ class StreamFeed:
                 async for item in source():
                     if self._on_item(item):
                         await self._let_the_bot_take_it()
+                    elif self.deciding:  # one event per loop turn: the bot's next order goes before this backlog
+                        await asyncio.sleep(0)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -208,7 +208,8 @@ class WsConnection:
         got_frame = False
         while True:
             try:
-                raw = await asyncio.wait_for(ws.recv(), timeout=self.idle_timeout_s)
+                async with asyncio.timeout(self.idle_timeout_s):  # not wait_for: on 3.11 a task per frame
+                    raw = await ws.recv()
             except TimeoutError:
                 self.counters["idle_timeouts"] += 1
                 log.warning("coinbase ws %s silent for %.0fs; reconnecting", self.name, self.idle_timeout_s)
