@@ -2,8 +2,10 @@
 
 With `synchronous=NORMAL` in WAL mode a commit reaches the operating system, not the disk: a crash or kill
 of the bot loses nothing (the next start reads every committed intent), a power loss or kernel crash may
-lose the newest transactions. The flusher narrows that window to one fsync after each round of orders
-leaves (and once per cycle for everything else), run in a worker thread so no send waits for the disk.
+lose the newest transactions. The flusher narrows that window to one fsync per cycle, run in a worker
+thread so no send waits for the disk. Not while a bar boundary's orders are being decided: a commit waits
+for an fsync under way on its log (0.5-4 ms measured, against 0.16 ms at p99 without), so the bot flushes
+a boundary's intents in its first cycle clear of the boundary, about a second later.
 An order whose intent a power loss took is found at the next start by reconciliation (its
 client_order_id carries the bot's id), never sent again blind.
 
