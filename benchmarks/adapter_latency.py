@@ -8,6 +8,8 @@
    through the real frame handler (sequence check, decode, book update, BookUpdate events).
 3. For context, place_order end to end against the project's simulator on 127.0.0.1 (loopback + the
    simulator's own work included), p50/p99.
+4. Reads off a level2 book the size Coinbase sends (its level2 channel carries the whole book: thousands
+   of levels on BTC-USD): the quote (best bid and ask) and the top 50 levels the bot reads before an order.
 
 Run: .venv/bin/python benchmarks/adapter_latency.py
 """
@@ -31,7 +33,7 @@ from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
 from gpt_trader.features.brokerages.coinbase.config import CoinbaseSettings
 from gpt_trader.features.brokerages.coinbase.parsing import build_create_body, to_order
 from gpt_trader.features.brokerages.coinbase.rate_limit import RateLimiter
-from gpt_trader.features.brokerages.coinbase.ws import MarketDataStream
+from gpt_trader.features.brokerages.coinbase.ws import L2Book, MarketDataStream
 from gpt_trader.features.brokerages.core.interfaces import OrderRequest, OrderSide, OrderType
 from gpt_trader.features.brokerages.core.products import default_products
 from gpt_trader.orchestration.venue_settings import coinbase_settings_from_env
@@ -217,6 +219,24 @@ async def loopback(n: int = 300) -> list[float]:
         return samples
 
 
+def book_reads(levels: int, reads: int = 2000) -> tuple[list[float], list[float]]:
+    """Seconds per quote read and per top-50 book read off an L2Book of `levels` levels per side."""
+    book = L2Book("BTC-USD")
+    for i in range(levels):
+        book.apply("bid", Decimal(94000) - Decimal(i) / 100, Decimal("1.5"))
+        book.apply("offer", Decimal(94001) + Decimal(i) / 100, Decimal("1.5"))
+    book.synced = True
+    quote, top = [], []
+    for _ in range(reads):
+        t0 = time.perf_counter()
+        book.best()
+        t1 = time.perf_counter()
+        book.to_order_book(50)
+        top.append(time.perf_counter() - t1)
+        quote.append(t1 - t0)
+    return quote, top
+
+
 def show(name: str, samples: list[float]) -> None:
     us = [s * 1e6 for s in samples]
     print(
@@ -243,6 +263,12 @@ async def main() -> None:
     print()
     print("For context: place_order end to end vs the simulator on 127.0.0.1 (loopback + simulator work)")
     show("  limit order, create + re-read", await loopback())
+    print()
+    print("Reads off a level2 book (levels per side): the quote and the top 50 levels, as before an order")
+    for levels in (50, 1000, 5000):
+        quote, top = book_reads(levels)
+        show(f"  {levels:>5} levels: best bid/ask", quote)
+        show(f"  {levels:>5} levels: top 50 levels", top)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import logging
 import random
 import ssl
@@ -24,6 +23,7 @@ from typing import Any
 
 import msgspec
 import websockets
+from sortedcontainers import SortedDict
 
 from gpt_trader.features.brokerages.coinbase import models as m
 from gpt_trader.features.brokerages.coinbase.auth import Signer
@@ -272,14 +272,17 @@ class WsConnection:
 
 # ------------------------------------------------------------------------------------------ books
 class L2Book:
-    """A product's level2 book from snapshot + absolute-size updates."""
+    """A product's level2 book from snapshot + absolute-size updates, kept sorted by price. Why sorted:
+    Coinbase's level2 channel carries the whole book (thousands of levels on BTC-USD); the best bid or the
+    top 50 levels read off a plain dict cost a scan of all of them (0.3 ms at 5,000 levels) on every quote
+    and book the bot reads before an order. Sorted, they cost the levels read."""
 
     __slots__ = ("asks", "bids", "symbol", "synced", "ts")
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
-        self.bids: dict[Decimal, Decimal] = {}
-        self.asks: dict[Decimal, Decimal] = {}
+        self.bids: SortedDict = SortedDict()  # ascending: the best bid is the last
+        self.asks: SortedDict = SortedDict()  # ascending: the best ask is the first
         self.ts = datetime.fromtimestamp(0, tz=UTC)
         self.synced = False
 
@@ -296,12 +299,12 @@ class L2Book:
             book[price] = size
 
     def to_order_book(self, depth: int | None = 50) -> OrderBook:
+        bid_prices, ask_prices = self.bids.keys(), self.asks.keys()
         if depth is None:
-            bids = sorted(self.bids, reverse=True)
-            asks = sorted(self.asks)
+            bids, asks = list(reversed(bid_prices)), list(ask_prices)
         else:
-            bids = heapq.nlargest(depth, self.bids)
-            asks = heapq.nsmallest(depth, self.asks)
+            bids = bid_prices[max(0, len(bid_prices) - depth) :][::-1]
+            asks = ask_prices[:depth]
         return OrderBook(
             symbol=self.symbol,
             bids=tuple(BookLevel(p, self.bids[p]) for p in bids),
@@ -310,7 +313,8 @@ class L2Book:
         )
 
     def best(self) -> tuple[Decimal | None, Decimal | None]:
-        return (max(self.bids) if self.bids else None, min(self.asks) if self.asks else None)
+        bids, asks = self.bids.keys(), self.asks.keys()
+        return (bids[-1] if bids else None, asks[0] if asks else None)
 
 
 _L2_EVENTS = msgspec.json.Decoder(list[m.L2Event])
