@@ -32,7 +32,7 @@ async def test_while_a_boundary_decides_no_collection_no_flush_and_consumers_yie
             flushes += 1
             request()
 
-        flusher.request = counted_request  # type: ignore[method-assign]
+        flusher.request = counted_request
         act = bot._act
 
         async def watched_act(*args: Any, **kwargs: Any) -> None:
@@ -40,7 +40,7 @@ async def test_while_a_boundary_decides_no_collection_no_flush_and_consumers_yie
             seen.append((gc.isenabled(), bot.feed.deciding, flushes, bot.cycle))
             await act(*args, **kwargs)
 
-        bot._act = watched_act  # type: ignore[method-assign]
+        bot._act = watched_act
         await run.start()
         try:
             await run.until(lambda: len(seen) >= 4, timeout=90, what="decisions that trade")
