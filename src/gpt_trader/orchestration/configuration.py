@@ -269,6 +269,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "COINBASE_INTX_DETECT_BACKOFF_S": ("coinbase.intx_detect_backoff_s", "float"),
     "COINBASE_INTX_RECHECK_S": ("coinbase.intx_recheck_s", "float"),
     "COINBASE_STARTUP_WAIT_S": ("coinbase.startup_wait_s", "float"),
+    "COINBASE_PRESIGN_DEPTH": ("coinbase.presign_depth", "int"),
     "SPOT_FORCE_LIVE": ("spot_force_live", "bool"),
     "PERPS_PAPER": ("perps_paper", "bool"),
     "GPT_TRADER_RECONCILE_UNKNOWN_ORDERS": ("reconciliation.unknown_orders", "str"),

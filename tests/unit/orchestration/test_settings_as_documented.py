@@ -259,6 +259,7 @@ KEYS: list[tuple[str, str, str, Any, str]] = [
     ("COINBASE_INTX_DETECT_BACKOFF_S", "intx_detect_backoff_s", "1.5", 1.5, "100"),
     ("COINBASE_INTX_RECHECK_S", "intx_recheck_s", "30", 30.0, "-5"),
     ("COINBASE_STARTUP_WAIT_S", "startup_wait_s", "45", 45.0, "7200"),
+    ("COINBASE_PRESIGN_DEPTH", "presign_depth", "0", 0, "-1"),
 ]
 
 
@@ -314,11 +315,26 @@ def test_adapter_settings_reach_the_broker_settings(files: dict[str, str]) -> No
         "COINBASE_INTX_DETECT_ATTEMPTS": "2",
         "COINBASE_INTX_DETECT_BACKOFF_S": "0.25",
         "COINBASE_INTX_RECHECK_S": "90",
+        "COINBASE_PRESIGN_DEPTH": "3",
     }
     s = coinbase_settings_from_env(env)
     assert (s.ca_bundle, s.stale_after_s, s.client_side_stops) == (files["ca"], 7.0, "never")
     assert (s.private_rps, s.public_rps) == (12.0, 4.0)
     assert (s.intx_detect_attempts, s.intx_detect_backoff_s, s.intx_recheck_s) == (2, 0.25, 90.0)
+    assert s.presign_depth == 3
+
+
+async def test_presign_depth_reaches_the_rest_client() -> None:
+    """COINBASE_PRESIGN_DEPTH=0 is the off-switch for order-creation tokens signed ahead (each order's token
+    signed when it is sent, as before); a depth keeps that many signed ahead."""
+    from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
+
+    for raw, ahead in (("0", False), ("4", True)):
+        broker = CoinbaseBroker(coinbase_settings_from_env({**_cdp_keys(), "COINBASE_PRESIGN_DEPTH": raw}))
+        try:
+            assert (broker.rest._presigner is not None) is ahead, raw
+        finally:
+            await broker.rest.aclose()
 
 
 def test_config_check_shows_key_file_path_never_its_contents(files: dict[str, str], tmp_path: Path) -> None:

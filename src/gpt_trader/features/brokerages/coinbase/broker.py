@@ -144,6 +144,7 @@ class CoinbaseBroker:
             limiter=RateLimiter(settings.private_rps, settings.public_rps),
             timeout_s=settings.request_timeout_s,
             verify=self._ssl,
+            presign_depth=settings.presign_depth,
         )
         self.counters: Counter[str] = Counter()
         self.products: dict[str, Product] = {}

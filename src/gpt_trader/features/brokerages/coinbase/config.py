@@ -55,11 +55,14 @@ class CoinbaseSettings:
     intx_detect_attempts: int = _DEFAULT.intx_detect_attempts
     intx_detect_backoff_s: float = _DEFAULT.intx_detect_backoff_s
     intx_recheck_s: float = _DEFAULT.intx_recheck_s
+    presign_depth: int = _DEFAULT.presign_depth
 
     def __post_init__(self) -> None:
         # Values from ConfigManager are already checked; this guards direct construction.
         if self.intx_detect_attempts < 1:
             raise ValueError(f"intx_detect_attempts={self.intx_detect_attempts} must be >= 1")
+        if self.presign_depth < 0:
+            raise ValueError(f"presign_depth={self.presign_depth} must be >= 0 (0: no tokens signed ahead)")
         for name in ("intx_detect_backoff_s", "intx_recheck_s", "stale_after_s", "private_rps", "public_rps"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}={getattr(self, name)} must be > 0")
@@ -97,6 +100,7 @@ class CoinbaseSettings:
             intx_detect_attempts=cb.intx_detect_attempts,
             intx_detect_backoff_s=cb.intx_detect_backoff_s,
             intx_recheck_s=cb.intx_recheck_s,
+            presign_depth=cb.presign_depth,
         )
 
     @classmethod
