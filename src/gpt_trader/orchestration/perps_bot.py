@@ -1137,18 +1137,24 @@ class PerpsBot:
             reduce_only=True,
         )
         self._later(log.info, "closing position", symbol=sym, size=str(position.size), reason=reason)
+        protecting: frozenset[str] = frozenset()
         if not self.config.dry_run:
-            protecting = {o.client_order_id for o in self.protection.working(sym)}
+            protecting = frozenset(o.client_order_id for o in self.protection.working(sym))
             if not await self.protection.remove(sym):
                 log.warning("protection cancel not confirmed; close waits for the next cycle", symbol=sym)
                 return
-            if protecting:  # the cancelled stop no longer counts as a working reduce in the pre-trade check
-                kept = [o for o in snapshot.open_orders if o.client_order_id not in protecting]
-                snapshot = msgspec.structs.replace(snapshot, open_orders=kept)
-        await self._submit(request, snapshot, intent_id=f"{sym}:{bar_key}:CLOSE", reducing=True)
+        # the cancelled stop no longer counts as a working reduce in the pre-trade check (named, not filtered out
+        # of a snapshot copy: the check's in-flight accounting of the cycle's other orders lives with this one)
+        await self._submit(request, snapshot, intent_id=f"{sym}:{bar_key}:CLOSE", reducing=True, cancelled=protecting)
 
     async def _submit(
-        self, request: OrderRequest, snapshot: AccountSnapshot, *, intent_id: str, reducing: bool
+        self,
+        request: OrderRequest,
+        snapshot: AccountSnapshot,
+        *,
+        intent_id: str,
+        reducing: bool,
+        cancelled: frozenset[str] = frozenset(),
     ) -> None:
         request = msgspec.structs.replace(
             request,
@@ -1156,7 +1162,7 @@ class PerpsBot:
                 self.config.bot_id, stable_intent_id(intent_id, self.registry.session_id)
             ),
         )
-        result = self.risk.check_order(request, snapshot, is_reducing=reducing)
+        result = self.risk.check_order(request, snapshot, is_reducing=reducing, cancelled=cancelled)
         if not result.ok:
             self.metrics.inc("orders.risk_rejected")
             record = {

@@ -361,3 +361,27 @@ def test_cash_committed_since_the_snapshot_is_not_spent_twice() -> None:
     assert rm.check_order(market(BTC, BUY, "0.1"), s, is_reducing=False).ok  # ~9500
     bad = rm.check_order(market(BTC, BUY, "0.01"), s, is_reducing=False)
     assert bad.rule == "insufficient_cash" and bad.details["cash"].startswith("499.99")
+
+
+def test_a_close_names_its_cancelled_stop_and_the_cycle_keeps_its_in_flight_cash() -> None:
+    """A close whose protective stop was just cancelled names it (`cancelled`) instead of checking against a
+    copy of the snapshot: the cycle's earlier entries still count in flight, so the next entry is refused
+    for the cash they already spend."""
+    eth = "ETH-USD"
+    snap = snapshot(
+        products=[spot(BTC), spot(eth)],
+        mids={BTC: "95000", eth: "3000"},
+        books={BTC: book(BTC, "95000", sizes=("10",) * 5), eth: book(eth, "3000", sizes=("10",) * 5)},
+        positions=[position(BTC, "0.1", entry="90000")],
+        open_orders=[open_order(BTC, SELL, "0.1", "80000")],  # the protective stop, client id c0
+        equity="100000",
+        cash="10000",
+    )
+    rm, _, s = started(snap=snap)
+    cycle = fresh(s)
+    assert rm.check_order(market(eth, BUY, "2"), cycle, is_reducing=False).ok  # 6,000 of the 10,000 cash
+    close = market(BTC, SELL, "0.1")
+    assert rm.check_order(close, cycle, is_reducing=True).rule == "reduce_only"  # the stop still counts
+    assert rm.check_order(close, cycle, is_reducing=True, cancelled={"c0"}).ok
+    again = rm.check_order(market(eth, BUY, "2"), cycle, is_reducing=False)
+    assert again.rule == "insufficient_cash", again

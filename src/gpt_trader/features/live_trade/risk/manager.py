@@ -13,7 +13,7 @@ baselines is a separate operator action: `rebase_daily_loss()` / `rebase_drawdow
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -592,8 +592,11 @@ class RiskManager:
         return RuntimeVerdict(mode=mode, blocked_symbols=blocked, flatten=flatten, entry_scale=scale, events=events)
 
     # ------------------------------------------------------------------------------- pre-trade
-    def check_order(self, request: OrderRequest, snapshot: AccountSnapshot, *, is_reducing: bool) -> PreTradeResult:
-        """Every rule, in order; the first failure rejects (entries too in reduce-only/blocked state)."""
+    def check_order(
+        self, request: OrderRequest, snapshot: AccountSnapshot, *, is_reducing: bool, cancelled: Collection[str] = ()
+    ) -> PreTradeResult:
+        """Every rule, in order; the first failure rejects (entries too in reduce-only/blocked state).
+        `cancelled`: the snapshot's open orders cancelled since (not counted as working)."""
         status = self.trading_state.status
         try:
             adjusted = self._pretrade.check(
@@ -603,6 +606,7 @@ class RiskManager:
                 mode=status.mode,
                 mode_reason=status.reason,
                 blocked=self._blocked,
+                cancelled=cancelled,
             )
         except PreTradeRejectedError as err:
             self.metrics.inc(f"risk.pretrade.{err.rule}.rejections")

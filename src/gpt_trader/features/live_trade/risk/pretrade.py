@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import weakref
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from decimal import ROUND_FLOOR, Decimal
 from itertools import chain
 from typing import TYPE_CHECKING
@@ -262,7 +262,11 @@ class PreTradeChecker:
         mode: TradingMode,
         mode_reason: str,
         blocked: Mapping[str, str],
+        cancelled: Collection[str] = (),
     ) -> OrderRequest:
+        """The order, quantized, if every rule passes (else `PreTradeRejectedError`). `cancelled`: client ids of
+        the snapshot's open orders cancelled since it was taken (a close's protective stop), not counted as
+        working; passed rather than a copy of the snapshot, whose in-flight accounting would start over."""
         sym = request.symbol
         side = request.side
         if mode is TradingMode.HALTED:
@@ -315,7 +319,7 @@ class PreTradeChecker:
         working = self._orders_by_symbol.get(sym)
         if working is not None:
             for o in working:
-                if o.status.is_terminal:
+                if o.status.is_terminal or o.client_order_id in cancelled:
                     continue
                 n_open += 1
                 if o.side is side:
