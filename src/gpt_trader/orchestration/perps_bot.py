@@ -567,7 +567,7 @@ class PerpsBot:
     async def _take_armed(self) -> tuple[AccountSnapshot, RuntimeVerdict] | None:
         """When a bar closed and nothing moved since the last quiet cycle (no write to the store, no order
         event waiting, no account read due, trading active, the armed state at most `ARMED_MAX_AGE_S` old):
-        that cycle's snapshot and guard verdict, with the closing symbols' quotes re-read from their streams.
+        that cycle's snapshot and guard verdict, as a copy whose quote and book maps are its own.
         Why: the bar's order then leaves without re-reading every symbol's market and re-running every guard
         (about 0.5 ms); the guards still run on every tick and every order event. Used at most once. Each
         closing symbol's quote is re-read as it is decided (`_decisions`), its book when it trades (`_act`)."""
@@ -707,13 +707,12 @@ class PerpsBot:
                         await asyncio.sleep(0)  # the transmits start (their requests leave) before more work
                 # bars that close while the orders are in the air are decided at once, on the same snapshot
                 symbols = [] if reads else await self._bars_during_flight(flights, overlap_until)
-            self._end_bar_round()  # the disk flush of its intents: the first cycle clear of the boundary
+            self._end_bar_round()  # the orders are out (their intents' disk flush: `_finish_cycle`)
             # journaled once the boundary's orders are out and its bars closed: the HOLDs, and the journal rows
             # and log lines of the decisions that traded (their intents, committed before the sends, name them)
             self._deferred.extend(partial(self._journal_decision, d) for d in holds)
             self._flush_deferred()
         finally:
-            self._end_bar_round()
             self._outbox = None
             for _, task in reads:  # an error cut the boundary short: no REST read outlives it
                 task.cancel()
@@ -1228,7 +1227,7 @@ class PerpsBot:
         return flights
 
     def _flush_store(self) -> None:
-        if self.registry.wal_flusher is not None:  # `store_sync: normal`: the intents reach the disk now
+        if self.registry.wal_flusher is not None:  # `store_sync: normal`: what is committed reaches the disk
             self.registry.wal_flusher.request()
 
     async def _transmit_timed(self, request: OrderRequest, first: bool) -> Order | BrokerageError:
@@ -1353,8 +1352,7 @@ class PerpsBot:
         self.metrics.set_gauge("risk.reduce_only", 1.0 if self.risk.reduce_only else 0.0)
         if self.feed is not None:
             self.feed.latency.publish(self.metrics)  # sorts its samples: here, not before a bar's decision
-        if self.registry.wal_flusher is not None:
-            self.registry.wal_flusher.request()  # this cycle's other writes (fills, journal) reach the disk
+        self._flush_store()  # this cycle's writes (a boundary's intents, fills, journal) reach the disk
         t0, self._cycle_t0 = self._cycle_t0, None
         # metrics.json, the health file, /metrics, /health and the alerts on state changes
         self.monitoring.publish(self, snapshot, None if t0 is None else _time.perf_counter() - t0)

@@ -37,7 +37,7 @@ CHECKPOINT_BYTES = 4 * 1024 * 1024
 class WalFlusher:
     """fsyncs a SQLite database's write-ahead log in a worker thread, one flush at a time; requests made
     while one runs coalesce into one more. Why: a `normal` store trades fsync-before-send for latency, and
-    this keeps the part of its history not yet on disk to the last few milliseconds."""
+    this keeps the part of its history not yet on disk to the last cycle (about a second at a bar boundary)."""
 
     def __init__(self, db_path: Path, metrics: MetricsRegistry, *, checkpoint_bytes: int = CHECKPOINT_BYTES) -> None:
         self.db_path = db_path
