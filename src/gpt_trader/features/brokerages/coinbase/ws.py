@@ -220,6 +220,9 @@ class WsConnection:
             if not got_frame:
                 got_frame = True
             await self.handle_raw(raw)
+            # `recv` returns at once while frames are queued (up to 32): without a turn of the loop here a
+            # burst runs through whole (~2 ms at a bar boundary) while the bot's next order waits behind it
+            await asyncio.sleep(0)
 
     async def handle_raw(self, raw: str | bytes) -> None:
         self.counters["frames"] += 1
