@@ -9,7 +9,8 @@ This measures that penalty on the order path itself, with real components and no
 - the order's intent inserted into a real SQLite OrdersStore (WAL, `synchronous=NORMAL`) and committed;
 - the request encoded to JSON, as the adapter does.
 
-and, for comparison, a constant Decimal loop of about the same length (what the machine alone does).
+and, for comparison, the intent's SQLite insert and commit alone (C code: compiling the Python would not
+spare it) and a constant Decimal loop of about the same length with a small working set.
 Prints p50/p99 per case in microseconds, and the ratio to the hot figure.
 
     .venv/bin/python benchmarks/wake_penalty.py [--hot 2000] [--quick]
@@ -66,7 +67,9 @@ class OrderPath:
         self.risk = RiskManager(config, load_symbol_limits(config), MetricsRegistry(), None, lambda: self.now)
         self.products = products()
         self.mids = {s: float(PRICES[s.split("-")[0]]) for s in self.products}
-        self.store = OrdersStore(open_database(db_dir / "orders.sqlite3", synchronous="normal"))
+        conn = open_database(db_dir / "orders.sqlite3", synchronous="normal")
+        conn.execute("PRAGMA wal_autocheckpoint=0")  # as the bot's store (persistence/wal_flush.py checkpoints)
+        self.store = OrdersStore(conn)
         self.n = 0
         first = self._snapshot()
         self.risk.start(first)
@@ -154,6 +157,52 @@ def figures(xs: list[float]) -> tuple[float, float]:
     return q[49], q[98]
 
 
+class Workload:
+    """One kind of work, measured hot and after each sleep: `stock(n)` prepares n units outside the timing,
+    `one()` runs the next (what is timed)."""
+
+    def __init__(self, name: str, stock: Callable[[int], None], one: Callable[[], None]) -> None:
+        self.name, self.stock, self.one = name, stock, one
+
+
+def workloads(path: OrderPath, hot_us: Callable[[], float]) -> list[Workload]:
+    snapshots: list[AccountSnapshot] = []
+    requests: list[OrderRequest] = []
+
+    def stock_snapshots(n: int) -> None:
+        snapshots.extend(path.prepare() for _ in range(n))
+
+    def stock_requests(n: int) -> None:
+        for _ in range(n):
+            path.n += 1
+            requests.append(
+                OrderRequest(
+                    symbol="ETH-USD",
+                    side=OrderSide.BUY,
+                    order_type=OrderType.MARKET,
+                    size=D("0.01"),
+                    time_in_force=TimeInForce.IOC,
+                    client_order_id=f"bench-{path.n}",
+                )
+            )
+
+    def intent() -> None:
+        request = requests.pop()
+        path.store.record_intent(request, intent_id=request.client_order_id or "", session_id="bench", at=path.now)
+
+    loop: list[Callable[[], None]] = []
+
+    def stock_loop(n: int) -> None:
+        if not loop:
+            loop.append(reference(hot_us()))
+
+    return [
+        Workload("order path", stock_snapshots, lambda: path.run(snapshots.pop())),
+        Workload("intent commit (SQLite, C)", stock_requests, intent),
+        Workload("Decimal loop", stock_loop, lambda: loop[0]()),
+    ]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--hot", type=int, default=2000, help="back-to-back runs for the hot figures")
@@ -162,48 +211,41 @@ def main() -> int:
     per_sleep = {0.001: 300, 0.01: 200, 0.1: 100, 1.0: 40}
     if args.quick:
         per_sleep = dict.fromkeys(per_sleep, 5)
+    cases = ["hot (back to back)", *(f"first run after a {s * 1000:g} ms sleep" for s in SLEEPS_S)]
+    results: dict[str, list[list[float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         path = OrderPath(Path(tmp))
-        snapshots: list[AccountSnapshot] = []
-
-        def order() -> None:
-            path.run(snapshots.pop())
-
-        def timed_orders(count: int, runner: Callable[[Callable[[], None]], list[float]]) -> list[float]:
-            snapshots.extend(path.prepare() for _ in range(count))  # built before, outside the timing
-            return runner(order)
-
-        hot_order = timed_orders(args.hot, lambda fn: measure_hot(fn, args.hot))
-        ref = reference(statistics.median(hot_order))
-        hot_ref = measure_hot(ref, args.hot)
+        hot_order: list[float] = []
         a, b = socket.socketpair()  # never readable: select sleeps its whole timeout
-        rows: list[tuple[str, list[float], list[float]]] = [("hot (back to back)", hot_order, hot_ref)]
-        gc.disable()  # the bot holds the collector while it decides a bar
         try:
-            for sleep_s in SLEEPS_S:
-                n = per_sleep[sleep_s]
-
-                def after_sleep(fn: Callable[[], None], s: float = sleep_s, n: int = n) -> list[float]:
-                    return measure_after_sleep(fn, s, n, a)
-
-                woke_order = timed_orders(n, after_sleep)
-                woke_ref = measure_after_sleep(ref, sleep_s, n, a)
-                rows.append((f"first run after a {sleep_s * 1000:g} ms sleep", woke_order, woke_ref))
+            for work in workloads(path, lambda: statistics.median(hot_order)):
+                work.stock(args.hot)
+                hot = measure_hot(work.one, args.hot)
+                if not hot_order:
+                    hot_order.extend(hot)  # the Decimal loop is sized to the order path's hot median
+                rows = results[work.name] = [hot]
+                gc.disable()  # the bot holds the collector while it decides a bar
+                try:
+                    for sleep_s in SLEEPS_S:
+                        n = per_sleep[sleep_s]
+                        work.stock(n)
+                        rows.append(measure_after_sleep(work.one, sleep_s, n, a))
+                finally:
+                    gc.enable()
         finally:
-            gc.enable()
             a.close()
             b.close()
-    base_order, base_ref = figures(hot_order)[0], figures(hot_ref)[0]
-    print(f"order path (pre-trade check on a fresh snapshot, intent insert + commit, JSON), {path.n} orders")
-    head = f"{'case':34s} {'order p50':>10s} {'p99':>8s} {'x hot':>6s}"
-    print(f"{head}   {'Decimal loop p50':>16s} {'p99':>8s} {'x hot':>6s}")
-    for name, xs, ys in rows:
-        (p50, p99), (r50, r99) = figures(xs), figures(ys)
-        print(
-            f"{name:34s} {p50:8.1f}us {p99:6.1f}us {p50 / base_order:5.1f}x   "
-            f"{r50:14.1f}us {r99:6.1f}us {r50 / base_ref:5.1f}x"
-        )
-    print("(x hot: p50 over the hot p50 of the same work; the Decimal loop is sized to the order path's hot p50)")
+    print(
+        "order path: pre-trade check on a fresh snapshot, intent insert + commit, JSON; intent commit: its "
+        "SQLite part alone (C code); Decimal loop: sized to the order path's hot p50"
+    )
+    print(f"{'p50 / p99 in us (x hot p50)':34s}" + "".join(f"{name:>30s}" for name in results))
+    for i, case in enumerate(cases):
+        cells = []
+        for rows in results.values():
+            p50, p99 = figures(rows[i])
+            cells.append(f"{p50:8.1f} / {p99:7.1f} ({p50 / figures(rows[0])[0]:4.1f}x)")
+        print(f"{case:34s}" + "".join(f"{c:>30s}" for c in cells))
     return 0
 
 
