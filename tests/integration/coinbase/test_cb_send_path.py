@@ -343,7 +343,7 @@ async def test_without_a_cdp_key_or_with_depth_0_nothing_is_signed_ahead(sim: Ex
     try:
         await rest.create_order(build_create_body(limit_buy("depth-0")))
         await asyncio.sleep(0.05)
-        assert signer.presign_stats == {"signed": 0, "used": 0, "retired": 0, "on_demand": 0}
+        assert signer.presign_stats == {"signed": 0, "used": 0, "retired": 0, "on_demand": 1}
     finally:
         await rest.aclose()
     assert len(venue_orders(sim, "depth-0")) == 1
