@@ -30,6 +30,7 @@ from gpt_trader.features.monitor.http_server import HealthBoard, MonitoringServe
 
 if TYPE_CHECKING:
     from gpt_trader.features.live_trade.risk.manager import AccountSnapshot
+    from gpt_trader.features.monitor.metrics import MetricsRegistry
     from gpt_trader.orchestration.perps_bot import PerpsBot
     from gpt_trader.orchestration.service_registry import ServiceRegistry
 
@@ -83,6 +84,19 @@ def trading_state_of(bot: PerpsBot) -> TradingStateView:
     state = bot.risk.trading_state
     name: TradingStateName = "HALTED" if state.halted else ("REDUCING" if state.reducing else "ACTIVE")
     return TradingStateView(name, state.reason)
+
+
+def publish_venue_stats(metrics: MetricsRegistry, broker: object) -> None:
+    """The venue adapter's own running totals and gauges (`venue_stats()`, where it has one: Coinbase's
+    adapter, REST client and order-token signer) -> the registry; the one path they reach the metrics by."""
+    stats = getattr(broker, "venue_stats", None)
+    if not callable(stats):
+        return
+    counters, gauges = stats()
+    for name, total in counters.items():
+        metrics.set_counter(name, total)
+    for name, value in gauges.items():
+        metrics.set_gauge(name, value)
 
 
 class MonitorPublisher:
@@ -305,14 +319,7 @@ class MonitorPublisher:
         return stale
 
     def _venue(self, bot: PerpsBot) -> None:
-        stats = getattr(bot.broker, "venue_stats", None)
-        if not callable(stats):
-            return
-        counters, gauges = stats()
-        for name, total in counters.items():
-            self.metrics.set_counter(name, total)
-        for name, value in gauges.items():
-            self.metrics.set_gauge(name, value)
+        publish_venue_stats(self.metrics, bot.broker)
 
     def _state_alerts(self, bot: PerpsBot, view: TradingStateView, stale: list[str]) -> None:
         details = {"profile": self.config.profile, "cycle": str(bot.cycle)}

@@ -13,7 +13,7 @@ import httpx
 
 from gpt_trader.exchange_sim import ExchangeSimulator
 from gpt_trader.features.brokerages.coinbase.broker import CoinbaseBroker
-from gpt_trader.features.brokerages.core.interfaces import BookLevel, OrderUpdate
+from gpt_trader.features.brokerages.core.interfaces import BookLevel, OrderRequest, OrderSide, OrderType, OrderUpdate
 
 #: a small catalogue keeps simulator start-up (history seeding) fast
 SIM_PRODUCTS = frozenset({"BTC-USD", "ETH-USD", "BTC-PERP-INTX"})
@@ -57,6 +57,18 @@ async def fault(sim: ExchangeSimulator, spec: str | None) -> None:
         else:
             resp = await http.post(f"{sim.admin_url}/faults", json={"spec": spec})
         assert resp.status_code == 200, resp.text
+
+
+def limit_buy(coid: str, price: str = "1000") -> OrderRequest:
+    """A small BTC-USD limit buy far below the market: it rests, so placing it is all a test waits for."""
+    return OrderRequest(
+        symbol="BTC-USD",
+        side=OrderSide.BUY,
+        order_type=OrderType.LIMIT,
+        size=Decimal("0.001"),
+        limit_price=Decimal(price),
+        client_order_id=coid,
+    )
 
 
 def venue_orders(sim: ExchangeSimulator, client_order_id: str) -> list[Any]:

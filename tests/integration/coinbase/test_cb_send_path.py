@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from cb_peer import OK, MakePeer, Peer, closed_port_url, keep_alive, peers
-from cb_sim import MakeBroker, eventually, fault, sim_env, venue_orders
+from cb_sim import MakeBroker, eventually, fault, limit_buy, sim_env, venue_orders
 
 from gpt_trader.exchange_sim import ExchangeSimulator
 from gpt_trader.features.brokerages.coinbase.auth import CdpJwtSigner, HmacSigner
@@ -25,9 +25,6 @@ from gpt_trader.features.brokerages.coinbase.parsing import build_create_body
 from gpt_trader.features.brokerages.coinbase.rest import API_PREFIX, PRESIGN_DEPTH, CoinbaseRestClient
 from gpt_trader.features.brokerages.core.interfaces import (
     AmbiguousOrderStateError,
-    OrderRequest,
-    OrderSide,
-    OrderType,
     RateLimitError,
     TransientError,
 )
@@ -54,17 +51,6 @@ class CountingLean(LeanTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.via_httpx += 1
         return await super().handle_async_request(request)
-
-
-def limit_buy(coid: str, price: str = "1000") -> OrderRequest:
-    return OrderRequest(
-        symbol="BTC-USD",
-        side=OrderSide.BUY,
-        order_type=OrderType.LIMIT,
-        size=Decimal("0.001"),
-        limit_price=Decimal(price),
-        client_order_id=coid,
-    )
 
 
 # --------------------------------------------------------------------------------- the direct path
@@ -343,7 +329,7 @@ async def test_without_a_cdp_key_or_with_depth_0_nothing_is_signed_ahead(sim: Ex
     try:
         await rest.create_order(build_create_body(limit_buy("depth-0")))
         await asyncio.sleep(0.05)
-        assert signer.presign_stats == {"signed": 0, "used": 0, "retired": 0, "on_demand": 0}
+        assert signer.presign_stats == {"signed": 0, "used": 0, "retired": 0, "on_demand": 1}
     finally:
         await rest.aclose()
     assert len(venue_orders(sim, "depth-0")) == 1

@@ -17,6 +17,7 @@ from gpt_trader.features.brokerages.coinbase.auth import (
     PRESIGN_REFRESH_AGE_S,
     CdpJwtSigner,
 )
+from gpt_trader.features.brokerages.coinbase.rest import CoinbaseRestClient
 
 HOST = "api.coinbase.com"
 ORDERS = "/api/v3/brokerage/orders"
@@ -140,8 +141,8 @@ def test_a_wall_clock_that_went_back_drops_tokens_from_the_future() -> None:
 def test_presign_depth_and_nothing_registered() -> None:
     signer = CdpJwtSigner(keys.KEY_NAME, keys.EC_SEC1_PEM)
     assert signer.presign_step() == math.inf
-    with pytest.raises(ValueError, match=r"presign depth=0 must be >= 1"):
-        signer.presign("POST", HOST, ORDERS, 0)
+    with pytest.raises(ValueError, match=r"presign depth=-1 must be >= 0"):
+        signer.presign("POST", HOST, ORDERS, -1)
     signer.presign("POST", HOST, ORDERS, 2)
     signer.presign("POST", HOST, ORDERS, 4)  # a second registration keeps the larger depth
     assert fill(signer) == 4
@@ -153,3 +154,23 @@ def test_presigned_tokens_never_appear_in_repr_or_stats() -> None:
     stock = signer._stocks[URI].tokens[0][1]
     assert stock not in repr(signer)
     assert stock not in str(signer.presign_stats)
+
+
+def test_depth_0_keeps_no_stock_and_counts_the_tokens_signed_on_the_spot() -> None:
+    signer, clock = make(depth=0)
+    assert signer.presign_step() == math.inf  # nothing to sign ahead: no timer is ever due
+    assert signer.presigned(URI) == 0
+    tokens = [token_of(signer.rest_headers("POST", HOST, ORDERS, b"{}")) for _ in range(2)]
+    assert len(set(tokens)) == 2
+    assert decode(tokens[1])[1]["nbf"] == int(clock.now)
+    signer.rest_headers("GET", HOST, ORDERS, b"")  # another uri: not counted
+    assert signer.presign_stats == {"signed": 0, "used": 0, "retired": 0, "on_demand": 2}
+    # a second registration with a depth (another client sharing the key) signs ahead for both
+    signer.presign("POST", HOST, ORDERS, 2)
+    assert fill(signer) == 2
+
+
+@pytest.mark.parametrize("retry", [(0.0, 60.0), (-1.0, 60.0), (10.0, 5.0), (5.0, math.inf)])
+def test_the_retry_back_off_must_be_positive_and_bounded(retry: tuple[float, float]) -> None:
+    with pytest.raises(ValueError, match=r"presign_retry_s=.* must be \(first, longest\) seconds"):
+        CoinbaseRestClient("https://api.coinbase.com", presign_retry_s=retry)

@@ -14,6 +14,8 @@ stale stock means a token signed on the spot, exactly as before. `presign_step` 
 signature at a time, off the send path (the REST client runs it from the event loop after a request
 returns and on a timer), and re-signs a token once it is `PRESIGN_REFRESH_AGE_S` old, so a fresh one is
 normally waiting. A pre-signed token has the same claims as one signed on demand; only its `nbf` is older.
+A uri registered with depth 0 keeps no stock: its tokens are all signed on the spot, and only counted
+(`presign_stats["on_demand"]`), so the metrics show what signing ahead would save.
 """
 
 from __future__ import annotations
@@ -149,7 +151,7 @@ class CdpJwtSigner:
         self._clock = clock
         self._stocks: dict[str, _Stock] = {}
         #: pre-signed tokens: signed ahead / handed out / dropped unused (too old, or replaced by a fresher one);
-        #: tokens signed on the spot for a registered uri because none was ready
+        #: tokens signed on the spot for a registered uri because none was ready (or its depth is 0)
         self.presign_stats = {"signed": 0, "used": 0, "retired": 0, "on_demand": 0}
 
     def __repr__(self) -> str:
@@ -192,9 +194,10 @@ class CdpJwtSigner:
 
     # ------------------------------------------------------------------------- signed ahead
     def presign(self, method: str, host: str, path: str, depth: int) -> str:
-        """Keep up to `depth` tokens for this request signed ahead (filled by `presign_step`). Returns the uri."""
-        if depth < 1:
-            raise ValueError(f"presign depth={depth} must be >= 1 (tokens kept signed ahead)")
+        """Keep up to `depth` tokens for this request signed ahead (filled by `presign_step`); depth 0 keeps
+        none and only counts the tokens signed on the spot. Returns the uri."""
+        if depth < 0:
+            raise ValueError(f"presign depth={depth} must be >= 0 (tokens kept signed ahead; 0: none, counted only)")
         uri = self.format_uri(method, host, path)
         stock = self._stocks.setdefault(uri, _Stock(uri, depth))
         stock.depth = max(stock.depth, depth)
@@ -210,6 +213,8 @@ class CdpJwtSigner:
 
     def _take(self, stock: _Stock) -> str | None:
         """The oldest token still fit to send, removed from the stock (never handed out twice)."""
+        if not stock.tokens:  # nothing to prune either (depth 0, or used up)
+            return None
         self.presign_stats["retired"] += stock.prune(self._clock())
         if not stock.tokens:
             return None
@@ -219,19 +224,20 @@ class CdpJwtSigner:
     def presign_step(self) -> float:
         """One signature of background work where it is most needed: fill a short stock, else re-sign the
         oldest token once it is PRESIGN_REFRESH_AGE_S old. Returns the seconds until the next step is due
-        (0.0: due now; inf: nothing registered)."""
-        if not self._stocks:
-            return math.inf
+        (0.0: due now; inf: nothing registered with a depth above 0)."""
         now = self._clock()
         oldest: _Stock | None = None
         for stock in self._stocks.values():
+            if not stock.depth:
+                continue
             self.presign_stats["retired"] += stock.prune(now)
             if len(stock.tokens) < stock.depth:
                 self._sign_into(stock, now)
                 return 0.0
             if oldest is None or stock.tokens[0][0] < oldest.tokens[0][0]:
                 oldest = stock
-        assert oldest is not None  # every stock is full (depth >= 1) here
+        if oldest is None:
+            return math.inf
         due = oldest.tokens[0][0] + PRESIGN_REFRESH_AGE_S - now
         if due > 0:
             return due

@@ -385,7 +385,9 @@ class CoinbaseBroker:
 
     def venue_stats(self) -> tuple[dict[str, float], dict[str, float]]:
         """(counters, gauges) for the bot's metrics: the adapter's and the REST client's counters, and
-        the requests left in each rate-limit bucket (fed by the venue's x-ratelimit-* headers)."""
+        the requests left in each rate-limit bucket (fed by the venue's x-ratelimit-* headers); with a CDP
+        key, the order-creation tokens signed ahead (`coinbase.presign.*`: signed, used, retired, on_demand)
+        and those ready now (`coinbase.presign.stock`)."""
         counters = {f"coinbase.{k}": float(v) for k, v in self.counters.items()}
         counters.update({f"coinbase.rest.{k}": float(v) for k, v in self.rest.counters.items()})
         limiter = self.rest.limiter
@@ -393,6 +395,11 @@ class CoinbaseBroker:
             "coinbase.ratelimit.headroom.private": limiter.private.tokens,
             "coinbase.ratelimit.headroom.public": limiter.public.tokens,
         }
+        presign = self.rest.presign_status()
+        if presign is not None:
+            stats, ready = presign
+            counters.update({f"coinbase.presign.{k}": float(v) for k, v in stats.items()})
+            gauges["coinbase.presign.stock"] = float(ready)
         return counters, gauges
 
     def _require(self) -> None:

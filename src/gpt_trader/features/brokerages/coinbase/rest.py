@@ -20,7 +20,10 @@ the same behaviour as the plain httpx path:
   defaults, the signer's), skipping its URL, header and cookie merging, event hooks, auth flow and redirect
   handling (none configured); its request log line is kept. Anything else goes through the client as before.
 - Order creation (`POST /orders`) is signed ahead with a CDP key (`auth.CdpJwtSigner.presign`, each token
-  used once); the stock is refilled from the event loop after each request returns and on a timer.
+  used once); the stock is refilled from the event loop after each request returns and on a timer. A failed
+  refill is counted (`errors.presign`), logged (its type and where it was raised, never its message: a
+  crypto error may quote its input) and retried after a back-off (PRESIGN_RETRY_MIN_S doubling to
+  PRESIGN_RETRY_MAX_S, reset by a success) that requests do not cut short; meanwhile orders sign on demand.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import logging
 import math
 import re
 import ssl
+import traceback
 import urllib.request
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -69,6 +73,10 @@ CANCEL_BATCH_MAX = 100  # [?] commonly cited; the simulator enforces it too
 MAX_CONNECTIONS, MAX_KEEPALIVE, KEEPALIVE_EXPIRY_S = 20, 10, 60.0  # the pool, whichever transport
 #: order-creation tokens kept signed ahead (CDP keys): one per order of a bar boundary where ten symbols trade
 PRESIGN_DEPTH = 10
+#: after a failed background signature, the next try waits this long (s), doubling per failure in a row up to
+#: PRESIGN_RETRY_MAX_S; a success resets it. Orders sign on demand meanwhile, so a slow retry costs ~0.1 ms an order
+PRESIGN_RETRY_MIN_S = 5.0
+PRESIGN_RETRY_MAX_S = 60.0
 T = TypeVar("T")
 _encoder = msgspec.json.Encoder(decimal_format="string")
 #: a path httpx would send unchanged: segments of unreserved characters, none empty, "." or ".."
@@ -157,14 +165,21 @@ class CoinbaseRestClient:
         verify: bool | ssl.SSLContext = True,
         transport: httpx.AsyncBaseTransport | None = None,
         presign_depth: int = PRESIGN_DEPTH,
+        presign_retry_s: tuple[float, float] = (PRESIGN_RETRY_MIN_S, PRESIGN_RETRY_MAX_S),
         direct: bool = True,
     ) -> None:
         """`presign_depth`: order-creation tokens kept signed ahead with a CDP key (0: sign each on demand).
+        `presign_retry_s`: (first, longest) wait before signing ahead is tried again after a failure.
         `direct`: hand plain requests straight to LeanTransport (False: always through httpx.AsyncClient,
         the path the direct one must match; for comparisons)."""
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"COINBASE_API_BASE_URL={base_url!r} must be an http(s) URL like https://api.coinbase.com")
+        retry_min, retry_max = presign_retry_s
+        if not 0 < retry_min <= retry_max or math.isinf(retry_max):
+            raise ValueError(
+                f"presign_retry_s={presign_retry_s!r} must be (first, longest) seconds with 0 < first <= longest < inf"
+            )
         self.base_url = base_url.rstrip("/")
         self.host = parts.netloc
         self.signer = signer
@@ -198,13 +213,21 @@ class CoinbaseRestClient:
         self._default_headers = list(client.headers.raw)
         timeout = client.timeout
         self._timeouts = (timeout.pool, timeout.connect, timeout.write, timeout.read)
+        #: the signer that signs order creation ahead (None: no CDP key, or depth 0)
         self._presigner: CdpJwtSigner | None = None
         self._presign_path = API_PREFIX + "/orders"
+        #: the order-creation uri registered with a CDP signer (depth 0 too: its on-demand tokens are counted)
+        self._presign_uri: str | None = None
         self._presign_timer: asyncio.TimerHandle | None = None
         self._presign_loop: asyncio.AbstractEventLoop | None = None
-        if isinstance(signer, CdpJwtSigner) and presign_depth > 0:
-            signer.presign("POST", self.host, self._presign_path, presign_depth)
-            self._presigner = signer
+        self._presign_retry = (float(retry_min), float(retry_max))
+        self._presign_wait = float(retry_min)  # the back-off the next failure waits
+        self._presign_failures = 0  # in a row
+        self._presign_not_before = -math.inf  # loop time before which no step runs (a back-off in force)
+        if isinstance(signer, CdpJwtSigner):
+            self._presign_uri = signer.presign("POST", self.host, self._presign_path, presign_depth)
+            if presign_depth > 0:
+                self._presigner = signer
 
     async def aclose(self) -> None:
         if self._presign_timer is not None:
@@ -214,12 +237,22 @@ class CoinbaseRestClient:
         await self._client.aclose()
 
     # ------------------------------------------------------------------------------ signed ahead
+    def presign_status(self) -> tuple[dict[str, int], int] | None:
+        """The order-creation signer's counts (`CdpJwtSigner.presign_stats`: signed, used, retired,
+        on_demand) and how many tokens are ready now; None without a CDP key."""
+        signer, uri = self.signer, self._presign_uri
+        if uri is None or not isinstance(signer, CdpJwtSigner):
+            return None
+        ready = signer.presigned(uri)  # first: it retires the stale ones, which the counts then include
+        return dict(signer.presign_stats), ready
+
     def _presign_soon(self, delay: float = 0.0) -> None:
-        """Run the signer's next presign step after `delay` s (sooner if one is already due earlier)."""
+        """Run the signer's next presign step after `delay` s (sooner if one is already due earlier, never
+        before a back-off after a failure ends)."""
         if self._presigner is None or math.isinf(delay):
             return
         loop = asyncio.get_running_loop()
-        when = loop.time() + delay
+        when = max(loop.time() + delay, self._presign_not_before)
         timer = self._presign_timer
         if timer is not None:
             # one already due as soon, on this loop (a timer left on a loop that ended would never run)
@@ -237,11 +270,40 @@ class CoinbaseRestClient:
             return
         try:
             delay = signer.presign_step()
-        except Exception:  # a key that stopped signing: requests then sign on demand and fail typed
-            self.counters["errors.presign"] += 1
-            log.exception("coinbase: signing order tokens ahead failed; they are signed on demand")
+        except Exception as exc:  # orders sign on demand meanwhile (a key that stopped signing: they fail typed)
+            self._presign_failed(exc)
             return
+        if self._presign_failures:
+            log.info(
+                "coinbase: signing order tokens ahead works again after %d failure(s) in a row",
+                self._presign_failures,
+            )
+            self._presign_failures = 0
+            self._presign_wait = self._presign_retry[0]
+            self._presign_not_before = -math.inf
         self._presign_soon(delay)
+
+    def _presign_failed(self, exc: Exception) -> None:
+        """Count and log a failed background signature; try again after the back-off (doubling, capped)."""
+        self.counters["errors.presign"] += 1
+        self._presign_failures += 1
+        wait = self._presign_wait
+        self._presign_wait = min(wait * 2, self._presign_retry[1])
+        # the exception's type and where it was raised; never its message or a traceback, which may quote
+        # the key material a crypto library was given
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno} in {frames[-1].name}" if frames else "?"
+        log.warning(
+            "coinbase: signing order tokens ahead (%s) failed: %s at %s; orders are signed on demand, "
+            "retry in %.3g s (failure %d in a row)",
+            self._presign_uri,
+            type(exc).__name__,
+            where,
+            wait,
+            self._presign_failures,
+        )
+        self._presign_not_before = asyncio.get_running_loop().time() + wait
+        self._presign_soon(wait)
 
     # ----------------------------------------------------------------------------------- plumbing
     async def _once(
