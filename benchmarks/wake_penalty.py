@@ -98,9 +98,10 @@ class OrderPath:
         self.now += timedelta(milliseconds=10)
         return self._snapshot()
 
-    def run(self, snapshot: AccountSnapshot) -> None:
+    def new_request(self) -> OrderRequest:
+        """The next order (its own client id, so each intent is a new row)."""
         self.n += 1
-        request = OrderRequest(
+        return OrderRequest(
             symbol="ETH-USD",
             side=OrderSide.BUY,
             order_type=OrderType.MARKET,
@@ -108,6 +109,9 @@ class OrderPath:
             time_in_force=TimeInForce.IOC,
             client_order_id=f"bench-{self.n}",
         )
+
+    def run(self, snapshot: AccountSnapshot) -> None:
+        request = self.new_request()
         result = self.risk.check_order(request, snapshot, is_reducing=False)
         if not result.ok:
             raise RuntimeError(f"the benchmark's order was refused: {result.rule}: {result.reason}")
@@ -173,18 +177,7 @@ def workloads(path: OrderPath, hot_us: Callable[[], float]) -> list[Workload]:
         snapshots.extend(path.prepare() for _ in range(n))
 
     def stock_requests(n: int) -> None:
-        for _ in range(n):
-            path.n += 1
-            requests.append(
-                OrderRequest(
-                    symbol="ETH-USD",
-                    side=OrderSide.BUY,
-                    order_type=OrderType.MARKET,
-                    size=D("0.01"),
-                    time_in_force=TimeInForce.IOC,
-                    client_order_id=f"bench-{path.n}",
-                )
-            )
+        requests.extend(path.new_request() for _ in range(n))
 
     def intent() -> None:
         request = requests.pop()
