@@ -74,13 +74,6 @@ StaleCallback = Callable[[str, float], None]
 TimeCallback = Callable[[datetime], None]
 #: frame timestamps closer together than this (monotonic s) are not re-read for the venue clock
 TIME_SAMPLE_S = 0.1
-#: frames already received (the client's `recv` returns them at once, up to 32) are handled in slices of
-#: about this long (monotonic s); then the loop's other tasks get a turn: a bar boundary's next order must
-#: not wait for a whole burst (2-4 ms measured). A frame the reader had to wait for starts a new slice, so
-#: a steady stream costs no extra turns of the loop.
-READ_SLICE_S = 0.0003
-#: a `recv` that took longer than this (monotonic s) waited for the socket: the loop ran other tasks meanwhile
-RECV_WAITED_S = 0.00005
 
 
 def backoff_delay(attempt: int, rng: random.Random) -> float:
@@ -116,7 +109,6 @@ class WsConnection:
         self.on_frame = on_frame
         self.on_connected = on_connected
         self.idle_timeout_s = idle_timeout_s
-        self.read_slice_s = READ_SLICE_S
         self.rng = rng or random.Random()
         self.ssl_context = ssl_context
         self.counters: Counter[str] = Counter()
@@ -214,16 +206,10 @@ class WsConnection:
 
     async def _read(self, ws: Any) -> None:
         got_frame = False
-        mono = time.monotonic
-        slice_start = mono()
         while True:
             try:
-                before = mono()
                 async with asyncio.timeout(self.idle_timeout_s):  # not wait_for: on 3.11 a task per frame
                     raw = await ws.recv()
-                after = mono()
-                if after - before > RECV_WAITED_S:
-                    slice_start = after
             except TimeoutError:
                 self.counters["idle_timeouts"] += 1
                 log.warning("coinbase ws %s silent for %.0fs; reconnecting", self.name, self.idle_timeout_s)
@@ -234,9 +220,9 @@ class WsConnection:
             if not got_frame:
                 got_frame = True
             await self.handle_raw(raw)
-            if mono() - slice_start >= self.read_slice_s:  # a burst already received: the loop's turn
-                await asyncio.sleep(0)
-                slice_start = mono()
+            # `recv` returns at once while frames are queued (up to 32): without a turn of the loop here a
+            # burst runs through whole (~2 ms at a bar boundary) while the bot's next order waits behind it
+            await asyncio.sleep(0)
 
     async def handle_raw(self, raw: str | bytes) -> None:
         self.counters["frames"] += 1
