@@ -73,10 +73,9 @@ class OrderPath:
         self.n = 0
         first = self._snapshot()
         self.risk.start(first)
-        for i in range(50):  # the guards' windows filled, as in a running bot
+        for _ in range(50):  # the guards' windows filled, as in a running bot
             self.now += timedelta(seconds=5)
             self.risk.evaluate(self._snapshot())
-            del i
 
     def _snapshot(self) -> AccountSnapshot:
         quotes, books = {}, {}

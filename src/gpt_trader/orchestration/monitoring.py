@@ -249,7 +249,7 @@ class MonitorPublisher:
         self._positions(bot, snapshot)
         self._guards(bot)
         stale = self._streams(bot)
-        self._venue(bot)
+        publish_venue_stats(self.metrics, bot.broker)
         self._state_alerts(bot, view, stale)
         m.write_json(
             self.config.metrics_dir / "metrics.json",
@@ -317,9 +317,6 @@ class MonitorPublisher:
         self.metrics.set_gauge_family("stream.lag_seconds", "symbol", {s: a for s, a in ages.items() if a is not None})
         self.metrics.set_gauge_family("stream.stale", "symbol", {s: 1.0 if s in stale else 0.0 for s in bot.symbols})
         return stale
-
-    def _venue(self, bot: PerpsBot) -> None:
-        publish_venue_stats(self.metrics, bot.broker)
 
     def _state_alerts(self, bot: PerpsBot, view: TradingStateView, stale: list[str]) -> None:
         details = {"profile": self.config.profile, "cycle": str(bot.cycle)}

@@ -205,7 +205,6 @@ class WsConnection:
             await asyncio.sleep(delay)
 
     async def _read(self, ws: Any) -> None:
-        got_frame = False
         while True:
             try:
                 async with asyncio.timeout(self.idle_timeout_s):  # not wait_for: on 3.11 a task per frame
@@ -217,8 +216,6 @@ class WsConnection:
             except websockets.ConnectionClosed:
                 self.counters["disconnects"] += 1
                 return
-            if not got_frame:
-                got_frame = True
             await self.handle_raw(raw)
             # `recv` returns at once while frames are queued (up to 32): without a turn of the loop here a
             # burst runs through whole (~2 ms at a bar boundary) while the bot's next order waits behind it
